@@ -45,26 +45,31 @@ _Static_assert(_Alignof(max_align_t) >= 4,
 
 #define NS_RADIX_VALUE_MAX (UINT64_MAX >> 1)
 
-/* Make a value entry from @v (at most NS_RADIX_VALUE_MAX; higher bits are lost). */
+/*
+ * Make a value entry from @v (at most NS_RADIX_VALUE_MAX; higher bits are lost).
+ * Context: any; pure.
+ */
 static inline void *
 ns_radix_mk_value(uint64_t v)
 {
     return (void *)(uintptr_t)((v << 1) | 1u);
 }
 
+/* Whether @entry is a value entry.  Context: any; pure. */
 static inline bool
 ns_radix_is_value(const void *entry)
 {
     return ((uintptr_t)entry & 1u) != 0;
 }
 
+/* The integer a value entry carries.  Context: any; pure. */
 static inline uint64_t
 ns_radix_to_value(const void *entry)
 {
     return (uint64_t)(uintptr_t)entry >> 1;
 }
 
-/* True if @entry may be stored: not NULL and not using the internal tag. */
+/* True if @entry may be stored: not NULL, not using the internal tag.  Context: any; pure. */
 static inline bool
 ns_radix_entry_valid(const void *entry)
 {
@@ -125,7 +130,7 @@ typedef struct {
 
 _Static_assert(NS_PAGE__ORDER_SHIFT + 6 <= 63, "page entry fits a value entry");
 
-/* Encode @info.  Fields out of range are truncated to their width. */
+/* Encode @info.  Fields out of range are truncated to their width.  Context: any; pure. */
 static inline void *
 ns_radix_mk_page(const NsPageInfo *info)
 {
@@ -140,7 +145,7 @@ ns_radix_mk_page(const NsPageInfo *info)
     return ns_radix_mk_value(v);
 }
 
-/* True if @entry is a value entry carrying a page (reserved bits zero). */
+/* True if @entry is a value entry carrying a page (reserved bits zero).  Context: any; pure. */
 static inline bool
 ns_radix_is_page(const void *entry)
 {
@@ -148,7 +153,7 @@ ns_radix_is_page(const void *entry)
            (ns_radix_to_value(entry) >> (NS_PAGE__ORDER_SHIFT + 6)) == 0;
 }
 
-/* Decode a page entry; @entry must satisfy ns_radix_is_page(). */
+/* Decode a page entry; @entry must satisfy ns_radix_is_page().  Context: any; pure. */
 static inline NsPageInfo
 ns_radix_page_info(const void *entry)
 {
@@ -164,7 +169,7 @@ ns_radix_page_info(const void *entry)
     return info;
 }
 
-/* A resident page on @node of the given @order. */
+/* A resident page on @node of the given @order.  Context: any; pure. */
 static inline void *
 ns_radix_mk_present(unsigned node, unsigned order)
 {
@@ -173,7 +178,7 @@ ns_radix_mk_present(unsigned node, unsigned order)
     return ns_radix_mk_page(&info);
 }
 
-/* A page QEMU has not touched yet (no host page behind it). */
+/* A page QEMU has not touched yet (no host page behind it).  Context: any; pure. */
 static inline void *
 ns_radix_mk_absent(unsigned order)
 {
@@ -185,6 +190,7 @@ ns_radix_mk_absent(unsigned order)
 /*
  * The migration marker for a page entry @entry about to move to @target:
  * keeps its node, order and attempt count, bumps the attempt count.
+ * Context: any; pure.
  */
 static inline void *
 ns_radix_mk_marker(const void *entry, unsigned target)
@@ -199,6 +205,7 @@ ns_radix_mk_marker(const void *entry, unsigned target)
     return ns_radix_mk_page(&info);
 }
 
+/* Whether @entry is a migration marker.  Context: any; pure. */
 static inline bool
 ns_radix_is_marker(const void *entry)
 {
@@ -206,7 +213,11 @@ ns_radix_is_marker(const void *entry)
            ns_radix_page_info(entry).state == NS_PAGE_MIGRATING;
 }
 
-/* A marker's move failed with @err (positive errno): the page stayed put. */
+/*
+ * A marker's move failed with @err (either sign of an errno): the page
+ * stayed where it was.
+ * Context: any; pure.
+ */
 static inline void *
 ns_radix_mk_failed(const void *marker, int err)
 {
