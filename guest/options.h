@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Parameters from the Multiboot command line (see README.md). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct guest_options {
+    uint32_t passes;           /* 0: run until the host stops us */
+    uint32_t window;           /* pages rewritten per pass */
+    bool window_set;           /* false: default to 1/16 of the pages */
+    uint32_t seed;             /* mixed into every pattern word */
+    uint32_t selftest_corrupt; /* 0: off; else corrupt a word on that pass */
+};
+
+/*
+ * Parse space-separated key=value tokens from @cmdline into @opt (defaults
+ * first).  Tokens without '=' are ignored: loaders put the kernel's own
+ * path first.  Numbers are decimal or 0x-prefixed hex and must fit 32 bits.
+ * Returns NULL, or the first bad token (truncated, in a static buffer).
+ */
+const char *options_parse(const char *cmdline, struct guest_options *opt);

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * numashift's GError domain, for the GLib-based layers above libnsradix
+ * (libnsradix itself reports negative errno values).
+ *
+ * Codes say what the caller can do about a failure, not where it happened;
+ * the message carries the detail.
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define NS_ERROR ns_error_quark()
+
+typedef enum {
+    NS_ERROR_FAILED,        /* none of the below; not worth retrying as is */
+    NS_ERROR_INVALID_INPUT, /* malformed data or arguments: fix the input */
+    NS_ERROR_NOT_FOUND,     /* a named file, guest or object does not exist */
+    NS_ERROR_IO,            /* reading or writing failed; may be transient */
+    NS_ERROR_UNSUPPORTED,   /* the host, kernel or guest lacks a feature */
+} NsErrorCode;
+
+/*
+ * The quark of the NS_ERROR domain.
+ * Context: any thread; no locks.
+ */
+GQuark ns_error_quark(void);
+
+G_END_DECLS

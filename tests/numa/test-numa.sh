@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Cross-node tests of the rig itself, in the multi-NUMA test host
+# (vm-images/numa-host).  Run on this machine, it boots a test host of the
+# right shape and runs itself inside (NUMA_HOST=1 there).
+#
+#   migrate-2node      guest RAM bound to node 0, nested TCG; migratepages
+#                      0 -> 1 -> 0, three times, while the guest verifies
+#   migrate-2node-kvm  the same with nested KVM (kvm_amd in the test host)
+#   migrate-4node      4 nodes: 0 -> 3 -> 1
+#   corrupt            a word of guest RAM overwritten through /proc/PID/mem
+#                      after a move: the guest must report it (the checker
+#                      can fail)
+#   libvirt-vcpupin    libvirtd in the test host runs the guest as a domain;
+#                      virsh vcpupin moves its vCPU; the pinning takes effect
+#
+# After every move at least 95% of the guest's RAM pages must be on the
+# target node per /proc/PID/numa_maps, and the guest must finish clean.
+# Exit: 0 pass, 1 fail, 77 skip.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd -P)
+src=$(cd "$here/../.." && pwd -P)
+case_name=${1:?usage: test-numa.sh CASE}
+
+if [[ ${NUMA_HOST:-0} != 1 ]]; then
+	args=(--nodes 2 --mem-per-node 512 --timeout 300 --quiet)
+	case $case_name in
+	migrate-2node-kvm) args+=(--kvm) ;;
+	migrate-4node) args=(--nodes 4 --mem-per-node 256 --timeout 300 --quiet) ;;
+	libvirt-vcpupin) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
+	esac
+	# Automatic NUMA balancing would move pages behind the test's back.
+	exec "$src/vm-images/numa-host" "${args[@]}" --numa-balancing 0 \
+		--env "NS_BUILD_ROOT=${NS_BUILD_ROOT:?}" -- "$0" "$@"
+fi
+
+# shellcheck source=../lib/guest.sh
+. "$here/../lib/guest.sh"
+guest_init
+mem=64
+
+# move_and_check FROM TO: migratepages the guest's QEMU, check placement,
+# then let the guest verify every page at least once more.
+move_and_check() {
+	local t0 t1
+	t0=$EPOCHREALTIME
+	migratepages "$GUEST_PID" "$1" "$2" || fail "migratepages $GUEST_PID $1 $2 failed"
+	t1=$EPOCHREALTIME
+	say "migratepages $1 -> $2 took $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')s"
+	assert_on_node "$GUEST_PID" "bind:0" "$2" 95
+	guest_wait_more_passes 2 180
+}
+
+# run_moves ACCEL NODE...: guest on the first NODE, then moved along the list.
+run_moves() {
+	local accel=$1 from=$2 to
+	shift 2
+	mapfile -t ram < <(guest_ram_args "$mem" "$from")
+	guest_start "$accel" "$mem" "passes=0" "${ram[@]}"
+	guest_wait '^NSGUEST pass=1 ' 240
+	assert_on_node "$GUEST_PID" "bind:$from" "$from" 95
+	for to in "$@"; do
+		move_and_check "$from" "$to"
+		from=$to
+	done
+	guest_finish 120
+	finish_clean
+}
+
+# finish_clean: QEMU exited through isa-debug-exit with the guest's code 0
+# and the guest's own log says clean, zero errors.
+finish_clean() {
+	local verdict
+	verdict=$(guest_verdict "$GUEST_LOG")
+	say "guest: verdict=$verdict passes=$(guest_report_field "$GUEST_LOG" passes)" \
+		"errors=$(guest_report_field "$GUEST_LOG" errors)" \
+		"worst_access_us=$(guest_report_field "$GUEST_LOG" worst_access_us)" \
+		"slowest_pass_us=$(guest_report_field "$GUEST_LOG" slowest_pass_us)"
+	[[ $verdict == clean ]] || fail "guest verdict $verdict"
+	[[ $GUEST_STATUS == 1 ]] || fail "QEMU exited $GUEST_STATUS, not 1 (guest code 0)"
+}
+
+case $case_name in
+migrate-2node)
+	run_moves tcg 0 1 0 1 0 1 0
+	;;
+migrate-2node-kvm)
+	[[ -c /dev/kvm ]] || fail "no /dev/kvm in the test host"
+	run_moves kvm 0 1 0 1 0 1 0
+	;;
+migrate-4node)
+	run_moves tcg 0 3 1
+	;;
+corrupt)
+	mapfile -t ram < <(guest_ram_args "$mem" 0)
+	guest_start tcg "$mem" "passes=0" "${ram[@]}"
+	guest_wait '^NSGUEST pass=1 ' 240
+	move_and_check 0 1
+	hva=$(guest_ram_hva "$GUEST_PID" "$mem") || fail "guest RAM mapping not found"
+	# Guest-physical 16 MiB is well inside the checked area (above the image
+	# and the checker's table); the RAM mapping starts at guest-physical 0.
+	addr=$((16#$hva + 16 * 1024 * 1024 + 0x123 * 4))
+	printf 'XXXX' | dd of="/proc/$GUEST_PID/mem" bs=1 seek="$addr" conv=notrunc status=none ||
+		fail "cannot write to /proc/$GUEST_PID/mem"
+	guest_wait_exit 240
+	verdict=$(guest_verdict "$GUEST_LOG")
+	say "after the write: verdict=$verdict corrupt_addr=$(guest_report_field "$GUEST_LOG" corrupt_addr)"
+	[[ $verdict == corrupt ]] || fail "the guest did not notice the corruption (verdict $verdict)"
+	[[ $GUEST_STATUS == 3 ]] || fail "QEMU exited $GUEST_STATUS, not 3 (guest code 1)"
+	[[ $(guest_report_field "$GUEST_LOG" corrupt_addr) == 0x0100048c ]] ||
+		fail "corruption reported at the wrong address"
+	;;
+libvirt-vcpupin)
+	# shellcheck source=../../vm-images/testhost-libvirt
+	. "$src/vm-images/testhost-libvirt"
+	lv_start
+	lv_guest_define nsguest 64 0 2
+	virsh -q start nsguest >/dev/null || fail "virsh start failed"
+	lv_guest_wait nsguest '^NSGUEST pass=1 ' 240
+	pid=$(<"/run/libvirt/qemu/nsguest.pid")
+	vcpu1_tid=$(lv_vcpu_tid nsguest 1)
+	virsh -q vcpupin nsguest 1 0 >/dev/null || fail "virsh vcpupin nsguest 1 0 failed"
+	virsh -q vcpupin nsguest 0 1 >/dev/null || fail "virsh vcpupin nsguest 0 1 failed"
+	vcpu0_tid=$(lv_vcpu_tid nsguest 0)
+	allowed0=$(awk '/^Cpus_allowed_list/ { print $2 }' "/proc/$pid/task/$vcpu0_tid/status")
+	allowed1=$(awk '/^Cpus_allowed_list/ { print $2 }' "/proc/$pid/task/$vcpu1_tid/status")
+	say "vCPU 0 (tid $vcpu0_tid) allowed on $allowed0, vCPU 1 (tid $vcpu1_tid) on $allowed1"
+	[[ $allowed0 == 1 && $allowed1 == 0 ]] || fail "vcpupin did not take effect"
+	shown=$(virsh -q vcpupin nsguest | awk '$1 == "0" { print $2 }')
+	[[ $shown == 1 ]] || fail "virsh vcpupin shows vCPU 0 on '$shown', not 1"
+	lv_guest_stop nsguest 120
+	verdict=$(guest_verdict "$LV_GUEST_LOG")
+	say "guest: verdict=$verdict"
+	[[ $verdict == clean ]] || fail "guest verdict $verdict"
+	lv_stop
+	;;
+*) fail "unknown case $case_name" ;;
+esac
+say "ok"
