@@ -20,6 +20,8 @@ typedef enum {
     NS_ERROR_NOT_FOUND,     /* a named file, guest or object does not exist */
     NS_ERROR_IO,            /* reading or writing failed; may be transient */
     NS_ERROR_UNSUPPORTED,   /* the host, kernel or guest lacks a feature */
+    NS_ERROR_NOT_RUNNING,   /* the guest exists but does not run (or died) */
+    NS_ERROR_PERMISSION,    /* the caller may not do this (not root, EPERM, EACCES) */
 } NsErrorCode;
 
 /*

@@ -1,0 +1,617 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A running libvirt domain: lookup the virsh way, the placement facts of its
+ * live XML (read with GMarkup: we need a handful of elements, and a domain
+ * XML is input that must be checked, not trusted), its QEMU's PID and a
+ * monitor connection.
+ */
+#include "numashift/domain.h"
+
+#include <libvirt/virterror.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "numashift/error.h"
+
+struct _NsDomain {
+    virDomainPtr dom;
+    NsDomainConfig *config;
+    NsQmp *qmp;
+    pid_t pid;
+};
+
+/* ---------------------------------------------------------------- lists */
+
+static gboolean
+parse_uint(const char *s, const char *end, guint *ret, GError **error)
+{
+    guint64 v = 0;
+    gboolean ok = s < end;
+
+    /* libvirt's own CPU bitmaps stop far below 65536. */
+    for (const char *p = s; ok && p < end; p++) {
+        ok = g_ascii_isdigit(*p);
+        v = v * 10 + (guint64)(*p - '0');
+        ok = ok && v <= 65535;
+    }
+    if (!ok) {
+        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "bad number '%.*s'",
+                    (int)(end - s), s);
+        return FALSE;
+    }
+    *ret = (guint)v;
+    return TRUE;
+}
+
+static gint
+compare_uint(gconstpointer a, gconstpointer b)
+{
+    guint x = *(const guint *)a, y = *(const guint *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+GArray *
+ns_parse_cpulist(const char *list, GError **error)
+{
+    g_autoptr(GHashTable) set = g_hash_table_new(NULL, NULL);
+    g_autoptr(GHashTable) excluded = g_hash_table_new(NULL, NULL);
+    g_auto(GStrv) parts = NULL;
+
+    if (list == NULL || strspn(list, " \t\n") == strlen(list)) {
+        g_set_error_literal(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "empty CPU list");
+        return NULL;
+    }
+    parts = g_strsplit(list, ",", -1);
+    for (char **part = parts; *part != NULL; part++) {
+        const char *p = g_strstrip(*part);
+        gboolean negate = *p == '^';
+        const char *dash;
+        guint lo, hi;
+
+        if (negate)
+            p++;
+        dash = strchr(p, '-');
+        if (dash == NULL) {
+            if (!parse_uint(p, p + strlen(p), &lo, error))
+                return NULL;
+            hi = lo;
+        } else if (negate || !parse_uint(p, dash, &lo, error) ||
+                   !parse_uint(dash + 1, dash + 1 + strlen(dash + 1), &hi, error) || hi < lo) {
+            if (error != NULL && *error == NULL)
+                g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "bad range '%s' in CPU list '%s'",
+                            *part, list);
+            return NULL;
+        }
+        for (guint v = lo; v <= hi; v++)
+            g_hash_table_add(negate ? excluded : set, GUINT_TO_POINTER(v + 1));
+    }
+
+    GArray *out = g_array_new(FALSE, FALSE, sizeof(guint));
+    GHashTableIter it;
+    gpointer key;
+
+    g_hash_table_iter_init(&it, set);
+    while (g_hash_table_iter_next(&it, &key, NULL)) {
+        if (!g_hash_table_contains(excluded, key)) {
+            guint v = GPOINTER_TO_UINT(key) - 1;
+
+            g_array_append_val(out, v);
+        }
+    }
+    g_array_sort(out, compare_uint);
+    return out;
+}
+
+/* ---------------------------------------------------------- domain XML */
+
+static void
+cell_clear(gpointer p)
+{
+    NsDomainCell *cell = p;
+
+    g_clear_pointer(&cell->vcpus, g_array_unref);
+}
+
+void
+ns_domain_config_free(NsDomainConfig *config)
+{
+    if (config == NULL)
+        return;
+    g_free(config->name);
+    g_free(config->uuid);
+    g_clear_pointer(&config->cells, g_array_unref);
+    g_free(config->numatune_mode);
+    g_free(config->numatune_nodeset);
+    g_free(config->numashift_policy);
+    g_free(config);
+}
+
+/* Parser state: the element path, and which text element we are in. */
+typedef struct {
+    NsDomainConfig *config;
+    GPtrArray *path; /* of const char * (GMarkup's names, valid per callback) */
+    GPtrArray *names; /* owned copies backing @path */
+    GString *text;
+    gboolean seen_domain;
+    char *memory_unit;
+} XmlState;
+
+static gboolean
+path_is(const XmlState *st, const char *const *want, guint n)
+{
+    if (st->path->len != n)
+        return FALSE;
+    for (guint i = 0; i < n; i++)
+        if (strcmp(g_ptr_array_index(st->path, i), want[i]) != 0)
+            return FALSE;
+    return TRUE;
+}
+#define PATH_IS(st, ...)                                                                    \
+    path_is((st), (const char *const[]){ __VA_ARGS__ },                                    \
+            sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(const char *))
+
+static const char *
+attr(const char **names, const char **values, const char *key)
+{
+    for (guint i = 0; names[i] != NULL; i++)
+        if (strcmp(names[i], key) == 0)
+            return values[i];
+    return NULL;
+}
+
+/* Bytes in one @unit of libvirt's memory units; 0 if unknown. */
+static guint64
+unit_bytes(const char *unit)
+{
+    static const struct {
+        const char *name;
+        guint64 bytes;
+    } units[] = {
+        { "b", 1 },       { "bytes", 1 },      { "KB", 1000 },        { "k", 1024 },
+        { "KiB", 1024 },  { "MB", 1000000 },   { "M", 1 << 20 },      { "MiB", 1 << 20 },
+        { "GB", 1000000000 }, { "G", 1 << 30 }, { "GiB", 1 << 30 },
+        { "TB", G_GUINT64_CONSTANT(1000000000000) }, { "T", G_GUINT64_CONSTANT(1) << 40 },
+        { "TiB", G_GUINT64_CONSTANT(1) << 40 },
+    };
+
+    if (unit == NULL)
+        return 1024; /* libvirt's default unit is KiB */
+    for (gsize i = 0; i < G_N_ELEMENTS(units); i++)
+        if (strcmp(unit, units[i].name) == 0)
+            return units[i].bytes;
+    return 0;
+}
+
+static gboolean
+parse_kib(const char *value, const char *unit, guint64 *ret, GError **error)
+{
+    guint64 mult = unit_bytes(unit), v;
+    char *end = NULL;
+
+    if (mult == 0) {
+        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "unknown memory unit '%s'", unit);
+        return FALSE;
+    }
+    errno = 0;
+    v = g_ascii_strtoull(value != NULL ? value : "", &end, 10);
+    if (value == NULL || *value == '\0' || *end != '\0' || errno != 0 ||
+        (v != 0 && G_MAXUINT64 / v < mult)) {
+        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "bad memory size '%s'",
+                    value != NULL ? value : "");
+        return FALSE;
+    }
+    *ret = v * mult / 1024;
+    return TRUE;
+}
+
+static void
+xml_start(GMarkupParseContext *ctx, const char *element, const char **names,
+          const char **values, gpointer user_data, GError **error)
+{
+    XmlState *st = user_data;
+    NsDomainConfig *c = st->config;
+
+    if (st->path->len == 0) {
+        if (strcmp(element, "domain") != 0) {
+            g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                        "not a domain XML (root element <%s>)", element);
+            return;
+        }
+        st->seen_domain = TRUE;
+    }
+    char *copy = g_strdup(element);
+
+    g_ptr_array_add(st->names, copy);
+    g_ptr_array_add(st->path, copy);
+    g_string_truncate(st->text, 0);
+
+    if (PATH_IS(st, "domain", "memory")) {
+        g_free(st->memory_unit);
+        st->memory_unit = g_strdup(attr(names, values, "unit"));
+    } else if (PATH_IS(st, "domain", "cpu", "numa", "cell")) {
+        NsDomainCell cell = { 0 };
+        const char *id = attr(names, values, "id");
+        const char *cpus = attr(names, values, "cpus");
+        const char *mem = attr(names, values, "memory");
+
+        if (id == NULL && cpus == NULL) {
+            g_set_error_literal(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                                "a vNUMA <cell> has neither id nor cpus");
+            return;
+        }
+        cell.id = c->cells->len;
+        if (id != NULL && !parse_uint(id, id + strlen(id), &cell.id, error))
+            return;
+        if (mem != NULL && !parse_kib(mem, attr(names, values, "unit"), &cell.memory_kib, error))
+            return;
+        /* A cell may have no vCPUs (memory-only cells exist since libvirt 6.5). */
+        if (cpus != NULL && *cpus != '\0') {
+            cell.vcpus = ns_parse_cpulist(cpus, error);
+            if (cell.vcpus == NULL)
+                return;
+        } else {
+            cell.vcpus = g_array_new(FALSE, FALSE, sizeof(guint));
+        }
+        g_array_append_val(c->cells, cell);
+    } else if (PATH_IS(st, "domain", "numatune", "memory")) {
+        const char *mode = attr(names, values, "mode");
+        const char *placement = attr(names, values, "placement");
+
+        g_free(c->numatune_mode);
+        c->numatune_mode = g_strdup(mode != NULL ? mode : "strict");
+        g_free(c->numatune_nodeset);
+        c->numatune_nodeset = NULL;
+        if (placement == NULL || strcmp(placement, "auto") != 0)
+            c->numatune_nodeset = g_strdup(attr(names, values, "nodeset"));
+    } else if (st->path->len == 3 && strcmp(g_ptr_array_index(st->path, 1), "metadata") == 0 &&
+               strchr(element, ':') != NULL && g_str_has_suffix(element, ":policy")) {
+        /* <numashift:policy xmlns:numashift="NS_DOMAIN_METADATA_URI" mode="..."/> */
+        const char *prefix_end = strchr(element, ':');
+        g_autofree char *xmlns = g_strdup_printf("xmlns:%.*s", (int)(prefix_end - element), element);
+        const char *uri = attr(names, values, xmlns);
+
+        if (uri != NULL && strcmp(uri, NS_DOMAIN_METADATA_URI) == 0) {
+            g_free(c->numashift_policy);
+            c->numashift_policy = g_strdup(attr(names, values, "mode"));
+        }
+    }
+}
+
+static void
+xml_text(GMarkupParseContext *ctx, const char *text, gsize len, gpointer user_data,
+         GError **error)
+{
+    XmlState *st = user_data;
+
+    g_string_append_len(st->text, text, (gssize)len);
+}
+
+static void
+xml_end(GMarkupParseContext *ctx, const char *element, gpointer user_data, GError **error)
+{
+    XmlState *st = user_data;
+    NsDomainConfig *c = st->config;
+    const char *text = g_strstrip(st->text->str);
+
+    if (PATH_IS(st, "domain", "name")) {
+        g_free(c->name);
+        c->name = g_strdup(text);
+    } else if (PATH_IS(st, "domain", "uuid")) {
+        g_free(c->uuid);
+        c->uuid = g_strdup(text);
+    } else if (PATH_IS(st, "domain", "vcpu")) {
+        if (!parse_uint(text, text + strlen(text), &c->vcpus, error))
+            return;
+    } else if (PATH_IS(st, "domain", "memory")) {
+        if (!parse_kib(text, st->memory_unit, &c->memory_kib, error))
+            return;
+    }
+    g_ptr_array_set_size(st->path, st->path->len - 1);
+    g_string_truncate(st->text, 0);
+}
+
+static gint
+compare_cell(gconstpointer a, gconstpointer b)
+{
+    guint x = ((const NsDomainCell *)a)->id, y = ((const NsDomainCell *)b)->id;
+
+    return x < y ? -1 : x > y;
+}
+
+NsDomainConfig *
+ns_domain_config_parse(const char *xml, GError **error)
+{
+    static const GMarkupParser parser = {
+        .start_element = xml_start,
+        .end_element = xml_end,
+        .text = xml_text,
+    };
+    g_autoptr(NsDomainConfig) config = g_new0(NsDomainConfig, 1);
+    g_autoptr(GPtrArray) path = g_ptr_array_new();
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GString) text = g_string_new(NULL);
+    XmlState st = { config, path, names, text, FALSE, NULL };
+    g_autoptr(GMarkupParseContext) ctx = NULL;
+    GError *local = NULL;
+
+    config->cells = g_array_new(FALSE, TRUE, sizeof(NsDomainCell));
+    g_array_set_clear_func(config->cells, cell_clear);
+    ctx = g_markup_parse_context_new(&parser, G_MARKUP_PREFIX_ERROR_POSITION, &st, NULL);
+    if (!g_markup_parse_context_parse(ctx, xml, -1, &local) ||
+        !g_markup_parse_context_end_parse(ctx, &local)) {
+        g_free(st.memory_unit);
+        if (local->domain != NS_ERROR) {
+            g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "domain XML: %s", local->message);
+            g_error_free(local);
+        } else {
+            g_propagate_prefixed_error(error, local, "domain XML: ");
+        }
+        return NULL;
+    }
+    g_free(st.memory_unit);
+    if (!st.seen_domain || config->name == NULL) {
+        g_set_error_literal(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                            "domain XML: no <domain> with a <name>");
+        return NULL;
+    }
+    g_array_sort(config->cells, compare_cell);
+    for (guint i = 1; i < config->cells->len; i++) {
+        if (g_array_index(config->cells, NsDomainCell, i).id ==
+            g_array_index(config->cells, NsDomainCell, i - 1).id) {
+            g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                        "domain XML: vNUMA cell %u defined twice",
+                        g_array_index(config->cells, NsDomainCell, i).id);
+            return NULL;
+        }
+    }
+    return g_steal_pointer(&config);
+}
+
+gint
+ns_domain_config_cell_of_vcpu(const NsDomainConfig *config, guint vcpu)
+{
+    for (guint i = 0; i < config->cells->len; i++) {
+        const NsDomainCell *cell = &g_array_index(config->cells, NsDomainCell, i);
+
+        for (guint j = 0; j < cell->vcpus->len; j++)
+            if (g_array_index(cell->vcpus, guint, j) == vcpu)
+                return (gint)cell->id;
+    }
+    return -1;
+}
+
+/* ---------------------------------------------------------- the domain */
+
+/* libvirt's last error as a GError of @code, prefixed with @what. */
+static void
+set_virt_error(GError **error, NsErrorCode code, const char *what)
+{
+    virErrorPtr err = virGetLastError();
+
+    g_set_error(error, NS_ERROR, code, "%s: %s", what,
+                err != NULL && err->message != NULL ? err->message : "unknown libvirt error");
+}
+
+static gboolean
+looks_like_uuid(const char *s)
+{
+    gsize hex = 0;
+
+    for (const char *p = s; *p; p++) {
+        if (g_ascii_isxdigit(*p))
+            hex++;
+        else if (*p != '-')
+            return FALSE;
+    }
+    return hex == 32;
+}
+
+static virDomainPtr
+lookup(virConnectPtr conn, const char *name, GError **error)
+{
+    virDomainPtr dom = NULL;
+    char *end = NULL;
+
+    if (*name == '\0') {
+        g_set_error_literal(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "empty domain name");
+        return NULL;
+    }
+    /* virsh's order: ID, then UUID, then name. */
+    guint64 id = g_ascii_strtoull(name, &end, 10);
+
+    if (*end == '\0' && id <= G_MAXINT)
+        dom = virDomainLookupByID(conn, (int)id);
+    if (dom == NULL && looks_like_uuid(name))
+        dom = virDomainLookupByUUIDString(conn, name);
+    if (dom == NULL)
+        dom = virDomainLookupByName(conn, name);
+    if (dom == NULL) {
+        virErrorPtr err = virGetLastError();
+
+        if (err == NULL || err->code == VIR_ERR_NO_DOMAIN)
+            g_set_error(error, NS_ERROR, NS_ERROR_NOT_FOUND, "no domain '%s'", name);
+        else
+            set_virt_error(error, NS_ERROR_IO, name);
+    }
+    return dom;
+}
+
+/* The thread group (process) of thread @tid, from /proc/TID/status. */
+static pid_t
+tgid_of(gint64 tid, GError **error)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%" G_GINT64_FORMAT "/status", tid);
+    g_autofree char *text = NULL;
+    const char *line;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+        g_set_error(error, NS_ERROR, NS_ERROR_UNSUPPORTED,
+                    "vCPU thread %" G_GINT64_FORMAT " is not a process of this host "
+                    "(a remote libvirt URI?)", tid);
+        return 0;
+    }
+    line = strstr(text, "\nTgid:");
+    if (line == NULL) {
+        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "%s has no Tgid line", path);
+        return 0;
+    }
+    return (pid_t)strtol(line + 6, NULL, 10);
+}
+
+static pid_t
+find_qemu_pid(NsQmp *qmp, GError **error)
+{
+    g_autoptr(GArray) cpus = ns_qmp_query_cpus(qmp, error);
+    pid_t pid = 0;
+
+    if (cpus == NULL)
+        return 0;
+    if (cpus->len == 0) {
+        g_set_error_literal(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                            "query-cpus-fast listed no vCPU");
+        return 0;
+    }
+    for (guint i = 0; i < cpus->len; i++) {
+        pid_t p = tgid_of(g_array_index(cpus, NsQmpCpu, i).thread_id, error);
+
+        if (p <= 0)
+            return 0;
+        if (pid != 0 && p != pid) {
+            g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                        "vCPU threads belong to two processes (%d and %d)", (int)pid, (int)p);
+            return 0;
+        }
+        pid = p;
+    }
+    return pid;
+}
+
+NsDomain *
+ns_domain_open(virConnectPtr conn, const char *name, GError **error)
+{
+    g_autoptr(NsDomain) d = g_new0(NsDomain, 1);
+    g_autofree char *xml = NULL;
+    int active;
+
+    d->dom = lookup(conn, name, error);
+    if (d->dom == NULL)
+        return NULL;
+    active = virDomainIsActive(d->dom);
+    if (active < 0) {
+        set_virt_error(error, NS_ERROR_IO, name);
+        return NULL;
+    }
+    if (active == 0) {
+        g_set_error(error, NS_ERROR, NS_ERROR_NOT_RUNNING, "domain '%s' is not running",
+                    virDomainGetName(d->dom));
+        return NULL;
+    }
+    xml = virDomainGetXMLDesc(d->dom, 0);
+    if (xml == NULL) {
+        set_virt_error(error, NS_ERROR_IO, name);
+        return NULL;
+    }
+    d->config = ns_domain_config_parse(xml, error);
+    if (d->config == NULL)
+        return NULL;
+    d->qmp = ns_qmp_new_libvirt(d->dom);
+    d->pid = find_qemu_pid(d->qmp, error);
+    if (d->pid <= 0) {
+        g_prefix_error(error, "domain '%s': ", d->config->name);
+        return NULL;
+    }
+    return g_steal_pointer(&d);
+}
+
+void
+ns_domain_free(NsDomain *domain)
+{
+    if (domain == NULL)
+        return;
+    g_clear_pointer(&domain->qmp, ns_qmp_free);
+    g_clear_pointer(&domain->config, ns_domain_config_free);
+    if (domain->dom != NULL)
+        virDomainFree(domain->dom);
+    g_free(domain);
+}
+
+const NsDomainConfig *
+ns_domain_get_config(const NsDomain *domain)
+{
+    return domain->config;
+}
+
+pid_t
+ns_domain_get_pid(const NsDomain *domain)
+{
+    return domain->pid;
+}
+
+NsQmp *
+ns_domain_get_qmp(const NsDomain *domain)
+{
+    return domain->qmp;
+}
+
+virDomainPtr
+ns_domain_get_virdomain(const NsDomain *domain)
+{
+    return domain->dom;
+}
+
+NsMemMap *
+ns_domain_load_memmap(NsDomain *domain, GError **error)
+{
+    g_autoptr(GHashTable) cells = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+
+    /* libvirt names a vNUMA cell's memory backend "ram-node<N>". */
+    for (guint i = 0; i < domain->config->cells->len; i++) {
+        guint id = g_array_index(domain->config->cells, NsDomainCell, i).id;
+
+        g_hash_table_insert(cells, g_strdup_printf("ram-node%u", id), GINT_TO_POINTER((gint)id));
+    }
+    return ns_memmap_load(domain->qmp, domain->pid, NULL, cells, error);
+}
+
+GPtrArray *
+ns_domain_get_vcpu_pinning(NsDomain *domain, GError **error)
+{
+    int ncpus = virNodeGetCPUMap(virDomainGetConnect(domain->dom), NULL, NULL, 0);
+    guint nvcpus = domain->config->vcpus;
+
+    if (ncpus <= 0) {
+        set_virt_error(error, NS_ERROR_IO, "host CPU count");
+        return NULL;
+    }
+    if (nvcpus == 0) {
+        g_set_error_literal(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "domain has no vCPU");
+        return NULL;
+    }
+    int maplen = VIR_CPU_MAPLEN(ncpus);
+    g_autofree unsigned char *maps = g_new0(unsigned char, (gsize)maplen * nvcpus);
+    int got = virDomainGetVcpuPinInfo(domain->dom, (int)nvcpus, maps, maplen,
+                                      VIR_DOMAIN_AFFECT_LIVE);
+
+    if (got < 0) {
+        set_virt_error(error, NS_ERROR_IO, "vCPU pinning");
+        return NULL;
+    }
+    GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)g_array_unref);
+
+    for (int v = 0; v < got; v++) {
+        GArray *cpus = g_array_new(FALSE, FALSE, sizeof(guint));
+
+        for (int cpu = 0; cpu < ncpus; cpu++) {
+            if (VIR_CPU_USABLE(maps, maplen, v, cpu)) {
+                guint c = (guint)cpu;
+
+                g_array_append_val(cpus, c);
+            }
+        }
+        g_ptr_array_add(out, cpus);
+    }
+    return out;
+}

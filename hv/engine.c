@@ -1,0 +1,1296 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The migration engine (see engine.h for the contract)
+ * ====================================================
+ *
+ * A job's life:
+ *
+ *   ns_engine_new()   resolve the plan against the memory map into
+ *                     segments (gfn range -> host address, target node);
+ *                     check the options and every target node.
+ *   ns_engine_run()   check that the process can be moved (a zero-page
+ *                     move_pages() call), read the tree for the pages of
+ *                     the segments (the plan), queue those not on their
+ *                     target sorted by (target, gfn), start the workers,
+ *                     call the progress callback while they run, join them,
+ *                     settle the outcome.
+ *
+ * A worker loops: take the next batch off the queue (its own adaptive size
+ * in base pages, one target node per batch, a huge page never cut), wait
+ * for the rate limit and any pause, swap each entry for a marker, call
+ * move_pages() once, swap each marker for its final entry, account.  Busy
+ * pages go to the retry queue, which becomes the queue of the next pass
+ * when the current one is empty and no batch is in flight.
+ *
+ * Marker invariant.  A worker installs markers only for its own batch and
+ * resolves every one of them before it accounts the batch, on every path
+ * (moved, busy, failed, whole-call error, query failure): so when the last
+ * worker has exited no marker is left.  A marker is installed with a
+ * compare-and-swap against the entry the plan read; if someone else changed
+ * the entry meanwhile the page is skipped, never overwritten.
+ *
+ * Locks.  The engine mutex guards the queues, counters, control flags and
+ * the token bucket; it is never held across a tree write, a move_pages()
+ * call or the progress callback.  Tree writes take the tree's own writer
+ * lock, one short call per entry (the radix tree's API serialises writers).
+ * The engine mutex is a leaf: nothing else is taken while it is held.
+ *
+ * Defaults, and why:
+ *   - 2 workers.  move_pages() copies pages in the calling thread, one
+ *     folio after another, so a second caller adds a second copy stream
+ *     (and overlaps one call's unmap/TLB shootdown with another's copy);
+ *     beyond that, workers contend on the target node's LRU lock and the
+ *     QEMU process's mmap lock, and each takes a host CPU away from the
+ *     vCPUs the move is meant to help.  Two is a conservative start until
+ *     the 1/2/4-worker scaling curve of the benchmark says otherwise.
+ *   - 20 ms per call (NS_ENGINE_BUDGET_US_DEFAULT), first batch 512 pages
+ *     (2 MiB), at least 16 and at most 32768 pages per call (the query
+ *     size measured at ~6 ms): a vCPU touching a page in flight waits at
+ *     most for one call, and pause/cancel act within one call.
+ *   - Rate-limit burst: 100 ms of the rate, so a limit is met over any
+ *     window longer than that, and a worker never takes more than a budget's
+ *     worth of the rate per batch.
+ *   - 10 submissions per page, the kernel's own migrate_pages() retry count;
+ *     retry passes wait pass * 1 ms (at most 10 ms) for page references to
+ *     drop.
+ *   - Progress at most 4 times a second: enough for a progress bar.
+ */
+#include "numashift/engine.h"
+
+#include <errno.h>
+#include <gio/gio.h>
+#include <numa.h>
+#include <numaif.h>
+#include <string.h>
+#include <urcu/urcu-memb.h>
+
+#include "numashift/error.h"
+
+#define READ_SECTION 1024u           /* entries per read-side section while planning */
+#define PASS_BACKOFF_US 1000         /* wait before a retry pass: pass * this ... */
+#define PASS_BACKOFF_MAX_US 10000    /* ... at most this */
+#define STATUS_UNSET G_MININT        /* a status the kernel did not write */
+#define MIB (1024.0 * 1024.0)
+
+/* Part of a plan step inside one memory range. */
+typedef struct {
+    guint64 gfn_first, gfn_last; /* inclusive */
+    guint64 hva;                 /* host address of gfn_first */
+    guint node;                  /* target */
+} Segment;
+
+/* One entry to move: a base page or a whole huge page. */
+typedef struct {
+    guint64 gfn;
+    guint64 hva;
+    void *expected; /* the entry the job read (or restored) for this gfn */
+    void *marker;   /* while in a worker's batch */
+    guint16 node;   /* target */
+    guint8 order;
+    guint8 tries;   /* submissions in this job */
+    gboolean requeue; /* busy: back to the retry queue when the batch is accounted */
+} Item;
+
+struct NsEngine {
+    NsRadix *tree;
+    pid_t pid;
+    GArray *segments; /* of Segment, in plan order */
+    NsEngineOptions opts; /* defaults filled in; opts.host points at host below */
+    NsEngineHost host;
+    NsBatchSizing sizing;
+
+    GMutex lock;
+    GCond cond;
+
+    /* Control, under lock. */
+    gboolean ran;
+    gboolean planned;     /* the tree was read: total_pages is known */
+    gboolean paused;
+    gboolean cancelled;
+    gboolean stopping;    /* an error or ENOMEM: no new batch */
+    gboolean no_memory;
+    guint no_memory_node;
+    GError *error;        /* the first whole-call failure */
+    gint64 pause_started_us;
+    NsTokenBucket bucket;
+
+    /* Work, under lock. */
+    GArray *queue;        /* of Item: this pass */
+    guint cursor;
+    GArray *retry;        /* of Item: next pass */
+    guint busy;           /* batches taken and not yet accounted */
+    guint64 in_flight_pages;
+    guint live_workers;
+    guint pass;
+    gint64 pass_not_before_us;
+    guint64 handled_planned_bytes; /* planned bytes no longer waiting: for the ETA */
+    gint64 start_us;
+    gint64 end_us;        /* 0 while running */
+
+    NsEngineReport report;
+};
+
+typedef struct {
+    NsEngine *engine;
+    GThread *thread;
+    guint64 batch_pages;  /* adaptive, base pages */
+    GArray *batch;        /* of Item */
+    void **addrs;
+    int *nodes;
+    int *status;
+    guint *index;         /* submitted slot -> batch item */
+    guint cap;
+} Worker;
+
+/* What one batch did, accounted under the lock at its end. */
+typedef struct {
+    guint64 moved_pages, moved_huge, absent_pages, failed_pages, skipped_pages;
+    guint64 failed_by_errno[NS_ENGINE_ERRNO_SLOTS];
+    guint64 retried_items;
+    guint64 handled_bytes;
+    gboolean no_memory;
+    GError *error;
+} BatchResult;
+
+/* ---- the host: kernel and libnuma ---------------------------------------- */
+
+static long
+kernel_move_pages(gpointer data, pid_t pid, gulong count, void **pages, const int *nodes,
+                  int *status, int flags)
+{
+    long rc = move_pages((int)pid, count, pages, nodes, status, flags);
+
+    return rc < 0 ? -errno : rc;
+}
+
+static gboolean
+kernel_check_node(gpointer data, guint node, GError **error)
+{
+    return ns_engine_check_node(node, error);
+}
+
+static gint64
+kernel_now_us(gpointer data)
+{
+    return g_get_monotonic_time();
+}
+
+gboolean
+ns_engine_check_node(guint node, GError **error)
+{
+    long long size;
+
+    if (numa_available() < 0) {
+        g_set_error(error, NS_ERROR, NS_ERROR_UNSUPPORTED,
+                    "this host has no NUMA support (libnuma: numa_available() failed)");
+        return FALSE;
+    }
+    if (node > NS_PAGE_NODE_MAX || (int)node > numa_max_node() ||
+        !numa_bitmask_isbitset(numa_nodes_ptr, node)) {
+        g_set_error(error, NS_ERROR, NS_ERROR_NOT_FOUND,
+                    "host node %u does not exist (this host has nodes 0-%d)", node,
+                    numa_max_node());
+        return FALSE;
+    }
+    size = numa_node_size64((int)node, NULL);
+    if (size <= 0) {
+        g_set_error(error, NS_ERROR, NS_ERROR_NOT_FOUND,
+                    "host node %u is offline or has no memory", node);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static void
+set_call_error(GError **error, int err, pid_t pid, guint node)
+{
+    switch (err) {
+    case ENODEV:
+        g_set_error(error, NS_ERROR, NS_ERROR_NOT_FOUND,
+                    "host node %u does not exist or has no memory (move_pages: ENODEV)", node);
+        break;
+    case EACCES:
+        g_set_error(error, NS_ERROR, NS_ERROR_PERMISSION,
+                    "host node %u is outside the nodes process %d may use (its cpuset; "
+                    "move_pages: EACCES)", node, (int)pid);
+        break;
+    case ESRCH:
+        g_set_error(error, NS_ERROR, NS_ERROR_NOT_RUNNING,
+                    "process %d does not exist (QEMU exited?)", (int)pid);
+        break;
+    case EINVAL:
+        g_set_error(error, NS_ERROR, NS_ERROR_NOT_RUNNING,
+                    "process %d has no memory left (exiting?) (move_pages: EINVAL)", (int)pid);
+        break;
+    case EPERM:
+        g_set_error(error, NS_ERROR, NS_ERROR_PERMISSION,
+                    "not allowed to move the pages of process %d: run as root "
+                    "(CAP_SYS_NICE and ptrace access)", (int)pid);
+        break;
+    case ENOSYS:
+        g_set_error(error, NS_ERROR, NS_ERROR_UNSUPPORTED,
+                    "this kernel has no move_pages() (built without NUMA)");
+        break;
+    default:
+        g_set_error(error, NS_ERROR, NS_ERROR_FAILED,
+                    "move_pages() on process %d to host node %u failed: %s", (int)pid, node,
+                    g_strerror(err));
+        break;
+    }
+}
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static guint64
+item_pages(const Item *item)
+{
+    return G_GUINT64_CONSTANT(1) << item->order;
+}
+
+static gint64
+host_now(NsEngine *e)
+{
+    return e->host.now_us(e->host.data);
+}
+
+static guint64
+rate_bytes(double mib_per_s)
+{
+    if (!(mib_per_s > 0.0))
+        return 0;
+    if (mib_per_s * MIB >= (double)G_MAXUINT32 * 1024.0)
+        return (guint64)G_MAXUINT32 * 1024u;
+    return MAX((guint64)(mib_per_s * MIB), G_GUINT64_CONSTANT(1));
+}
+
+/* Burst: 100 ms worth of the rate, at least one base page. */
+static guint64
+rate_capacity(guint64 rate)
+{
+    return MAX(rate / 10, NS_GUEST_PAGE_SIZE);
+}
+
+static guint64
+handled_pages_locked(const NsEngine *e)
+{
+    const NsEngineReport *r = &e->report;
+
+    return r->moved_pages + r->in_place_pages + r->absent_pages + r->failed_pages +
+           r->skipped_pages;
+}
+
+/*
+ * One step of waiting until host time @deadline_us (callers loop and
+ * re-check their conditions).  Called and returns with the lock held.
+ */
+static void
+wait_step_locked(NsEngine *e, gint64 deadline_us)
+{
+    gint64 now = host_now(e);
+
+    if (now >= deadline_us)
+        return;
+    if (e->host.sleep_us != NULL) {
+        g_mutex_unlock(&e->lock);
+        e->host.sleep_us(e->host.data, deadline_us - now);
+        g_mutex_lock(&e->lock);
+    } else {
+        g_cond_wait_until(&e->cond, &e->lock, g_get_monotonic_time() + (deadline_us - now));
+    }
+}
+
+/* ---- options, plan resolution -------------------------------------------- */
+
+static gboolean
+check_options(const NsEngineOptions *o, GError **error)
+{
+    if (o->workers > NS_ENGINE_WORKERS_MAX) {
+        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "%u workers: at most %u", o->workers,
+                    NS_ENGINE_WORKERS_MAX);
+        return FALSE;
+    }
+    if (o->batch_budget_us < 0 || o->progress_interval_us < 0) {
+        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                    "batch budget and progress interval must not be negative");
+        return FALSE;
+    }
+    if (!(o->rate_limit_mib_s >= 0.0) || o->rate_limit_mib_s > 1e9) {
+        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                    "rate limit %g MiB/s: expected 0 (unlimited) or a positive number",
+                    o->rate_limit_mib_s);
+        return FALSE;
+    }
+    if (o->batch_min_pages != 0 && o->batch_max_pages != 0 &&
+        o->batch_min_pages > o->batch_max_pages) {
+        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                    "batch of at least %" G_GUINT64_FORMAT " and at most %" G_GUINT64_FORMAT
+                    " pages", o->batch_min_pages, o->batch_max_pages);
+        return FALSE;
+    }
+    if (o->max_attempts > G_MAXUINT8) {
+        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "%u attempts: at most %u",
+                    o->max_attempts, (guint)G_MAXUINT8);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+resolve_plan(NsEngine *e, const NsMemMap *map, const NsPlan *plan, GError **error)
+{
+    if (plan->steps->len == 0) {
+        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "the plan is empty");
+        return FALSE;
+    }
+    for (guint s = 0; s < plan->steps->len; s++) {
+        const NsPlanStep *step = &g_array_index(plan->steps, NsPlanStep, s);
+        guint64 step_end = step->gpa + step->size;
+        gboolean any = FALSE;
+
+        for (guint i = 0; i < map->ranges->len; i++) {
+            const NsMemRange *r = &g_array_index(map->ranges, NsMemRange, i);
+            guint64 lo = MAX(step->gpa, r->gpa);
+            guint64 hi = MIN(step_end, r->gpa + r->size);
+            Segment seg;
+
+            if (lo >= hi || (lo - r->gpa) % NS_GUEST_PAGE_SIZE != 0)
+                continue;
+            seg.gfn_first = lo >> NS_GUEST_PAGE_SHIFT;
+            seg.gfn_last = ((hi - 1) >> NS_GUEST_PAGE_SHIFT);
+            seg.hva = r->hva + (lo - r->gpa);
+            seg.node = step->node;
+            g_array_append_val(e->segments, seg);
+            any = TRUE;
+        }
+        if (!any) {
+            g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                        "plan range 0x%" G_GINT64_MODIFIER "x+0x%" G_GINT64_MODIFIER
+                        "x holds no RAM of process %d", step->gpa, step->size, (int)map->pid);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+static gboolean
+check_nodes(NsEngine *e, const NsPlan *plan, GError **error)
+{
+    g_autoptr(GHashTable) seen = g_hash_table_new(g_direct_hash, g_direct_equal);
+
+    for (guint s = 0; s < plan->steps->len; s++) {
+        guint node = g_array_index(plan->steps, NsPlanStep, s).node;
+
+        if (g_hash_table_contains(seen, GUINT_TO_POINTER(node)))
+            continue;
+        if (node > NS_PAGE_NODE_MAX) {
+            g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "host node %u is out of range",
+                        node);
+            return FALSE;
+        }
+        if (!e->host.check_node(e->host.data, node, error))
+            return FALSE;
+        g_hash_table_add(seen, GUINT_TO_POINTER(node));
+    }
+    return TRUE;
+}
+
+NsEngine *
+ns_engine_new(NsRadix *tree, const NsMemMap *map, const NsPlan *plan,
+              const NsEngineOptions *opts, GError **error)
+{
+    g_autoptr(NsEngine) e = NULL;
+    NsEngineOptions o = { 0 };
+
+    if (opts != NULL)
+        o = *opts;
+    if (!check_options(&o, error))
+        return NULL;
+    if (map->pid <= 0) {
+        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "no process to move (pid %d)",
+                    (int)map->pid);
+        return NULL;
+    }
+
+    e = g_new0(NsEngine, 1);
+    g_mutex_init(&e->lock);
+    g_cond_init(&e->cond);
+    e->tree = tree;
+    e->pid = map->pid;
+    e->segments = g_array_new(FALSE, FALSE, sizeof(Segment));
+    e->queue = g_array_new(FALSE, FALSE, sizeof(Item));
+    e->retry = g_array_new(FALSE, FALSE, sizeof(Item));
+
+    if (o.host != NULL)
+        e->host = *o.host;
+    if (e->host.move_pages == NULL)
+        e->host.move_pages = kernel_move_pages;
+    if (e->host.check_node == NULL)
+        e->host.check_node = kernel_check_node;
+    if (e->host.now_us == NULL)
+        e->host.now_us = kernel_now_us;
+    o.host = &e->host;
+    if (o.workers == 0)
+        o.workers = NS_ENGINE_WORKERS_DEFAULT;
+    if (o.batch_budget_us == 0)
+        o.batch_budget_us = NS_ENGINE_BUDGET_US_DEFAULT;
+    if (o.batch_min_pages == 0)
+        o.batch_min_pages = MIN((guint64)NS_ENGINE_BATCH_MIN_DEFAULT,
+                                o.batch_max_pages ? o.batch_max_pages : G_MAXUINT64);
+    if (o.batch_max_pages == 0)
+        o.batch_max_pages = MAX((guint64)NS_ENGINE_BATCH_MAX_DEFAULT, o.batch_min_pages);
+    if (o.max_attempts == 0)
+        o.max_attempts = NS_ENGINE_ATTEMPTS_DEFAULT;
+    if (o.progress_interval_us == 0)
+        o.progress_interval_us = NS_ENGINE_PROGRESS_INTERVAL_US_DEFAULT;
+    e->opts = o;
+    e->sizing = (NsBatchSizing){ .budget_us = o.batch_budget_us,
+                                 .min_pages = o.batch_min_pages,
+                                 .max_pages = o.batch_max_pages };
+    e->report.pid = map->pid;
+    e->report.outcome = NS_ENGINE_OUTCOME_NONE;
+
+    if (!resolve_plan(e, map, plan, error) || !check_nodes(e, plan, error))
+        return NULL;
+    return g_steal_pointer(&e);
+}
+
+void
+ns_engine_free(NsEngine *engine)
+{
+    if (engine == NULL)
+        return;
+    g_array_unref(engine->segments);
+    g_array_unref(engine->queue);
+    g_array_unref(engine->retry);
+    g_clear_error(&engine->error);
+    g_cond_clear(&engine->cond);
+    g_mutex_clear(&engine->lock);
+    g_free(engine);
+}
+
+/* ---- control ------------------------------------------------------------- */
+
+void
+ns_engine_pause(NsEngine *engine)
+{
+    g_mutex_lock(&engine->lock);
+    if (!engine->paused) {
+        engine->paused = TRUE;
+        engine->pause_started_us = host_now(engine);
+    }
+    g_cond_broadcast(&engine->cond);
+    g_mutex_unlock(&engine->lock);
+}
+
+static void
+resume_locked(NsEngine *e)
+{
+    if (!e->paused)
+        return;
+    e->paused = FALSE;
+    if (e->ran && e->end_us == 0)
+        e->report.paused_us += MAX(host_now(e) - MAX(e->pause_started_us, e->start_us), 0);
+    g_cond_broadcast(&e->cond);
+}
+
+void
+ns_engine_resume(NsEngine *engine)
+{
+    g_mutex_lock(&engine->lock);
+    resume_locked(engine);
+    g_mutex_unlock(&engine->lock);
+}
+
+void
+ns_engine_cancel(NsEngine *engine)
+{
+    g_mutex_lock(&engine->lock);
+    engine->cancelled = TRUE;
+    resume_locked(engine);
+    g_cond_broadcast(&engine->cond);
+    g_mutex_unlock(&engine->lock);
+}
+
+void
+ns_engine_set_rate_limit(NsEngine *engine, double mib_per_s)
+{
+    guint64 rate = rate_bytes(mib_per_s);
+
+    g_mutex_lock(&engine->lock);
+    engine->opts.rate_limit_mib_s = rate ? mib_per_s : 0.0;
+    ns_token_bucket_set_rate(&engine->bucket, rate, rate_capacity(rate), host_now(engine));
+    g_cond_broadcast(&engine->cond);
+    g_mutex_unlock(&engine->lock);
+}
+
+/* ---- progress and report ------------------------------------------------- */
+
+static void
+progress_locked(NsEngine *e, NsEngineProgress *p)
+{
+    const NsEngineReport *r = &e->report;
+    gint64 now = e->end_us ? e->end_us : host_now(e);
+    gint64 active;
+    guint64 left;
+
+    memset(p, 0, sizeof(*p));
+    p->done_pages = handled_pages_locked(e);
+    p->total_pages = r->total_pages;
+    p->moved_pages = r->moved_pages;
+    p->moved_bytes = r->moved_bytes;
+    p->in_flight_pages = e->in_flight_pages;
+    p->pass = MAX(e->pass, 1u);
+    p->paused = e->paused;
+    p->final = e->end_us != 0;
+    p->eta_us = -1;
+    if (!e->ran)
+        return;
+    p->elapsed_us = MAX(now - e->start_us, 0);
+    active = p->elapsed_us - r->paused_us;
+    if (e->paused && e->end_us == 0)
+        active -= MAX(now - MAX(e->pause_started_us, e->start_us), 0);
+    if (active > 0)
+        p->mib_per_s = (double)r->moved_bytes / MIB / ((double)active / G_USEC_PER_SEC);
+    left = r->planned_bytes - MIN(e->handled_planned_bytes, r->planned_bytes);
+    if (left == 0)
+        p->eta_us = 0;
+    else if (e->handled_planned_bytes > 0 && active > 0)
+        p->eta_us = (gint64)((double)left * (double)active / (double)e->handled_planned_bytes);
+}
+
+void
+ns_engine_get_progress(NsEngine *engine, NsEngineProgress *ret_progress)
+{
+    g_mutex_lock(&engine->lock);
+    progress_locked(engine, ret_progress);
+    g_mutex_unlock(&engine->lock);
+}
+
+static void
+report_refresh_locked(NsEngine *e)
+{
+    NsEngineReport *r = &e->report;
+    gint64 now = e->end_us ? e->end_us : host_now(e);
+
+    r->remaining_pages = r->total_pages - MIN(handled_pages_locked(e), r->total_pages);
+    r->passes = e->pass;
+    if (e->ran)
+        r->elapsed_us = MAX(now - e->start_us, 0);
+}
+
+NsEngineReport *
+ns_engine_get_report(NsEngine *engine)
+{
+    NsEngineReport *copy;
+
+    g_mutex_lock(&engine->lock);
+    report_refresh_locked(engine);
+    copy = g_memdup2(&engine->report, sizeof(engine->report));
+    g_mutex_unlock(&engine->lock);
+    return copy;
+}
+
+void
+ns_engine_report_free(NsEngineReport *report)
+{
+    g_free(report);
+}
+
+const char *
+ns_engine_outcome_to_string(NsEngineOutcome outcome)
+{
+    switch (outcome) {
+    case NS_ENGINE_OUTCOME_NONE:
+        return "not run";
+    case NS_ENGINE_OUTCOME_RUNNING:
+        return "running";
+    case NS_ENGINE_OUTCOME_DONE:
+        return "done";
+    case NS_ENGINE_OUTCOME_DRY_RUN:
+        return "dry run";
+    case NS_ENGINE_OUTCOME_CANCELLED:
+        return "cancelled";
+    case NS_ENGINE_OUTCOME_NO_MEMORY:
+        return "out of memory";
+    case NS_ENGINE_OUTCOME_ERROR:
+        return "error";
+    }
+    return "unknown";
+}
+
+/* ---- planning ------------------------------------------------------------ */
+
+static void
+plan_entry(NsEngineReport *r, GArray *queue, const Segment *seg, guint64 gfn, void *entry)
+{
+    NsPageInfo info;
+    guint64 pages;
+    Item item;
+
+    if (!ns_radix_is_page(entry))
+        return;
+    info = ns_radix_page_info(entry);
+    if (info.order > 30)
+        return; /* not an entry placement writes */
+    pages = G_GUINT64_CONSTANT(1) << info.order;
+    r->total_pages += pages;
+    switch (info.state) {
+    case NS_PAGE_ABSENT:
+        r->absent_pages += pages;
+        return;
+    case NS_PAGE_MIGRATING:
+        r->skipped_pages += pages; /* another job's marker: not ours */
+        return;
+    case NS_PAGE_PRESENT:
+    case NS_PAGE_FAILED:
+        break;
+    }
+    if (info.node == seg->node) {
+        r->in_place_pages += pages;
+        return;
+    }
+    item = (Item){
+        .gfn = gfn,
+        .hva = seg->hva + ((gfn - seg->gfn_first) << NS_GUEST_PAGE_SHIFT),
+        .expected = entry,
+        .node = (guint16)seg->node,
+        .order = (guint8)info.order,
+    };
+    g_array_append_val(queue, item);
+    r->planned_pages += pages;
+    r->planned_bytes += pages << NS_GUEST_PAGE_SHIFT;
+    if (info.order > 0)
+        r->planned_huge++;
+}
+
+static gint
+item_cmp(gconstpointer a, gconstpointer b)
+{
+    const Item *x = a, *y = b;
+
+    if (x->node != y->node)
+        return x->node < y->node ? -1 : 1;
+    return x->gfn < y->gfn ? -1 : x->gfn > y->gfn;
+}
+
+/*
+ * Read the tree for the plan's pages into the queue, counting into a local
+ * report first so that readers of the progress never wait for the walk.
+ * The queue is the run thread's alone until the workers start.
+ */
+static void
+plan_items(NsEngine *e)
+{
+    NsEngineReport counts = { 0 };
+
+    for (guint s = 0; s < e->segments->len; s++) {
+        const Segment *seg = &g_array_index(e->segments, Segment, s);
+        NsRadixIter it;
+        void *entry;
+        guint64 gfn;
+
+        ns_radix_iter_init(&it, seg->gfn_first, seg->gfn_last);
+        do {
+            urcu_memb_read_lock();
+            for (guint k = 0; k < READ_SECTION; k++) {
+                entry = ns_radix_iter_next(e->tree, &it, &gfn);
+                if (entry == NULL)
+                    break;
+                plan_entry(&counts, e->queue, seg, gfn, entry);
+            }
+            urcu_memb_read_unlock();
+        } while (entry != NULL);
+    }
+    g_array_sort(e->queue, item_cmp);
+
+    g_mutex_lock(&e->lock);
+    e->report.total_pages = counts.total_pages;
+    e->report.absent_pages = counts.absent_pages;
+    e->report.skipped_pages = counts.skipped_pages;
+    e->report.in_place_pages = counts.in_place_pages;
+    e->report.planned_pages = counts.planned_pages;
+    e->report.planned_bytes = counts.planned_bytes;
+    e->report.planned_huge = counts.planned_huge;
+    e->planned = TRUE;
+    g_mutex_unlock(&e->lock);
+}
+
+/* ---- workers: taking and releasing batches ------------------------------- */
+
+static guint64
+batch_limit_locked(NsEngine *e, const Worker *w)
+{
+    guint64 limit = w->batch_pages;
+    guint64 rate = e->bucket.rate;
+
+    if (rate != 0) {
+        /* Do not take more than the rate allows in one budget per worker. */
+        guint64 per_budget = (guint64)((double)rate * (double)e->opts.batch_budget_us /
+                                       G_USEC_PER_SEC / NS_GUEST_PAGE_SIZE /
+                                       MAX(e->report.workers, 1u));
+
+        limit = MIN(limit, MAX(per_budget, e->sizing.min_pages));
+    }
+    return MAX(limit, G_GUINT64_CONSTANT(1));
+}
+
+static void
+start_retry_pass_locked(NsEngine *e)
+{
+    GArray *tmp = e->queue;
+
+    e->queue = e->retry;
+    e->retry = tmp;
+    g_array_set_size(e->retry, 0);
+    g_array_sort(e->queue, item_cmp); /* batches finish out of order */
+    e->cursor = 0;
+    e->pass++;
+    e->pass_not_before_us = host_now(e) + MIN((gint64)e->pass * PASS_BACKOFF_US,
+                                              PASS_BACKOFF_MAX_US);
+}
+
+/* Take the next batch into w->batch; FALSE when the worker should exit. */
+static gboolean
+take_batch(NsEngine *e, Worker *w)
+{
+    gboolean got = FALSE;
+
+    g_array_set_size(w->batch, 0);
+    g_mutex_lock(&e->lock);
+    for (;;) {
+        if (e->cancelled || e->stopping)
+            break;
+        if (e->paused) {
+            g_cond_wait(&e->cond, &e->lock);
+            continue;
+        }
+        if (e->cursor < e->queue->len) {
+            guint64 limit = batch_limit_locked(e, w);
+            guint64 weight = 0;
+            guint16 node;
+
+            if (host_now(e) < e->pass_not_before_us) {
+                wait_step_locked(e, e->pass_not_before_us);
+                continue;
+            }
+            node = g_array_index(e->queue, Item, e->cursor).node;
+            while (e->cursor < e->queue->len) {
+                const Item *item = &g_array_index(e->queue, Item, e->cursor);
+
+                if (item->node != node || (weight > 0 && weight + item_pages(item) > limit))
+                    break;
+                g_array_append_vals(w->batch, item, 1);
+                weight += item_pages(item);
+                e->cursor++;
+            }
+            e->busy++;
+            e->in_flight_pages += weight;
+            got = TRUE;
+            break;
+        }
+        if (e->busy > 0) {
+            g_cond_wait(&e->cond, &e->lock); /* their busy pages may come back */
+            continue;
+        }
+        if (e->retry->len == 0)
+            break;
+        start_retry_pass_locked(e);
+    }
+    g_mutex_unlock(&e->lock);
+    return got;
+}
+
+static guint64
+batch_weight(const GArray *batch)
+{
+    guint64 weight = 0;
+
+    for (guint k = 0; k < batch->len; k++)
+        weight += item_pages(&g_array_index(batch, Item, k));
+    return weight;
+}
+
+/*
+ * Wait for the rate limit and any pause before submitting @bytes.  FALSE
+ * if the job was cancelled or stopped meanwhile.
+ */
+static gboolean
+throttle(NsEngine *e, guint64 bytes)
+{
+    gboolean go;
+
+    g_mutex_lock(&e->lock);
+    if (e->bucket.rate != 0) {
+        gint64 now = host_now(e);
+        gint64 deadline = now + ns_token_bucket_take(&e->bucket, bytes, now);
+
+        while (!e->cancelled && !e->stopping && e->bucket.rate != 0 && host_now(e) < deadline)
+            wait_step_locked(e, deadline);
+    }
+    while (e->paused && !e->cancelled && !e->stopping)
+        g_cond_wait(&e->cond, &e->lock);
+    go = !e->cancelled && !e->stopping;
+    g_mutex_unlock(&e->lock);
+    return go;
+}
+
+/* ---- workers: markers and results ---------------------------------------- */
+
+static void
+tag_entry_state(NsRadix *tree, guint64 gfn, const void *entry)
+{
+    if (ns_radix_page_info(entry).state == NS_PAGE_FAILED)
+        ns_radix_tag_set(tree, gfn, NS_RADIX_TAG_FAILED);
+}
+
+/* Swap @item's marker for @final; tags follow the final state. */
+static void
+settle(NsEngine *e, Item *item, void *final)
+{
+    if (ns_radix_replace_if(e->tree, item->gfn, item->marker, final) == 0) {
+        ns_radix_tag_clear(e->tree, item->gfn, NS_RADIX_TAG_MIGRATING);
+        tag_entry_state(e->tree, item->gfn, final);
+    }
+    item->marker = NULL;
+}
+
+static void
+settle_failed(NsEngine *e, Item *item, int err, BatchResult *res)
+{
+    guint64 pages = item_pages(item);
+
+    settle(e, item, ns_radix_mk_failed(item->marker, err));
+    res->failed_pages += pages;
+    res->failed_by_errno[MIN((guint)err, NS_ENGINE_ERRNO_SLOTS - 1)] += pages;
+    res->handled_bytes += pages << NS_GUEST_PAGE_SHIFT;
+}
+
+/* Put the entry the marker replaced back, for another pass. */
+static void
+settle_retry(NsEngine *e, Item *item, int err, BatchResult *res)
+{
+    NsPageInfo restored;
+    void *entry;
+
+    if (item->tries >= e->opts.max_attempts) {
+        settle_failed(e, item, err ? err : EBUSY, res);
+        return;
+    }
+    restored = ns_radix_page_info(item->expected);
+    restored.attempts = ns_radix_page_info(item->marker).attempts;
+    entry = ns_radix_mk_page(&restored);
+    settle(e, item, entry);
+    item->expected = entry;
+    item->requeue = TRUE;
+    res->retried_items++;
+}
+
+/* Final entry for a status the kernel reported for @item. */
+static void
+settle_status(NsEngine *e, Item *item, int st, BatchResult *res)
+{
+    guint64 pages = item_pages(item);
+
+    if (st == (int)item->node) {
+        NsPageInfo info = ns_radix_page_info(item->marker);
+
+        info.state = NS_PAGE_PRESENT;
+        info.node = item->node;
+        info.target = NS_PAGE_NODE_NONE;
+        info.error = 0;
+        settle(e, item, ns_radix_mk_page(&info));
+        res->moved_pages += pages;
+        res->moved_huge += item->order > 0;
+        res->handled_bytes += pages << NS_GUEST_PAGE_SHIFT;
+    } else if (st >= 0 || st == -EBUSY || st == -EAGAIN) {
+        /* >= 0 elsewhere: the kernel left it (a partial call, resolved by query). */
+        settle_retry(e, item, st < 0 ? -st : EBUSY, res);
+    } else if (st == -ENOENT || st == -EFAULT) {
+        settle(e, item, ns_radix_mk_absent(item->order));
+        res->absent_pages += pages;
+        res->handled_bytes += pages << NS_GUEST_PAGE_SHIFT;
+    } else if (st == -ENOMEM) {
+        settle_failed(e, item, ENOMEM, res);
+        res->no_memory = TRUE;
+    } else {
+        settle_failed(e, item, -st, res);
+    }
+}
+
+/* Put the marker back to exactly the entry it replaced. */
+static void
+restore_exact(NsEngine *e, Item *item)
+{
+    settle(e, item, item->expected);
+}
+
+/*
+ * Statuses the kernel left unwritten (a positive return, or ENOMEM in the
+ * middle of the call): ask where those pages are.  With @call_err ENOMEM a
+ * page not on its target failed for lack of memory; otherwise it was busy.
+ */
+static void
+resolve_unwritten(NsEngine *e, Worker *w, guint n, int call_err, BatchResult *res)
+{
+    g_autofree void **qaddrs = g_new(void *, n);
+    g_autofree int *qstatus = g_new(int, n);
+    g_autofree guint *slot = g_new(guint, n);
+    guint m = 0;
+    long rc;
+
+    for (guint k = 0; k < n; k++) {
+        if (w->status[k] != STATUS_UNSET)
+            continue;
+        qaddrs[m] = w->addrs[k];
+        qstatus[m] = STATUS_UNSET;
+        slot[m++] = k;
+    }
+    if (m == 0)
+        return;
+    rc = e->host.move_pages(e->host.data, e->pid, m, qaddrs, NULL, qstatus, 0);
+    for (guint q = 0; q < m; q++) {
+        Item *item = &g_array_index(w->batch, Item, w->index[slot[q]]);
+        int st = qstatus[q];
+
+        if (rc < 0 || st == STATUS_UNSET) {
+            restore_exact(e, item);
+        } else if (st >= 0 && st != (int)item->node && call_err == ENOMEM) {
+            settle_failed(e, item, ENOMEM, res);
+        } else {
+            settle_status(e, item, st, res);
+        }
+    }
+    if (rc < 0 && res->error == NULL)
+        set_call_error(&res->error, (int)-rc, e->pid,
+                       g_array_index(w->batch, Item, 0).node);
+}
+
+static void
+worker_reserve(Worker *w, guint n)
+{
+    if (n <= w->cap)
+        return;
+    w->cap = MAX(n, w->cap * 2);
+    w->addrs = g_renew(void *, w->addrs, w->cap);
+    w->nodes = g_renew(int, w->nodes, w->cap);
+    w->status = g_renew(int, w->status, w->cap);
+    w->index = g_renew(guint, w->index, w->cap);
+}
+
+static void
+account_batch(NsEngine *e, Worker *w, guint64 weight, BatchResult *res)
+{
+    NsEngineReport *r = &e->report;
+
+    g_mutex_lock(&e->lock);
+    r->moved_pages += res->moved_pages;
+    r->moved_bytes += res->moved_pages << NS_GUEST_PAGE_SHIFT;
+    r->moved_huge += res->moved_huge;
+    r->absent_pages += res->absent_pages;
+    r->failed_pages += res->failed_pages;
+    r->skipped_pages += res->skipped_pages;
+    for (guint k = 0; k < NS_ENGINE_ERRNO_SLOTS; k++)
+        r->failed_by_errno[k] += res->failed_by_errno[k];
+    r->retries += res->retried_items;
+    e->handled_planned_bytes += res->handled_bytes;
+    for (guint k = 0; k < w->batch->len; k++) {
+        Item *item = &g_array_index(w->batch, Item, k);
+
+        if (item->requeue) {
+            item->requeue = FALSE;
+            g_array_append_vals(e->retry, item, 1);
+        }
+    }
+    if (res->no_memory && !e->no_memory) {
+        e->no_memory = TRUE;
+        e->no_memory_node = g_array_index(w->batch, Item, 0).node;
+        e->stopping = TRUE;
+    }
+    if (res->error != NULL) {
+        if (e->error == NULL)
+            e->error = g_steal_pointer(&res->error);
+        g_clear_error(&res->error);
+        e->stopping = TRUE;
+    }
+    e->busy--;
+    e->in_flight_pages -= weight;
+    g_cond_broadcast(&e->cond);
+    g_mutex_unlock(&e->lock);
+}
+
+static void
+run_batch(NsEngine *e, Worker *w)
+{
+    BatchResult res = { 0 };
+    guint64 weight = batch_weight(w->batch);
+    guint64 submitted = 0;
+    guint n = 0;
+    gint64 t0, t1;
+    long rc;
+
+    if (!throttle(e, weight << NS_GUEST_PAGE_SHIFT)) {
+        account_batch(e, w, weight, &res); /* untouched: counted as remaining */
+        return;
+    }
+
+    worker_reserve(w, w->batch->len);
+    for (guint k = 0; k < w->batch->len; k++) {
+        Item *item = &g_array_index(w->batch, Item, k);
+        void *marker = ns_radix_mk_marker(item->expected, item->node);
+
+        item->tries++;
+        if (ns_radix_replace_if(e->tree, item->gfn, item->expected, marker) != 0) {
+            res.skipped_pages += item_pages(item); /* changed under us: leave it */
+            res.handled_bytes += item_pages(item) << NS_GUEST_PAGE_SHIFT;
+            continue;
+        }
+        if (ns_radix_page_info(item->expected).state == NS_PAGE_FAILED)
+            ns_radix_tag_clear(e->tree, item->gfn, NS_RADIX_TAG_FAILED);
+        ns_radix_tag_set(e->tree, item->gfn, NS_RADIX_TAG_MIGRATING);
+        item->marker = marker;
+        w->addrs[n] = (void *)(uintptr_t)item->hva;
+        w->nodes[n] = item->node;
+        w->status[n] = STATUS_UNSET;
+        w->index[n] = k;
+        submitted += item_pages(item);
+        n++;
+    }
+
+    if (n > 0) {
+        g_mutex_lock(&e->lock);
+        e->report.calls++;
+        g_mutex_unlock(&e->lock);
+
+        t0 = host_now(e);
+        rc = e->host.move_pages(e->host.data, e->pid, n, w->addrs, w->nodes, w->status,
+                                MPOL_MF_MOVE);
+        t1 = host_now(e);
+
+        /* Every status the kernel wrote is the truth for its page. */
+        for (guint k = 0; k < n; k++) {
+            if (w->status[k] != STATUS_UNSET)
+                settle_status(e, &g_array_index(w->batch, Item, w->index[k]), w->status[k],
+                              &res);
+        }
+        if (rc >= 0 || rc == -ENOMEM) {
+            resolve_unwritten(e, w, n, rc < 0 ? ENOMEM : 0, &res);
+            if (rc == -ENOMEM)
+                res.no_memory = TRUE;
+            w->batch_pages = ns_engine_batch_next(&e->sizing, submitted, t1 - t0);
+        } else {
+            /* The call failed as a whole: markers back exactly as they were. */
+            for (guint k = 0; k < n; k++) {
+                if (w->status[k] == STATUS_UNSET)
+                    restore_exact(e, &g_array_index(w->batch, Item, w->index[k]));
+            }
+            if (res.error == NULL)
+                set_call_error(&res.error, (int)-rc, e->pid, w->nodes[0]);
+        }
+    }
+    account_batch(e, w, weight, &res);
+}
+
+static gpointer
+worker_main(gpointer data)
+{
+    Worker *w = data;
+    NsEngine *e = w->engine;
+
+    urcu_memb_register_thread();
+    while (take_batch(e, w))
+        run_batch(e, w);
+    urcu_memb_unregister_thread();
+
+    g_mutex_lock(&e->lock);
+    e->live_workers--;
+    g_cond_broadcast(&e->cond);
+    g_mutex_unlock(&e->lock);
+    return NULL;
+}
+
+static void
+worker_free(Worker *w)
+{
+    g_array_unref(w->batch);
+    g_free(w->addrs);
+    g_free(w->nodes);
+    g_free(w->status);
+    g_free(w->index);
+}
+
+/* ---- the run ------------------------------------------------------------- */
+
+static void
+report_progress(NsEngine *e)
+{
+    NsEngineProgress p;
+
+    if (e->opts.progress == NULL)
+        return;
+    g_mutex_lock(&e->lock);
+    progress_locked(e, &p);
+    g_mutex_unlock(&e->lock);
+    e->opts.progress(&p, e->opts.progress_data);
+}
+
+/* Start the workers and wait for them, calling the progress callback. */
+static gboolean
+run_workers(NsEngine *e, GError **error)
+{
+    guint n = (guint)MIN((guint64)e->opts.workers, (guint64)e->queue->len);
+    g_autofree Worker *workers = g_new0(Worker, MAX(n, 1u));
+    gint64 next;
+
+    g_mutex_lock(&e->lock);
+    e->report.workers = n;
+    e->live_workers = n;
+    g_mutex_unlock(&e->lock);
+
+    for (guint i = 0; i < n; i++) {
+        g_autofree char *name = g_strdup_printf("ns-engine-%u", i);
+        Worker *w = &workers[i];
+
+        w->engine = e;
+        w->batch_pages = ns_engine_batch_next(&e->sizing, 0, 0);
+        w->batch = g_array_new(FALSE, FALSE, sizeof(Item));
+        w->thread = g_thread_try_new(name, worker_main, w, i == 0 ? error : NULL);
+        if (w->thread == NULL) {
+            worker_free(w);
+            g_mutex_lock(&e->lock);
+            e->live_workers--;
+            e->report.workers--;
+            g_mutex_unlock(&e->lock);
+            if (i == 0)
+                return FALSE;
+        }
+    }
+
+    g_mutex_lock(&e->lock);
+    next = g_get_monotonic_time() + e->opts.progress_interval_us;
+    while (e->live_workers > 0) {
+        g_cond_wait_until(&e->cond, &e->lock, next);
+        if (g_get_monotonic_time() >= next) {
+            if (e->opts.progress != NULL) {
+                NsEngineProgress p;
+
+                progress_locked(e, &p);
+                g_mutex_unlock(&e->lock);
+                e->opts.progress(&p, e->opts.progress_data);
+                g_mutex_lock(&e->lock);
+            }
+            next = g_get_monotonic_time() + e->opts.progress_interval_us;
+        }
+    }
+    g_mutex_unlock(&e->lock);
+
+    for (guint i = 0; i < n; i++) {
+        if (workers[i].thread == NULL)
+            continue;
+        g_thread_join(workers[i].thread);
+        worker_free(&workers[i]);
+    }
+    return TRUE;
+}
+
+/* Settle the outcome and the error for @e; returns the run's result. */
+static gboolean
+finish(NsEngine *e, gboolean dry_run, GError **error)
+{
+    NsEngineReport *r = &e->report;
+    guint64 handled;
+    gboolean ok = TRUE;
+
+    g_mutex_lock(&e->lock);
+    e->end_us = host_now(e);
+    if (e->paused)
+        r->paused_us += MAX(e->end_us - MAX(e->pause_started_us, e->start_us), 0);
+    report_refresh_locked(e);
+    handled = handled_pages_locked(e);
+    if (e->error != NULL) {
+        r->outcome = NS_ENGINE_OUTCOME_ERROR;
+        g_propagate_error(error, g_error_copy(e->error));
+        ok = FALSE;
+    } else if (e->no_memory) {
+        r->outcome = NS_ENGINE_OUTCOME_NO_MEMORY;
+        g_set_error(error, NS_ERROR, NS_ERROR_FAILED,
+                    "host node %u ran out of memory: stopped after moving %" G_GUINT64_FORMAT
+                    " of %" G_GUINT64_FORMAT " pages; the rest stayed where it was",
+                    e->no_memory_node, r->moved_pages, r->planned_pages);
+        ok = FALSE;
+    } else if (dry_run) {
+        r->outcome = NS_ENGINE_OUTCOME_DRY_RUN;
+    } else if (e->cancelled && (!e->planned || handled < r->total_pages)) {
+        r->outcome = NS_ENGINE_OUTCOME_CANCELLED;
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                    "migration of process %d cancelled after moving %" G_GUINT64_FORMAT
+                    " of %" G_GUINT64_FORMAT " pages", (int)e->pid, r->moved_pages,
+                    r->planned_pages);
+        ok = FALSE;
+    } else {
+        r->outcome = NS_ENGINE_OUTCOME_DONE;
+    }
+    g_mutex_unlock(&e->lock);
+    report_progress(e);
+    return ok;
+}
+
+gboolean
+ns_engine_run(NsEngine *engine, GError **error)
+{
+    NsEngine *e = engine;
+    gboolean tagged;
+    gboolean cancelled;
+    long rc;
+
+    g_mutex_lock(&e->lock);
+    if (e->ran) {
+        g_mutex_unlock(&e->lock);
+        g_set_error(error, NS_ERROR, NS_ERROR_FAILED, "this migration job already ran");
+        return FALSE;
+    }
+    e->ran = TRUE;
+    e->start_us = host_now(e);
+    e->pass = 1;
+    e->report.outcome = NS_ENGINE_OUTCOME_RUNNING;
+    ns_token_bucket_init(&e->bucket, rate_bytes(e->opts.rate_limit_mib_s),
+                         rate_capacity(rate_bytes(e->opts.rate_limit_mib_s)), e->start_us);
+    cancelled = e->cancelled;
+    g_mutex_unlock(&e->lock);
+    if (cancelled)
+        return finish(e, FALSE, error);
+
+    urcu_memb_read_lock();
+    tagged = ns_radix_tagged(e->tree, NS_RADIX_TAG_MIGRATING);
+    urcu_memb_read_unlock();
+    if (tagged) {
+        g_mutex_lock(&e->lock);
+        g_set_error(&e->error, NS_ERROR, NS_ERROR_FAILED,
+                    "another migration job is moving pages of process %d", (int)e->pid);
+        g_mutex_unlock(&e->lock);
+        return finish(e, FALSE, error);
+    }
+
+    /* A zero-page call checks that the process exists and is ours to move. */
+    rc = e->host.move_pages(e->host.data, e->pid, 0, NULL, NULL, NULL, MPOL_MF_MOVE);
+    if (rc < 0) {
+        g_mutex_lock(&e->lock);
+        set_call_error(&e->error, (int)-rc, e->pid,
+                       g_array_index(e->segments, Segment, 0).node);
+        g_mutex_unlock(&e->lock);
+        return finish(e, FALSE, error);
+    }
+
+    plan_items(e);
+    if (e->opts.dry_run || e->queue->len == 0)
+        return finish(e, e->opts.dry_run, error);
+    if (!run_workers(e, error)) {
+        /* No worker could start: nothing was touched. */
+        g_mutex_lock(&e->lock);
+        e->end_us = host_now(e);
+        e->report.outcome = NS_ENGINE_OUTCOME_ERROR;
+        report_refresh_locked(e);
+        g_mutex_unlock(&e->lock);
+        return FALSE;
+    }
+    return finish(e, FALSE, error);
+}

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * One running libvirt domain as numashift sees it
+ * ===============================================
+ * An NsDomain holds a reference to a libvirt domain, what its live XML says
+ * about memory placement (vCPUs, vNUMA cells, numatune), the PID of its QEMU
+ * and a monitor connection (through libvirt) to that QEMU.
+ *
+ * A domain is named the way virsh names it: by ID (all digits), by UUID, or
+ * by name, tried in that order.
+ *
+ * The QEMU PID is found from the monitor, not from a pid file: query-cpus-fast
+ * gives each vCPU's host thread ID, and /proc/TID/status its thread group.
+ * That works for every local URI (qemu:///system and qemu:///session keep
+ * their pid files in different places) and proves the process we move pages
+ * of is the one that runs this domain's vCPUs.  It needs the QEMU to run on
+ * this host: a remote URI is refused.
+ */
+#pragma once
+
+#include <sys/types.h>
+
+#include <glib.h>
+#include <libvirt/libvirt.h>
+
+#include "numashift/memmap.h"
+#include "numashift/qmp.h"
+
+G_BEGIN_DECLS
+
+/* A guest vNUMA cell from <cpu><numa><cell .../>. */
+typedef struct {
+    guint id;
+    guint64 memory_kib;
+    GArray *vcpus;          /* of guint, ascending */
+} NsDomainCell;
+
+/* What the domain XML says about memory placement. */
+typedef struct {
+    char *name;
+    char *uuid;
+    guint vcpus;            /* <vcpu> count */
+    guint64 memory_kib;     /* <memory> */
+    GArray *cells;          /* of NsDomainCell, by id; empty without vNUMA */
+    char *numatune_mode;    /* "strict", "preferred", "interleave", "restrictive"; NULL */
+    char *numatune_nodeset; /* e.g. "0-1"; NULL when absent or placement='auto' */
+    char *numashift_policy; /* <metadata><numashift:policy mode='...'/>; NULL */
+} NsDomainConfig;
+
+/* The XML namespace of numashift's element in a domain's <metadata>. */
+#define NS_DOMAIN_METADATA_URI "http://numashift.org/schemas/domain/1.0"
+
+typedef struct _NsDomain NsDomain;
+
+/*
+ * Parse the domain XML @xml (virDomainGetXMLDesc's) into a new config.
+ * Errors: NS_ERROR_INVALID_INPUT for XML that does not parse, is not a
+ * <domain>, or has a malformed number, unit or CPU list where we read one.
+ * Context: any thread; no locks.
+ */
+NsDomainConfig *ns_domain_config_parse(const char *xml, GError **error);
+
+/*
+ * The vNUMA cell that holds vCPU @vcpu, or -1.
+ * Context: any thread; no locks.
+ */
+gint ns_domain_config_cell_of_vcpu(const NsDomainConfig *config, guint vcpu);
+
+/*
+ * Free @config.  NULL is accepted.
+ * Context: any thread; no locks.
+ */
+void ns_domain_config_free(NsDomainConfig *config);
+
+/*
+ * Parse a libvirt-style CPU or node list ("0-3,^2,8") into a new ascending
+ * array of guint with no duplicates.  Errors: NS_ERROR_INVALID_INPUT.
+ * Context: any thread; no locks.
+ */
+GArray *ns_parse_cpulist(const char *list, GError **error);
+
+/*
+ * Look up the running domain @name (an ID, a UUID or a name) on @conn, read
+ * its live XML, connect to its monitor and find its QEMU's PID.  Errors:
+ * NS_ERROR_NOT_FOUND (no such domain), NS_ERROR_NOT_RUNNING (it exists but
+ * does not run), NS_ERROR_UNSUPPORTED (not a QEMU domain on this host),
+ * NS_ERROR_IO (libvirt or the monitor failed), NS_ERROR_INVALID_INPUT (its
+ * XML or the monitor's replies make no sense).
+ * Context: any thread; blocks on libvirt and the monitor.
+ */
+NsDomain *ns_domain_open(virConnectPtr conn, const char *name, GError **error);
+
+/*
+ * Free @domain, its monitor connection and its libvirt reference.  NULL is
+ * accepted.
+ * Context: any thread; no call on @domain may be running.
+ */
+void ns_domain_free(NsDomain *domain);
+
+/* Accessors; the results are borrowed and live as long as @domain.
+ * Context: any thread; no locks. */
+const NsDomainConfig *ns_domain_get_config(const NsDomain *domain);
+pid_t ns_domain_get_pid(const NsDomain *domain);
+NsQmp *ns_domain_get_qmp(const NsDomain *domain);
+virDomainPtr ns_domain_get_virdomain(const NsDomain *domain);
+
+/*
+ * Build the guest's memory map (ns_memmap_load()), with each backend that
+ * libvirt names after a vNUMA cell ("ram-node<N>") attributed to that cell.
+ * Context: any thread; blocks on the monitor and on /proc.
+ */
+NsMemMap *ns_domain_load_memmap(NsDomain *domain, GError **error);
+
+/*
+ * The host CPUs each vCPU may run on (virDomainGetVcpuPinInfo, live): a new
+ * array, one GArray of guint (ascending host CPU numbers) per vCPU, in vCPU
+ * order.
+ * Context: any thread; blocks on libvirt.
+ */
+GPtrArray *ns_domain_get_vcpu_pinning(NsDomain *domain, GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(NsDomainConfig, ns_domain_config_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(NsDomain, ns_domain_free)
+
+G_END_DECLS

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Placement: where each page of a guest's RAM is now
+ * ===================================================
+ * ns_placement_scan() asks the kernel where every page behind a guest's
+ * memory map lives (move_pages(2) in query mode, in batches, on the QEMU
+ * process) and records the answer in the domain's radix tree, one page
+ * entry (radix.h) per *unit*, keyed by guest frame number:
+ *
+ *   - a base page: an order-0 entry at its gfn;
+ *   - a large folio (a transparent huge page, or a multi-size THP) mapped
+ *     whole, aligned and inside one range: ONE entry of the folio's order
+ *     at the gfn of its first byte; the gfns of its other base pages carry
+ *     no entry.  The engine hands the kernel one address per such entry,
+ *     so a huge page always moves whole;
+ *   - a page of a hugetlbfs range (range->page_size > 4 KiB): one entry of
+ *     order log2(page_size / 4 KiB) per huge page.
+ *
+ * An entry of order k at gfn g stands for gfns [g, g + 2^k).  Its node is
+ * the node of the folio; "absent" (NS_PAGE_ABSENT) means the kernel has no
+ * page there (-ENOENT / -EFAULT: never touched, or swapped out).
+ *
+ * How large folios are found.  move_pages() cannot tell; /proc/PID/pagemap
+ * gives each virtual page's PFN (root only: the PFN reads as 0 without
+ * CAP_SYS_ADMIN) and /proc/kpageflags gives each PFN's flags.  A unit is a
+ * large folio when its first virtual page maps a COMPOUND_HEAD PFN, the
+ * following PFNs up to the next non-COMPOUND_TAIL one are all mapped, in
+ * order, at the following virtual pages, their count is a power of two (at
+ * most 512) and the virtual address is aligned to it.  Without those files
+ * (not root, a kernel without kpageflags) every unit is a base page and
+ * the scan says so (NsPlacementScanStats.huge_detection); moving still
+ * works, the kernel then moves a large folio when asked for any of its
+ * pages and answers -EBUSY for the rest, which the engine retries.
+ *
+ * The radix tree's readers and writers must be registered liburcu-memb
+ * threads (urcu_memb_register_thread()).
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "numashift/memmap.h"
+#include "numashift/radix.h"
+
+G_BEGIN_DECLS
+
+/* Default addresses per move_pages() query: about 6 ms of kernel time. */
+#define NS_PLACEMENT_BATCH_DEFAULT 32768u
+
+typedef struct {
+    guint batch_pages; /* addresses per move_pages() call; 0: NS_PLACEMENT_BATCH_DEFAULT */
+    gboolean no_huge;  /* do not look for large folios: every unit is a base page */
+} NsPlacementOptions;
+
+/* What one scan did.  Page counts are in 4 KiB base pages. */
+typedef struct {
+    guint64 calls;           /* move_pages() query calls */
+    guint64 units;           /* entries the map now has in the tree */
+    guint64 present_pages;   /* backed by a host page */
+    guint64 absent_pages;    /* not backed (never touched, or swapped out) */
+    guint64 huge_entries;    /* entries of order > 0 */
+    guint64 huge_pages;      /* base pages covered by them */
+    guint64 written;         /* entries inserted or changed */
+    guint64 removed;         /* stale entries deleted (tails of a new huge page, gaps of the map) */
+    gboolean huge_detection; /* pagemap + kpageflags were readable with PFNs */
+} NsPlacementScanStats;
+
+/*
+ * Record where every page of @map lives in @tree (see the top of this
+ * file).  Entries are inserted, updated (a FAILED entry's tag is cleared
+ * with it), left alone when unchanged, and entries at gfns that are no
+ * longer a unit head or lie outside @map's ranges are deleted, so that
+ * after the scan @tree describes exactly @map.  @opts may be NULL for the
+ * defaults; @ret_stats (may be NULL) is written only on success.
+ *
+ * Fails with NS_ERROR_NOT_RUNNING if @map->pid does not exist (ESRCH) or
+ * has no memory left (exiting), NS_ERROR_PERMISSION on EPERM (not root),
+ * NS_ERROR_FAILED on other move_pages() errors, NS_ERROR_INVALID_INPUT
+ * for a map whose ranges are not page aligned, sorted and disjoint,
+ * NS_ERROR_FAILED if migration markers are
+ * in @tree (a job is running).  On failure the ranges scanned before the
+ * error keep their new entries and the rest their old ones.
+ *
+ * Context: a registered liburcu-memb thread, outside any read-side section;
+ * takes the tree's writer lock once per changed entry; no engine job may run
+ * on @tree meanwhile (the scan is the only writer of page entries).
+ */
+gboolean ns_placement_scan(NsRadix *tree, const NsMemMap *map, const NsPlacementOptions *opts,
+                           NsPlacementScanStats *ret_stats, GError **error);
+
+/* Pages and bytes, pages counted in 4 KiB base pages. */
+typedef struct {
+    guint64 pages;
+    guint64 bytes;
+} NsPlacementCount;
+
+/*
+ * Counts for a set of ranges.  A page counts at the node it is on as far as
+ * the tree knows: a PRESENT page at its node, a page in flight (a marker)
+ * at the node it is leaving, a FAILED page at the node it stayed on.  So
+ * total = sum(nodes) + absent + (pages whose node is unknown).
+ */
+typedef struct {
+    gint cell;                  /* vNUMA cell; -1 for the whole map */
+    GArray *nodes;              /* of NsPlacementCount, indexed by host node */
+    NsPlacementCount present;   /* state PRESENT */
+    NsPlacementCount absent;    /* state ABSENT */
+    NsPlacementCount migrating; /* in flight: migration markers */
+    NsPlacementCount failed;    /* state FAILED (last move failed) */
+    NsPlacementCount huge;      /* pages in entries of order > 0 */
+    NsPlacementCount total;     /* every page with an entry */
+} NsPlacementStats;
+
+typedef struct {
+    NsPlacementStats all;
+    GPtrArray *cells; /* of NsPlacementStats *, one per vNUMA cell of the map, ascending;
+                         empty when no range has a cell */
+} NsPlacementSummary;
+
+/*
+ * Count @tree's entries over @map's ranges (like numastat -p): for the whole
+ * map and per vNUMA cell (range->cell).  An entry counts in the range that
+ * holds its gfn.  Safe while an engine job runs: markers count as in flight.
+ * Returns a new summary; free with ns_placement_summary_free().
+ *
+ * Context: a registered liburcu-memb thread outside any read-side section;
+ * enters and leaves read-side sections itself (one per batch of entries, so
+ * a long walk does not hold up grace periods); takes no lock.
+ */
+NsPlacementSummary *ns_placement_summarize(const NsRadix *tree, const NsMemMap *map);
+
+/* Free @summary; NULL is accepted.  Context: any thread. */
+void ns_placement_summary_free(NsPlacementSummary *summary);
+
+/*
+ * The counts at host @node in @stats (zero for a node it never saw).
+ * Context: any thread; pure.
+ */
+NsPlacementCount ns_placement_stats_node(const NsPlacementStats *stats, guint node);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(NsPlacementSummary, ns_placement_summary_free)
+
+G_END_DECLS

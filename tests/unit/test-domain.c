@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Domain XML and CPU-list parsing (hv/domain.c).  ns_domain_open() and the
+ * calls that need a running domain are tested in the libvirt suite.
+ */
+#include <glib.h>
+
+#include "numashift/domain.h"
+#include "numashift/error.h"
+
+static void
+assert_list(const char *text, const guint *want, guint n)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GArray) got = ns_parse_cpulist(text, &error);
+
+    g_assert_no_error(error);
+    g_assert_cmpuint(got->len, ==, n);
+    for (guint i = 0; i < n; i++)
+        g_assert_cmpuint(g_array_index(got, guint, i), ==, want[i]);
+}
+
+static void
+test_cpulist(void)
+{
+    assert_list("0", (const guint[]){ 0 }, 1);
+    assert_list("0-3,^2,8", (const guint[]){ 0, 1, 3, 8 }, 4);
+    assert_list(" 5, 1-2 ,1", (const guint[]){ 1, 2, 5 }, 3);
+    assert_list("7-7", (const guint[]){ 7 }, 1);
+}
+
+static void
+test_cpulist_bad(void)
+{
+    const char *bad[] = { "", " ", "a", "1-", "-1", "3-1", "1,,2", "^1-2", "99999", "1-2-3", NULL };
+
+    for (const char **b = bad; *b != NULL; b++) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GArray) got = ns_parse_cpulist(*b, &error);
+
+        if (got != NULL)
+            g_error("'%s' parsed as a CPU list", *b);
+        g_assert_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT);
+    }
+    g_autoptr(GError) error = NULL;
+    g_assert_null(ns_parse_cpulist(NULL, &error));
+    g_assert_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT);
+}
+
+static void
+test_config_vnuma(void)
+{
+    g_autofree char *path = g_build_filename(g_getenv("NS_TEST_DATA"), "data", "domain",
+                                             "vnuma.xml", NULL);
+    g_autofree char *xml = NULL;
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true(g_file_get_contents(path, &xml, NULL, NULL));
+    g_autoptr(NsDomainConfig) c = ns_domain_config_parse(xml, &error);
+
+    g_assert_no_error(error);
+    g_assert_cmpstr(c->name, ==, "nsguest");
+    g_assert_cmpstr(c->uuid, ==, "1f7c58e2-6a4d-4b7c-9d8e-0a3b5c6d7e8f");
+    g_assert_cmpuint(c->vcpus, ==, 4);
+    g_assert_cmpuint(c->memory_kib, ==, 262144);
+    g_assert_cmpstr(c->numatune_mode, ==, "restrictive");
+    g_assert_cmpstr(c->numatune_nodeset, ==, "0-1");
+    g_assert_cmpstr(c->numashift_policy, ==, "off");
+    g_assert_cmpuint(c->cells->len, ==, 2);
+    /* Sorted by id whatever the XML's order; units converted. */
+    const NsDomainCell *c0 = &g_array_index(c->cells, NsDomainCell, 0);
+    const NsDomainCell *c1 = &g_array_index(c->cells, NsDomainCell, 1);
+
+    g_assert_cmpuint(c0->id, ==, 0);
+    g_assert_cmpuint(c0->memory_kib, ==, 131072);
+    g_assert_cmpuint(c0->vcpus->len, ==, 2);
+    g_assert_cmpuint(c1->id, ==, 1);
+    g_assert_cmpuint(c1->memory_kib, ==, 131072);
+    g_assert_cmpint(ns_domain_config_cell_of_vcpu(c, 0), ==, 0);
+    g_assert_cmpint(ns_domain_config_cell_of_vcpu(c, 3), ==, 1);
+    g_assert_cmpint(ns_domain_config_cell_of_vcpu(c, 4), ==, -1);
+}
+
+static void
+test_config_plain(void)
+{
+    const char *xml = "<domain type='qemu'><name>plain</name><memory>65536</memory>"
+                      "<vcpu>1</vcpu><numatune><memory placement='auto'/></numatune>"
+                      "<metadata><other:policy xmlns:other='urn:x' mode='follow'/></metadata>"
+                      "</domain>";
+    g_autoptr(GError) error = NULL;
+    g_autoptr(NsDomainConfig) c = ns_domain_config_parse(xml, &error);
+
+    g_assert_no_error(error);
+    g_assert_cmpuint(c->memory_kib, ==, 65536);
+    g_assert_cmpuint(c->cells->len, ==, 0);
+    g_assert_cmpstr(c->numatune_mode, ==, "strict");
+    g_assert_null(c->numatune_nodeset);
+    /* Another namespace's <policy> is not ours. */
+    g_assert_null(c->numashift_policy);
+    g_assert_cmpint(ns_domain_config_cell_of_vcpu(c, 0), ==, -1);
+}
+
+static void
+test_config_bad(void)
+{
+    const char *bad[] = {
+        "",
+        "not xml",
+        "<domain><name>x</name>",
+        "<network><name>x</name></network>",
+        "<domain type='kvm'></domain>",
+        "<domain><name>x</name><memory unit='parsec'>1</memory></domain>",
+        "<domain><name>x</name><memory>-5</memory></domain>",
+        "<domain><name>x</name><vcpu>two</vcpu></domain>",
+        "<domain><name>x</name><cpu><numa><cell id='0' cpus='0-' memory='1'/></numa></cpu></domain>",
+        "<domain><name>x</name><cpu><numa><cell id='0' cpus='0' memory='1'/>"
+        "<cell id='0' cpus='1' memory='1'/></numa></cpu></domain>",
+        NULL,
+    };
+
+    for (const char **b = bad; *b != NULL; b++) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(NsDomainConfig) c = ns_domain_config_parse(*b, &error);
+
+        if (c != NULL)
+            g_error("accepted bad domain XML: %s", *b);
+        g_assert_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT);
+        g_assert_true(g_str_has_prefix(error->message, "domain XML: "));
+    }
+    ns_domain_config_free(NULL);
+    ns_domain_free(NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/domain/cpulist", test_cpulist);
+    g_test_add_func("/domain/cpulist-bad", test_cpulist_bad);
+    g_test_add_func("/domain/config-vnuma", test_config_vnuma);
+    g_test_add_func("/domain/config-plain", test_config_plain);
+    g_test_add_func("/domain/config-bad", test_config_bad);
+    return g_test_run();
+}

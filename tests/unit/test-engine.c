@@ -1,0 +1,1732 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The migration engine.
+ *
+ *   /engine/pure/...   batch sizing, token bucket, plans, node checks.
+ *   /engine/fake/...   jobs against a fake kernel (NsEngineHost): it keeps
+ *                      a node per page, answers move_pages() by script
+ *                      (busy, errors, ENOMEM, whole-call failures, partial
+ *                      returns), can hold calls at a gate, and checks on
+ *                      every call that each submitted page carries a
+ *                      migration marker for the right target and that a
+ *                      huge page is submitted by its head only.
+ *   /engine/real/...   jobs on a real child process (ns-test-child.h) and
+ *                      the real kernel: in place, ENODEV, a dead process,
+ *                      resubmission, and, on a host with two or more nodes
+ *                      with memory, a real cross-node move and back.
+ *
+ * Multi-node hosts: NS_TEST_SOURCE_NODE / NS_TEST_TARGET_NODE pick the
+ * nodes of the cross-node test (default: the first and the last node with
+ * memory).  No assertion depends on wall-clock time; the rate limit is
+ * checked in tokens, on the fake clock.
+ */
+#include <errno.h>
+#include <gio/gio.h>
+#include <glib.h>
+#include <math.h>
+#include <numa.h>
+#include <string.h>
+#include <urcu/urcu-memb.h>
+
+#include "ns-test-child.h"
+#include "numashift/engine.h"
+#include "numashift/error.h"
+#include "numashift/placement.h"
+
+#define FAKE_HVA G_GUINT64_CONSTANT(0x100000000000)
+#define TAIL 0xffu
+#define GATE_TIMEOUT_US (60 * G_USEC_PER_SEC)
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static void *
+lookup(const NsRadix *tree, guint64 gfn)
+{
+    void *entry;
+
+    urcu_memb_read_lock();
+    entry = ns_radix_lookup(tree, gfn);
+    urcu_memb_read_unlock();
+    return entry;
+}
+
+static gboolean
+tag_get(const NsRadix *tree, guint64 gfn, NsRadixTag tag)
+{
+    gboolean on;
+
+    urcu_memb_read_lock();
+    on = ns_radix_tag_get(tree, gfn, tag);
+    urcu_memb_read_unlock();
+    return on;
+}
+
+/* (gfn, entry, failed-tag) of every entry: to compare trees exactly. */
+static GArray *
+snapshot(const NsRadix *tree)
+{
+    GArray *out = g_array_new(FALSE, FALSE, sizeof(guint64));
+    NsRadixIter it;
+    guint64 gfn, tagged;
+    void *entry;
+
+    ns_radix_iter_init(&it, 0, G_MAXUINT64);
+    for (;;) {
+        urcu_memb_read_lock();
+        entry = ns_radix_iter_next(tree, &it, &gfn);
+        tagged = entry != NULL && ns_radix_tag_get(tree, gfn, NS_RADIX_TAG_FAILED);
+        urcu_memb_read_unlock();
+        if (entry == NULL)
+            break;
+        g_array_append_val(out, gfn);
+        g_array_append_val(out, entry);
+        g_array_append_val(out, tagged);
+    }
+    return out;
+}
+
+static void
+assert_same_tree(GArray *before, const NsRadix *tree)
+{
+    g_autoptr(GArray) after = snapshot(tree);
+
+    g_assert_cmpuint(before->len, ==, after->len);
+    g_assert_cmpmem(before->data, before->len * 8, after->data, after->len * 8);
+}
+
+static void
+assert_no_markers(const NsRadix *tree)
+{
+    NsRadixIter it;
+    guint64 gfn;
+    void *entry;
+    gboolean tagged;
+
+    urcu_memb_read_lock();
+    tagged = ns_radix_tagged(tree, NS_RADIX_TAG_MIGRATING);
+    urcu_memb_read_unlock();
+    g_assert_false(tagged);
+    ns_radix_iter_init(&it, 0, G_MAXUINT64);
+    for (;;) {
+        urcu_memb_read_lock();
+        entry = ns_radix_iter_next(tree, &it, &gfn);
+        urcu_memb_read_unlock();
+        if (entry == NULL)
+            break;
+        g_assert_false(ns_radix_is_marker(entry));
+    }
+}
+
+static void
+assert_report_adds_up(const NsEngineReport *r)
+{
+    guint64 by_errno = 0;
+
+    g_assert_cmpuint(r->moved_pages + r->in_place_pages + r->absent_pages + r->failed_pages +
+                         r->skipped_pages + r->remaining_pages, ==, r->total_pages);
+    for (guint k = 0; k < NS_ENGINE_ERRNO_SLOTS; k++)
+        by_errno += r->failed_by_errno[k];
+    g_assert_cmpuint(by_errno, ==, r->failed_pages);
+    g_assert_cmpuint(r->moved_bytes, ==, r->moved_pages * NS_GUEST_PAGE_SIZE);
+}
+
+static NsPlan *
+plan_all(const NsMemMap *map, guint node)
+{
+    NsPlan *plan = ns_plan_new();
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true(ns_plan_add_map(plan, map, -1, node, &error));
+    g_assert_no_error(error);
+    return plan;
+}
+
+typedef struct {
+    NsEngine *engine;
+    gboolean ok;
+    GError *error;
+} RunCtx;
+
+static gpointer
+run_thread(gpointer data)
+{
+    RunCtx *ctx = data;
+
+    urcu_memb_register_thread();
+    ctx->ok = ns_engine_run(ctx->engine, &ctx->error);
+    urcu_memb_unregister_thread();
+    return NULL;
+}
+
+/* ---- the fake kernel ----------------------------------------------------- */
+
+typedef struct {
+    GMutex lock;
+    GCond cond;
+    NsRadix *tree;
+    NsMemMap *map;
+    guint n;               /* base pages, gfn i at FAKE_HVA + i * 4 KiB */
+    int *node;             /* per page: node, -1: not backed */
+    guint8 *order;         /* per page: order of the entry headed here, TAIL inside one */
+    guint8 *busy;          /* per page: answer -EBUSY this many more times */
+    int *err;              /* per page: always answer -err */
+    guint *submits;        /* per page: submissions */
+    guint calls;           /* move calls */
+    guint queries;         /* query calls with count > 0 */
+    guint preflights;
+    guint fail_call;       /* 1-based move call failing whole with fail_errno */
+    int fail_errno;
+    int preflight_errno;
+    guint64 nomem_after;   /* ENOMEM once this many pages moved; 0: never */
+    guint64 moved_total;
+    gboolean partial;      /* positive return, second half of each call unwritten */
+    gboolean partial_moves;/* ... the unwritten half moved anyway */
+    gboolean check_in_flight; /* summarize the tree inside each call */
+    gulong call_sleep_us;  /* real time each call takes */
+    guint violations;
+    gboolean gate_closed;
+    guint blocked;
+    gboolean pause_window; /* a call now is a violation */
+    gint64 now;            /* fake clock, if used */
+    guint accept_nodes;    /* check_node accepts nodes below this */
+} Fake;
+
+static guint
+fake_page(const Fake *f, gconstpointer addr)
+{
+    guint64 hva = (guint64)(guintptr)addr;
+
+    if (hva < FAKE_HVA || (hva - FAKE_HVA) % NS_GUEST_PAGE_SIZE != 0 ||
+        (hva - FAKE_HVA) / NS_GUEST_PAGE_SIZE >= f->n)
+        return G_MAXUINT;
+    return (guint)((hva - FAKE_HVA) / NS_GUEST_PAGE_SIZE);
+}
+
+static void
+fake_set_node(Fake *f, guint page, int node)
+{
+    guint span = f->order[page] == TAIL ? 1u : 1u << f->order[page];
+
+    for (guint j = 0; j < span; j++)
+        f->node[page + j] = node;
+}
+
+/* Called with f->lock held: the contract of a move call. */
+static void
+fake_check_call(Fake *f, gulong count, void **pages, const int *nodes)
+{
+    guint64 in_call = 0;
+
+    if (f->pause_window)
+        f->violations++;
+    for (gulong k = 0; k < count; k++) {
+        guint p = fake_page(f, pages[k]);
+        void *e;
+
+        if (p == G_MAXUINT || f->order[p] == TAIL) {
+            f->violations++; /* not the head of an entry: a huge page cut up */
+            continue;
+        }
+        e = lookup(f->tree, p);
+        if (!ns_radix_is_marker(e) || ns_radix_page_info(e).target != (unsigned)nodes[k] ||
+            !tag_get(f->tree, p, NS_RADIX_TAG_MIGRATING))
+            f->violations++;
+        in_call += 1u << f->order[p];
+    }
+    if (f->check_in_flight) {
+        g_autoptr(NsPlacementSummary) sum = ns_placement_summarize(f->tree, f->map);
+
+        if (sum->all.migrating.pages < in_call)
+            f->violations++;
+    }
+}
+
+static long
+fake_move_pages(gpointer data, pid_t pid, gulong count, void **pages, const int *nodes,
+                int *status, int flags)
+{
+    Fake *f = data;
+    gulong done;
+    long rc = 0;
+
+    g_mutex_lock(&f->lock);
+    if (count == 0) {
+        f->preflights++;
+        g_mutex_unlock(&f->lock);
+        return f->preflight_errno ? -f->preflight_errno : 0;
+    }
+    if (nodes == NULL) {
+        f->queries++;
+        for (gulong k = 0; k < count; k++) {
+            guint p = fake_page(f, pages[k]);
+
+            status[k] = p == G_MAXUINT ? -EFAULT : f->node[p] < 0 ? -ENOENT : f->node[p];
+        }
+        g_mutex_unlock(&f->lock);
+        return 0;
+    }
+
+    f->calls++;
+    if (f->gate_closed) {
+        f->blocked++;
+        g_cond_broadcast(&f->cond);
+        while (f->gate_closed)
+            g_cond_wait(&f->cond, &f->lock);
+        f->blocked--;
+    }
+    fake_check_call(f, count, pages, nodes);
+    if (f->fail_call == f->calls) {
+        g_mutex_unlock(&f->lock);
+        return -f->fail_errno;
+    }
+    done = f->partial ? (count + 1) / 2 : count;
+    for (gulong k = 0; k < count; k++) {
+        guint p = fake_page(f, pages[k]);
+        guint pages_here = 1u << f->order[p];
+
+        f->submits[p]++;
+        if (k >= done) {
+            if (f->partial_moves)
+                fake_set_node(f, p, nodes[k]);
+            continue;
+        }
+        if (f->node[p] < 0) {
+            status[k] = -ENOENT;
+        } else if (f->err[p] != 0) {
+            status[k] = -f->err[p];
+        } else if (f->busy[p] > 0) {
+            f->busy[p]--;
+            status[k] = -EBUSY;
+        } else if (f->nomem_after != 0 && f->moved_total + pages_here > f->nomem_after) {
+            rc = -ENOMEM;
+            break;
+        } else {
+            fake_set_node(f, p, nodes[k]);
+            f->moved_total += pages_here;
+            status[k] = nodes[k];
+        }
+    }
+    if (rc == 0 && done < count)
+        rc = (long)(count - done);
+    g_mutex_unlock(&f->lock);
+    if (f->call_sleep_us != 0)
+        g_usleep(f->call_sleep_us);
+    return rc;
+}
+
+static gboolean
+fake_check_node(gpointer data, guint node, GError **error)
+{
+    Fake *f = data;
+
+    if (node < f->accept_nodes)
+        return TRUE;
+    g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "fake: no node %u", node);
+    return FALSE;
+}
+
+static gint64
+fake_now(gpointer data)
+{
+    Fake *f = data;
+    gint64 now;
+
+    g_mutex_lock(&f->lock);
+    now = f->now;
+    g_mutex_unlock(&f->lock);
+    return now;
+}
+
+static void
+fake_sleep(gpointer data, gint64 us)
+{
+    Fake *f = data;
+
+    g_mutex_lock(&f->lock);
+    f->now += us;
+    g_mutex_unlock(&f->lock);
+}
+
+/*
+ * A fake guest of @n base pages, all on @node, one range at gpa 0 (cell 0);
+ * @huge_heads (may be NULL) lists page indices of 2 MiB huge entries.
+ */
+static Fake *
+fake_new(guint n, int node, const guint *huge_heads, guint n_huge)
+{
+    Fake *f = g_new0(Fake, 1);
+    NsMemRange r = { .gpa = 0, .size = (guint64)n * NS_GUEST_PAGE_SIZE, .hva = FAKE_HVA,
+                     .page_size = NS_GUEST_PAGE_SIZE, .backend = g_strdup("fake"), .cell = 0 };
+
+    g_mutex_init(&f->lock);
+    g_cond_init(&f->cond);
+    f->n = n;
+    f->node = g_new(int, n);
+    f->order = g_new0(guint8, n);
+    f->busy = g_new0(guint8, n);
+    f->err = g_new0(int, n);
+    f->submits = g_new0(guint, n);
+    f->accept_nodes = 4;
+    f->now = G_GINT64_CONSTANT(1000000000);
+    for (guint i = 0; i < n; i++)
+        f->node[i] = node;
+    for (guint h = 0; h < n_huge; h++) {
+        g_assert_cmpuint(huge_heads[h] + 512, <=, n);
+        f->order[huge_heads[h]] = 9;
+        for (guint j = 1; j < 512; j++)
+            f->order[huge_heads[h] + j] = TAIL;
+    }
+    f->tree = ns_radix_new();
+    for (guint i = 0; i < n; i++) {
+        if (f->order[i] != TAIL)
+            g_assert_cmpint(ns_radix_insert(f->tree, i,
+                                            ns_radix_mk_present((unsigned)node, f->order[i])),
+                            ==, 0);
+    }
+    f->map = ns_memmap_new(4242);
+    g_array_append_val(f->map->ranges, r);
+    return f;
+}
+
+static void
+fake_free(Fake *f)
+{
+    ns_radix_destroy(f->tree);
+    urcu_memb_barrier();
+    ns_memmap_free(f->map);
+    g_free(f->node);
+    g_free(f->order);
+    g_free(f->busy);
+    g_free(f->err);
+    g_free(f->submits);
+    g_mutex_clear(&f->lock);
+    g_cond_clear(&f->cond);
+    g_free(f);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Fake, fake_free)
+
+static NsEngineHost
+fake_host(Fake *f, gboolean fake_clock)
+{
+    NsEngineHost host = {
+        .move_pages = fake_move_pages,
+        .check_node = fake_check_node,
+        .now_us = fake_clock ? fake_now : NULL,
+        .sleep_us = fake_clock ? fake_sleep : NULL,
+        .data = f,
+    };
+
+    return host;
+}
+
+static void
+fake_wait_blocked(Fake *f, guint n)
+{
+    gint64 deadline = g_get_monotonic_time() + GATE_TIMEOUT_US;
+
+    g_mutex_lock(&f->lock);
+    while (f->blocked < n) {
+        if (!g_cond_wait_until(&f->cond, &f->lock, deadline))
+            g_error("the engine never reached the gate with %u calls", n);
+    }
+    g_mutex_unlock(&f->lock);
+}
+
+static void
+fake_open_gate(Fake *f)
+{
+    g_mutex_lock(&f->lock);
+    f->gate_closed = FALSE;
+    g_cond_broadcast(&f->cond);
+    g_mutex_unlock(&f->lock);
+}
+
+static guint
+fake_count_on(Fake *f, const NsRadix *tree, guint node, guint from, guint to)
+{
+    guint count = 0;
+
+    for (guint i = from; i < to; i++) {
+        void *e = lookup(tree, i);
+
+        if (e != NULL && ns_radix_page_info(e).state == NS_PAGE_PRESENT &&
+            ns_radix_page_info(e).node == node)
+            count += 1u << ns_radix_page_info(e).order;
+    }
+    return count;
+}
+
+/* Make a job for @f moving everything to @node. */
+static NsEngine *
+fake_engine(Fake *f, guint node, NsEngineOptions *opts, const NsEngineHost *host)
+{
+    g_autoptr(NsPlan) plan = plan_all(f->map, node);
+    g_autoptr(GError) error = NULL;
+    NsEngine *e;
+
+    opts->host = host;
+    e = ns_engine_new(f->tree, f->map, plan, opts, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(e);
+    return e;
+}
+
+/* ---- pure functions ------------------------------------------------------ */
+
+static void
+test_batch_next(void)
+{
+    NsBatchSizing s = { .budget_us = 20000, .min_pages = 16, .max_pages = 32768 };
+    NsBatchSizing tight = { .budget_us = 20000, .min_pages = 0, .max_pages = 0 };
+    NsBatchSizing unbounded = { .budget_us = 0, .min_pages = 16, .max_pages = 4096 };
+
+    /* Nothing measured: the initial guess, clamped. */
+    g_assert_cmpuint(ns_engine_batch_next(&s, 0, 0), ==, NS_ENGINE_BATCH_INITIAL);
+    g_assert_cmpuint(ns_engine_batch_next(&tight, 0, 0), ==, 1);
+    /* On budget: unchanged. */
+    g_assert_cmpuint(ns_engine_batch_next(&s, 1000, 20000), ==, 1000);
+    /* Twice too slow: halved at once; a thousand times too slow: the minimum. */
+    g_assert_cmpuint(ns_engine_batch_next(&s, 1000, 40000), ==, 500);
+    g_assert_cmpuint(ns_engine_batch_next(&s, 1000, 20000000), ==, 16);
+    /* Fast: grows, at most twofold. */
+    g_assert_cmpuint(ns_engine_batch_next(&s, 1000, 15000), ==, 1333);
+    g_assert_cmpuint(ns_engine_batch_next(&s, 1000, 1), ==, 2000);
+    /* Too quick to time: doubled.  Negative time (clock trouble): same. */
+    g_assert_cmpuint(ns_engine_batch_next(&s, 1000, 0), ==, 2000);
+    g_assert_cmpuint(ns_engine_batch_next(&s, 1000, -5), ==, 2000);
+    /* Clamped above, no overflow near the top. */
+    g_assert_cmpuint(ns_engine_batch_next(&s, 30000, 1), ==, 32768);
+    g_assert_cmpuint(ns_engine_batch_next(&s, G_MAXUINT64, 1), ==, 32768);
+    g_assert_cmpuint(ns_engine_batch_next(&s, G_MAXUINT64, G_MAXINT64), ==, 32768);
+    g_assert_cmpuint(ns_engine_batch_next(&s, 1, G_MAXINT64), ==, 16);
+    /* No time bound: the maximum. */
+    g_assert_cmpuint(ns_engine_batch_next(&unbounded, 100, 1000000), ==, 4096);
+    /* max below min: min wins; min 0 is taken as 1. */
+    s.max_pages = 8;
+    g_assert_cmpuint(ns_engine_batch_next(&s, 1000, 1), ==, 16);
+    g_assert_cmpuint(ns_engine_batch_next(&tight, 3, 1000000), ==, 1);
+    s.max_pages = G_MAXUINT64;
+    s.min_pages = 1;
+    g_assert_cmpuint(ns_engine_batch_next(&s, G_MAXUINT64 / 2 + 1, 1), ==, G_MAXUINT64);
+}
+
+static void
+test_token_bucket(void)
+{
+    NsTokenBucket b;
+    guint64 used = 0;
+    gint64 now = 1000;
+
+    /* Unlimited: never waits. */
+    ns_token_bucket_init(&b, 0, 0, now);
+    g_assert_cmpint(ns_token_bucket_take(&b, G_MAXUINT64, now), ==, 0);
+
+    /* 1 MB/s, 100 kB burst: the burst goes at once, then 1 byte per us. */
+    ns_token_bucket_init(&b, 1000000, 100000, now);
+    g_assert_cmpint(ns_token_bucket_take(&b, 100000, now), ==, 0);
+    g_assert_cmpint(ns_token_bucket_take(&b, 500, now), ==, 500);
+    /* The debt is paid by waiting exactly what was asked. */
+    now += 500;
+    g_assert_cmpint(ns_token_bucket_take(&b, 1, now), ==, 1);
+    now += 1;
+    /* Idle for long: refills only up to the burst. */
+    now += 10 * G_USEC_PER_SEC;
+    g_assert_cmpint(ns_token_bucket_take(&b, 100000, now), ==, 0);
+    g_assert_cmpint(ns_token_bucket_take(&b, 1, now), ==, 1);
+    /* A clock going backwards refills nothing. */
+    g_assert_cmpint(ns_token_bucket_take(&b, 1, now - 50), ==, 2);
+
+    /* Rounding up: 3 bytes at 2 B/s is 1.5 s -> 1500000 us; never too short. */
+    ns_token_bucket_init(&b, 2, 0, 0);
+    g_assert_cmpint(ns_token_bucket_take(&b, 3, 0), ==, 1500000);
+    ns_token_bucket_init(&b, 3, 0, 0);
+    g_assert_cmpint(ns_token_bucket_take(&b, 1, 0), ==, 333334);
+
+    /*
+     * Token count over a long run, in byte-microseconds: with burst B and
+     * rate R, the bytes used by time t never exceed B + R * t, and after a
+     * wait they fall short of it by less than one microsecond of rate (the
+     * wait is rounded up, never made longer).
+     */
+    ns_token_bucket_init(&b, 4096 * 100, 8192, 0);
+    now = 0;
+    for (guint i = 0; i < 10000; i++) {
+        guint64 amount = 4096u * (1 + i % 7);
+        gint64 wait = ns_token_bucket_take(&b, amount, now);
+        guint64 allowed;
+
+        g_assert_cmpint(wait, >=, 0);
+        now += wait;
+        used += amount;
+        allowed = 8192ull * G_USEC_PER_SEC + 4096ull * 100 * (guint64)now;
+        g_assert_cmpuint(used * G_USEC_PER_SEC, <=, allowed);
+        if (wait > 0)
+            g_assert_cmpuint(used * G_USEC_PER_SEC + 4096ull * 100, >, allowed);
+    }
+    g_assert_cmpuint(used, >, 8192 + 4096ull * 100 * (guint64)now / G_USEC_PER_SEC - 4096);
+
+    /* Huge numbers do not overflow. */
+    ns_token_bucket_init(&b, G_MAXUINT64, G_MAXUINT64, 0);
+    g_assert_cmpint(ns_token_bucket_take(&b, G_MAXUINT64, G_MAXINT64 / 2), >=, 0);
+    ns_token_bucket_init(&b, 1, 0, 0);
+    g_assert_cmpint(ns_token_bucket_take(&b, G_MAXUINT64, 0), >, 0);
+    g_assert_cmpint(ns_token_bucket_take(&b, G_MAXUINT64, 0), >, 0);
+}
+
+static void
+test_token_bucket_set_rate(void)
+{
+    NsTokenBucket b;
+
+    ns_token_bucket_init(&b, 1000, 1000, 0);
+    g_assert_cmpint(ns_token_bucket_take(&b, 3000, 0), ==, 2000000); /* 2000 B of debt */
+    /* Faster rate: the debt stays, paid at the new rate. */
+    ns_token_bucket_set_rate(&b, 2000, 1000, 0);
+    g_assert_cmpint(ns_token_bucket_take(&b, 0, 0), ==, 1000000);
+    /* Unlimited, then limited again: starts with a full burst. */
+    ns_token_bucket_set_rate(&b, 0, 0, 10);
+    g_assert_cmpint(ns_token_bucket_take(&b, 1000000, 10), ==, 0);
+    ns_token_bucket_set_rate(&b, 1000, 500, 20);
+    g_assert_cmpint(ns_token_bucket_take(&b, 500, 20), ==, 0);
+    g_assert_cmpint(ns_token_bucket_take(&b, 1, 20), ==, 1000);
+    /* A smaller burst caps the credit. */
+    ns_token_bucket_set_rate(&b, 1000, 100, 10 * G_USEC_PER_SEC);
+    g_assert_cmpint(ns_token_bucket_take(&b, 100, 10 * G_USEC_PER_SEC), ==, 0);
+    g_assert_cmpint(ns_token_bucket_take(&b, 1, 10 * G_USEC_PER_SEC), ==, 1000);
+}
+
+static void
+test_plan(void)
+{
+    g_autoptr(NsPlan) plan = ns_plan_new();
+    g_autoptr(GError) error = NULL;
+    const NsPlanStep *s;
+
+    g_assert_true(ns_plan_add(plan, 0x200000, 0x100000, 1, &error));
+    g_assert_true(ns_plan_add(plan, 0, 0x1000, 0, &error));
+    g_assert_true(ns_plan_add(plan, 0x300000, 0x1000, 2, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(plan->steps->len, ==, 3);
+    s = &g_array_index(plan->steps, NsPlanStep, 0);
+    g_assert_cmpuint(s->gpa, ==, 0);
+    s = &g_array_index(plan->steps, NsPlanStep, 1);
+    g_assert_cmpuint(s->gpa, ==, 0x200000);
+    g_assert_cmpuint(s->node, ==, 1);
+
+    /* Overlaps, misalignment, empty, wrap, node out of range: refused, plan unchanged. */
+    g_assert_false(ns_plan_add(plan, 0x2ff000, 0x2000, 0, &error));
+    g_assert_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT);
+    g_clear_error(&error);
+    g_assert_false(ns_plan_add(plan, 0x100, 0x1000, 0, &error));
+    g_assert_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT);
+    g_clear_error(&error);
+    g_assert_false(ns_plan_add(plan, 0x400000, 0, 0, &error));
+    g_assert_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT);
+    g_clear_error(&error);
+    g_assert_false(ns_plan_add(plan, G_MAXUINT64 - 0xfff, 0x2000, 0, &error));
+    g_assert_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT);
+    g_clear_error(&error);
+    g_assert_false(ns_plan_add(plan, 0x400000, 0x1000, NS_PAGE_NODE_MAX + 1, &error));
+    g_assert_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT);
+    g_clear_error(&error);
+    g_assert_cmpuint(plan->steps->len, ==, 3);
+    /* Adjacent is fine. */
+    g_assert_true(ns_plan_add(plan, 0x1000, 0x1000, 0, &error));
+    ns_plan_free(NULL);
+}
+
+static void
+add_range(NsMemMap *map, guint64 gpa, guint64 size, gint cell)
+{
+    NsMemRange r = { .gpa = gpa, .size = size, .hva = FAKE_HVA + gpa,
+                     .page_size = NS_GUEST_PAGE_SIZE, .backend = g_strdup("ram"), .cell = cell };
+
+    g_array_append_val(map->ranges, r);
+}
+
+static void
+test_plan_map(void)
+{
+    g_autoptr(NsMemMap) map = ns_memmap_new(1);
+    g_autoptr(NsPlan) plan = ns_plan_new();
+    g_autoptr(NsPlan) all = ns_plan_new();
+    g_autoptr(GError) error = NULL;
+
+    add_range(map, 0, 0xa0000, 0);
+    add_range(map, 0x100000, 0x100000, 0);
+    add_range(map, 0x200000, 0x200000, 1);
+
+    g_assert_true(ns_plan_add_map(plan, map, 1, 3, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(plan->steps->len, ==, 1);
+    g_assert_cmpuint(g_array_index(plan->steps, NsPlanStep, 0).gpa, ==, 0x200000);
+    g_assert_cmpuint(g_array_index(plan->steps, NsPlanStep, 0).node, ==, 3);
+    g_assert_true(ns_plan_add_map(plan, map, 0, 2, &error));
+    g_assert_cmpuint(plan->steps->len, ==, 3);
+    /* Cell 0 again overlaps: refused, nothing added. */
+    g_assert_false(ns_plan_add_map(plan, map, 0, 2, &error));
+    g_assert_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT);
+    g_clear_error(&error);
+    g_assert_cmpuint(plan->steps->len, ==, 3);
+    /* No such cell. */
+    g_assert_false(ns_plan_add_map(all, map, 7, 0, &error));
+    g_assert_error(error, NS_ERROR, NS_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+    /* Everything. */
+    g_assert_true(ns_plan_add_map(all, map, -1, 0, &error));
+    g_assert_cmpuint(all->steps->len, ==, 3);
+    /* A map without RAM. */
+    ns_plan_free(g_steal_pointer(&all));
+    all = ns_plan_new();
+    for (guint i = 0; i < map->ranges->len; i++)
+        g_free(g_array_index(map->ranges, NsMemRange, i).backend);
+    g_array_set_size(map->ranges, 0);
+    g_assert_false(ns_plan_add_map(all, map, -1, 0, &error));
+    g_assert_error(error, NS_ERROR, NS_ERROR_NOT_FOUND);
+}
+
+static void
+test_check_node(void)
+{
+    g_autoptr(GArray) nodes = ns_test_memory_nodes();
+    g_autoptr(GError) error = NULL;
+
+    if (numa_available() < 0) {
+        g_assert_false(ns_engine_check_node(0, &error));
+        g_assert_error(error, NS_ERROR, NS_ERROR_UNSUPPORTED);
+        return;
+    }
+    for (guint i = 0; i < nodes->len; i++) {
+        g_assert_true(ns_engine_check_node(g_array_index(nodes, guint, i), &error));
+        g_assert_no_error(error);
+    }
+    g_assert_false(ns_engine_check_node((guint)numa_max_node() + 1, &error));
+    g_assert_error(error, NS_ERROR, NS_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+    g_assert_false(ns_engine_check_node(NS_PAGE_NODE_MAX + 1, &error));
+    g_assert_error(error, NS_ERROR, NS_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+    g_assert_false(ns_engine_check_node(G_MAXUINT, &error));
+    g_assert_error(error, NS_ERROR, NS_ERROR_NOT_FOUND);
+}
+
+static void
+test_outcome_names(void)
+{
+    for (int o = NS_ENGINE_OUTCOME_NONE; o <= NS_ENGINE_OUTCOME_ERROR; o++) {
+        const char *name = ns_engine_outcome_to_string((NsEngineOutcome)o);
+
+        g_assert_nonnull(name);
+        g_assert_cmpstr(name, !=, "unknown");
+    }
+    g_assert_cmpstr(ns_engine_outcome_to_string(NS_ENGINE_OUTCOME_CANCELLED), ==, "cancelled");
+    g_assert_cmpstr(ns_engine_outcome_to_string((NsEngineOutcome)99), ==, "unknown");
+}
+
+/* ---- job construction ---------------------------------------------------- */
+
+static void
+expect_new_fails(Fake *f, const NsPlan *plan, NsEngineOptions *opts, gint code)
+{
+    g_autoptr(GError) error = NULL;
+    NsEngineHost host = fake_host(f, FALSE);
+
+    if (opts->host == NULL)
+        opts->host = &host;
+    g_assert_null(ns_engine_new(f->tree, f->map, plan, opts, &error));
+    g_assert_error(error, NS_ERROR, code);
+}
+
+static void
+test_new_errors(void)
+{
+    g_autoptr(Fake) f = fake_new(64, 1, NULL, 0);
+    g_autoptr(NsPlan) plan = plan_all(f->map, 0);
+    g_autoptr(NsPlan) empty = ns_plan_new();
+    g_autoptr(NsPlan) outside = ns_plan_new();
+    g_autoptr(NsPlan) far = plan_all(f->map, 5);
+    g_autoptr(NsPlan) node7 = plan_all(f->map, 7);
+    g_autoptr(GArray) before = snapshot(f->tree);
+    g_autoptr(GError) error = NULL;
+    NsEngineOptions o;
+
+    o = (NsEngineOptions){ .workers = NS_ENGINE_WORKERS_MAX + 1 };
+    expect_new_fails(f, plan, &o, NS_ERROR_INVALID_INPUT);
+    o = (NsEngineOptions){ .rate_limit_mib_s = -1 };
+    expect_new_fails(f, plan, &o, NS_ERROR_INVALID_INPUT);
+    o = (NsEngineOptions){ .rate_limit_mib_s = NAN };
+    expect_new_fails(f, plan, &o, NS_ERROR_INVALID_INPUT);
+    o = (NsEngineOptions){ .batch_min_pages = 100, .batch_max_pages = 10 };
+    expect_new_fails(f, plan, &o, NS_ERROR_INVALID_INPUT);
+    o = (NsEngineOptions){ .batch_budget_us = -1 };
+    expect_new_fails(f, plan, &o, NS_ERROR_INVALID_INPUT);
+    o = (NsEngineOptions){ .max_attempts = 300 };
+    expect_new_fails(f, plan, &o, NS_ERROR_INVALID_INPUT);
+    o = (NsEngineOptions){ 0 };
+    expect_new_fails(f, empty, &o, NS_ERROR_INVALID_INPUT);
+    g_assert_true(ns_plan_add(outside, 0x10000000, 0x1000, 0, &error));
+    o = (NsEngineOptions){ 0 };
+    expect_new_fails(f, outside, &o, NS_ERROR_INVALID_INPUT);
+    /* The host's node check: the fake accepts nodes 0-3. */
+    o = (NsEngineOptions){ 0 };
+    expect_new_fails(f, far, &o, NS_ERROR_INVALID_INPUT);
+    /* The real node check (libnuma): node 7 exists on no test host. */
+    if (numa_available() >= 0 && numa_max_node() < 7) {
+        NsEngineHost real = { 0 };
+
+        o = (NsEngineOptions){ .host = &real };
+        expect_new_fails(f, node7, &o, NS_ERROR_NOT_FOUND);
+    }
+    /* No process. */
+    f->map->pid = 0;
+    o = (NsEngineOptions){ 0 };
+    expect_new_fails(f, plan, &o, NS_ERROR_INVALID_INPUT);
+    assert_same_tree(before, f->tree);
+}
+
+/* ---- jobs on the fake kernel --------------------------------------------- */
+
+static void
+test_fake_move_all(void)
+{
+    static const guint heads[] = { 1024, 4096 };
+    g_autoptr(Fake) f = fake_new(8192, 1, heads, G_N_ELEMENTS(heads));
+    NsEngineHost host = fake_host(f, FALSE);
+    NsEngineOptions opts = { .workers = 4, .batch_max_pages = 700 };
+    g_autoptr(NsEngine) e = fake_engine(f, 0, &opts, &host);
+    g_autoptr(NsEngineReport) r = NULL;
+    g_autoptr(GError) error = NULL;
+    guint64 units = ns_radix_count(f->tree);
+
+    g_assert_true(ns_engine_run(e, &error));
+    g_assert_no_error(error);
+    r = ns_engine_get_report(e);
+    g_assert_cmpint(r->outcome, ==, NS_ENGINE_OUTCOME_DONE);
+    g_assert_cmpuint(r->total_pages, ==, 8192);
+    g_assert_cmpuint(r->planned_pages, ==, 8192);
+    g_assert_cmpuint(r->planned_bytes, ==, 8192 * NS_GUEST_PAGE_SIZE);
+    g_assert_cmpuint(r->planned_huge, ==, 2);
+    g_assert_cmpuint(r->moved_pages, ==, 8192);
+    g_assert_cmpuint(r->moved_huge, ==, 2);
+    g_assert_cmpuint(r->remaining_pages, ==, 0);
+    g_assert_cmpuint(r->retries, ==, 0);
+    g_assert_cmpuint(r->passes, ==, 1);
+    g_assert_cmpuint(r->workers, ==, 4);
+    g_assert_cmpuint(r->calls, ==, f->calls);
+    g_assert_cmpuint(r->calls, >=, 8192 / 700);
+    g_assert_cmpuint(r->kvm.valid, ==, FALSE);
+    assert_report_adds_up(r);
+    g_assert_cmpuint(f->violations, ==, 0);
+    g_assert_cmpuint(f->moved_total, ==, 8192);
+    for (guint i = 0; i < 8192; i++)
+        g_assert_cmpint(f->node[i], ==, 0);
+    g_assert_cmpuint(fake_count_on(f, f->tree, 0, 0, 8192), ==, 8192);
+    g_assert_cmpuint(ns_radix_page_info(lookup(f->tree, 1024)).order, ==, 9);
+    g_assert_cmpuint(ns_radix_count(f->tree), ==, units);
+    /* Each huge page went in one piece: its head was submitted, once. */
+    g_assert_cmpuint(f->submits[1024], ==, 1);
+    g_assert_cmpuint(f->submits[1025], ==, 0);
+    assert_no_markers(f->tree);
+}
+
+static void
+test_fake_in_place(void)
+{
+    g_autoptr(Fake) f = fake_new(2048, 0, NULL, 0);
+    NsEngineHost host = fake_host(f, FALSE);
+    NsEngineOptions opts = { 0 };
+    g_autoptr(NsEngine) e = fake_engine(f, 0, &opts, &host);
+    g_autoptr(NsEngineReport) r = NULL;
+    g_autoptr(GArray) before = snapshot(f->tree);
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true(ns_engine_run(e, &error));
+    r = ns_engine_get_report(e);
+    g_assert_cmpint(r->outcome, ==, NS_ENGINE_OUTCOME_DONE);
+    g_assert_cmpuint(r->in_place_pages, ==, 2048);
+    g_assert_cmpuint(r->moved_pages, ==, 0);
+    g_assert_cmpuint(r->planned_pages, ==, 0);
+    g_assert_cmpuint(r->calls, ==, 0);
+    g_assert_cmpuint(f->calls, ==, 0);
+    g_assert_cmpuint(f->preflights, ==, 1);
+    assert_report_adds_up(r);
+    assert_same_tree(before, f->tree);
+}
+
+static void
+test_fake_dry_run(void)
+{
+    static const guint heads[] = { 512 };
+    g_autoptr(Fake) f = fake_new(2048, 1, heads, 1);
+    NsEngineHost host = fake_host(f, FALSE);
+    NsEngineOptions opts = { .dry_run = TRUE };
+    g_autoptr(NsEngine) e = NULL;
+    g_autoptr(NsEngineReport) r = NULL;
+    g_autoptr(GArray) before = NULL;
+    g_autoptr(GError) error = NULL;
+
+    /* Some pages already there, some never touched. */
+    g_assert_cmpint(ns_radix_store(f->tree, 3, ns_radix_mk_present(0, 0), NULL), ==, 0);
+    g_assert_cmpint(ns_radix_store(f->tree, 4, ns_radix_mk_absent(0), NULL), ==, 0);
+    before = snapshot(f->tree);
+    e = fake_engine(f, 0, &opts, &host);
+    g_assert_true(ns_engine_run(e, &error));
+    g_assert_no_error(error);
+    r = ns_engine_get_report(e);
+    g_assert_cmpint(r->outcome, ==, NS_ENGINE_OUTCOME_DRY_RUN);
+    g_assert_cmpuint(r->total_pages, ==, 2048);
+    g_assert_cmpuint(r->planned_pages, ==, 2046);
+    g_assert_cmpuint(r->planned_huge, ==, 1);
+    g_assert_cmpuint(r->in_place_pages, ==, 1);
+    g_assert_cmpuint(r->absent_pages, ==, 1);
+    g_assert_cmpuint(r->remaining_pages, ==, 2046);
+    g_assert_cmpuint(r->moved_pages, ==, 0);
+    g_assert_cmpuint(f->calls, ==, 0);
+    assert_report_adds_up(r);
+    assert_same_tree(before, f->tree);
+}
+
+static void
+test_fake_busy_retry(void)
+{
+    g_autoptr(Fake) f = fake_new(1024, 1, NULL, 0);
+    NsEngineHost host = fake_host(f, FALSE);
+    NsEngineOptions opts = { .workers = 2, .max_attempts = 4 };
+    g_autoptr(NsEngine) e = NULL;
+    g_autoptr(NsEngineReport) r = NULL;
+    g_autoptr(GError) error = NULL;
+    NsPageInfo info;
+
+    for (guint i = 100; i < 110; i++)
+        f->busy[i] = 2;
+    f->busy[200] = 200; /* never moves */
+    e = fake_engine(f, 0, &opts, &host);
+    g_assert_true(ns_engine_run(e, &error));
+    g_assert_no_error(error);
+    r = ns_engine_get_report(e);
+    g_assert_cmpint(r->outcome, ==, NS_ENGINE_OUTCOME_DONE);
+    g_assert_cmpuint(r->moved_pages, ==, 1023);
+    g_assert_cmpuint(r->failed_pages, ==, 1);
+    g_assert_cmpuint(r->failed_by_errno[EBUSY], ==, 1);
+    g_assert_cmpuint(r->retries, ==, 10 * 2 + 3);
+    g_assert_cmpuint(r->passes, ==, 4);
+    assert_report_adds_up(r);
+    g_assert_cmpuint(f->submits[105], ==, 3);
+    g_assert_cmpuint(f->submits[200], ==, 4);
+    g_assert_cmpuint(f->submits[300], ==, 1);
+    info = ns_radix_page_info(lookup(f->tree, 200));
+    g_assert_cmpint(info.state, ==, NS_PAGE_FAILED);
+    g_assert_cmpuint(info.node, ==, 1);
+    g_assert_cmpuint(info.target, ==, 0);
+    g_assert_cmpuint(info.error, ==, EBUSY);
+    g_assert_cmpuint(info.attempts, ==, 4);
+    g_assert_true(tag_get(f->tree, 200, NS_RADIX_TAG_FAILED));
+    g_assert_false(tag_get(f->tree, 105, NS_RADIX_TAG_FAILED));
+    g_assert_cmpuint(ns_radix_page_info(lookup(f->tree, 105)).attempts, ==, 3);
+    g_assert_cmpuint(f->violations, ==, 0);
+    assert_no_markers(f->tree);
+}
+
+static void
+test_fake_page_errors(void)
+{
+    g_autoptr(Fake) f = fake_new(256, 1, NULL, 0);
+    NsEngineHost host = fake_host(f, FALSE);
+    NsEngineOptions opts = { 0 };
+    g_autoptr(NsEngine) e = NULL;
+    g_autoptr(NsEngineReport) r = NULL;
+    g_autoptr(GError) error = NULL;
+    NsPageInfo failed = { .state = NS_PAGE_FAILED, .node = 1, .target = 0, .error = EIO };
+
+    f->node[5] = -1;      /* freed since the scan: -ENOENT */
+    f->err[6] = EACCES;   /* shared with another process: not retried */
+    f->err[7] = EIO;
+    /* A page that failed in an earlier job is tried again; its tag goes. */
+    g_assert_cmpint(ns_radix_store(f->tree, 8, ns_radix_mk_page(&failed), NULL), ==, 0);
+    g_assert_cmpint(ns_radix_tag_set(f->tree, 8, NS_RADIX_TAG_FAILED), ==, 0);
+
+    e = fake_engine(f, 0, &opts, &host);
+    g_assert_true(ns_engine_run(e, &error));
+    r = ns_engine_get_report(e);
+    g_assert_cmpuint(r->moved_pages, ==, 253);
+    g_assert_cmpuint(r->absent_pages, ==, 1);
+    g_assert_cmpuint(r->failed_pages, ==, 2);
+    g_assert_cmpuint(r->failed_by_errno[EACCES], ==, 1);
+    g_assert_cmpuint(r->failed_by_errno[EIO], ==, 1);
+    g_assert_cmpuint(r->retries, ==, 0);
+    assert_report_adds_up(r);
+    g_assert_true(lookup(f->tree, 5) == ns_radix_mk_absent(0));
+    g_assert_cmpuint(ns_radix_page_info(lookup(f->tree, 6)).error, ==, EACCES);
+    g_assert_true(tag_get(f->tree, 6, NS_RADIX_TAG_FAILED));
+    g_assert_cmpint(ns_radix_page_info(lookup(f->tree, 8)).state, ==, NS_PAGE_PRESENT);
+    g_assert_false(tag_get(f->tree, 8, NS_RADIX_TAG_FAILED));
+    g_assert_cmpuint(f->submits[6], ==, 1);
+    assert_no_markers(f->tree);
+}
+
+static void
+test_fake_enomem(void)
+{
+    g_autoptr(Fake) f = fake_new(4096, 1, NULL, 0);
+    NsEngineHost host = fake_host(f, FALSE);
+    NsEngineOptions opts = { .workers = 1 };
+    g_autoptr(NsEngine) e = NULL;
+    g_autoptr(NsEngineReport) r = NULL;
+    g_autoptr(GError) error = NULL;
+
+    f->nomem_after = 1000;
+    e = fake_engine(f, 0, &opts, &host);
+    g_assert_false(ns_engine_run(e, &error));
+    g_assert_error(error, NS_ERROR, NS_ERROR_FAILED);
+    g_assert_nonnull(strstr(error->message, "out of memory"));
+    r = ns_engine_get_report(e);
+    g_assert_cmpint(r->outcome, ==, NS_ENGINE_OUTCOME_NO_MEMORY);
+    g_assert_cmpuint(r->moved_pages, ==, 1000);
+    g_assert_cmpuint(r->failed_pages, >, 0);
+    g_assert_cmpuint(r->failed_by_errno[ENOMEM], ==, r->failed_pages);
+    g_assert_cmpuint(r->remaining_pages, >, 0);
+    assert_report_adds_up(r);
+    /* One worker goes in gfn order: moved, then the failed call, then untouched. */
+    for (guint i = 0; i < 4096; i++) {
+        NsPageInfo info = ns_radix_page_info(lookup(f->tree, i));
+
+        if (i < 1000)
+            g_assert_true(info.state == NS_PAGE_PRESENT && info.node == 0);
+        else if (i < 1000 + r->failed_pages)
+            g_assert_true(info.state == NS_PAGE_FAILED && info.error == ENOMEM && info.node == 1);
+        else
+            g_assert_true(lookup(f->tree, i) == ns_radix_mk_present(1, 0));
+    }
+    g_assert_cmpuint(f->violations, ==, 0);
+    assert_no_markers(f->tree);
+}
+
+static void
+whole_call_error(int err, gint code)
+{
+    g_autoptr(Fake) f = fake_new(4096, 1, NULL, 0);
+    NsEngineHost host = fake_host(f, FALSE);
+    NsEngineOptions opts = { .workers = 1 };
+    g_autoptr(NsEngine) e = NULL;
+    g_autoptr(NsEngineReport) r = NULL;
+    g_autoptr(GError) error = NULL;
+    guint moved = 0;
+
+    f->fail_call = 3;
+    f->fail_errno = err;
+    e = fake_engine(f, 0, &opts, &host);
+    g_assert_false(ns_engine_run(e, &error));
+    g_assert_error(error, NS_ERROR, code);
+    r = ns_engine_get_report(e);
+    g_assert_cmpint(r->outcome, ==, NS_ENGINE_OUTCOME_ERROR);
+    g_assert_cmpuint(r->moved_pages, ==, f->moved_total);
+    g_assert_cmpuint(r->failed_pages, ==, 0);
+    g_assert_cmpuint(r->calls, ==, 3);
+    assert_report_adds_up(r);
+    /* Moved or exactly as before: the failed call's markers were put back. */
+    for (guint i = 0; i < 4096; i++) {
+        void *entry = lookup(f->tree, i);
+
+        if (entry == ns_radix_mk_present(1, 0))
+            continue;
+        g_assert_cmpint(ns_radix_page_info(entry).state, ==, NS_PAGE_PRESENT);
+        g_assert_cmpuint(ns_radix_page_info(entry).node, ==, 0);
+        moved++;
+    }
+    g_assert_cmpuint(moved, ==, r->moved_pages);
+    g_assert_false(tag_get(f->tree, 4095, NS_RADIX_TAG_FAILED));
+    assert_no_markers(f->tree);
+}
+
+static void
+test_fake_whole_call_error(void)
+{
+    whole_call_error(ESRCH, NS_ERROR_NOT_RUNNING);
+    whole_call_error(EACCES, NS_ERROR_PERMISSION);
+    whole_call_error(ENODEV, NS_ERROR_NOT_FOUND);
+    whole_call_error(EPERM, NS_ERROR_PERMISSION);
+    whole_call_error(EIO, NS_ERROR_FAILED);
+}
+
+static void
+test_fake_partial_return(void)
+{
+    for (int moves = 0; moves <= 1; moves++) {
+        g_autoptr(Fake) f = fake_new(64, 1, NULL, 0);
+        NsEngineHost host = fake_host(f, FALSE);
+        NsEngineOptions opts = { .workers = 1 };
+        g_autoptr(NsEngine) e = NULL;
+        g_autoptr(NsEngineReport) r = NULL;
+        g_autoptr(GError) error = NULL;
+
+        f->partial = TRUE;
+        f->partial_moves = moves;
+        e = fake_engine(f, 0, &opts, &host);
+        g_assert_true(ns_engine_run(e, &error));
+        g_assert_no_error(error);
+        r = ns_engine_get_report(e);
+        g_assert_cmpuint(r->moved_pages, ==, 64);
+        g_assert_cmpuint(f->queries, >=, 1);
+        /* Unwritten and not moved: retried (64 -> 32 -> 16 ... -> 1). */
+        g_assert_cmpuint(r->passes, ==, moves ? 1 : 7);
+        assert_report_adds_up(r);
+        g_assert_cmpuint(fake_count_on(f, f->tree, 0, 0, 64), ==, 64);
+        assert_no_markers(f->tree);
+    }
+}
+
+static void
+test_fake_preflight(void)
+{
+    g_autoptr(Fake) f = fake_new(64, 1, NULL, 0);
+    NsEngineHost host = fake_host(f, FALSE);
+    NsEngineOptions opts = { 0 };
+    g_autoptr(NsEngine) e = NULL;
+    g_autoptr(NsEngineReport) r = NULL;
+    g_autoptr(GArray) before = snapshot(f->tree);
+    g_autoptr(GError) error = NULL;
+
+    f->preflight_errno = ESRCH;
+    e = fake_engine(f, 0, &opts, &host);
+    g_assert_false(ns_engine_run(e, &error));
+    g_assert_error(error, NS_ERROR, NS_ERROR_NOT_RUNNING);
+    r = ns_engine_get_report(e);
+    g_assert_cmpint(r->outcome, ==, NS_ENGINE_OUTCOME_ERROR);
+    g_assert_cmpuint(f->calls, ==, 0);
+    assert_same_tree(before, f->tree);
+}
+
+static void
+test_fake_cancel(void)
+{
+    g_autoptr(Fake) f = fake_new(4096, 1, NULL, 0);
+    NsEngineHost host = fake_host(f, FALSE);
+    NsEngineOptions opts = { .workers = 2 };
+    g_autoptr(NsEngine) e = NULL;
+    g_autoptr(NsEngineReport) r = NULL;
+    RunCtx ctx = { 0 };
+    GThread *thread;
+
+    f->gate_closed = TRUE;
+    e = fake_engine(f, 0, &opts, &host);
+    ctx.engine = e;
+    thread = g_thread_new("run", run_thread, &ctx);
+    fake_wait_blocked(f, 2); /* both workers inside move_pages(), markers set */
+    ns_engine_cancel(e);
+    fake_open_gate(f);
+    g_thread_join(thread);
+
+    g_assert_false(ctx.ok);
+    g_assert_error(ctx.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    g_clear_error(&ctx.error);
+    r = ns_engine_get_report(e);
+    g_assert_cmpint(r->outcome, ==, NS_ENGINE_OUTCOME_CANCELLED);
+    g_assert_cmpuint(r->calls, ==, 2);
+    g_assert_cmpuint(r->moved_pages, ==, 2 * NS_ENGINE_BATCH_INITIAL);
+    g_assert_cmpuint(r->remaining_pages, ==, 4096 - 2 * NS_ENGINE_BATCH_INITIAL);
+    assert_report_adds_up(r);
+    g_assert_cmpuint(fake_count_on(f, f->tree, 0, 0, 4096), ==, 2 * NS_ENGINE_BATCH_INITIAL);
+    g_assert_cmpuint(fake_count_on(f, f->tree, 1, 0, 4096), ==, 4096 - 2 * NS_ENGINE_BATCH_INITIAL);
+    g_assert_cmpuint(f->violations, ==, 0);
+    assert_no_markers(f->tree);
+
+    /* Once ended, a second run is refused. */
+    g_assert_false(ns_engine_run(e, &ctx.error));
+    g_assert_error(ctx.error, NS_ERROR, NS_ERROR_FAILED);
+    g_clear_error(&ctx.error);
+}
+
+static void
+test_fake_cancel_before_run(void)
+{
+    g_autoptr(Fake) f = fake_new(64, 1, NULL, 0);
+    NsEngineHost host = fake_host(f, FALSE);
+    NsEngineOptions opts = { 0 };
+    g_autoptr(NsEngine) e = fake_engine(f, 0, &opts, &host);
+    g_autoptr(NsEngineReport) r = NULL;
+    g_autoptr(GArray) before = snapshot(f->tree);
+    g_autoptr(GError) error = NULL;
+
+    ns_engine_cancel(e);
+    g_assert_false(ns_engine_run(e, &error));
+    g_assert_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    r = ns_engine_get_report(e);
+    g_assert_cmpint(r->outcome, ==, NS_ENGINE_OUTCOME_CANCELLED);
+    g_assert_cmpuint(f->calls + f->preflights, ==, 0);
+    assert_same_tree(before, f->tree);
+}
+
+static void
+wait_paused_idle(NsEngine *e)
+{
+    gint64 deadline = g_get_monotonic_time() + GATE_TIMEOUT_US;
+    NsEngineProgress p;
+
+    for (;;) {
+        ns_engine_get_progress(e, &p);
+        if (p.paused && p.in_flight_pages == 0)
+            return;
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(1000);
+    }
+}
+
+static void
+test_fake_pause_resume(void)
+{
+    g_autoptr(Fake) f = fake_new(4096, 1, NULL, 0);
+    NsEngineHost host = fake_host(f, FALSE);
+    NsEngineOptions opts = { .workers = 1 };
+    g_autoptr(NsEngine) e = NULL;
+    g_autoptr(NsEngineReport) r = NULL;
+    g_autoptr(NsEngineReport) mid = NULL;
+    RunCtx ctx = { 0 };
+    GThread *thread;
+    NsEngineProgress p;
+
+    f->gate_closed = TRUE;
+    e = fake_engine(f, 0, &opts, &host);
+    ctx.engine = e;
+    thread = g_thread_new("run", run_thread, &ctx);
+    fake_wait_blocked(f, 1);
+    ns_engine_pause(e);
+    ns_engine_pause(e); /* idempotent */
+    fake_open_gate(f);
+    wait_paused_idle(e);
+
+    /* Paused and idle: no call may start now. */
+    g_mutex_lock(&f->lock);
+    f->pause_window = TRUE;
+    g_mutex_unlock(&f->lock);
+    ns_engine_get_progress(e, &p);
+    g_assert_true(p.paused);
+    g_assert_false(p.final);
+    g_assert_cmpuint(p.moved_pages, ==, NS_ENGINE_BATCH_INITIAL);
+    g_assert_cmpuint(p.total_pages, ==, 4096);
+    mid = ns_engine_get_report(e);
+    g_assert_cmpint(mid->outcome, ==, NS_ENGINE_OUTCOME_RUNNING);
+    g_assert_cmpuint(mid->moved_pages, ==, NS_ENGINE_BATCH_INITIAL);
+    g_usleep(20000); /* room for a wrong call to happen */
+    g_mutex_lock(&f->lock);
+    f->pause_window = FALSE;
+    g_mutex_unlock(&f->lock);
+
+    ns_engine_resume(e);
+    ns_engine_resume(e);
+    g_thread_join(thread);
+    g_assert_true(ctx.ok);
+    g_assert_no_error(ctx.error);
+    r = ns_engine_get_report(e);
+    g_assert_cmpint(r->outcome, ==, NS_ENGINE_OUTCOME_DONE);
+    g_assert_cmpuint(r->moved_pages, ==, 4096);
+    g_assert_cmpint(r->paused_us, >, 0);
+    g_assert_cmpint(r->paused_us, <=, r->elapsed_us);
+    assert_report_adds_up(r);
+    g_assert_cmpuint(f->violations, ==, 0);
+    assert_no_markers(f->tree);
+}
+
+/*
+ * Rate limit, counted in tokens on the fake clock: only the engine's waits
+ * advance it, so with one worker the job's fake duration is exactly what
+ * the bucket demanded: (bytes - burst) / rate, plus under a microsecond of
+ * rounding per call.
+ */
+static void
+test_fake_rate_limit(void)
+{
+    g_autoptr(Fake) f = fake_new(2048, 1, NULL, 0);
+    NsEngineHost host = fake_host(f, TRUE);
+    NsEngineOptions opts = { .workers = 1, .rate_limit_mib_s = 1.0 };
+    g_autoptr(NsEngine) e = fake_engine(f, 0, &opts, &host);
+    g_autoptr(NsEngineReport) r = NULL;
+    g_autoptr(GError) error = NULL;
+    guint64 rate = 1024 * 1024, burst = rate / 10;
+    guint64 bytes = 2048 * NS_GUEST_PAGE_SIZE;
+    gint64 need_us;
+
+    g_assert_true(ns_engine_run(e, &error));
+    g_assert_no_error(error);
+    r = ns_engine_get_report(e);
+    g_assert_cmpuint(r->moved_bytes, ==, bytes);
+    need_us = (gint64)((bytes - burst) * G_USEC_PER_SEC / rate);
+    g_assert_cmpint(r->elapsed_us, >=, need_us);
+    g_assert_cmpint(r->elapsed_us, <=, need_us + (gint64)r->calls + 1);
+    /* Batches were cut to what the rate allows per 20 ms budget (min 16 pages). */
+    g_assert_cmpuint(r->calls, ==, 2048 / NS_ENGINE_BATCH_MIN_DEFAULT);
+    g_assert_cmpuint(f->violations, ==, 0);
+}
+
+/* Several workers sleeping on a shared fake clock: never more than allowed. */
+static void
+test_fake_rate_limit_workers(void)
+{
+    g_autoptr(Fake) f = fake_new(4096, 1, NULL, 0);
+    NsEngineHost host = fake_host(f, TRUE);
+    NsEngineOptions opts = { .workers = 3, .rate_limit_mib_s = 2.5 };
+    g_autoptr(NsEngine) e = fake_engine(f, 0, &opts, &host);
+    g_autoptr(NsEngineReport) r = NULL;
+    g_autoptr(GError) error = NULL;
+    guint64 rate = (guint64)(2.5 * 1024 * 1024), burst = rate / 10;
+
+    g_assert_true(ns_engine_run(e, &error));
+    r = ns_engine_get_report(e);
+    g_assert_cmpuint(r->moved_pages, ==, 4096);
+    g_assert_cmpuint(r->moved_bytes * G_USEC_PER_SEC, <=,
+                     burst * G_USEC_PER_SEC + rate * (guint64)r->elapsed_us);
+}
+
+/* Lifting the rate limit from another thread releases a throttled worker. */
+static void
+test_fake_set_rate_limit(void)
+{
+    g_autoptr(Fake) f = fake_new(64, 1, NULL, 0);
+    NsEngineHost host = fake_host(f, FALSE);
+    NsEngineOptions opts = { .workers = 1, .rate_limit_mib_s = 0.001 };
+    g_autoptr(NsEngine) e = fake_engine(f, 0, &opts, &host);
+    g_autoptr(NsEngineReport) r = NULL;
+    RunCtx ctx = { .engine = e };
+    GThread *thread;
+    gint64 deadline = g_get_monotonic_time() + GATE_TIMEOUT_US;
+    NsEngineProgress p;
+
+    /* At 1 KiB/s the first 16-page batch would wait a minute. */
+    thread = g_thread_new("run", run_thread, &ctx);
+    do {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(1000);
+        ns_engine_get_progress(e, &p);
+    } while (p.in_flight_pages == 0 && p.done_pages == 0);
+    ns_engine_set_rate_limit(e, 0);
+    g_thread_join(thread);
+    g_assert_true(ctx.ok);
+    r = ns_engine_get_report(e);
+    g_assert_cmpuint(r->moved_pages, ==, 64);
+    /* Setting a limit again after the job is harmless. */
+    ns_engine_set_rate_limit(e, 5);
+}
+
+typedef struct {
+    NsRadix *tree;
+    guint n;
+    volatile gint stop;
+    guint64 walks;
+    guint64 markers_seen;
+    guint bad;
+} Reader;
+
+static gpointer
+reader_main(gpointer data)
+{
+    Reader *rd = data;
+
+    urcu_memb_register_thread();
+    while (!g_atomic_int_get(&rd->stop)) {
+        NsRadixIter it;
+        guint64 gfn, pages = 0;
+        void *entry;
+
+        ns_radix_iter_init(&it, 0, G_MAXUINT64);
+        urcu_memb_read_lock();
+        while ((entry = ns_radix_iter_next(rd->tree, &it, &gfn)) != NULL) {
+            NsPageInfo info;
+
+            if (!ns_radix_is_page(entry)) {
+                rd->bad++;
+                continue;
+            }
+            info = ns_radix_page_info(entry);
+            pages += 1u << info.order;
+            if (info.order != 0 && info.order != 9)
+                rd->bad++;
+            if (info.state == NS_PAGE_MIGRATING) {
+                rd->markers_seen++;
+                if (info.node != 1 || info.target != 0)
+                    rd->bad++;
+            } else if (info.state != NS_PAGE_PRESENT || (info.node != 0 && info.node != 1)) {
+                rd->bad++;
+            }
+        }
+        urcu_memb_read_unlock();
+        if (pages != rd->n)
+            rd->bad++; /* an entry went missing or appeared twice */
+        rd->walks++;
+    }
+    urcu_memb_unregister_thread();
+    return NULL;
+}
+
+static void
+test_fake_reader(void)
+{
+    static const guint heads[] = { 0, 2048, 8192 };
+    g_autoptr(Fake) f = fake_new(16384, 1, heads, G_N_ELEMENTS(heads));
+    NsEngineHost host = fake_host(f, FALSE);
+    NsEngineOptions opts = { .workers = 3, .batch_max_pages = 600 };
+    g_autoptr(NsEngine) e = NULL;
+    g_autoptr(NsEngineReport) r = NULL;
+    g_autoptr(GError) error = NULL;
+    Reader rd = { .tree = f->tree, .n = 16384 };
+    GThread *reader;
+
+    f->check_in_flight = TRUE; /* each call sees its own pages in flight */
+    e = fake_engine(f, 0, &opts, &host);
+    reader = g_thread_new("reader", reader_main, &rd);
+    g_assert_true(ns_engine_run(e, &error));
+    g_atomic_int_set(&rd.stop, 1);
+    g_thread_join(reader);
+    r = ns_engine_get_report(e);
+    g_assert_cmpuint(r->moved_pages, ==, 16384);
+    g_assert_cmpuint(rd.bad, ==, 0);
+    g_assert_cmpuint(rd.walks, >, 0);
+    g_assert_cmpuint(f->violations, ==, 0);
+    g_test_message("reader: %" G_GUINT64_FORMAT " walks, %" G_GUINT64_FORMAT " markers seen",
+                   rd.walks, rd.markers_seen);
+    assert_no_markers(f->tree);
+}
+
+typedef struct {
+    GArray *calls; /* of NsEngineProgress */
+    GArray *times; /* of gint64 */
+} ProgressLog;
+
+static void
+on_progress(const NsEngineProgress *p, gpointer data)
+{
+    ProgressLog *log = data;
+    gint64 now = g_get_monotonic_time();
+
+    g_array_append_val(log->calls, *p);
+    g_array_append_val(log->times, now);
+}
+
+static void
+test_fake_progress(void)
+{
+    g_autoptr(Fake) f = fake_new(4096, 1, NULL, 0);
+    NsEngineHost host = fake_host(f, FALSE);
+    ProgressLog log = { g_array_new(FALSE, FALSE, sizeof(NsEngineProgress)),
+                        g_array_new(FALSE, FALSE, sizeof(gint64)) };
+    NsEngineOptions opts = { .workers = 2, .batch_max_pages = 256,
+                             .progress_interval_us = 2000, .progress = on_progress,
+                             .progress_data = &log };
+    g_autoptr(NsEngine) e = NULL;
+    g_autoptr(GError) error = NULL;
+    const NsEngineProgress *last;
+
+    f->call_sleep_us = 1000;
+    e = fake_engine(f, 0, &opts, &host);
+    g_assert_true(ns_engine_run(e, &error));
+    g_assert_cmpuint(log.calls->len, >=, 1);
+    for (guint i = 0; i < log.calls->len; i++) {
+        const NsEngineProgress *p = &g_array_index(log.calls, NsEngineProgress, i);
+
+        g_assert_cmpuint(p->total_pages, ==, 4096);
+        g_assert_cmpuint(p->done_pages, <=, p->total_pages);
+        g_assert_cmpuint(p->moved_bytes, ==, p->moved_pages * NS_GUEST_PAGE_SIZE);
+        g_assert_cmpint(p->eta_us, >=, -1);
+        g_assert_true(p->mib_per_s >= 0.0);
+        if (i == 0)
+            continue;
+        g_assert_cmpuint(p->done_pages, >=,
+                         g_array_index(log.calls, NsEngineProgress, i - 1).done_pages);
+        if (i + 1 < log.calls->len) /* all but the final call: one per interval at most */
+            g_assert_cmpint(g_array_index(log.times, gint64, i) -
+                                g_array_index(log.times, gint64, i - 1), >=, 2000);
+    }
+    last = &g_array_index(log.calls, NsEngineProgress, log.calls->len - 1);
+    g_assert_true(last->final);
+    g_assert_cmpuint(last->done_pages, ==, 4096);
+    g_assert_cmpuint(last->moved_pages, ==, 4096);
+    g_assert_cmpuint(last->in_flight_pages, ==, 0);
+    g_assert_cmpint(last->eta_us, ==, 0);
+    g_test_message("%u progress calls", log.calls->len);
+    g_array_unref(log.calls);
+    g_array_unref(log.times);
+}
+
+static void
+test_fake_other_job(void)
+{
+    g_autoptr(Fake) f = fake_new(64, 1, NULL, 0);
+    NsEngineHost host = fake_host(f, FALSE);
+    NsEngineOptions opts = { 0 };
+    g_autoptr(NsEngine) e = NULL;
+    g_autoptr(GArray) before = NULL;
+    g_autoptr(GError) error = NULL;
+
+    g_assert_cmpint(ns_radix_store(f->tree, 9, ns_radix_mk_marker(ns_radix_mk_present(1, 0), 2),
+                                   NULL), ==, 0);
+    g_assert_cmpint(ns_radix_tag_set(f->tree, 9, NS_RADIX_TAG_MIGRATING), ==, 0);
+    before = snapshot(f->tree);
+    e = fake_engine(f, 0, &opts, &host);
+    g_assert_false(ns_engine_run(e, &error));
+    g_assert_error(error, NS_ERROR, NS_ERROR_FAILED);
+    g_assert_cmpuint(f->calls, ==, 0);
+    assert_same_tree(before, f->tree);
+}
+
+/* ---- jobs on a real child process ---------------------------------------- */
+
+typedef struct {
+    NsTestChild child;
+    NsRadix *tree;
+    NsMemMap *map;
+    guint src;              /* node the child's memory is bound to */
+    NsPlacementScanStats scan;
+} Real;
+
+static guint
+env_node(const char *name, guint fallback)
+{
+    const char *v = g_getenv(name);
+    guint64 n;
+
+    if (v == NULL || !g_ascii_string_to_unsigned(v, 10, 0, NS_PAGE_NODE_MAX, &n, NULL))
+        return fallback;
+    return (guint)n;
+}
+
+static void
+real_setup(Real *rl, gconstpointer data)
+{
+    g_autoptr(GArray) nodes = ns_test_memory_nodes();
+    g_autoptr(GError) error = NULL;
+
+    rl->src = env_node("NS_TEST_SOURCE_NODE", nodes->len ? g_array_index(nodes, guint, 0) : 0);
+    ns_test_child_start(&rl->child, 64, 4, 64, nodes->len ? (int)rl->src : -1);
+    rl->tree = ns_radix_new();
+    rl->map = ns_test_child_map(&rl->child);
+    g_assert_true(ns_placement_scan(rl->tree, rl->map, NULL, &rl->scan, &error));
+    g_assert_no_error(error);
+}
+
+static void
+real_teardown(Real *rl, gconstpointer data)
+{
+    ns_test_child_stop(&rl->child);
+    ns_radix_destroy(rl->tree);
+    urcu_memb_barrier();
+    ns_memmap_free(rl->map);
+}
+
+static gboolean
+real_run(Real *rl, guint node, const NsEngineHost *host, NsEngineReport **ret_report,
+         GError **error)
+{
+    g_autoptr(NsPlan) plan = plan_all(rl->map, node);
+    NsEngineOptions opts = { .host = host };
+    g_autoptr(NsEngine) e = ns_engine_new(rl->tree, rl->map, plan, &opts, error);
+    gboolean ok;
+
+    if (e == NULL)
+        return FALSE;
+    ok = ns_engine_run(e, error);
+    *ret_report = ns_engine_get_report(e);
+    return ok;
+}
+
+static void
+test_real_in_place(Real *rl, gconstpointer data)
+{
+    g_autoptr(NsEngineReport) r = NULL;
+    g_autoptr(GArray) before = snapshot(rl->tree);
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true(real_run(rl, rl->src, NULL, &r, &error));
+    g_assert_no_error(error);
+    g_assert_cmpint(r->outcome, ==, NS_ENGINE_OUTCOME_DONE);
+    g_assert_cmpuint(r->in_place_pages, ==, rl->scan.present_pages);
+    g_assert_cmpuint(r->absent_pages, ==, 64);
+    g_assert_cmpuint(r->moved_pages, ==, 0);
+    g_assert_cmpuint(r->calls, ==, 0);
+    assert_report_adds_up(r);
+    assert_same_tree(before, rl->tree);
+}
+
+static gboolean
+accept_any_node(gpointer data, guint node, GError **error)
+{
+    return TRUE;
+}
+
+static void
+test_real_enodev(Real *rl, gconstpointer data)
+{
+    NsEngineHost host = { .check_node = accept_any_node }; /* the kernel decides */
+    g_autoptr(NsEngineReport) r = NULL;
+    g_autoptr(GArray) before = snapshot(rl->tree);
+    g_autoptr(GError) error = NULL;
+    guint node = numa_available() >= 0 && numa_max_node() < 7 ? 7 : NS_PAGE_NODE_MAX;
+
+    g_assert_false(real_run(rl, node, &host, &r, &error));
+    g_assert_error(error, NS_ERROR, NS_ERROR_NOT_FOUND);
+    g_assert_nonnull(strstr(error->message, "ENODEV"));
+    g_assert_cmpint(r->outcome, ==, NS_ENGINE_OUTCOME_ERROR);
+    g_assert_cmpuint(r->moved_pages, ==, 0);
+    g_assert_cmpuint(r->calls, >=, 1);
+    assert_report_adds_up(r);
+    assert_same_tree(before, rl->tree);
+    g_clear_error(&error);
+    ns_engine_report_free(g_steal_pointer(&r));
+
+    /* With libnuma's check the job is refused before it starts. */
+    if (node == 7) {
+        g_assert_false(real_run(rl, node, NULL, &r, &error));
+        g_assert_error(error, NS_ERROR, NS_ERROR_NOT_FOUND);
+        g_assert_null(r);
+    }
+    assert_same_tree(before, rl->tree);
+}
+
+static void
+test_real_dead_process(Real *rl, gconstpointer data)
+{
+    NsEngineHost host = { .check_node = accept_any_node };
+    g_autoptr(NsEngineReport) r = NULL;
+    g_autoptr(GArray) before = snapshot(rl->tree);
+    g_autoptr(GError) error = NULL;
+
+    ns_test_child_stop(&rl->child);
+    g_assert_false(real_run(rl, rl->src + 1, &host, &r, &error));
+    g_assert_error(error, NS_ERROR, NS_ERROR_NOT_RUNNING);
+    g_assert_cmpint(r->outcome, ==, NS_ENGINE_OUTCOME_ERROR);
+    g_assert_cmpuint(r->calls, ==, 0);
+    assert_same_tree(before, rl->tree);
+}
+
+/*
+ * The tree claims every page is elsewhere: the real kernel is asked to move
+ * them all to where they are, answers with the node for each, and each
+ * huge page is submitted once, by its head.
+ */
+static void
+test_real_resubmit(Real *rl, gconstpointer data)
+{
+    g_autoptr(NsEngineReport) r = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(NsPlacementSummary) sum = NULL;
+    guint64 units = ns_radix_count(rl->tree);
+    NsRadixIter it;
+    guint64 gfn;
+    void *entry;
+
+    ns_radix_iter_init(&it, 0, G_MAXUINT64);
+    for (;;) {
+        NsPageInfo info;
+
+        urcu_memb_read_lock();
+        entry = ns_radix_iter_next(rl->tree, &it, &gfn);
+        urcu_memb_read_unlock();
+        if (entry == NULL)
+            break;
+        info = ns_radix_page_info(entry);
+        if (info.state == NS_PAGE_PRESENT)
+            g_assert_cmpint(ns_radix_store(rl->tree, gfn,
+                                           ns_radix_mk_present(NS_PAGE_NODE_MAX, info.order), NULL),
+                            ==, 0);
+    }
+    g_assert_true(real_run(rl, rl->src, NULL, &r, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(r->moved_pages, ==, rl->scan.present_pages);
+    g_assert_cmpuint(r->moved_huge, ==, rl->scan.huge_entries);
+    g_assert_cmpuint(r->absent_pages, ==, 64);
+    g_assert_cmpuint(r->calls, >=, 1);
+    assert_report_adds_up(r);
+    assert_no_markers(rl->tree);
+    g_assert_cmpuint(ns_radix_count(rl->tree), ==, units);
+    sum = ns_placement_summarize(rl->tree, rl->map);
+    g_assert_cmpuint(ns_placement_stats_node(&sum->all, rl->src).pages, ==, rl->scan.present_pages);
+}
+
+/* A real move between two nodes and back; skipped on single-node hosts. */
+static void
+test_real_cross_node(Real *rl, gconstpointer data)
+{
+    g_autoptr(GArray) nodes = ns_test_memory_nodes();
+    guint dst;
+    guint back[2];
+
+    if (nodes->len < 2) {
+        g_test_skip("this host has fewer than two NUMA nodes with memory");
+        return;
+    }
+    dst = env_node("NS_TEST_TARGET_NODE", g_array_index(nodes, guint, nodes->len - 1));
+    if (dst == rl->src)
+        dst = g_array_index(nodes, guint, 0);
+    back[0] = dst;
+    back[1] = rl->src;
+    for (guint leg = 0; leg < 2; leg++) {
+        g_autoptr(NsEngineReport) r = NULL;
+        g_autoptr(NsPlacementSummary) sum = NULL;
+        g_autoptr(GError) error = NULL;
+        NsPlacementScanStats st;
+        guint to = back[leg];
+
+        g_assert_true(real_run(rl, to, NULL, &r, &error));
+        g_assert_no_error(error);
+        g_test_message("to node %u: moved %" G_GUINT64_FORMAT " pages (%" G_GUINT64_FORMAT
+                       " huge) in %" G_GINT64_FORMAT " us, %" G_GUINT64_FORMAT " failed",
+                       to, r->moved_pages, r->moved_huge, r->elapsed_us, r->failed_pages);
+        g_assert_cmpuint(r->moved_pages + r->failed_pages, ==, r->planned_pages);
+        g_assert_cmpuint(r->moved_pages * 100, >=, r->planned_pages * 95);
+        assert_report_adds_up(r);
+        assert_no_markers(rl->tree);
+        /* The kernel agrees. */
+        g_assert_true(ns_placement_scan(rl->tree, rl->map, NULL, &st, &error));
+        sum = ns_placement_summarize(rl->tree, rl->map);
+        g_assert_cmpuint(ns_placement_stats_node(&sum->all, to).pages * 100, >=,
+                         sum->all.present.pages * 95);
+        if (rl->scan.huge_entries > 0)
+            g_assert_cmpuint(st.huge_entries, >, 0); /* THP moved whole, not split */
+    }
+}
+
+int
+main(int argc, char **argv)
+{
+    int rc;
+
+    g_test_init(&argc, &argv, NULL);
+    urcu_memb_register_thread();
+
+    g_test_add_func("/engine/pure/batch-next", test_batch_next);
+    g_test_add_func("/engine/pure/token-bucket", test_token_bucket);
+    g_test_add_func("/engine/pure/token-bucket-set-rate", test_token_bucket_set_rate);
+    g_test_add_func("/engine/pure/plan", test_plan);
+    g_test_add_func("/engine/pure/plan-map", test_plan_map);
+    g_test_add_func("/engine/pure/check-node", test_check_node);
+    g_test_add_func("/engine/pure/outcome-names", test_outcome_names);
+    g_test_add_func("/engine/new/errors", test_new_errors);
+    g_test_add_func("/engine/fake/move-all", test_fake_move_all);
+    g_test_add_func("/engine/fake/in-place", test_fake_in_place);
+    g_test_add_func("/engine/fake/dry-run", test_fake_dry_run);
+    g_test_add_func("/engine/fake/busy-retry", test_fake_busy_retry);
+    g_test_add_func("/engine/fake/page-errors", test_fake_page_errors);
+    g_test_add_func("/engine/fake/enomem", test_fake_enomem);
+    g_test_add_func("/engine/fake/whole-call-error", test_fake_whole_call_error);
+    g_test_add_func("/engine/fake/partial-return", test_fake_partial_return);
+    g_test_add_func("/engine/fake/preflight", test_fake_preflight);
+    g_test_add_func("/engine/fake/cancel", test_fake_cancel);
+    g_test_add_func("/engine/fake/cancel-before-run", test_fake_cancel_before_run);
+    g_test_add_func("/engine/fake/pause-resume", test_fake_pause_resume);
+    g_test_add_func("/engine/fake/rate-limit", test_fake_rate_limit);
+    g_test_add_func("/engine/fake/rate-limit-workers", test_fake_rate_limit_workers);
+    g_test_add_func("/engine/fake/set-rate-limit", test_fake_set_rate_limit);
+    g_test_add_func("/engine/fake/reader", test_fake_reader);
+    g_test_add_func("/engine/fake/progress", test_fake_progress);
+    g_test_add_func("/engine/fake/other-job", test_fake_other_job);
+#define REAL_TEST(path, fn) g_test_add(path, Real, NULL, real_setup, fn, real_teardown)
+    REAL_TEST("/engine/real/in-place", test_real_in_place);
+    REAL_TEST("/engine/real/enodev", test_real_enodev);
+    REAL_TEST("/engine/real/dead-process", test_real_dead_process);
+    REAL_TEST("/engine/real/resubmit", test_real_resubmit);
+    REAL_TEST("/engine/real/cross-node", test_real_cross_node);
+#undef REAL_TEST
+
+    rc = g_test_run();
+    urcu_memb_barrier();
+    urcu_memb_unregister_thread();
+    return rc;
+}

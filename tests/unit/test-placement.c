@@ -1,0 +1,525 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Placement: scans of a real child process (move_pages() query mode,
+ * pagemap + kpageflags for huge pages) and summaries of hand-built trees.
+ * Runs on any host: node numbers are taken from the host, not assumed.
+ */
+#include <errno.h>
+#include <glib.h>
+#include <urcu/urcu-memb.h>
+
+#include "ns-test-child.h"
+#include "numashift/error.h"
+#include "numashift/placement.h"
+
+#define SMALL_PAGES 64u
+#define HUGE_MIB 4u
+#define HUGE_PAGES (HUGE_MIB * 256u)
+#define UNTOUCHED_PAGES 64u
+#define GFN(gpa) ((gpa) >> NS_GUEST_PAGE_SHIFT)
+
+typedef struct {
+    NsTestChild child;
+    NsRadix *tree;
+    NsMemMap *map;
+} Fixture;
+
+static void
+fixture_setup(Fixture *f, gconstpointer data)
+{
+    ns_test_child_start(&f->child, SMALL_PAGES, HUGE_MIB, UNTOUCHED_PAGES, -1);
+    f->tree = ns_radix_new();
+    g_assert_nonnull(f->tree);
+    f->map = ns_test_child_map(&f->child);
+}
+
+static void
+fixture_teardown(Fixture *f, gconstpointer data)
+{
+    ns_test_child_stop(&f->child);
+    ns_radix_destroy(f->tree);
+    urcu_memb_barrier();
+    ns_memmap_free(f->map);
+}
+
+static void *
+lookup(const NsRadix *tree, guint64 gfn)
+{
+    void *entry;
+
+    urcu_memb_read_lock();
+    entry = ns_radix_lookup(tree, gfn);
+    urcu_memb_read_unlock();
+    return entry;
+}
+
+static gboolean
+tag_get(const NsRadix *tree, guint64 gfn, NsRadixTag tag)
+{
+    gboolean on;
+
+    urcu_memb_read_lock();
+    on = ns_radix_tag_get(tree, gfn, tag);
+    urcu_memb_read_unlock();
+    return on;
+}
+
+/* Every (gfn, entry) of the tree, for comparing two trees. */
+static GArray *
+snapshot(const NsRadix *tree)
+{
+    GArray *out = g_array_new(FALSE, FALSE, sizeof(guint64));
+    NsRadixIter it;
+    guint64 gfn;
+    void *entry;
+
+    ns_radix_iter_init(&it, 0, G_MAXUINT64);
+    for (;;) {
+        urcu_memb_read_lock();
+        entry = ns_radix_iter_next(tree, &it, &gfn);
+        urcu_memb_read_unlock();
+        if (entry == NULL)
+            break;
+        g_array_append_val(out, gfn);
+        g_array_append_val(out, entry);
+    }
+    return out;
+}
+
+static gboolean
+is_memory_node(guint node)
+{
+    g_autoptr(GArray) nodes = ns_test_memory_nodes();
+
+    for (guint i = 0; i < nodes->len; i++) {
+        if (g_array_index(nodes, guint, i) == node)
+            return TRUE;
+    }
+    return nodes->len == 0 && node == 0;
+}
+
+static void
+scan_ok(Fixture *f, const NsPlacementOptions *opts, NsPlacementScanStats *stats)
+{
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true(ns_placement_scan(f->tree, f->map, opts, stats, &error));
+    g_assert_no_error(error);
+}
+
+/* THP pages the kernel gave the child's huge region. */
+static guint
+child_thp_count(const Fixture *f)
+{
+    return (guint)(ns_test_anon_huge_kib(f->child.pid, f->child.huge_hva) / 2048);
+}
+
+/* ---- scans of the child -------------------------------------------------- */
+
+static void
+test_scan_child(Fixture *f, gconstpointer data)
+{
+    NsPlacementScanStats st;
+    guint64 head_entries = 0;
+
+    scan_ok(f, NULL, &st);
+    g_assert_cmpuint(st.present_pages, ==, SMALL_PAGES + HUGE_PAGES);
+    g_assert_cmpuint(st.absent_pages, ==, UNTOUCHED_PAGES);
+    g_assert_cmpuint(st.calls, ==, 3); /* one query per range: each fits a batch */
+    g_assert_cmpuint(st.units, ==, ns_radix_count(f->tree));
+    g_assert_cmpuint(st.written, ==, st.units);
+    g_assert_cmpuint(st.removed, ==, 0);
+
+    for (guint i = 0; i < SMALL_PAGES; i++) {
+        void *e = lookup(f->tree, GFN(NS_TEST_SMALL_GPA) + i);
+        NsPageInfo info;
+
+        g_assert_true(ns_radix_is_page(e));
+        info = ns_radix_page_info(e);
+        g_assert_cmpint(info.state, ==, NS_PAGE_PRESENT);
+        g_assert_cmpuint(info.order, ==, 0);
+        g_assert_true(is_memory_node(info.node));
+    }
+    for (guint i = 0; i < UNTOUCHED_PAGES; i++) {
+        void *e = lookup(f->tree, GFN(NS_TEST_UNTOUCHED_GPA) + i);
+
+        g_assert_true(e == ns_radix_mk_absent(0));
+    }
+    /* The huge region: every page is covered by exactly one entry. */
+    for (guint i = 0; i < HUGE_PAGES;) {
+        void *e = lookup(f->tree, GFN(NS_TEST_HUGE_GPA) + i);
+        NsPageInfo info;
+
+        g_assert_true(ns_radix_is_page(e));
+        info = ns_radix_page_info(e);
+        g_assert_cmpint(info.state, ==, NS_PAGE_PRESENT);
+        g_assert_true(info.order == 0 || info.order == 9);
+        head_entries += info.order == 9;
+        for (guint j = 1; j < (1u << info.order); j++)
+            g_assert_null(lookup(f->tree, GFN(NS_TEST_HUGE_GPA) + i + j));
+        i += 1u << info.order;
+    }
+    g_assert_cmpuint(head_entries, ==, st.huge_entries);
+    g_assert_cmpuint(st.huge_pages, ==, st.huge_entries * 512);
+}
+
+static void
+test_scan_huge(Fixture *f, gconstpointer data)
+{
+    NsPlacementScanStats st;
+    guint thp;
+
+    if (!ns_test_thp_possible()) {
+        g_test_skip("transparent huge pages are disabled on this host");
+        return;
+    }
+    thp = child_thp_count(f);
+    if (thp == 0) {
+        g_test_skip("the kernel gave the MADV_HUGEPAGE region no huge page (fragmented?)");
+        return;
+    }
+    scan_ok(f, NULL, &st);
+    if (!st.huge_detection) {
+        g_test_skip("pagemap PFNs or /proc/kpageflags unreadable (not root?)");
+        return;
+    }
+    g_assert_cmpuint(st.huge_entries, ==, thp);
+    g_assert_cmpuint(st.huge_pages, ==, thp * 512u);
+    /* THP heads sit at 2 MiB boundaries of the (2 MiB aligned) region. */
+    for (guint k = 0; k < HUGE_PAGES / 512; k++) {
+        void *e = lookup(f->tree, GFN(NS_TEST_HUGE_GPA) + k * 512u);
+
+        g_assert_true(ns_radix_is_page(e));
+        if (ns_radix_page_info(e).order == 9)
+            thp--;
+    }
+    g_assert_cmpuint(thp, ==, 0);
+}
+
+static void
+test_rescan_unchanged(Fixture *f, gconstpointer data)
+{
+    NsPlacementScanStats first, second;
+    g_autoptr(GArray) before = NULL;
+    g_autoptr(GArray) after = NULL;
+
+    scan_ok(f, NULL, &first);
+    before = snapshot(f->tree);
+    scan_ok(f, NULL, &second);
+    after = snapshot(f->tree);
+    g_assert_cmpuint(second.written, ==, 0);
+    g_assert_cmpuint(second.removed, ==, 0);
+    g_assert_cmpuint(second.units, ==, first.units);
+    g_assert_cmpmem(before->data, before->len * 8, after->data, after->len * 8);
+}
+
+static void
+test_scan_no_huge(Fixture *f, gconstpointer data)
+{
+    NsPlacementOptions opts = { .no_huge = TRUE };
+    NsPlacementScanStats flat, huge;
+
+    scan_ok(f, &opts, &flat);
+    g_assert_false(flat.huge_detection);
+    g_assert_cmpuint(flat.huge_entries, ==, 0);
+    g_assert_cmpuint(flat.units, ==, SMALL_PAGES + HUGE_PAGES + UNTOUCHED_PAGES);
+    g_assert_cmpuint(ns_radix_count(f->tree), ==, flat.units);
+
+    /* Back to huge entries: the tails of each huge page go away. */
+    scan_ok(f, NULL, &huge);
+    g_assert_cmpuint(huge.removed, ==, huge.huge_entries * 511);
+    g_assert_cmpuint(ns_radix_count(f->tree), ==, huge.units);
+    g_assert_cmpuint(huge.written, ==, huge.huge_entries); /* heads became order 9 */
+}
+
+static void
+test_scan_small_batches(Fixture *f, gconstpointer data)
+{
+    NsPlacementOptions opts = { .batch_pages = 7 };
+    NsPlacementScanStats st;
+    g_autoptr(GArray) batched = NULL;
+    g_autoptr(GArray) whole = NULL;
+
+    scan_ok(f, &opts, &st);
+    g_assert_cmpuint(st.calls, >, 3);
+    batched = snapshot(f->tree);
+    ns_radix_destroy(f->tree);
+    f->tree = ns_radix_new();
+    scan_ok(f, NULL, NULL);
+    whole = snapshot(f->tree);
+    /* Same picture either way, except that THP may have changed in between:
+     * compare the gfn sets of the small and untouched ranges only. */
+    g_assert_cmpuint(batched->len, >=, 2 * (SMALL_PAGES + UNTOUCHED_PAGES));
+    for (guint i = 0; i < 2 * SMALL_PAGES; i++)
+        g_assert_cmpuint(g_array_index(batched, guint64, i), ==, g_array_index(whole, guint64, i));
+}
+
+/* A hugetlbfs range (page_size 2 MiB): one order-9 entry per huge page, by its size alone. */
+static void
+test_scan_hugetlb_range(Fixture *f, gconstpointer data)
+{
+    NsMemRange *r1 = &g_array_index(f->map->ranges, NsMemRange, 1);
+    NsPlacementScanStats st;
+
+    r1->page_size = 2 * 1024 * 1024;
+    scan_ok(f, NULL, &st);
+    g_assert_cmpuint(st.huge_entries, ==, HUGE_PAGES / 512);
+    for (guint i = 0; i < HUGE_PAGES; i++) {
+        void *e = lookup(f->tree, GFN(NS_TEST_HUGE_GPA) + i);
+
+        if (i % 512 == 0) {
+            g_assert_true(ns_radix_is_page(e));
+            g_assert_cmpuint(ns_radix_page_info(e).order, ==, 9);
+            g_assert_cmpint(ns_radix_page_info(e).state, ==, NS_PAGE_PRESENT);
+        } else {
+            g_assert_null(e);
+        }
+    }
+}
+
+static void
+test_scan_stale_entries(Fixture *f, gconstpointer data)
+{
+    NsPlacementScanStats st;
+    NsPageInfo failed = { .state = NS_PAGE_FAILED, .node = 0, .target = 1, .error = EBUSY };
+    guint64 outside = GFN(G_GUINT64_CONSTANT(1) << 32);
+    guint64 gap = GFN(NS_TEST_SMALL_GPA) + SMALL_PAGES + 3; /* between small and huge */
+
+    g_assert_cmpint(ns_radix_insert(f->tree, outside, ns_radix_mk_present(0, 0)), ==, 0);
+    g_assert_cmpint(ns_radix_insert(f->tree, gap, ns_radix_mk_present(0, 0)), ==, 0);
+    g_assert_cmpint(ns_radix_insert(f->tree, 1, ns_radix_mk_page(&failed)), ==, 0);
+    g_assert_cmpint(ns_radix_tag_set(f->tree, 1, NS_RADIX_TAG_FAILED), ==, 0);
+
+    scan_ok(f, NULL, &st);
+    g_assert_cmpuint(st.removed, ==, 2);
+    g_assert_null(lookup(f->tree, outside));
+    g_assert_null(lookup(f->tree, gap));
+    g_assert_cmpint(ns_radix_page_info(lookup(f->tree, 1)).state, ==, NS_PAGE_PRESENT);
+    g_assert_false(tag_get(f->tree, 1, NS_RADIX_TAG_FAILED));
+    g_assert_cmpuint(ns_radix_count(f->tree), ==, st.units);
+}
+
+static void
+test_scan_dead_process(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    NsPlacementScanStats st = { .calls = 12345 };
+
+    ns_test_child_stop(&f->child);
+    g_assert_false(ns_placement_scan(f->tree, f->map, NULL, &st, &error));
+    g_assert_error(error, NS_ERROR, NS_ERROR_NOT_RUNNING);
+    g_assert_cmpuint(st.calls, ==, 12345); /* untouched on failure */
+    g_assert_cmpuint(ns_radix_count(f->tree), ==, 0);
+}
+
+static void
+test_scan_refuses_markers(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    void *marker = ns_radix_mk_marker(ns_radix_mk_present(0, 0), 1);
+
+    g_assert_cmpint(ns_radix_insert(f->tree, 2, marker), ==, 0);
+    g_assert_cmpint(ns_radix_tag_set(f->tree, 2, NS_RADIX_TAG_MIGRATING), ==, 0);
+    g_assert_false(ns_placement_scan(f->tree, f->map, NULL, NULL, &error));
+    g_assert_error(error, NS_ERROR, NS_ERROR_FAILED);
+    g_assert_true(lookup(f->tree, 2) == marker);
+    g_assert_cmpuint(ns_radix_count(f->tree), ==, 1);
+}
+
+static void
+test_scan_bad_map(Fixture *f, gconstpointer data)
+{
+    NsMemRange *r1 = &g_array_index(f->map->ranges, NsMemRange, 1);
+    g_autoptr(GError) error = NULL;
+    guint64 size = r1->size;
+
+    r1->size = 100;
+    g_assert_false(ns_placement_scan(f->tree, f->map, NULL, NULL, &error));
+    g_assert_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT);
+    g_clear_error(&error);
+
+    r1->size = size;
+    r1->page_size = 3 * NS_GUEST_PAGE_SIZE; /* not a power of two */
+    g_assert_false(ns_placement_scan(f->tree, f->map, NULL, NULL, &error));
+    g_assert_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT);
+    g_clear_error(&error);
+
+    r1->page_size = NS_GUEST_PAGE_SIZE;
+    r1->gpa = NS_GUEST_PAGE_SIZE; /* overlaps the small range */
+    g_assert_false(ns_placement_scan(f->tree, f->map, NULL, NULL, &error));
+    g_assert_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT);
+    g_assert_cmpuint(ns_radix_count(f->tree), ==, 0);
+}
+
+static void
+test_summarize_child(Fixture *f, gconstpointer data)
+{
+    g_autoptr(NsPlacementSummary) sum = NULL;
+    NsPlacementScanStats st;
+    const NsPlacementStats *c0, *c1;
+    guint64 on_nodes = 0;
+
+    scan_ok(f, NULL, &st);
+    sum = ns_placement_summarize(f->tree, f->map);
+    g_assert_cmpint(sum->all.cell, ==, -1);
+    g_assert_cmpuint(sum->all.present.pages, ==, SMALL_PAGES + HUGE_PAGES);
+    g_assert_cmpuint(sum->all.present.bytes, ==, (SMALL_PAGES + HUGE_PAGES) * 4096ull);
+    g_assert_cmpuint(sum->all.absent.pages, ==, UNTOUCHED_PAGES);
+    g_assert_cmpuint(sum->all.migrating.pages, ==, 0);
+    g_assert_cmpuint(sum->all.failed.pages, ==, 0);
+    g_assert_cmpuint(sum->all.huge.pages, ==, st.huge_pages);
+    g_assert_cmpuint(sum->all.total.pages, ==, SMALL_PAGES + HUGE_PAGES + UNTOUCHED_PAGES);
+    for (guint n = 0; n < sum->all.nodes->len; n++) {
+        NsPlacementCount c = ns_placement_stats_node(&sum->all, n);
+
+        if (c.pages > 0)
+            g_assert_true(is_memory_node(n));
+        on_nodes += c.pages;
+    }
+    g_assert_cmpuint(on_nodes, ==, SMALL_PAGES + HUGE_PAGES);
+
+    g_assert_cmpuint(sum->cells->len, ==, 2);
+    c0 = g_ptr_array_index(sum->cells, 0);
+    c1 = g_ptr_array_index(sum->cells, 1);
+    g_assert_cmpint(c0->cell, ==, 0);
+    g_assert_cmpint(c1->cell, ==, 1);
+    g_assert_cmpuint(c0->present.pages, ==, SMALL_PAGES);
+    g_assert_cmpuint(c0->absent.pages, ==, 0);
+    g_assert_cmpuint(c1->present.pages, ==, HUGE_PAGES);
+    g_assert_cmpuint(c1->absent.pages, ==, UNTOUCHED_PAGES);
+    g_assert_cmpuint(c1->huge.pages, ==, st.huge_pages);
+}
+
+/* ---- summaries of hand-built trees --------------------------------------- */
+
+static void
+add_range(NsMemMap *map, guint64 gpa, guint64 pages, gint cell)
+{
+    NsMemRange r = { .gpa = gpa, .size = pages * NS_GUEST_PAGE_SIZE, .hva = 0x7f0000000000 + gpa,
+                     .page_size = NS_GUEST_PAGE_SIZE, .backend = g_strdup("ram"), .cell = cell };
+
+    g_array_append_val(map->ranges, r);
+}
+
+static void
+assert_count(NsPlacementCount c, guint64 pages)
+{
+    g_assert_cmpuint(c.pages, ==, pages);
+    g_assert_cmpuint(c.bytes, ==, pages * NS_GUEST_PAGE_SIZE);
+}
+
+static void
+test_summarize_synthetic(void)
+{
+    g_autoptr(NsMemMap) map = ns_memmap_new(1);
+    g_autoptr(NsPlacementSummary) sum = NULL;
+    NsRadix *tree = ns_radix_new();
+    NsPageInfo failed = { .state = NS_PAGE_FAILED, .node = 2, .target = 0, .error = EBUSY };
+    const NsPlacementStats *c0, *c1;
+
+    add_range(map, 0, 16, 0);
+    add_range(map, 0x100000, 1024, 1);
+    add_range(map, 0x1000000, 8, -1);
+    for (guint g = 0; g < 4; g++)
+        g_assert_cmpint(ns_radix_insert(tree, g, ns_radix_mk_present(0, 0)), ==, 0);
+    g_assert_cmpint(ns_radix_insert(tree, 4, ns_radix_mk_present(3, 0)), ==, 0);
+    g_assert_cmpint(ns_radix_insert(tree, 5, ns_radix_mk_present(3, 0)), ==, 0);
+    g_assert_cmpint(ns_radix_insert(tree, 6, ns_radix_mk_absent(0)), ==, 0);
+    g_assert_cmpint(ns_radix_insert(tree, 7, ns_radix_mk_marker(ns_radix_mk_present(1, 0), 0)), ==,
+                    0);
+    g_assert_cmpint(ns_radix_insert(tree, 8, ns_radix_mk_page(&failed)), ==, 0);
+    g_assert_cmpint(ns_radix_insert(tree, 0x100, ns_radix_mk_present(1, 9)), ==, 0);
+    g_assert_cmpint(ns_radix_insert(tree, 0x300, ns_radix_mk_present(1, 0)), ==, 0);
+    g_assert_cmpint(ns_radix_insert(tree, 0x1000, ns_radix_mk_present(0, 0)), ==, 0);
+    g_assert_cmpint(ns_radix_insert(tree, 0x50000, ns_radix_mk_present(0, 0)), ==, 0); /* outside */
+    /* Not a page entry: skipped. */
+    g_assert_cmpint(ns_radix_insert(tree, 9, ns_radix_mk_value(G_GUINT64_CONSTANT(1) << 50)), ==,
+                    0);
+
+    sum = ns_placement_summarize(tree, map);
+    assert_count(sum->all.present, 4 + 2 + 512 + 1 + 1);
+    assert_count(sum->all.absent, 1);
+    assert_count(sum->all.migrating, 1);
+    assert_count(sum->all.failed, 1);
+    assert_count(sum->all.huge, 512);
+    assert_count(sum->all.total, 523);
+    g_assert_cmpuint(sum->all.nodes->len, ==, 4);
+    assert_count(ns_placement_stats_node(&sum->all, 0), 5);
+    assert_count(ns_placement_stats_node(&sum->all, 1), 1 + 512 + 1);
+    assert_count(ns_placement_stats_node(&sum->all, 2), 1);
+    assert_count(ns_placement_stats_node(&sum->all, 3), 2);
+    assert_count(ns_placement_stats_node(&sum->all, 99), 0);
+
+    g_assert_cmpuint(sum->cells->len, ==, 2);
+    c0 = g_ptr_array_index(sum->cells, 0);
+    c1 = g_ptr_array_index(sum->cells, 1);
+    g_assert_cmpint(c0->cell, ==, 0);
+    assert_count(c0->present, 6);
+    assert_count(c0->absent, 1);
+    assert_count(c0->migrating, 1);
+    assert_count(c0->failed, 1);
+    assert_count(c0->total, 9);
+    assert_count(ns_placement_stats_node(c0, 0), 4);
+    assert_count(ns_placement_stats_node(c0, 1), 1);
+    assert_count(ns_placement_stats_node(c0, 2), 1);
+    assert_count(ns_placement_stats_node(c0, 3), 2);
+    g_assert_cmpint(c1->cell, ==, 1);
+    assert_count(c1->present, 513);
+    assert_count(c1->huge, 512);
+    assert_count(ns_placement_stats_node(c1, 1), 513);
+    assert_count(ns_placement_stats_node(c1, 0), 0);
+
+    ns_placement_summary_free(NULL);
+    ns_radix_destroy(tree);
+    urcu_memb_barrier();
+}
+
+static void
+test_summarize_empty(void)
+{
+    g_autoptr(NsMemMap) map = ns_memmap_new(1);
+    g_autoptr(NsPlacementSummary) sum = NULL;
+    NsRadix *tree = ns_radix_new();
+
+    add_range(map, 0, 16, 3);
+    add_range(map, 0x100000, 16, 1);
+    sum = ns_placement_summarize(tree, map);
+    assert_count(sum->all.total, 0);
+    g_assert_cmpuint(sum->all.nodes->len, ==, 0);
+    g_assert_cmpuint(sum->cells->len, ==, 2);
+    g_assert_cmpint(((NsPlacementStats *)g_ptr_array_index(sum->cells, 0))->cell, ==, 1);
+    g_assert_cmpint(((NsPlacementStats *)g_ptr_array_index(sum->cells, 1))->cell, ==, 3);
+    ns_radix_destroy(tree);
+    urcu_memb_barrier();
+}
+
+int
+main(int argc, char **argv)
+{
+    int rc;
+
+    g_test_init(&argc, &argv, NULL);
+    urcu_memb_register_thread();
+
+#define CHILD_TEST(path, fn) \
+    g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+    CHILD_TEST("/placement/scan/child", test_scan_child);
+    CHILD_TEST("/placement/scan/huge", test_scan_huge);
+    CHILD_TEST("/placement/scan/rescan-unchanged", test_rescan_unchanged);
+    CHILD_TEST("/placement/scan/no-huge", test_scan_no_huge);
+    CHILD_TEST("/placement/scan/small-batches", test_scan_small_batches);
+    CHILD_TEST("/placement/scan/hugetlb-range", test_scan_hugetlb_range);
+    CHILD_TEST("/placement/scan/stale-entries", test_scan_stale_entries);
+    CHILD_TEST("/placement/scan/dead-process", test_scan_dead_process);
+    CHILD_TEST("/placement/scan/refuses-markers", test_scan_refuses_markers);
+    CHILD_TEST("/placement/scan/bad-map", test_scan_bad_map);
+    CHILD_TEST("/placement/summarize/child", test_summarize_child);
+#undef CHILD_TEST
+    g_test_add_func("/placement/summarize/synthetic", test_summarize_synthetic);
+    g_test_add_func("/placement/summarize/empty", test_summarize_empty);
+
+    rc = g_test_run();
+    urcu_memb_barrier();
+    urcu_memb_unregister_thread();
+    return rc;
+}
