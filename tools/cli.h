@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Shared pieces of the numashift command: global options, exit codes,
+ * output helpers.  Each sub-command lives in its own cmd-*.c file.
+ */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+/* Exit codes, documented in docs/numashift.1. */
+enum {
+    NS_EXIT_OK = 0,
+    NS_EXIT_FAILED = 1,      /* the operation failed (libvirt, QEMU, kernel) */
+    NS_EXIT_USAGE = 2,       /* bad command line */
+    NS_EXIT_NOT_FOUND = 3,   /* no such domain, or node that does not exist / is offline */
+    NS_EXIT_NOT_RUNNING = 4, /* the domain does not run, or its QEMU died */
+    NS_EXIT_PERMISSION = 5,  /* not root, or a node outside the domain's allowed nodes */
+    NS_EXIT_INCOMPLETE = 6,  /* a move ended with pages left behind (cancelled, full, failed) */
+};
+
+/* Options every sub-command takes, and what they lead to. */
+typedef struct {
+    const char *prog;   /* "numashift" */
+    char *uri;          /* -c/--connect */
+    gboolean json;      /* --json */
+    virConnectPtr conn; /* opened on demand by ns_cli_connect() */
+} NsCli;
+
+typedef int (*NsCliCommand)(NsCli *cli, int argc, char **argv);
+
+int ns_cmd_nodes(NsCli *cli, int argc, char **argv);
+int ns_cmd_memmap(NsCli *cli, int argc, char **argv);
+int ns_cmd_status(NsCli *cli, int argc, char **argv);
+int ns_cmd_migrate(NsCli *cli, int argc, char **argv);
+
+/*
+ * Parse a sub-command's options with @entries (plus the global ones),
+ * leaving positional arguments in @argc/@argv.  On a usage error prints one
+ * line and returns FALSE; --help prints and exits 0.
+ */
+gboolean ns_cli_parse(NsCli *cli, const char *command, const char *params, const char *summary,
+                      const GOptionEntry *entries, int *argc, char ***argv);
+
+/* Open the libvirt connection (once).  Errors as GError (NS_ERROR_IO). */
+virConnectPtr ns_cli_connect(NsCli *cli, GError **error);
+
+/* Print "numashift: message" on stderr and return the exit code for @error. */
+int ns_cli_fail(const NsCli *cli, const GError *error);
+
+/* Print a usage error line and return NS_EXIT_USAGE. */
+int ns_cli_usage(const NsCli *cli, const char *command, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+
+/* Print @node (pretty JSON) on stdout, with a newline. */
+void ns_cli_print_json(JsonNode *node);
+
+/* Format @bytes as "12.3 MiB" (new string). */
+char *ns_cli_format_mib(guint64 bytes);
+
+/* Whether the caller is root; if not, print why @what needs it and return FALSE. */
+gboolean ns_cli_require_root(const NsCli *cli, const char *what);

@@ -1,0 +1,565 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * numashift memmap | status | migrate DOMAIN: the commands that work on one
+ * running domain, directly through libvirt, QMP and the kernel.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+#include <urcu/urcu-memb.h>
+
+#include "cli.h"
+#include "numashift/domain.h"
+#include "numashift/engine.h"
+#include "numashift/error.h"
+#include "numashift/placement.h"
+#include "numashift/radix.h"
+#include "numashift/topology.h"
+
+/* ------------------------------------------------------------ common */
+
+/* Open DOMAIN (argv[1]) after parsing; prints and returns an exit code on failure. */
+static NsDomain *
+open_domain(NsCli *cli, const char *command, int argc, char **argv, int *ret_code)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (argc < 2) {
+        *ret_code = ns_cli_usage(cli, command, "no domain given");
+        return NULL;
+    }
+    if (argc > 2) {
+        *ret_code = ns_cli_usage(cli, command, "unexpected argument '%s'", argv[2]);
+        return NULL;
+    }
+    if (!ns_cli_require_root(cli, command)) {
+        *ret_code = NS_EXIT_PERMISSION;
+        return NULL;
+    }
+    virConnectPtr conn = ns_cli_connect(cli, &error);
+    NsDomain *dom = conn != NULL ? ns_domain_open(conn, argv[1], &error) : NULL;
+
+    if (dom == NULL)
+        *ret_code = ns_cli_fail(cli, error);
+    return dom;
+}
+
+/* The domain's memory map and a fresh placement scan into @tree. */
+static NsMemMap *
+scan_domain(NsDomain *dom, NsRadix *tree, GError **error)
+{
+    g_autoptr(NsMemMap) map = ns_domain_load_memmap(dom, error);
+
+    if (map == NULL)
+        return NULL;
+    if (!ns_placement_scan(tree, map, NULL, NULL, error))
+        return NULL;
+    return g_steal_pointer(&map);
+}
+
+static void
+radix_destroy(NsRadix *tree)
+{
+    if (tree != NULL)
+        ns_radix_destroy(tree);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(NsRadix, radix_destroy)
+
+/* --------------------------------------------------------------- memmap */
+
+int
+ns_cmd_memmap(NsCli *cli, int argc, char **argv)
+{
+    int code = NS_EXIT_OK;
+    g_autoptr(GError) error = NULL;
+
+    if (!ns_cli_parse(cli, "memmap", "DOMAIN",
+                      "Show DOMAIN's RAM: guest-physical ranges, the QEMU host addresses behind\n"
+                      "them, their memory backend, page size and vNUMA cell.",
+                      NULL, &argc, &argv))
+        return NS_EXIT_USAGE;
+    g_autoptr(NsDomain) dom = open_domain(cli, "memmap", argc, argv, &code);
+    if (dom == NULL)
+        return code;
+    g_autoptr(NsMemMap) map = ns_domain_load_memmap(dom, &error);
+    if (map == NULL)
+        return ns_cli_fail(cli, error);
+
+    if (cli->json) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "domain");
+        json_builder_add_string_value(b, ns_domain_get_config(dom)->name);
+        json_builder_set_member_name(b, "pid");
+        json_builder_add_int_value(b, map->pid);
+        json_builder_set_member_name(b, "ranges");
+        json_builder_begin_array(b);
+        for (guint i = 0; i < map->ranges->len; i++) {
+            const NsMemRange *r = &g_array_index(map->ranges, NsMemRange, i);
+
+            json_builder_begin_object(b);
+            json_builder_set_member_name(b, "gpa");
+            json_builder_add_int_value(b, (gint64)r->gpa);
+            json_builder_set_member_name(b, "size");
+            json_builder_add_int_value(b, (gint64)r->size);
+            json_builder_set_member_name(b, "hva");
+            json_builder_add_int_value(b, (gint64)r->hva);
+            json_builder_set_member_name(b, "page_size");
+            json_builder_add_int_value(b, (gint64)r->page_size);
+            json_builder_set_member_name(b, "backend");
+            json_builder_add_string_value(b, r->backend);
+            json_builder_set_member_name(b, "cell");
+            json_builder_add_int_value(b, r->cell);
+            json_builder_end_object(b);
+        }
+        json_builder_end_array(b);
+        json_builder_end_object(b);
+        g_autoptr(JsonNode) root = json_builder_get_root(b);
+
+        ns_cli_print_json(root);
+        return NS_EXIT_OK;
+    }
+    printf("Domain %s, QEMU pid %d\n", ns_domain_get_config(dom)->name, (int)map->pid);
+    printf("%-37s %10s  %-18s %8s %-4s  %s\n", "guest-physical", "size", "host-virtual", "page",
+           "cell", "backend");
+    for (guint i = 0; i < map->ranges->len; i++) {
+        const NsMemRange *r = &g_array_index(map->ranges, NsMemRange, i);
+        g_autofree char *size = ns_cli_format_mib(r->size);
+        g_autofree char *cell = r->cell >= 0 ? g_strdup_printf("%d", r->cell) : g_strdup("-");
+
+        printf("0x%016" G_GINT64_MODIFIER "x-0x%016" G_GINT64_MODIFIER "x %10s  0x%016"
+               G_GINT64_MODIFIER "x %7" G_GUINT64_FORMAT "K %-4s  %s\n",
+               r->gpa, r->gpa + r->size - 1, size, r->hva, r->page_size / 1024, cell, r->backend);
+    }
+    return NS_EXIT_OK;
+}
+
+/* --------------------------------------------------------------- status */
+
+static guint
+max_node_of(const NsPlacementSummary *s)
+{
+    return s->all.nodes->len;
+}
+
+static void
+json_add_stats(JsonBuilder *b, const NsPlacementStats *st, guint nodes)
+{
+    json_builder_begin_object(b);
+    if (st->cell >= 0) {
+        json_builder_set_member_name(b, "cell");
+        json_builder_add_int_value(b, st->cell);
+    }
+    json_builder_set_member_name(b, "nodes");
+    json_builder_begin_object(b);
+    for (guint n = 0; n < nodes; n++) {
+        NsPlacementCount c = ns_placement_stats_node(st, n);
+        g_autofree char *key = g_strdup_printf("%u", n);
+
+        json_builder_set_member_name(b, key);
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "pages");
+        json_builder_add_int_value(b, (gint64)c.pages);
+        json_builder_set_member_name(b, "bytes");
+        json_builder_add_int_value(b, (gint64)c.bytes);
+        json_builder_end_object(b);
+    }
+    json_builder_end_object(b);
+    const struct {
+        const char *name;
+        NsPlacementCount c;
+    } totals[] = {
+        { "present", st->present },     { "absent", st->absent }, { "migrating", st->migrating },
+        { "failed", st->failed },       { "huge", st->huge },     { "total", st->total },
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(totals); i++) {
+        g_autofree char *pages = g_strdup_printf("%s_pages", totals[i].name);
+
+        json_builder_set_member_name(b, pages);
+        json_builder_add_int_value(b, (gint64)totals[i].c.pages);
+    }
+    json_builder_end_object(b);
+}
+
+static void
+print_stats_row(const char *label, const NsPlacementStats *st, guint nodes)
+{
+    printf("%-12s", label);
+    for (guint n = 0; n < nodes; n++) {
+        NsPlacementCount c = ns_placement_stats_node(st, n);
+
+        printf(" %12.1f", (double)c.bytes / (1024.0 * 1024.0));
+    }
+    printf(" %12.1f %10" G_GUINT64_FORMAT " %9" G_GUINT64_FORMAT " %8" G_GUINT64_FORMAT "\n",
+           (double)st->present.bytes / (1024.0 * 1024.0), st->absent.pages, st->migrating.pages,
+           st->failed.pages);
+}
+
+static void
+print_summary(const NsPlacementSummary *s)
+{
+    guint nodes = max_node_of(s);
+
+    printf("%-12s", "MiB");
+    for (guint n = 0; n < nodes; n++) {
+        g_autofree char *h = g_strdup_printf("node %u", n);
+
+        printf(" %12s", h);
+    }
+    printf(" %12s %10s %9s %8s\n", "total", "untouched", "in-flight", "failed");
+    print_stats_row("guest", &s->all, nodes);
+    for (guint i = 0; i < s->cells->len; i++) {
+        const NsPlacementStats *st = g_ptr_array_index(s->cells, i);
+        g_autofree char *label = g_strdup_printf("  cell %d", st->cell);
+
+        print_stats_row(label, st, nodes);
+    }
+}
+
+int
+ns_cmd_status(NsCli *cli, int argc, char **argv)
+{
+    int code = NS_EXIT_OK;
+    g_autoptr(GError) error = NULL;
+
+    if (!ns_cli_parse(cli, "status", "DOMAIN",
+                      "Show where DOMAIN's memory is: MiB per host node for the whole guest and\n"
+                      "per vNUMA cell (like numastat -p), pages never touched, in flight and failed.",
+                      NULL, &argc, &argv))
+        return NS_EXIT_USAGE;
+    g_autoptr(NsDomain) dom = open_domain(cli, "status", argc, argv, &code);
+    if (dom == NULL)
+        return code;
+
+    g_autoptr(NsRadix) tree = ns_radix_new();
+    g_autoptr(NsMemMap) map = tree != NULL ? scan_domain(dom, tree, &error) : NULL;
+
+    if (map == NULL) {
+        if (tree == NULL)
+            g_set_error_literal(&error, NS_ERROR, NS_ERROR_FAILED, "out of memory");
+        return ns_cli_fail(cli, error);
+    }
+    g_autoptr(NsPlacementSummary) s = ns_placement_summarize(tree, map);
+
+    if (cli->json) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "domain");
+        json_builder_add_string_value(b, ns_domain_get_config(dom)->name);
+        json_builder_set_member_name(b, "pid");
+        json_builder_add_int_value(b, map->pid);
+        json_builder_set_member_name(b, "guest");
+        json_add_stats(b, &s->all, max_node_of(s));
+        json_builder_set_member_name(b, "cells");
+        json_builder_begin_array(b);
+        for (guint i = 0; i < s->cells->len; i++)
+            json_add_stats(b, g_ptr_array_index(s->cells, i), max_node_of(s));
+        json_builder_end_array(b);
+        json_builder_end_object(b);
+        g_autoptr(JsonNode) root = json_builder_get_root(b);
+
+        ns_cli_print_json(root);
+        return NS_EXIT_OK;
+    }
+    printf("Domain %s, QEMU pid %d, %u RAM range(s)\n", ns_domain_get_config(dom)->name,
+           (int)map->pid, map->ranges->len);
+    print_summary(s);
+    return NS_EXIT_OK;
+}
+
+/* -------------------------------------------------------------- migrate */
+
+typedef struct {
+    NsCli *cli;
+    NsEngine *engine;
+    gboolean tty;
+    GMainLoop *loop;
+    gboolean ok;
+    GError *error;
+    NsRadix *tree;
+    gint64 last_line_us;
+} MigrateJob;
+
+static void
+on_progress(const NsEngineProgress *p, gpointer user_data)
+{
+    MigrateJob *job = user_data;
+    double pct = p->total_pages ? 100.0 * (double)p->done_pages / (double)p->total_pages : 100.0;
+    double moved_mib = (double)p->moved_bytes / (1024.0 * 1024.0);
+    g_autofree char *eta = p->eta_us >= 0 ? g_strdup_printf("%.1fs", (double)p->eta_us / 1e6)
+                                          : g_strdup("?");
+
+    if (job->cli->json)
+        return;
+    if (job->tty) {
+        int width = 30, filled = (int)(pct * width / 100.0);
+        char bar[64];
+
+        memset(bar, '#', (size_t)filled);
+        memset(bar + filled, '.', (size_t)(width - filled));
+        bar[width] = '\0';
+        printf("\r[%s] %5.1f%%  %8.1f MiB moved  %7.1f MiB/s  ETA %-7s%s", bar, pct, moved_mib,
+               p->mib_per_s, eta, p->paused ? " (paused)" : "");
+        if (p->final)
+            printf("\n");
+        fflush(stdout);
+        return;
+    }
+    /* Plain lines for logs: at most one a second, and the last one. */
+    gint64 now = g_get_monotonic_time();
+
+    if (!p->final && now - job->last_line_us < G_USEC_PER_SEC)
+        return;
+    job->last_line_us = now;
+    printf("progress %.1f%% pages=%" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT
+           " moved_mib=%.1f mib_per_s=%.1f eta=%s pass=%u\n",
+           pct, p->done_pages, p->total_pages, moved_mib, p->mib_per_s, eta, p->pass);
+    fflush(stdout);
+}
+
+static gpointer
+run_engine(gpointer data)
+{
+    MigrateJob *job = data;
+
+    urcu_memb_register_thread();
+    job->ok = ns_engine_run(job->engine, &job->error);
+    urcu_memb_unregister_thread();
+    g_main_loop_quit(job->loop);
+    return NULL;
+}
+
+static gboolean
+on_signal(gpointer data)
+{
+    MigrateJob *job = data;
+
+    fprintf(stderr, "\n%s: cancelling: pages in flight finish, the rest stay where they are\n",
+            job->cli->prog);
+    ns_engine_cancel(job->engine);
+    return G_SOURCE_CONTINUE;
+}
+
+/* KVM's counters now, or NULL (TCG, an old QEMU): the report says so. */
+static GArray *
+kvm_stats(NsDomain *dom)
+{
+    return ns_qmp_query_kvm_stats(ns_domain_get_qmp(dom), NULL);
+}
+
+static void
+fill_kvm_deltas(NsEngineReport *r, const GArray *before, const GArray *after)
+{
+    guint64 a, b;
+
+    if (before == NULL || after == NULL || before->len == 0 || after->len == 0)
+        return;
+#define DELTA(field)                                                                               \
+    if (ns_qmp_stats_get(before, #field, &b) && ns_qmp_stats_get(after, #field, &a))               \
+        r->kvm.field = (gint64)(a - b);
+    DELTA(pages_4k)
+    DELTA(pages_2m)
+    DELTA(pages_1g)
+    DELTA(remote_tlb_flush)
+    DELTA(remote_tlb_flush_requests)
+    DELTA(mmu_shadow_zapped)
+#undef DELTA
+    r->kvm.valid = TRUE;
+}
+
+static void
+print_report(const NsCli *cli, const NsEngineReport *r)
+{
+    if (cli->json) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+
+        json_builder_begin_object(b);
+#define MEMBER(name, value)                                                                        \
+    json_builder_set_member_name(b, name);                                                         \
+    json_builder_add_int_value(b, (gint64)(value));
+        json_builder_set_member_name(b, "outcome");
+        json_builder_add_string_value(b, ns_engine_outcome_to_string(r->outcome));
+        MEMBER("pid", r->pid)
+        MEMBER("workers", r->workers)
+        MEMBER("total_pages", r->total_pages)
+        MEMBER("planned_pages", r->planned_pages)
+        MEMBER("moved_pages", r->moved_pages)
+        MEMBER("moved_bytes", r->moved_bytes)
+        MEMBER("moved_huge", r->moved_huge)
+        MEMBER("in_place_pages", r->in_place_pages)
+        MEMBER("absent_pages", r->absent_pages)
+        MEMBER("failed_pages", r->failed_pages)
+        MEMBER("skipped_pages", r->skipped_pages)
+        MEMBER("remaining_pages", r->remaining_pages)
+        MEMBER("retries", r->retries)
+        MEMBER("calls", r->calls)
+        MEMBER("passes", r->passes)
+        MEMBER("elapsed_us", r->elapsed_us)
+        json_builder_set_member_name(b, "failed_by_errno");
+        json_builder_begin_object(b);
+        for (guint e = 0; e < NS_ENGINE_ERRNO_SLOTS; e++) {
+            if (r->failed_by_errno[e] != 0) {
+                json_builder_set_member_name(b, g_strerror((int)e));
+                json_builder_add_int_value(b, (gint64)r->failed_by_errno[e]);
+            }
+        }
+        json_builder_end_object(b);
+        if (r->kvm.valid) {
+            json_builder_set_member_name(b, "kvm");
+            json_builder_begin_object(b);
+            MEMBER("pages_4k", r->kvm.pages_4k)
+            MEMBER("pages_2m", r->kvm.pages_2m)
+            MEMBER("pages_1g", r->kvm.pages_1g)
+            MEMBER("remote_tlb_flush", r->kvm.remote_tlb_flush)
+            MEMBER("remote_tlb_flush_requests", r->kvm.remote_tlb_flush_requests)
+            MEMBER("mmu_shadow_zapped", r->kvm.mmu_shadow_zapped)
+            json_builder_end_object(b);
+        }
+#undef MEMBER
+        json_builder_end_object(b);
+        g_autoptr(JsonNode) root = json_builder_get_root(b);
+
+        ns_cli_print_json(root);
+        return;
+    }
+    double secs = (double)r->elapsed_us / 1e6;
+    double mib = (double)r->moved_bytes / (1024.0 * 1024.0);
+
+    printf("%s: moved %.1f MiB (%" G_GUINT64_FORMAT " pages, %" G_GUINT64_FORMAT
+           " huge) in %.2fs, %.1f MiB/s, %u worker(s)\n",
+           ns_engine_outcome_to_string(r->outcome), mib, r->moved_pages, r->moved_huge, secs,
+           secs > 0 ? mib / secs : 0.0, r->workers);
+    printf("  already in place %" G_GUINT64_FORMAT ", never touched %" G_GUINT64_FORMAT
+           ", failed %" G_GUINT64_FORMAT ", left behind %" G_GUINT64_FORMAT
+           ", retries %" G_GUINT64_FORMAT " (pages)\n",
+           r->in_place_pages, r->absent_pages, r->failed_pages, r->remaining_pages + r->skipped_pages,
+           r->retries);
+    for (guint e = 0; e < NS_ENGINE_ERRNO_SLOTS; e++)
+        if (r->failed_by_errno[e] != 0)
+            printf("  failed with %s: %" G_GUINT64_FORMAT " pages\n", g_strerror((int)e),
+                   r->failed_by_errno[e]);
+    if (r->kvm.valid)
+        printf("  KVM: remote TLB flushes %+" G_GINT64_FORMAT ", shadow pages zapped %+"
+               G_GINT64_FORMAT ", 4K/2M mappings %+" G_GINT64_FORMAT "/%+" G_GINT64_FORMAT "\n",
+               r->kvm.remote_tlb_flush, r->kvm.mmu_shadow_zapped, r->kvm.pages_4k, r->kvm.pages_2m);
+    else
+        printf("  KVM counters: not available (TCG, or QEMU without query-stats)\n");
+}
+
+/* The numatune nodeset keeps the domain's memory off @node: the kernel would say EACCES. */
+static gboolean
+check_allowed(const NsDomainConfig *c, guint node, GError **error)
+{
+    if (c->numatune_nodeset == NULL || c->numatune_mode == NULL ||
+        (strcmp(c->numatune_mode, "strict") != 0 && strcmp(c->numatune_mode, "restrictive") != 0))
+        return TRUE;
+    g_autoptr(GArray) allowed = ns_parse_cpulist(c->numatune_nodeset, error);
+
+    if (allowed == NULL)
+        return FALSE;
+    for (guint i = 0; i < allowed->len; i++)
+        if (g_array_index(allowed, guint, i) == node)
+            return TRUE;
+    g_set_error(error, NS_ERROR, NS_ERROR_PERMISSION,
+                "node %u is outside domain '%s''s allowed nodes %s (numatune %s)", node, c->name,
+                c->numatune_nodeset, c->numatune_mode);
+    return FALSE;
+}
+
+int
+ns_cmd_migrate(NsCli *cli, int argc, char **argv)
+{
+    gint to = -1, cell = -1, workers = 0;
+    double rate = 0;
+    gboolean dry_run = FALSE;
+    const GOptionEntry entries[] = {
+        { "to", 't', 0, G_OPTION_ARG_INT, &to, "Target host node (required)", "NODE" },
+        { "cell", 0, 0, G_OPTION_ARG_INT, &cell, "Move only this vNUMA cell's memory", "N" },
+        { "rate", 0, 0, G_OPTION_ARG_DOUBLE, &rate, "Rate limit in MiB/s (default: none)", "MIB/S" },
+        { "workers", 'w', 0, G_OPTION_ARG_INT, &workers, "Worker threads (default 2)", "N" },
+        { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry_run, "Only say what would move", NULL },
+        { "live", 0, G_OPTION_FLAG_NONE, G_OPTION_ARG_NONE, &(gboolean){ 0 },
+          "Accepted for virsh compatibility: moves are always live", NULL },
+        { NULL },
+    };
+    int code = NS_EXIT_OK;
+    g_autoptr(GError) error = NULL;
+
+    if (!ns_cli_parse(cli, "migrate", "DOMAIN --to NODE",
+                      "Move DOMAIN's memory (or one vNUMA cell's) to host NODE while it runs.\n"
+                      "Ctrl-C cancels: pages in flight finish, the rest stay where they are.",
+                      entries, &argc, &argv))
+        return NS_EXIT_USAGE;
+    if (to < 0)
+        return ns_cli_usage(cli, "migrate", "--to NODE is required (a node number >= 0)");
+    if (cell < -1)
+        return ns_cli_usage(cli, "migrate", "--cell must be >= 0");
+    if (workers < 0 || workers > (gint)NS_ENGINE_WORKERS_MAX)
+        return ns_cli_usage(cli, "migrate", "--workers must be 1..%u", NS_ENGINE_WORKERS_MAX);
+    if (rate < 0)
+        return ns_cli_usage(cli, "migrate", "--rate must be >= 0");
+    g_autoptr(NsDomain) dom = open_domain(cli, "migrate", argc, argv, &code);
+    if (dom == NULL)
+        return code;
+    if (!ns_engine_check_node((guint)to, &error) ||
+        !check_allowed(ns_domain_get_config(dom), (guint)to, &error))
+        return ns_cli_fail(cli, error);
+
+    g_autoptr(NsRadix) tree = ns_radix_new();
+    g_autoptr(NsMemMap) map = tree != NULL ? scan_domain(dom, tree, &error) : NULL;
+    g_autoptr(NsPlan) plan = ns_plan_new();
+
+    if (map == NULL || !ns_plan_add_map(plan, map, cell, (guint)to, &error)) {
+        if (error == NULL)
+            g_set_error_literal(&error, NS_ERROR, NS_ERROR_FAILED, "out of memory");
+        else if (cell >= 0 && g_error_matches(error, NS_ERROR, NS_ERROR_NOT_FOUND))
+            g_prefix_error(&error, "vNUMA cell %d: ", cell);
+        return ns_cli_fail(cli, error);
+    }
+
+    g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
+    MigrateJob job = { .cli = cli, .tty = isatty(STDOUT_FILENO), .loop = loop, .tree = tree };
+    NsEngineOptions opts = {
+        .workers = (guint)workers,
+        .rate_limit_mib_s = rate,
+        .dry_run = dry_run,
+        .progress = on_progress,
+        .progress_data = &job,
+    };
+    g_autoptr(NsEngine) engine = ns_engine_new(tree, map, plan, &opts, &error);
+
+    if (engine == NULL)
+        return ns_cli_fail(cli, error);
+    job.engine = engine;
+    g_autoptr(GArray) before = dry_run ? NULL : kvm_stats(dom);
+    guint sigint = g_unix_signal_add(SIGINT, on_signal, &job);
+    guint sigterm = g_unix_signal_add(SIGTERM, on_signal, &job);
+    GThread *thread = g_thread_new("ns-migrate", run_engine, &job);
+
+    g_main_loop_run(loop);
+    g_thread_join(thread);
+    g_source_remove(sigint);
+    g_source_remove(sigterm);
+
+    g_autoptr(NsEngineReport) report = ns_engine_get_report(engine);
+    g_autoptr(GArray) after = dry_run ? NULL : kvm_stats(dom);
+
+    fill_kvm_deltas(report, before, after);
+    print_report(cli, report);
+    if (!cli->json && !dry_run) {
+        g_autoptr(NsPlacementSummary) s = ns_placement_summarize(tree, map);
+
+        print_summary(s);
+    }
+    if (!job.ok) {
+        code = ns_cli_fail(cli, job.error);
+        g_clear_error(&job.error);
+        return code;
+    }
+    return report->failed_pages > 0 || report->remaining_pages > 0 ? NS_EXIT_INCOMPLETE : NS_EXIT_OK;
+}
