@@ -29,6 +29,7 @@
 #include <urcu/urcu-memb.h>
 
 #include "ns-test-child.h"
+#include "ns-test-tree.h"
 #include "numashift/engine.h"
 #include "numashift/error.h"
 #include "numashift/placement.h"
@@ -39,56 +40,10 @@
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static void *
-lookup(const NsRadix *tree, guint64 gfn)
-{
-    void *entry;
-
-    urcu_memb_read_lock();
-    entry = ns_radix_lookup(tree, gfn);
-    urcu_memb_read_unlock();
-    return entry;
-}
-
-static gboolean
-tag_get(const NsRadix *tree, guint64 gfn, NsRadixTag tag)
-{
-    gboolean on;
-
-    urcu_memb_read_lock();
-    on = ns_radix_tag_get(tree, gfn, tag);
-    urcu_memb_read_unlock();
-    return on;
-}
-
-/* (gfn, entry, failed-tag) of every entry: to compare trees exactly. */
-static GArray *
-snapshot(const NsRadix *tree)
-{
-    GArray *out = g_array_new(FALSE, FALSE, sizeof(guint64));
-    NsRadixIter it;
-    guint64 gfn, tagged;
-    void *entry;
-
-    ns_radix_iter_init(&it, 0, G_MAXUINT64);
-    for (;;) {
-        urcu_memb_read_lock();
-        entry = ns_radix_iter_next(tree, &it, &gfn);
-        tagged = entry != NULL && ns_radix_tag_get(tree, gfn, NS_RADIX_TAG_FAILED);
-        urcu_memb_read_unlock();
-        if (entry == NULL)
-            break;
-        g_array_append_val(out, gfn);
-        g_array_append_val(out, entry);
-        g_array_append_val(out, tagged);
-    }
-    return out;
-}
-
 static void
 assert_same_tree(GArray *before, const NsRadix *tree)
 {
-    g_autoptr(GArray) after = snapshot(tree);
+    g_autoptr(GArray) after = ns_test_tree_snapshot(tree);
 
     g_assert_cmpuint(before->len, ==, after->len);
     g_assert_cmpmem(before->data, before->len * 8, after->data, after->len * 8);
@@ -227,9 +182,9 @@ fake_check_call(Fake *f, gulong count, void **pages, const int *nodes)
             f->violations++; /* not the head of an entry: a huge page cut up */
             continue;
         }
-        e = lookup(f->tree, p);
+        e = ns_test_tree_lookup(f->tree, p);
         if (!ns_radix_is_marker(e) || ns_radix_page_info(e).target != (unsigned)nodes[k] ||
-            !tag_get(f->tree, p, NS_RADIX_TAG_MIGRATING))
+            !ns_test_tree_tag_get(f->tree, p, NS_RADIX_TAG_MIGRATING))
             f->violations++;
         in_call += 1u << f->order[p];
     }
@@ -448,7 +403,7 @@ fake_count_on(Fake *f, const NsRadix *tree, guint node, guint from, guint to)
     guint count = 0;
 
     for (guint i = from; i < to; i++) {
-        void *e = lookup(tree, i);
+        void *e = ns_test_tree_lookup(tree, i);
 
         if (e != NULL && ns_radix_page_info(e).state == NS_PAGE_PRESENT &&
             ns_radix_page_info(e).node == node)
@@ -747,7 +702,7 @@ test_new_errors(void)
     g_autoptr(NsPlan) outside = ns_plan_new();
     g_autoptr(NsPlan) far = plan_all(f->map, 5);
     g_autoptr(NsPlan) node7 = plan_all(f->map, 7);
-    g_autoptr(GArray) before = snapshot(f->tree);
+    g_autoptr(GArray) before = ns_test_tree_snapshot(f->tree);
     g_autoptr(GError) error = NULL;
     NsEngineOptions o;
 
@@ -822,7 +777,7 @@ test_fake_move_all(void)
     for (guint i = 0; i < 8192; i++)
         g_assert_cmpint(f->node[i], ==, 0);
     g_assert_cmpuint(fake_count_on(f, f->tree, 0, 0, 8192), ==, 8192);
-    g_assert_cmpuint(ns_radix_page_info(lookup(f->tree, 1024)).order, ==, 9);
+    g_assert_cmpuint(ns_radix_page_info(ns_test_tree_lookup(f->tree, 1024)).order, ==, 9);
     g_assert_cmpuint(ns_radix_count(f->tree), ==, units);
     /* Each huge page went in one piece: its head was submitted, once. */
     g_assert_cmpuint(f->submits[1024], ==, 1);
@@ -838,7 +793,7 @@ test_fake_in_place(void)
     NsEngineOptions opts = { 0 };
     g_autoptr(NsEngine) e = fake_engine(f, 0, &opts, &host);
     g_autoptr(NsEngineReport) r = NULL;
-    g_autoptr(GArray) before = snapshot(f->tree);
+    g_autoptr(GArray) before = ns_test_tree_snapshot(f->tree);
     g_autoptr(GError) error = NULL;
 
     g_assert_true(ns_engine_run(e, &error));
@@ -869,7 +824,7 @@ test_fake_dry_run(void)
     /* Some pages already there, some never touched. */
     g_assert_cmpint(ns_radix_store(f->tree, 3, ns_radix_mk_present(0, 0), NULL), ==, 0);
     g_assert_cmpint(ns_radix_store(f->tree, 4, ns_radix_mk_absent(0), NULL), ==, 0);
-    before = snapshot(f->tree);
+    before = ns_test_tree_snapshot(f->tree);
     e = fake_engine(f, 0, &opts, &host);
     g_assert_true(ns_engine_run(e, &error));
     g_assert_no_error(error);
@@ -915,15 +870,15 @@ test_fake_busy_retry(void)
     g_assert_cmpuint(f->submits[105], ==, 3);
     g_assert_cmpuint(f->submits[200], ==, 4);
     g_assert_cmpuint(f->submits[300], ==, 1);
-    info = ns_radix_page_info(lookup(f->tree, 200));
+    info = ns_radix_page_info(ns_test_tree_lookup(f->tree, 200));
     g_assert_cmpint(info.state, ==, NS_PAGE_FAILED);
     g_assert_cmpuint(info.node, ==, 1);
     g_assert_cmpuint(info.target, ==, 0);
     g_assert_cmpuint(info.error, ==, EBUSY);
     g_assert_cmpuint(info.attempts, ==, 4);
-    g_assert_true(tag_get(f->tree, 200, NS_RADIX_TAG_FAILED));
-    g_assert_false(tag_get(f->tree, 105, NS_RADIX_TAG_FAILED));
-    g_assert_cmpuint(ns_radix_page_info(lookup(f->tree, 105)).attempts, ==, 3);
+    g_assert_true(ns_test_tree_tag_get(f->tree, 200, NS_RADIX_TAG_FAILED));
+    g_assert_false(ns_test_tree_tag_get(f->tree, 105, NS_RADIX_TAG_FAILED));
+    g_assert_cmpuint(ns_radix_page_info(ns_test_tree_lookup(f->tree, 105)).attempts, ==, 3);
     g_assert_cmpuint(f->violations, ==, 0);
     assert_no_markers(f->tree);
 }
@@ -956,11 +911,11 @@ test_fake_page_errors(void)
     g_assert_cmpuint(r->failed_by_errno[EIO], ==, 1);
     g_assert_cmpuint(r->retries, ==, 0);
     assert_report_adds_up(r);
-    g_assert_true(lookup(f->tree, 5) == ns_radix_mk_absent(0));
-    g_assert_cmpuint(ns_radix_page_info(lookup(f->tree, 6)).error, ==, EACCES);
-    g_assert_true(tag_get(f->tree, 6, NS_RADIX_TAG_FAILED));
-    g_assert_cmpint(ns_radix_page_info(lookup(f->tree, 8)).state, ==, NS_PAGE_PRESENT);
-    g_assert_false(tag_get(f->tree, 8, NS_RADIX_TAG_FAILED));
+    g_assert_true(ns_test_tree_lookup(f->tree, 5) == ns_radix_mk_absent(0));
+    g_assert_cmpuint(ns_radix_page_info(ns_test_tree_lookup(f->tree, 6)).error, ==, EACCES);
+    g_assert_true(ns_test_tree_tag_get(f->tree, 6, NS_RADIX_TAG_FAILED));
+    g_assert_cmpint(ns_radix_page_info(ns_test_tree_lookup(f->tree, 8)).state, ==, NS_PAGE_PRESENT);
+    g_assert_false(ns_test_tree_tag_get(f->tree, 8, NS_RADIX_TAG_FAILED));
     g_assert_cmpuint(f->submits[6], ==, 1);
     assert_no_markers(f->tree);
 }
@@ -989,14 +944,14 @@ test_fake_enomem(void)
     assert_report_adds_up(r);
     /* One worker goes in gfn order: moved, then the failed call, then untouched. */
     for (guint i = 0; i < 4096; i++) {
-        NsPageInfo info = ns_radix_page_info(lookup(f->tree, i));
+        NsPageInfo info = ns_radix_page_info(ns_test_tree_lookup(f->tree, i));
 
         if (i < 1000)
             g_assert_true(info.state == NS_PAGE_PRESENT && info.node == 0);
         else if (i < 1000 + r->failed_pages)
             g_assert_true(info.state == NS_PAGE_FAILED && info.error == ENOMEM && info.node == 1);
         else
-            g_assert_true(lookup(f->tree, i) == ns_radix_mk_present(1, 0));
+            g_assert_true(ns_test_tree_lookup(f->tree, i) == ns_radix_mk_present(1, 0));
     }
     g_assert_cmpuint(f->violations, ==, 0);
     assert_no_markers(f->tree);
@@ -1026,7 +981,7 @@ whole_call_error(int err, gint code)
     assert_report_adds_up(r);
     /* Moved or exactly as before: the failed call's markers were put back. */
     for (guint i = 0; i < 4096; i++) {
-        void *entry = lookup(f->tree, i);
+        void *entry = ns_test_tree_lookup(f->tree, i);
 
         if (entry == ns_radix_mk_present(1, 0))
             continue;
@@ -1035,7 +990,7 @@ whole_call_error(int err, gint code)
         moved++;
     }
     g_assert_cmpuint(moved, ==, r->moved_pages);
-    g_assert_false(tag_get(f->tree, 4095, NS_RADIX_TAG_FAILED));
+    g_assert_false(ns_test_tree_tag_get(f->tree, 4095, NS_RADIX_TAG_FAILED));
     assert_no_markers(f->tree);
 }
 
@@ -1084,7 +1039,7 @@ test_fake_preflight(void)
     NsEngineOptions opts = { 0 };
     g_autoptr(NsEngine) e = NULL;
     g_autoptr(NsEngineReport) r = NULL;
-    g_autoptr(GArray) before = snapshot(f->tree);
+    g_autoptr(GArray) before = ns_test_tree_snapshot(f->tree);
     g_autoptr(GError) error = NULL;
 
     f->preflight_errno = ESRCH;
@@ -1145,7 +1100,7 @@ test_fake_cancel_before_run(void)
     NsEngineOptions opts = { 0 };
     g_autoptr(NsEngine) e = fake_engine(f, 0, &opts, &host);
     g_autoptr(NsEngineReport) r = NULL;
-    g_autoptr(GArray) before = snapshot(f->tree);
+    g_autoptr(GArray) before = ns_test_tree_snapshot(f->tree);
     g_autoptr(GError) error = NULL;
 
     ns_engine_cancel(e);
@@ -1459,7 +1414,7 @@ test_fake_other_job(void)
     g_assert_cmpint(ns_radix_store(f->tree, 9, ns_radix_mk_marker(ns_radix_mk_present(1, 0), 2),
                                    NULL), ==, 0);
     g_assert_cmpint(ns_radix_tag_set(f->tree, 9, NS_RADIX_TAG_MIGRATING), ==, 0);
-    before = snapshot(f->tree);
+    before = ns_test_tree_snapshot(f->tree);
     e = fake_engine(f, 0, &opts, &host);
     g_assert_false(ns_engine_run(e, &error));
     g_assert_error(error, NS_ERROR, NS_ERROR_FAILED);
@@ -1531,7 +1486,7 @@ static void
 test_real_in_place(Real *rl, gconstpointer data)
 {
     g_autoptr(NsEngineReport) r = NULL;
-    g_autoptr(GArray) before = snapshot(rl->tree);
+    g_autoptr(GArray) before = ns_test_tree_snapshot(rl->tree);
     g_autoptr(GError) error = NULL;
 
     g_assert_true(real_run(rl, rl->src, NULL, &r, &error));
@@ -1556,7 +1511,7 @@ test_real_enodev(Real *rl, gconstpointer data)
 {
     NsEngineHost host = { .check_node = accept_any_node }; /* the kernel decides */
     g_autoptr(NsEngineReport) r = NULL;
-    g_autoptr(GArray) before = snapshot(rl->tree);
+    g_autoptr(GArray) before = ns_test_tree_snapshot(rl->tree);
     g_autoptr(GError) error = NULL;
     guint node = numa_available() >= 0 && numa_max_node() < 7 ? 7 : NS_PAGE_NODE_MAX;
 
@@ -1585,7 +1540,7 @@ test_real_dead_process(Real *rl, gconstpointer data)
 {
     NsEngineHost host = { .check_node = accept_any_node };
     g_autoptr(NsEngineReport) r = NULL;
-    g_autoptr(GArray) before = snapshot(rl->tree);
+    g_autoptr(GArray) before = ns_test_tree_snapshot(rl->tree);
     g_autoptr(GError) error = NULL;
 
     ns_test_child_stop(&rl->child);

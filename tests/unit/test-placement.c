@@ -9,6 +9,7 @@
 #include <urcu/urcu-memb.h>
 
 #include "ns-test-child.h"
+#include "ns-test-tree.h"
 #include "numashift/error.h"
 #include "numashift/placement.h"
 
@@ -40,50 +41,6 @@ fixture_teardown(Fixture *f, gconstpointer data)
     ns_radix_destroy(f->tree);
     urcu_memb_barrier();
     ns_memmap_free(f->map);
-}
-
-static void *
-lookup(const NsRadix *tree, guint64 gfn)
-{
-    void *entry;
-
-    urcu_memb_read_lock();
-    entry = ns_radix_lookup(tree, gfn);
-    urcu_memb_read_unlock();
-    return entry;
-}
-
-static gboolean
-tag_get(const NsRadix *tree, guint64 gfn, NsRadixTag tag)
-{
-    gboolean on;
-
-    urcu_memb_read_lock();
-    on = ns_radix_tag_get(tree, gfn, tag);
-    urcu_memb_read_unlock();
-    return on;
-}
-
-/* Every (gfn, entry) of the tree, for comparing two trees. */
-static GArray *
-snapshot(const NsRadix *tree)
-{
-    GArray *out = g_array_new(FALSE, FALSE, sizeof(guint64));
-    NsRadixIter it;
-    guint64 gfn;
-    void *entry;
-
-    ns_radix_iter_init(&it, 0, G_MAXUINT64);
-    for (;;) {
-        urcu_memb_read_lock();
-        entry = ns_radix_iter_next(tree, &it, &gfn);
-        urcu_memb_read_unlock();
-        if (entry == NULL)
-            break;
-        g_array_append_val(out, gfn);
-        g_array_append_val(out, entry);
-    }
-    return out;
 }
 
 static gboolean
@@ -131,7 +88,7 @@ test_scan_child(Fixture *f, gconstpointer data)
     g_assert_cmpuint(st.removed, ==, 0);
 
     for (guint i = 0; i < SMALL_PAGES; i++) {
-        void *e = lookup(f->tree, GFN(NS_TEST_SMALL_GPA) + i);
+        void *e = ns_test_tree_lookup(f->tree, GFN(NS_TEST_SMALL_GPA) + i);
         NsPageInfo info;
 
         g_assert_true(ns_radix_is_page(e));
@@ -141,13 +98,13 @@ test_scan_child(Fixture *f, gconstpointer data)
         g_assert_true(is_memory_node(info.node));
     }
     for (guint i = 0; i < UNTOUCHED_PAGES; i++) {
-        void *e = lookup(f->tree, GFN(NS_TEST_UNTOUCHED_GPA) + i);
+        void *e = ns_test_tree_lookup(f->tree, GFN(NS_TEST_UNTOUCHED_GPA) + i);
 
         g_assert_true(e == ns_radix_mk_absent(0));
     }
     /* The huge region: every page is covered by exactly one entry. */
     for (guint i = 0; i < HUGE_PAGES;) {
-        void *e = lookup(f->tree, GFN(NS_TEST_HUGE_GPA) + i);
+        void *e = ns_test_tree_lookup(f->tree, GFN(NS_TEST_HUGE_GPA) + i);
         NsPageInfo info;
 
         g_assert_true(ns_radix_is_page(e));
@@ -156,7 +113,7 @@ test_scan_child(Fixture *f, gconstpointer data)
         g_assert_true(info.order == 0 || info.order == 9);
         head_entries += info.order == 9;
         for (guint j = 1; j < (1u << info.order); j++)
-            g_assert_null(lookup(f->tree, GFN(NS_TEST_HUGE_GPA) + i + j));
+            g_assert_null(ns_test_tree_lookup(f->tree, GFN(NS_TEST_HUGE_GPA) + i + j));
         i += 1u << info.order;
     }
     g_assert_cmpuint(head_entries, ==, st.huge_entries);
@@ -187,7 +144,7 @@ test_scan_huge(Fixture *f, gconstpointer data)
     g_assert_cmpuint(st.huge_pages, ==, thp * 512u);
     /* THP heads sit at 2 MiB boundaries of the (2 MiB aligned) region. */
     for (guint k = 0; k < HUGE_PAGES / 512; k++) {
-        void *e = lookup(f->tree, GFN(NS_TEST_HUGE_GPA) + k * 512u);
+        void *e = ns_test_tree_lookup(f->tree, GFN(NS_TEST_HUGE_GPA) + k * 512u);
 
         g_assert_true(ns_radix_is_page(e));
         if (ns_radix_page_info(e).order == 9)
@@ -204,9 +161,9 @@ test_rescan_unchanged(Fixture *f, gconstpointer data)
     g_autoptr(GArray) after = NULL;
 
     scan_ok(f, NULL, &first);
-    before = snapshot(f->tree);
+    before = ns_test_tree_snapshot(f->tree);
     scan_ok(f, NULL, &second);
-    after = snapshot(f->tree);
+    after = ns_test_tree_snapshot(f->tree);
     g_assert_cmpuint(second.written, ==, 0);
     g_assert_cmpuint(second.removed, ==, 0);
     g_assert_cmpuint(second.units, ==, first.units);
@@ -242,11 +199,11 @@ test_scan_small_batches(Fixture *f, gconstpointer data)
 
     scan_ok(f, &opts, &st);
     g_assert_cmpuint(st.calls, >, 3);
-    batched = snapshot(f->tree);
+    batched = ns_test_tree_snapshot(f->tree);
     ns_radix_destroy(f->tree);
     f->tree = ns_radix_new();
     scan_ok(f, NULL, NULL);
-    whole = snapshot(f->tree);
+    whole = ns_test_tree_snapshot(f->tree);
     /* Same picture either way, except that THP may have changed in between:
      * compare the gfn sets of the small and untouched ranges only. */
     g_assert_cmpuint(batched->len, >=, 2 * (SMALL_PAGES + UNTOUCHED_PAGES));
@@ -265,7 +222,7 @@ test_scan_hugetlb_range(Fixture *f, gconstpointer data)
     scan_ok(f, NULL, &st);
     g_assert_cmpuint(st.huge_entries, ==, HUGE_PAGES / 512);
     for (guint i = 0; i < HUGE_PAGES; i++) {
-        void *e = lookup(f->tree, GFN(NS_TEST_HUGE_GPA) + i);
+        void *e = ns_test_tree_lookup(f->tree, GFN(NS_TEST_HUGE_GPA) + i);
 
         if (i % 512 == 0) {
             g_assert_true(ns_radix_is_page(e));
@@ -292,10 +249,10 @@ test_scan_stale_entries(Fixture *f, gconstpointer data)
 
     scan_ok(f, NULL, &st);
     g_assert_cmpuint(st.removed, ==, 2);
-    g_assert_null(lookup(f->tree, outside));
-    g_assert_null(lookup(f->tree, gap));
-    g_assert_cmpint(ns_radix_page_info(lookup(f->tree, 1)).state, ==, NS_PAGE_PRESENT);
-    g_assert_false(tag_get(f->tree, 1, NS_RADIX_TAG_FAILED));
+    g_assert_null(ns_test_tree_lookup(f->tree, outside));
+    g_assert_null(ns_test_tree_lookup(f->tree, gap));
+    g_assert_cmpint(ns_radix_page_info(ns_test_tree_lookup(f->tree, 1)).state, ==, NS_PAGE_PRESENT);
+    g_assert_false(ns_test_tree_tag_get(f->tree, 1, NS_RADIX_TAG_FAILED));
     g_assert_cmpuint(ns_radix_count(f->tree), ==, st.units);
 }
 
@@ -322,7 +279,7 @@ test_scan_refuses_markers(Fixture *f, gconstpointer data)
     g_assert_cmpint(ns_radix_tag_set(f->tree, 2, NS_RADIX_TAG_MIGRATING), ==, 0);
     g_assert_false(ns_placement_scan(f->tree, f->map, NULL, NULL, &error));
     g_assert_error(error, NS_ERROR, NS_ERROR_FAILED);
-    g_assert_true(lookup(f->tree, 2) == marker);
+    g_assert_true(ns_test_tree_lookup(f->tree, 2) == marker);
     g_assert_cmpuint(ns_radix_count(f->tree), ==, 1);
 }
 
