@@ -53,8 +53,8 @@ int ns_cli_fail(const NsCli *cli, const GError *error);
 /* Print a usage error line and return NS_EXIT_USAGE. */
 int ns_cli_usage(const NsCli *cli, const char *command, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 
-/* Print @node (pretty JSON) on stdout, with a newline. */
-void ns_cli_print_json(JsonNode *node);
+/* Print what @builder built (pretty JSON) on stdout, with a newline. */
+void ns_cli_print_json(JsonBuilder *builder);
 
 /* Format @bytes as "12.3 MiB" (new string). */
 char *ns_cli_format_mib(guint64 bytes);

@@ -68,6 +68,17 @@ radix_destroy(NsRadix *tree)
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(NsRadix, radix_destroy)
 
+/* Open the JSON object of a per-domain answer: {"domain": NAME, "pid": PID, ... */
+static void
+json_begin_domain(JsonBuilder *b, const NsDomain *dom)
+{
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "domain");
+    json_builder_add_string_value(b, ns_domain_get_config(dom)->name);
+    json_builder_set_member_name(b, "pid");
+    json_builder_add_int_value(b, ns_domain_get_pid(dom));
+}
+
 /* --------------------------------------------------------------- memmap */
 
 int
@@ -91,11 +102,7 @@ ns_cmd_memmap(NsCli *cli, int argc, char **argv)
     if (cli->json) {
         g_autoptr(JsonBuilder) b = json_builder_new();
 
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "domain");
-        json_builder_add_string_value(b, ns_domain_get_config(dom)->name);
-        json_builder_set_member_name(b, "pid");
-        json_builder_add_int_value(b, map->pid);
+        json_begin_domain(b, dom);
         json_builder_set_member_name(b, "ranges");
         json_builder_begin_array(b);
         for (guint i = 0; i < map->ranges->len; i++) {
@@ -118,9 +125,7 @@ ns_cmd_memmap(NsCli *cli, int argc, char **argv)
         }
         json_builder_end_array(b);
         json_builder_end_object(b);
-        g_autoptr(JsonNode) root = json_builder_get_root(b);
-
-        ns_cli_print_json(root);
+        ns_cli_print_json(b);
         return NS_EXIT_OK;
     }
     printf("Domain %s, QEMU pid %d\n", ns_domain_get_config(dom)->name, (int)map->pid);
@@ -248,11 +253,7 @@ ns_cmd_status(NsCli *cli, int argc, char **argv)
     if (cli->json) {
         g_autoptr(JsonBuilder) b = json_builder_new();
 
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "domain");
-        json_builder_add_string_value(b, ns_domain_get_config(dom)->name);
-        json_builder_set_member_name(b, "pid");
-        json_builder_add_int_value(b, map->pid);
+        json_begin_domain(b, dom);
         json_builder_set_member_name(b, "guest");
         json_add_stats(b, &s->all, max_node_of(s));
         json_builder_set_member_name(b, "cells");
@@ -261,9 +262,7 @@ ns_cmd_status(NsCli *cli, int argc, char **argv)
             json_add_stats(b, g_ptr_array_index(s->cells, i), max_node_of(s));
         json_builder_end_array(b);
         json_builder_end_object(b);
-        g_autoptr(JsonNode) root = json_builder_get_root(b);
-
-        ns_cli_print_json(root);
+        ns_cli_print_json(b);
         return NS_EXIT_OK;
     }
     printf("Domain %s, QEMU pid %d, %u RAM range(s)\n", ns_domain_get_config(dom)->name,
@@ -422,9 +421,7 @@ print_report(const NsCli *cli, const NsEngineReport *r)
         }
 #undef MEMBER
         json_builder_end_object(b);
-        g_autoptr(JsonNode) root = json_builder_get_root(b);
-
-        ns_cli_print_json(root);
+        ns_cli_print_json(b);
         return;
     }
     double secs = (double)r->elapsed_us / 1e6;

@@ -80,9 +80,7 @@ ns_cmd_nodes(NsCli *cli, int argc, char **argv)
         }
         json_builder_end_array(b);
         json_builder_end_object(b);
-        g_autoptr(JsonNode) root = json_builder_get_root(b);
-
-        ns_cli_print_json(root);
+        ns_cli_print_json(b);
         return NS_EXIT_OK;
     }
 

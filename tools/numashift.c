@@ -144,12 +144,13 @@ ns_cli_usage(const NsCli *cli, const char *command, const char *fmt, ...)
 }
 
 void
-ns_cli_print_json(JsonNode *node)
+ns_cli_print_json(JsonBuilder *builder)
 {
+    g_autoptr(JsonNode) root = json_builder_get_root(builder);
     g_autoptr(JsonGenerator) gen = json_generator_new();
     g_autofree char *text = NULL;
 
-    json_generator_set_root(gen, node);
+    json_generator_set_root(gen, root);
     json_generator_set_pretty(gen, TRUE);
     text = json_generator_to_data(gen, NULL);
     printf("%s\n", text);
