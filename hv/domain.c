@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "numashift/error.h"
+#include "numashift/topology.h"
 
 struct _NsDomain {
     virDomainPtr dom;
@@ -24,40 +25,18 @@ struct _NsDomain {
 
 /* ---------------------------------------------------------------- lists */
 
-static gboolean
-parse_uint(const char *s, const char *end, guint *ret, GError **error)
-{
-    guint64 v = 0;
-    gboolean ok = s < end;
+/* Highest CPU or node id a domain XML may name (libvirt's bitmaps stop far below). */
+#define MAX_XML_ID 65535u
 
-    /* libvirt's own CPU bitmaps stop far below 65536. */
-    for (const char *p = s; ok && p < end; p++) {
-        ok = g_ascii_isdigit(*p);
-        v = v * 10 + (guint64)(*p - '0');
-        ok = ok && v <= 65535;
-    }
-    if (!ok) {
-        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "bad number '%.*s'",
-                    (int)(end - s), s);
-        return FALSE;
-    }
-    *ret = (guint)v;
-    return TRUE;
-}
-
-static gint
-compare_uint(gconstpointer a, gconstpointer b)
-{
-    guint x = *(const guint *)a, y = *(const guint *)b;
-
-    return x < y ? -1 : x > y;
-}
-
+/*
+ * libvirt's list syntax is the kernel's ("0-3,8") plus "^N" exclusions: the
+ * kernel part is parsed by ns_topology_parse_list(), the exclusions removed.
+ */
 GArray *
 ns_parse_cpulist(const char *list, GError **error)
 {
-    g_autoptr(GHashTable) set = g_hash_table_new(NULL, NULL);
-    g_autoptr(GHashTable) excluded = g_hash_table_new(NULL, NULL);
+    g_autoptr(GString) included = g_string_new(NULL);
+    g_autoptr(GString) excluded = g_string_new(NULL);
     g_auto(GStrv) parts = NULL;
 
     if (list == NULL || strspn(list, " \t\n") == strlen(list)) {
@@ -68,44 +47,54 @@ ns_parse_cpulist(const char *list, GError **error)
     for (char **part = parts; *part != NULL; part++) {
         const char *p = g_strstrip(*part);
         gboolean negate = *p == '^';
-        const char *dash;
-        guint lo, hi;
+        GString *into = negate ? excluded : included;
 
         if (negate)
             p++;
-        dash = strchr(p, '-');
-        if (dash == NULL) {
-            if (!parse_uint(p, p + strlen(p), &lo, error))
-                return NULL;
-            hi = lo;
-        } else if (negate || !parse_uint(p, dash, &lo, error) ||
-                   !parse_uint(dash + 1, dash + 1 + strlen(dash + 1), &hi, error) || hi < lo) {
-            if (error != NULL && *error == NULL)
-                g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "bad range '%s' in CPU list '%s'",
-                            *part, list);
+        if (*p == '\0' || (negate && strchr(p, '-') != NULL)) {
+            g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "bad item '%s' in CPU list '%s'",
+                        *part, list);
             return NULL;
         }
-        for (guint v = lo; v <= hi; v++)
-            g_hash_table_add(negate ? excluded : set, GUINT_TO_POINTER(v + 1));
+        g_string_append_printf(into, "%s%s", into->len ? "," : "", p);
     }
 
-    GArray *out = g_array_new(FALSE, FALSE, sizeof(guint));
-    GHashTableIter it;
-    gpointer key;
+    g_autoptr(GArray) ids = ns_topology_parse_list(included->str, MAX_XML_ID, error);
+    g_autoptr(GArray) drop = ids != NULL ? ns_topology_parse_list(excluded->str, MAX_XML_ID, error)
+                                         : NULL;
 
-    g_hash_table_iter_init(&it, set);
-    while (g_hash_table_iter_next(&it, &key, NULL)) {
-        if (!g_hash_table_contains(excluded, key)) {
-            guint v = GPOINTER_TO_UINT(key) - 1;
-
-            g_array_append_val(out, v);
-        }
+    if (drop == NULL) {
+        g_prefix_error(error, "CPU list '%s': ", list);
+        return NULL;
     }
-    g_array_sort(out, compare_uint);
-    return out;
+    for (guint i = 0, j = 0; i < ids->len;) {
+        guint id = g_array_index(ids, guint, i);
+
+        while (j < drop->len && g_array_index(drop, guint, j) < id)
+            j++;
+        if (j < drop->len && g_array_index(drop, guint, j) == id)
+            g_array_remove_index(ids, i);
+        else
+            i++;
+    }
+    return g_steal_pointer(&ids);
 }
 
 /* ---------------------------------------------------------- domain XML */
+
+/* A decimal id or count up to MAX_XML_ID, as NS_ERROR_INVALID_INPUT on failure. */
+static gboolean
+parse_uint(const char *text, guint *ret, GError **error)
+{
+    guint64 v;
+
+    if (!g_ascii_string_to_unsigned(text, 10, 0, MAX_XML_ID, &v, NULL)) {
+        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "bad number '%s'", text);
+        return FALSE;
+    }
+    *ret = (guint)v;
+    return TRUE;
+}
 
 static void
 cell_clear(gpointer p)
@@ -243,7 +232,7 @@ xml_start(GMarkupParseContext *ctx, const char *element, const char **names,
             return;
         }
         cell.id = c->cells->len;
-        if (id != NULL && !parse_uint(id, id + strlen(id), &cell.id, error))
+        if (id != NULL && !parse_uint(id, &cell.id, error))
             return;
         if (mem != NULL && !parse_kib(mem, attr(names, values, "unit"), &cell.memory_kib, error))
             return;
@@ -303,7 +292,7 @@ xml_end(GMarkupParseContext *ctx, const char *element, gpointer user_data, GErro
         g_free(c->uuid);
         c->uuid = g_strdup(text);
     } else if (PATH_IS(st, "domain", "vcpu")) {
-        if (!parse_uint(text, text + strlen(text), &c->vcpus, error))
+        if (!parse_uint(text, &c->vcpus, error))
             return;
     } else if (PATH_IS(st, "domain", "memory")) {
         if (!parse_kib(text, st->memory_unit, &c->memory_kib, error))
