@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# Cross-node tests of the rig itself, in the multi-NUMA test host
+# Cross-node tests of the rig and of numashift, in the multi-NUMA test host
 # (vm-images/numa-host).  Run on this machine, it boots a test host of the
 # right shape and runs itself inside (NUMA_HOST=1 there).
 #
@@ -14,6 +14,11 @@
 #                      can fail)
 #   libvirt-vcpupin    libvirtd in the test host runs the guest as a domain;
 #                      virsh vcpupin moves its vCPU; the pinning takes effect
+#   numashift-migrate  a libvirt domain with two vNUMA cells, memory on node 0:
+#                      `numashift migrate --to 1` (whole guest), then
+#                      `--cell 0 --to 0` (one cell), then a rate-limited move
+#                      cancelled with SIGINT (exit 6, every page on node 0 or
+#                      1, none lost); `status` agrees with numa_maps
 #
 # After every move at least 95% of the guest's RAM pages must be on the
 # target node per /proc/PID/numa_maps, and the guest must finish clean.
@@ -28,7 +33,7 @@ if [[ ${NUMA_HOST:-0} != 1 ]]; then
 	case $case_name in
 	migrate-2node-kvm) args+=(--kvm) ;;
 	migrate-4node) args=(--nodes 4 --mem-per-node 256 --timeout 300 --quiet) ;;
-	libvirt-vcpupin) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
+	libvirt-vcpupin | numashift-migrate) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
 	esac
 	# Automatic NUMA balancing would move pages behind the test's back.
 	exec "$src/vm-images/numa-host" "${args[@]}" --numa-balancing 0 \
@@ -132,6 +137,77 @@ libvirt-vcpupin)
 	lv_guest_stop nsguest 120
 	verdict=$(guest_verdict "$LV_GUEST_LOG")
 	say "guest: verdict=$verdict"
+	[[ $verdict == clean ]] || fail "guest verdict $verdict"
+	lv_stop
+	;;
+numashift-migrate)
+	numashift=$NS_BUILD_ROOT/tools/numashift
+	# shellcheck source=../../vm-images/testhost-libvirt
+	. "$src/vm-images/testhost-libvirt"
+	lv_start
+	lv_guest_define nsguest 128 0 2 2
+	virsh -q start nsguest >/dev/null || fail "virsh start failed"
+	lv_guest_wait nsguest '^NSGUEST pass=1 ' 240
+	pid=$(lv_qemu_pid nsguest)
+	# Where each vNUMA cell's RAM is, by numa_maps, at the hva numashift's
+	# own memmap gives for the cell's backend.
+	"$numashift" --json memmap nsguest >"$GUEST_DIR/memmap.json" || fail "numashift memmap failed"
+	cell_hva() {
+		python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))
+print(min(hex(r["hva"])[2:] for r in m["ranges"] if r["cell"] == int(sys.argv[2])))' \
+			"$GUEST_DIR/memmap.json" "$1"
+	}
+	hva0=$(cell_hva 0) hva1=$(cell_hva 1)
+	# cell_on_node CELL_HVA NODE PERCENT: the VMA at CELL_HVA has PERCENT % on NODE.
+	cell_on_node() {
+		local line total=0 on=0 f n
+		line=$(grep "^$1 " "/proc/$pid/numa_maps") || fail "no numa_maps line at $1"
+		for f in $line; do
+			[[ $f == N[0-9]*=* ]] || continue
+			n=${f%%=*}
+			total=$((total + ${f#*=}))
+			if [[ ${n#N} == "$2" ]]; then on=${f#*=}; fi
+		done
+		say "VMA $1: $on of $total pages on node $2"
+		((total > 0 && on * 100 >= total * $3)) || fail "VMA $1: only $on of $total pages on node $2"
+	}
+	cell_on_node "$hva0" 0 95
+	cell_on_node "$hva1" 0 95
+
+	"$numashift" migrate nsguest --to 1 || fail "numashift migrate --to 1 exited $?"
+	cell_on_node "$hva0" 1 95
+	cell_on_node "$hva1" 1 95
+	moved=$("$numashift" --json status nsguest | python3 -c 'import json,sys
+g=json.load(sys.stdin)["guest"]; print(g["nodes"].get("1", {"pages": 0})["pages"] * 100 // g["total_pages"])')
+	((moved >= 95)) || fail "numashift status puts only $moved% on node 1"
+	lv_guest_wait nsguest "^NSGUEST pass=$(($(grep -c '^NSGUEST pass=' "$LV_GUEST_LOG") + 2)) " 240
+
+	"$numashift" migrate nsguest --cell 0 --to 0 || fail "numashift migrate --cell 0 --to 0 exited $?"
+	cell_on_node "$hva0" 0 95
+	cell_on_node "$hva1" 1 95
+
+	# Cancel: a slow move of cell 1 back to node 0, interrupted.
+	"$numashift" migrate nsguest --cell 1 --to 0 --rate 8 >"$GUEST_DIR/cancel.out" &
+	mover=$!
+	sleep 2
+	kill -INT "$mover"
+	rc=0
+	wait "$mover" || rc=$?
+	cat "$GUEST_DIR/cancel.out" >&2
+	[[ $rc == 6 ]] || fail "a cancelled move exited $rc, not 6"
+	grep -q '^cancelled' "$GUEST_DIR/cancel.out" || fail "the report does not say cancelled"
+	"$numashift" --json status nsguest | python3 -c 'import json,sys
+c=json.load(sys.stdin)["cells"][1]; n=c["nodes"]
+split=n.get("0",{"pages":0})["pages"], n.get("1",{"pages":0})["pages"]
+assert c["migrating_pages"] == 0 and c["failed_pages"] == 0, c
+assert sum(split) == c["present_pages"] and 0 < split[0] and 0 < split[1], split
+print("cell 1 after cancel: node0=%d node1=%d pages" % split, file=sys.stderr)' ||
+		fail "cell 1 is not split between nodes 0 and 1 after the cancel"
+
+	lv_guest_stop nsguest 180
+	verdict=$(guest_verdict "$LV_GUEST_LOG")
+	say "guest: verdict=$verdict passes=$(guest_report_field "$LV_GUEST_LOG" passes)" \
+		"worst_access_us=$(guest_report_field "$LV_GUEST_LOG" worst_access_us)"
 	[[ $verdict == clean ]] || fail "guest verdict $verdict"
 	lv_stop
 	;;
