@@ -100,8 +100,7 @@ ns_plan_add_map(NsPlan *plan, const NsMemMap *map, gint cell, guint node, GError
     if (staged->steps->len == plan->steps->len) {
         if (cell >= 0)
             g_set_error(error, NS_ERROR, NS_ERROR_NOT_FOUND,
-                        "the guest of process %d has no RAM in vNUMA cell %d", (int)map->pid,
-                        cell);
+                        "no RAM in vNUMA cell %d (process %d)", cell, (int)map->pid);
         else
             g_set_error(error, NS_ERROR, NS_ERROR_NOT_FOUND,
                         "the memory map of process %d has no RAM range", (int)map->pid);

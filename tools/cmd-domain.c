@@ -4,6 +4,7 @@
  * running domain, directly through libvirt, QMP and the kernel.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -471,8 +472,9 @@ check_allowed(const NsDomainConfig *c, guint node, GError **error)
 int
 ns_cmd_migrate(NsCli *cli, int argc, char **argv)
 {
-    gint to = -1, cell = -1, workers = 0;
-    double rate = 0;
+    /* Sentinels tell "not given" from any value a user can type. */
+    gint to = G_MININT, cell = G_MININT, workers = G_MININT;
+    double rate = NAN;
     gboolean dry_run = FALSE;
     const GOptionEntry entries[] = {
         { "to", 't', 0, G_OPTION_ARG_INT, &to, "Target host node (required)", "NODE" },
@@ -492,14 +494,23 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
                       "Ctrl-C cancels: pages in flight finish, the rest stay where they are.",
                       entries, &argc, &argv))
         return NS_EXIT_USAGE;
+    if (to == G_MININT)
+        return ns_cli_usage(cli, "migrate", "--to NODE is required");
     if (to < 0)
-        return ns_cli_usage(cli, "migrate", "--to NODE is required (a node number >= 0)");
-    if (cell < -1)
-        return ns_cli_usage(cli, "migrate", "--cell must be >= 0");
-    if (workers < 0 || workers > (gint)NS_ENGINE_WORKERS_MAX)
-        return ns_cli_usage(cli, "migrate", "--workers must be 1..%u", NS_ENGINE_WORKERS_MAX);
-    if (rate < 0)
-        return ns_cli_usage(cli, "migrate", "--rate must be >= 0");
+        return ns_cli_usage(cli, "migrate", "--to %d: a node number is >= 0", to);
+    if (cell == G_MININT)
+        cell = -1;
+    else if (cell < 0)
+        return ns_cli_usage(cli, "migrate", "--cell %d: a vNUMA cell number is >= 0", cell);
+    if (workers == G_MININT)
+        workers = 0;
+    else if (workers < 1 || workers > (gint)NS_ENGINE_WORKERS_MAX)
+        return ns_cli_usage(cli, "migrate", "--workers %d: must be 1..%u", workers,
+                            NS_ENGINE_WORKERS_MAX);
+    if (isnan(rate))
+        rate = 0;
+    else if (!(rate > 0) || isinf(rate))
+        return ns_cli_usage(cli, "migrate", "--rate %g: a rate in MiB/s is > 0", rate);
     g_autoptr(NsDomain) dom = open_domain(cli, "migrate", argc, argv, &code);
     if (dom == NULL)
         return code;
@@ -515,7 +526,7 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
         if (error == NULL)
             g_set_error_literal(&error, NS_ERROR, NS_ERROR_FAILED, "out of memory");
         else if (cell >= 0 && g_error_matches(error, NS_ERROR, NS_ERROR_NOT_FOUND))
-            g_prefix_error(&error, "vNUMA cell %d: ", cell);
+            g_prefix_error(&error, "domain '%s': ", ns_domain_get_config(dom)->name);
         return ns_cli_fail(cli, error);
     }
 

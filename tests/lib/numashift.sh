@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck shell=bash
+#
+# Shell helpers for tests and benchmarks that drive the numashift command
+# against a libvirt domain (inside the test host, with
+# vm-images/testhost-libvirt).  Source after tests/lib/guest.sh (for fail
+# and say).  NS_BUILD_ROOT names the meson build directory.
+
+NUMASHIFT=${NS_BUILD_ROOT:?NS_BUILD_ROOT unset}/tools/numashift
+
+# ns_memmap_json DOMAIN FILE: numashift's memory map of DOMAIN, as JSON, in FILE.
+ns_memmap_json() {
+	"$NUMASHIFT" --json memmap "$1" >"$2" || fail "numashift memmap $1 exited $?"
+}
+
+# ns_cell_hva FILE CELL: the lowest host address (hex, no 0x) of CELL's RAM
+# in the memory map FILE (CELL -1: the guest without vNUMA cells).
+ns_cell_hva() {
+	python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))
+print(min(hex(r["hva"])[2:] for r in m["ranges"] if r["cell"] == int(sys.argv[2])))' "$1" "$2"
+}
+
+# ns_vma_on_node PID HVA NODE PERCENT: the VMA of PID starting at HVA has at
+# least PERCENT % of its pages on NODE, per /proc/PID/numa_maps.
+ns_vma_on_node() {
+	local line total=0 on=0 f n
+	line=$(grep "^$2 " "/proc/$1/numa_maps") || fail "no numa_maps line at $2"
+	for f in $line; do
+		[[ $f == N[0-9]*=* ]] || continue
+		n=${f%%=*}
+		total=$((total + ${f#*=}))
+		if [[ ${n#N} == "$3" ]]; then on=${f#*=}; fi
+	done
+	say "VMA $2: $on of $total pages on node $3"
+	((total > 0 && on * 100 >= total * $4)) || fail "VMA $2: only $on of $total pages on node $3"
+}
+
+# ns_status_percent DOMAIN NODE [CELL]: the percentage of DOMAIN's present
+# pages (or CELL's) that `numashift status` puts on NODE.
+ns_status_percent() {
+	"$NUMASHIFT" --json status "$1" | python3 -c 'import json,sys
+s=json.load(sys.stdin); node=sys.argv[1]
+g=s["guest"] if len(sys.argv) < 3 else s["cells"][int(sys.argv[2])]
+present=sum(v["pages"] for v in g["nodes"].values())
+print(g["nodes"].get(node, {"pages": 0})["pages"] * 100 // max(present, 1))' "$2" "${3-}"
+}
+
+# ns_expect_exit CODE WHAT COMMAND...: COMMAND exits CODE and says why on
+# stderr in exactly one line starting with "numashift: " (or "Usage"-free
+# one-liner for code 2).  Its stdout is ignored.
+ns_expect_exit() {
+	local want=$1 what=$2 rc=0 err
+	shift 2
+	err=$("$@" 2>&1 >/dev/null) || rc=$?
+	[[ $rc == "$want" ]] || fail "$what: exit $rc, not $want (stderr: $err)"
+	[[ $(printf '%s\n' "$err" | wc -l) == 1 && $err == numashift* ]] ||
+		fail "$what: stderr is not one 'numashift...' line: $err"
+	say "$what: exit $rc: $err"
+}
