@@ -464,8 +464,8 @@ check_allowed(const NsDomainConfig *c, guint node, GError **error)
         if (g_array_index(allowed, guint, i) == node)
             return TRUE;
     g_set_error(error, NS_ERROR, NS_ERROR_PERMISSION,
-                "node %u is outside domain '%s''s allowed nodes %s (numatune %s)", node, c->name,
-                c->numatune_nodeset, c->numatune_mode);
+                "node %u is outside the nodes domain '%s' may use: %s (numatune %s)", node,
+                c->name, c->numatune_nodeset, c->numatune_mode);
     return FALSE;
 }
 
@@ -559,7 +559,8 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
 
     fill_kvm_deltas(report, before, after);
     print_report(cli, report);
-    if (!cli->json && !dry_run) {
+    /* After a failed job (QEMU gone, say) the tree is history, not a status. */
+    if (!cli->json && !dry_run && job.ok) {
         g_autoptr(NsPlacementSummary) s = ns_placement_summarize(tree, map);
 
         print_summary(s);

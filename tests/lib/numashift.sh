@@ -42,7 +42,7 @@ ns_status_percent() {
 s=json.load(sys.stdin); node=sys.argv[1]
 g=s["guest"] if len(sys.argv) < 3 else s["cells"][int(sys.argv[2])]
 present=sum(v["pages"] for v in g["nodes"].values())
-print(g["nodes"].get(node, {"pages": 0})["pages"] * 100 // max(present, 1))' "$2" "${3-}"
+print(g["nodes"].get(node, {"pages": 0})["pages"] * 100 // max(present, 1))' "${@:2}"
 }
 
 # ns_expect_exit CODE WHAT COMMAND...: COMMAND exits CODE and says why on

@@ -19,6 +19,13 @@
 #                      `--cell 0 --to 0` (one cell), then a rate-limited move
 #                      cancelled with SIGINT (exit 6, every page on node 0 or
 #                      1, none lost); `status` agrees with numa_maps
+#   numashift-4node    the same domain on a 4-node host: whole guest 0 -> 3,
+#                      then cell 1 alone -> 2; numa_maps per cell after each
+#   numashift-faults   a node outside a strict domain's nodeset (refused
+#                      before any move, exit 5), the kernel's EACCES when the
+#                      domain's cgroup cpuset.mems forbids the target behind
+#                      libvirt's back (exit 5, nothing moved or marked), and
+#                      QEMU killed with SIGKILL mid-job (exit 4, one line)
 #
 # After every move at least 95% of the guest's RAM pages must be on the
 # target node per /proc/PID/numa_maps, and the guest must finish clean.
@@ -33,7 +40,8 @@ if [[ ${NUMA_HOST:-0} != 1 ]]; then
 	case $case_name in
 	migrate-2node-kvm) args+=(--kvm) ;;
 	migrate-4node) args=(--nodes 4 --mem-per-node 256 --timeout 300 --quiet) ;;
-	libvirt-vcpupin | numashift-migrate) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
+	libvirt-vcpupin | numashift-migrate | numashift-faults) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
+	numashift-4node) args=(--nodes 4 --mem-per-node 512 --timeout 300 --quiet) ;;
 	esac
 	# Automatic NUMA balancing would move pages behind the test's back.
 	exec "$src/vm-images/numa-host" "${args[@]}" --numa-balancing 0 \
@@ -141,7 +149,8 @@ libvirt-vcpupin)
 	lv_stop
 	;;
 numashift-migrate)
-	numashift=$NS_BUILD_ROOT/tools/numashift
+	# shellcheck source=../lib/numashift.sh
+	. "$here/../lib/numashift.sh"
 	# shellcheck source=../../vm-images/testhost-libvirt
 	. "$src/vm-images/testhost-libvirt"
 	lv_start
@@ -151,43 +160,25 @@ numashift-migrate)
 	pid=$(lv_qemu_pid nsguest)
 	# Where each vNUMA cell's RAM is, by numa_maps, at the hva numashift's
 	# own memmap gives for the cell's backend.
-	"$numashift" --json memmap nsguest >"$GUEST_DIR/memmap.json" || fail "numashift memmap failed"
-	cell_hva() {
-		python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))
-print(min(hex(r["hva"])[2:] for r in m["ranges"] if r["cell"] == int(sys.argv[2])))' \
-			"$GUEST_DIR/memmap.json" "$1"
-	}
-	hva0=$(cell_hva 0) hva1=$(cell_hva 1)
-	# cell_on_node CELL_HVA NODE PERCENT: the VMA at CELL_HVA has PERCENT % on NODE.
-	cell_on_node() {
-		local line total=0 on=0 f n
-		line=$(grep "^$1 " "/proc/$pid/numa_maps") || fail "no numa_maps line at $1"
-		for f in $line; do
-			[[ $f == N[0-9]*=* ]] || continue
-			n=${f%%=*}
-			total=$((total + ${f#*=}))
-			if [[ ${n#N} == "$2" ]]; then on=${f#*=}; fi
-		done
-		say "VMA $1: $on of $total pages on node $2"
-		((total > 0 && on * 100 >= total * $3)) || fail "VMA $1: only $on of $total pages on node $2"
-	}
+	ns_memmap_json nsguest "$GUEST_DIR/memmap.json"
+	hva0=$(ns_cell_hva "$GUEST_DIR/memmap.json" 0) hva1=$(ns_cell_hva "$GUEST_DIR/memmap.json" 1)
+	cell_on_node() { ns_vma_on_node "$pid" "$@"; }
 	cell_on_node "$hva0" 0 95
 	cell_on_node "$hva1" 0 95
 
-	"$numashift" migrate nsguest --to 1 || fail "numashift migrate --to 1 exited $?"
+	"$NUMASHIFT" migrate nsguest --to 1 || fail "numashift migrate --to 1 exited $?"
 	cell_on_node "$hva0" 1 95
 	cell_on_node "$hva1" 1 95
-	moved=$("$numashift" --json status nsguest | python3 -c 'import json,sys
-g=json.load(sys.stdin)["guest"]; print(g["nodes"].get("1", {"pages": 0})["pages"] * 100 // g["total_pages"])')
+	moved=$(ns_status_percent nsguest 1)
 	((moved >= 95)) || fail "numashift status puts only $moved% on node 1"
 	lv_guest_wait nsguest "^NSGUEST pass=$(($(grep -c '^NSGUEST pass=' "$LV_GUEST_LOG") + 2)) " 240
 
-	"$numashift" migrate nsguest --cell 0 --to 0 || fail "numashift migrate --cell 0 --to 0 exited $?"
+	"$NUMASHIFT" migrate nsguest --cell 0 --to 0 || fail "numashift migrate --cell 0 --to 0 exited $?"
 	cell_on_node "$hva0" 0 95
 	cell_on_node "$hva1" 1 95
 
 	# Cancel: a slow move of cell 1 back to node 0, interrupted.
-	"$numashift" migrate nsguest --cell 1 --to 0 --rate 8 >"$GUEST_DIR/cancel.out" &
+	"$NUMASHIFT" migrate nsguest --cell 1 --to 0 --rate 8 >"$GUEST_DIR/cancel.out" &
 	mover=$!
 	sleep 2
 	kill -INT "$mover"
@@ -196,7 +187,7 @@ g=json.load(sys.stdin)["guest"]; print(g["nodes"].get("1", {"pages": 0})["pages"
 	cat "$GUEST_DIR/cancel.out" >&2
 	[[ $rc == 6 ]] || fail "a cancelled move exited $rc, not 6"
 	grep -q '^cancelled' "$GUEST_DIR/cancel.out" || fail "the report does not say cancelled"
-	"$numashift" --json status nsguest | python3 -c 'import json,sys
+	"$NUMASHIFT" --json status nsguest | python3 -c 'import json,sys
 c=json.load(sys.stdin)["cells"][1]; n=c["nodes"]
 split=n.get("0",{"pages":0})["pages"], n.get("1",{"pages":0})["pages"]
 assert c["migrating_pages"] == 0 and c["failed_pages"] == 0, c
@@ -209,6 +200,94 @@ print("cell 1 after cancel: node0=%d node1=%d pages" % split, file=sys.stderr)' 
 	say "guest: verdict=$verdict passes=$(guest_report_field "$LV_GUEST_LOG" passes)" \
 		"worst_access_us=$(guest_report_field "$LV_GUEST_LOG" worst_access_us)"
 	[[ $verdict == clean ]] || fail "guest verdict $verdict"
+	lv_stop
+	;;
+numashift-4node)
+	# shellcheck source=../lib/numashift.sh
+	. "$here/../lib/numashift.sh"
+	# shellcheck source=../../vm-images/testhost-libvirt
+	. "$src/vm-images/testhost-libvirt"
+	lv_start
+	lv_guest_define nsguest 128 0 2 2
+	virsh -q start nsguest >/dev/null || fail "virsh start failed"
+	lv_guest_wait nsguest '^NSGUEST pass=1 ' 240
+	pid=$(lv_qemu_pid nsguest)
+	ns_memmap_json nsguest "$GUEST_DIR/memmap.json"
+	hva0=$(ns_cell_hva "$GUEST_DIR/memmap.json" 0) hva1=$(ns_cell_hva "$GUEST_DIR/memmap.json" 1)
+	ns_vma_on_node "$pid" "$hva0" 0 95
+	ns_vma_on_node "$pid" "$hva1" 0 95
+	"$NUMASHIFT" migrate nsguest --to 3 || fail "numashift migrate --to 3 exited $?"
+	ns_vma_on_node "$pid" "$hva0" 3 95
+	ns_vma_on_node "$pid" "$hva1" 3 95
+	((($(ns_status_percent nsguest 3)) >= 95)) || fail "numashift status does not put the guest on node 3"
+	lv_guest_wait nsguest "^NSGUEST pass=$(($(grep -c '^NSGUEST pass=' "$LV_GUEST_LOG") + 2)) " 240
+	"$NUMASHIFT" migrate nsguest --cell 1 --to 2 || fail "numashift migrate --cell 1 --to 2 exited $?"
+	ns_vma_on_node "$pid" "$hva0" 3 95
+	ns_vma_on_node "$pid" "$hva1" 2 95
+	((($(ns_status_percent nsguest 2 1)) >= 95)) || fail "numashift status does not put cell 1 on node 2"
+	((($(ns_status_percent nsguest 3 0)) >= 95)) || fail "numashift status does not keep cell 0 on node 3"
+	lv_guest_wait nsguest "^NSGUEST pass=$(($(grep -c '^NSGUEST pass=' "$LV_GUEST_LOG") + 2)) " 240
+	lv_guest_stop nsguest 180
+	verdict=$(guest_verdict "$LV_GUEST_LOG")
+	say "guest: verdict=$verdict passes=$(guest_report_field "$LV_GUEST_LOG" passes)" \
+		"worst_access_us=$(guest_report_field "$LV_GUEST_LOG" worst_access_us)"
+	[[ $verdict == clean ]] || fail "guest verdict $verdict"
+	lv_stop
+	;;
+numashift-faults)
+	# shellcheck source=../lib/numashift.sh
+	. "$here/../lib/numashift.sh"
+	# shellcheck source=../../vm-images/testhost-libvirt
+	. "$src/vm-images/testhost-libvirt"
+	lv_start
+	# 1. A strict domain: node 1 is outside its nodeset; refused up front.
+	lv_guest_define strict 32 0 1 0 strict
+	virsh -q start strict >/dev/null || fail "virsh start strict failed"
+	lv_guest_wait strict '^NSGUEST pass=1 ' 240
+	ns_expect_exit 5 "a node outside a strict nodeset" "$NUMASHIFT" migrate strict --to 1
+	virsh -q destroy strict >/dev/null || fail "virsh destroy strict failed"
+
+	# 2. The kernel's EACCES: the domain's cgroup is narrowed to node 0
+	# behind libvirt's back (its XML still says preferred).
+	lv_guest_define nsguest 64 0 1
+	virsh -q start nsguest >/dev/null || fail "virsh start failed"
+	lv_guest_wait nsguest '^NSGUEST pass=1 ' 240
+	pid=$(lv_qemu_pid nsguest)
+	cg=/sys/fs/cgroup$(sed -n 's/^0:://p' "/proc/$pid/cgroup")
+	# libvirt puts QEMU's main thread in DOMAIN-CGROUP/emulator, vCPUs in
+	# DOMAIN-CGROUP/vcpuN: narrow the domain's cgroup, above both.
+	[[ ${cg##*/} == emulator ]] || fail "QEMU $pid is not in libvirt's emulator cgroup ($cg)"
+	cg=${cg%/emulator}
+	[[ -f $cg/cpuset.mems ]] || fail "no cpuset.mems for QEMU $pid (cgroup $cg)"
+	old_mems=$(<"$cg/cpuset.mems")
+	echo 0 >"$cg/cpuset.mems" || fail "cannot narrow $cg/cpuset.mems"
+	say "cgroup $cg: cpuset.mems '$old_mems' -> '$(<"$cg/cpuset.mems.effective")'"
+	ns_expect_exit 5 "the kernel's EACCES (cpuset.mems)" "$NUMASHIFT" migrate nsguest --to 1
+	"$NUMASHIFT" --json status nsguest | python3 -c 'import json,sys
+g=json.load(sys.stdin)["guest"]
+assert list(g["nodes"]) == ["0"] and g["migrating_pages"] == 0 and g["failed_pages"] == 0, g' ||
+		fail "a refused move left pages elsewhere or marked"
+	# An empty cpuset.mems (inherit) cannot be written back: widen it to
+	# the parent's nodes, which is what it inherited.
+	[[ -n $old_mems ]] || old_mems=$(<"${cg%/*}/cpuset.mems.effective")
+	echo "$old_mems" >"$cg/cpuset.mems" || fail "cannot restore $cg/cpuset.mems"
+
+	# 3. QEMU killed with SIGKILL in the middle of a slow move.
+	"$NUMASHIFT" migrate nsguest --to 1 --rate 4 >"$GUEST_DIR/killed.out" 2>"$GUEST_DIR/killed.err" &
+	mover=$!
+	for ((i = 0; i < 100; i++)); do
+		grep -q '^progress' "$GUEST_DIR/killed.out" 2>/dev/null && break
+		sleep 0.1
+	done
+	sleep 1
+	kill -KILL "$pid"
+	rc=0
+	wait "$mover" || rc=$?
+	cat "$GUEST_DIR/killed.out" >&2
+	say "numashift after QEMU's death: exit $rc: $(<"$GUEST_DIR/killed.err")"
+	[[ $rc == 4 ]] || fail "a move whose QEMU died exited $rc, not 4"
+	[[ $(wc -l <"$GUEST_DIR/killed.err") == 1 ]] || fail "not one line on stderr after QEMU's death"
+	grep -q '^progress' "$GUEST_DIR/killed.out" || fail "QEMU died before the move began: the test proved nothing"
 	lv_stop
 	;;
 *) fail "unknown case $case_name" ;;
