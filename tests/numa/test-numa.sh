@@ -21,6 +21,8 @@
 #                      1, none lost); `status` agrees with numa_maps
 #   numashift-4node    the same domain on a 4-node host: whole guest 0 -> 3,
 #                      then cell 1 alone -> 2; numa_maps per cell after each
+#   demo               README command 1's part inside the test host
+#                      (tools/demo), with a 64 MiB guest: keeps the demo true
 #   numashift-faults   a node outside a strict domain's nodeset (refused
 #                      before any move, exit 5), the kernel's EACCES when the
 #                      domain's cgroup cpuset.mems forbids the target behind
@@ -41,6 +43,7 @@ if [[ ${NUMA_HOST:-0} != 1 ]]; then
 	migrate-2node-kvm) args+=(--kvm) ;;
 	migrate-4node) args=(--nodes 4 --mem-per-node 256 --timeout 300 --quiet) ;;
 	libvirt-vcpupin | numashift-migrate | numashift-faults) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
+	demo) args=(--nodes 2 --mem-per-node 1024 --timeout 300 --quiet) ;;
 	numashift-4node) args=(--nodes 4 --mem-per-node 512 --timeout 300 --quiet) ;;
 	esac
 	# Automatic NUMA balancing would move pages behind the test's back.
@@ -201,6 +204,9 @@ print("cell 1 after cancel: node0=%d node1=%d pages" % split, file=sys.stderr)' 
 		"worst_access_us=$(guest_report_field "$LV_GUEST_LOG" worst_access_us)"
 	[[ $verdict == clean ]] || fail "guest verdict $verdict"
 	lv_stop
+	;;
+demo)
+	DEMO_MEM=64 DEMO_TTY=0 "$src/tools/demo" || fail "tools/demo exited $?"
 	;;
 numashift-4node)
 	# shellcheck source=../lib/numashift.sh
