@@ -10,6 +10,8 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
+#include "numashift/control.h"
+
 /* Exit codes, documented in docs/numashift.1. */
 enum {
     NS_EXIT_OK = 0,
@@ -35,6 +37,27 @@ int ns_cmd_nodes(NsCli *cli, int argc, char **argv);
 int ns_cmd_memmap(NsCli *cli, int argc, char **argv);
 int ns_cmd_status(NsCli *cli, int argc, char **argv);
 int ns_cmd_migrate(NsCli *cli, int argc, char **argv);
+int ns_cmd_jobs(NsCli *cli, int argc, char **argv);
+int ns_cmd_events(NsCli *cli, int argc, char **argv);
+int ns_cmd_rebalance(NsCli *cli, int argc, char **argv);
+int ns_cmd_policy(NsCli *cli, int argc, char **argv);
+
+/* A connection to numashiftd's control socket (cmd-daemon.c). */
+typedef struct NsDaemonLink NsDaemonLink;
+
+/*
+ * Connect to numashiftd ($NUMASHIFT_CONTROL_SOCKET or the default path).
+ * NS_ERROR_NOT_RUNNING when no daemon listens.
+ */
+NsDaemonLink *ns_cli_daemon_open(GError **error);
+void ns_cli_daemon_close(NsDaemonLink *link);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(NsDaemonLink, ns_cli_daemon_close)
+
+/*
+ * Send @req (rebalance or migrate) to the daemon and, unless @no_wait,
+ * print its events until the job ends; returns the exit code.
+ */
+int ns_cli_daemon_submit(NsCli *cli, NsDaemonLink *link, NsControlRequest *req, gboolean no_wait);
 
 /*
  * Parse a sub-command's options with @entries (plus the global ones),

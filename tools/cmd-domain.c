@@ -61,14 +61,6 @@ scan_domain(NsDomain *dom, NsRadix *tree, GError **error)
     return g_steal_pointer(&map);
 }
 
-static void
-radix_destroy(NsRadix *tree)
-{
-    if (tree != NULL)
-        ns_radix_destroy(tree);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(NsRadix, radix_destroy)
-
 /* Open the JSON object of a per-domain answer: {"domain": NAME, "pid": PID, ... */
 static void
 json_begin_domain(JsonBuilder *b, const NsDomain *dom)
@@ -475,13 +467,15 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
     /* Sentinels tell "not given" from any value a user can type. */
     gint to = G_MININT, cell = G_MININT, workers = G_MININT;
     double rate = NAN;
-    gboolean dry_run = FALSE;
+    gboolean dry_run = FALSE, direct = FALSE;
     const GOptionEntry entries[] = {
         { "to", 't', 0, G_OPTION_ARG_INT, &to, "Target host node (required)", "NODE" },
         { "cell", 0, 0, G_OPTION_ARG_INT, &cell, "Move only this vNUMA cell's memory", "N" },
         { "rate", 0, 0, G_OPTION_ARG_DOUBLE, &rate, "Rate limit in MiB/s (default: none)", "MIB/S" },
         { "workers", 'w', 0, G_OPTION_ARG_INT, &workers, "Worker threads (default 2)", "N" },
         { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry_run, "Only say what would move", NULL },
+        { "direct", 0, 0, G_OPTION_ARG_NONE, &direct,
+          "Move from this process even when numashiftd runs", NULL },
         { "live", 0, G_OPTION_FLAG_NONE, G_OPTION_ARG_NONE, &(gboolean){ 0 },
           "Accepted for virsh compatibility: moves are always live", NULL },
         { NULL },
@@ -511,6 +505,25 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
         rate = 0;
     else if (!(rate > 0) || isinf(rate))
         return ns_cli_usage(cli, "migrate", "--rate %g: a rate in MiB/s is > 0", rate);
+    /* With a daemon running, the move is its job: its host-wide limits hold
+     * and no two movers work on one guest at once. */
+    if (!direct && !dry_run && argc == 2) {
+        g_autoptr(GError) derr = NULL;
+        g_autoptr(NsDaemonLink) link = ns_cli_daemon_open(&derr);
+
+        if (link != NULL) {
+            g_autoptr(NsControlRequest) req = ns_control_request_new(NS_CONTROL_OP_MIGRATE);
+
+            req->domain = g_strdup(argv[1]);
+            req->to = (guint)to;
+            req->cell = cell;
+            req->rate = rate;
+            req->workers = (guint)workers;
+            return ns_cli_daemon_submit(cli, link, req, FALSE);
+        }
+        if (!g_error_matches(derr, NS_ERROR, NS_ERROR_NOT_RUNNING))
+            return ns_cli_fail(cli, derr);
+    }
     g_autoptr(NsDomain) dom = open_domain(cli, "migrate", argc, argv, &code);
     if (dom == NULL)
         return code;

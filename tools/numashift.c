@@ -25,6 +25,10 @@ static const struct {
     { "memmap", ns_cmd_memmap, "a domain's RAM: guest-physical ranges and their host backing" },
     { "status", ns_cmd_status, "where a domain's memory is: pages per host node and vNUMA cell" },
     { "migrate", ns_cmd_migrate, "move a domain's memory (or one vNUMA cell's) to a host node" },
+    { "rebalance", ns_cmd_rebalance, "numashiftd: apply the policy to a domain now" },
+    { "policy", ns_cmd_policy, "numashiftd: show or set a domain's policy (follow, off)" },
+    { "jobs", ns_cmd_jobs, "numashiftd: its running and last jobs" },
+    { "events", ns_cmd_events, "numashiftd: follow its events" },
 };
 
 static void

@@ -139,5 +139,7 @@ void ns_placement_summary_free(NsPlacementSummary *summary);
 NsPlacementCount ns_placement_stats_node(const NsPlacementStats *stats, guint node);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(NsPlacementSummary, ns_placement_summary_free)
+/* g_autoptr(NsRadix) for the GLib layers (radix/ itself has no GLib). */
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(NsRadix, ns_radix_destroy)
 
 G_END_DECLS

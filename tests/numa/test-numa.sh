@@ -23,6 +23,16 @@
 #                      then cell 1 alone -> 2; numa_maps per cell after each
 #   demo               README command 1's part inside the test host
 #                      (tools/demo), with a 64 MiB guest: keeps the demo true
+#   soak               (suite soak, not in CI) the libvirt guest moved back
+#                      and forth between nodes NS_SOAK_MOVES times (default
+#                      100) by numashift while it verifies; every move must
+#                      land, the guest must end clean
+#   daemon             numashiftd with the libvirt hook installed: the hook
+#                      reaches it on start and stop; `virsh vcpupin` of both
+#                      vCPUs to node 1 makes exactly one debounced decision
+#                      and >= 90% of the guest lands on node 1; libvirtd is
+#                      restarted under the daemon, which reconnects and
+#                      follows the next vcpupin back to node 0; guest clean
 #   numashift-faults   a node outside a strict domain's nodeset (refused
 #                      before any move, exit 5), the kernel's EACCES when the
 #                      domain's cgroup cpuset.mems forbids the target behind
@@ -43,6 +53,8 @@ if [[ ${NUMA_HOST:-0} != 1 ]]; then
 	migrate-2node-kvm) args+=(--kvm) ;;
 	migrate-4node) args=(--nodes 4 --mem-per-node 256 --timeout 300 --quiet) ;;
 	libvirt-vcpupin | numashift-migrate | numashift-faults) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
+	daemon) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
+	soak) args=(--nodes 2 --mem-per-node 768 --timeout 3000 --quiet) ;;
 	demo) args=(--nodes 2 --mem-per-node 1024 --timeout 300 --quiet) ;;
 	numashift-4node) args=(--nodes 4 --mem-per-node 512 --timeout 300 --quiet) ;;
 	esac
@@ -201,6 +213,149 @@ print("cell 1 after cancel: node0=%d node1=%d pages" % split, file=sys.stderr)' 
 	lv_guest_stop nsguest 180
 	verdict=$(guest_verdict "$LV_GUEST_LOG")
 	say "guest: verdict=$verdict passes=$(guest_report_field "$LV_GUEST_LOG" passes)" \
+		"worst_access_us=$(guest_report_field "$LV_GUEST_LOG" worst_access_us)"
+	[[ $verdict == clean ]] || fail "guest verdict $verdict"
+	lv_stop
+	;;
+daemon)
+	# shellcheck source=../lib/numashift.sh
+	. "$here/../lib/numashift.sh"
+	# shellcheck source=../../vm-images/testhost-libvirt
+	. "$src/vm-images/testhost-libvirt"
+	# The hook directory must exist before libvirtd starts.
+	mkdir -p /etc/libvirt/hooks/qemu.d
+	ln -sf "$NS_BUILD_ROOT/tools/numashift-hook" /etc/libvirt/hooks/qemu.d/numashift
+	lv_start
+	cat >"$GUEST_DIR/numashiftd.conf" <<-'CONF'
+		[daemon]
+		# Two virsh calls take about 0.6 s apiece in the nested test host:
+		# a debounce wider than the default 500 ms makes them one burst.
+		debounce-ms=2500
+		start-delay-ms=500
+		drift-interval-s=0
+		[policy]
+		reserve-mib=64
+	CONF
+	"$NS_BUILD_ROOT/hv/daemon/numashiftd" --config "$GUEST_DIR/numashiftd.conf" >"$GUEST_DIR/daemon.log" 2>&1 &
+	daemon_pid=$!
+	on_exit "kill $daemon_pid 2>/dev/null; wait $daemon_pid 2>/dev/null; sed 's/^/numashiftd: /' '$GUEST_DIR/daemon.log' >&2"
+	for ((i = 0; i < 100; i++)); do [[ -S /run/numashift/control.sock ]] && break; sleep 0.1; done
+	[[ -S /run/numashift/control.sock ]] || fail "numashiftd did not open its control socket"
+	"$NUMASHIFT" events >"$GUEST_DIR/events.log" 2>&1 &
+	events_pid=$!
+	on_exit "kill $events_pid 2>/dev/null"
+
+	node0_cpus=$(</sys/devices/system/node/node0/cpulist)
+	node1_cpus=$(</sys/devices/system/node/node1/cpulist)
+	lv_guest_define nsguest 128 0 2
+	virsh -q vcpupin nsguest 0 "$node0_cpus" --config >/dev/null
+	virsh -q vcpupin nsguest 1 "$node0_cpus" --config >/dev/null
+	virsh -q start nsguest >/dev/null || fail "virsh start failed"
+	lv_guest_wait nsguest '^NSGUEST pass=1 ' 240
+	pid=$(lv_qemu_pid nsguest)
+	hva=$(guest_ram_hva "$pid" 128) || fail "guest RAM mapping not found"
+	grep -q 'hook: domain nsguest started begin' "$GUEST_DIR/daemon.log" || fail "the hook did not reach numashiftd on start"
+	ns_vma_on_node "$pid" "$hva" 0 95
+
+	# wait_on_node NODE SECS: >= 90% of the guest's RAM on NODE within SECS.
+	wait_on_node() {
+		local t0=$EPOCHREALTIME on total
+		for ((i = 0; i < $2 * 10; i++)); do
+			read -r on total < <(grep "^$hva " "/proc/$pid/numa_maps" | tr ' ' '\n' |
+				awk -F= -v n="N$1" '/^N[0-9]+=/ { t += $2; if ($1 == n) o = $2 } END { print o + 0, t + 0 }')
+			if ((total > 0 && on * 100 >= total * 90)); then
+				say "$on of $total pages on node $1 $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s after the pinning change"
+				return 0
+			fi
+			sleep 0.1
+		done
+		fail "after ${2}s only $on of $total pages on node $1"
+	}
+	decisions() { grep -c "decision (pinning)" "$GUEST_DIR/events.log" || true; }
+
+	say "re-pinning both vCPUs to node 1 (CPU $node1_cpus)"
+	timeout 30 virsh -q vcpupin nsguest 0 "$node1_cpus" >/dev/null || fail "vcpupin 0 failed"
+	timeout 30 virsh -q vcpupin nsguest 1 "$node1_cpus" >/dev/null || fail "vcpupin 1 failed"
+	wait_on_node 1 60
+	sleep 3 # any second decision from an undebounced burst would show by now
+	cat "$GUEST_DIR/events.log" >&2
+	[[ $(decisions) == 1 ]] || fail "$(decisions) pinning decisions for one burst of two vcpupins, not 1"
+	grep -q "decision (pinning) cell -1: move: .*node 1" "$GUEST_DIR/events.log" || fail "the decision did not target node 1"
+
+	# libvirtd restarted under the daemon: it reconnects and follows the next change.
+	kill -TERM "$(cat /run/libvirtd.pid)"
+	for ((i = 0; i < 100; i++)); do kill -0 "$(cat /run/libvirtd.pid 2>/dev/null)" 2>/dev/null || break; sleep 0.1; done
+	libvirtd --daemon --pid-file /run/libvirtd.pid || fail "libvirtd did not restart"
+	_lv_pid=
+	for ((i = 0; i < 100; i++)); do [[ -s /run/libvirtd.pid ]] && _lv_pid=$(</run/libvirtd.pid) && break; sleep 0.1; done
+	for ((i = 0; i < 600; i++)); do
+		grep -q 'after a reconnect' "$GUEST_DIR/daemon.log" && break
+		sleep 0.1
+	done
+	grep -q 'after a reconnect' "$GUEST_DIR/daemon.log" || fail "numashiftd did not reconnect to the restarted libvirtd"
+	grep -q 'hook: domain nsguest reconnect begin' "$GUEST_DIR/daemon.log" || say "(no reconnect hook line)"
+	sleep 1
+	virsh -q vcpupin nsguest 0 "$node0_cpus" >/dev/null || fail "vcpupin 0 (back) failed"
+	virsh -q vcpupin nsguest 1 "$node0_cpus" >/dev/null || fail "vcpupin 1 (back) failed"
+	wait_on_node 0 60
+	[[ $(decisions) == 2 ]] || fail "$(decisions) pinning decisions after the second burst, not 2"
+
+	lv_guest_wait nsguest "^NSGUEST pass=$(($(grep -c '^NSGUEST pass=' "$LV_GUEST_LOG") + 2)) " 240
+	lv_guest_stop nsguest 180
+	for ((i = 0; i < 50; i++)); do grep -q 'hook: domain nsguest release end' "$GUEST_DIR/daemon.log" && break; sleep 0.1; done
+	grep -q 'hook: domain nsguest stopped end' "$GUEST_DIR/daemon.log" || fail "the hook did not reach numashiftd on stop"
+	verdict=$(guest_verdict "$LV_GUEST_LOG")
+	say "guest: verdict=$verdict passes=$(guest_report_field "$LV_GUEST_LOG" passes)" \
+		"worst_access_us=$(guest_report_field "$LV_GUEST_LOG" worst_access_us)"
+	[[ $verdict == clean ]] || fail "guest verdict $verdict"
+	lv_stop
+	;;
+soak)
+	# shellcheck source=../lib/numashift.sh
+	. "$here/../lib/numashift.sh"
+	# shellcheck source=../../vm-images/testhost-libvirt
+	. "$src/vm-images/testhost-libvirt"
+	moves=${NS_SOAK_MOVES:-100}
+	lv_start
+	lv_guest_define nsguest 128 0 2 2
+	virsh -q start nsguest >/dev/null || fail "virsh start failed"
+	lv_guest_wait nsguest '^NSGUEST pass=1 ' 240
+	pid=$(lv_qemu_pid nsguest)
+	t0=$EPOCHREALTIME
+	for ((i = 1; i <= moves; i++)); do
+		to=$((i % 2))
+		# Every fifth move takes one vNUMA cell only, and the next one the rest.
+		if ((i % 5 == 0)); then
+			"$NUMASHIFT" --json migrate nsguest --cell $((i / 5 % 2)) --to "$to" >"$GUEST_DIR/move.json" ||
+				fail "move $i (cell $((i / 5 % 2)) -> node $to) exited $?"
+		else
+			"$NUMASHIFT" --json migrate nsguest --to "$to" >"$GUEST_DIR/move.json" ||
+				fail "move $i (-> node $to) exited $?"
+		fi
+		python3 - "$GUEST_DIR/move.json" "$i" >>"$GUEST_DIR/soak.log" <<-'PY' || fail "move $i did not finish cleanly"
+			import json, sys
+			r = json.load(open(sys.argv[1]))
+			assert r["outcome"] == "done" and r["failed_pages"] == 0 and r["remaining_pages"] == 0, r
+			print(sys.argv[2], r["moved_pages"], r["elapsed_us"])
+		PY
+		if ((i % 5 != 0)); then
+			pct=$(ns_status_percent nsguest "$to")
+			((pct >= 95)) || fail "after move $i only $pct% of the guest is on node $to"
+		fi
+		# Let the guest verify everything between every tenth move.
+		if ((i % 10 == 0)); then
+			lv_guest_wait nsguest "^NSGUEST pass=$(($(grep -c '^NSGUEST pass=' "$LV_GUEST_LOG") + 1)) " 240
+			grep -q '^NSGUEST corrupt' "$LV_GUEST_LOG" && fail "the guest found corruption after move $i"
+			say "$i moves done"
+		fi
+	done
+	t1=$EPOCHREALTIME
+	lv_guest_stop nsguest 240
+	verdict=$(guest_verdict "$LV_GUEST_LOG")
+	say "soak: $moves moves, $(awk '{ p += $2 } END { printf "%.0f MiB", p * 4 / 1024 }' "$GUEST_DIR/soak.log") moved" \
+		"in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", b - a }') s;" \
+		"guest verdict=$verdict passes=$(guest_report_field "$LV_GUEST_LOG" passes)" \
+		"errors=$(guest_report_field "$LV_GUEST_LOG" errors)" \
 		"worst_access_us=$(guest_report_field "$LV_GUEST_LOG" worst_access_us)"
 	[[ $verdict == clean ]] || fail "guest verdict $verdict"
 	lv_stop

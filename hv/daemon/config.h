@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * numashiftd's settings: /etc/numashift/numashiftd.conf, a GKeyFile.
+ * Every key is optional; an unknown group or key, or a value out of range,
+ * is an error naming it (a typo must not silently fall back to a default).
+ * docs/numashiftd.8 lists them.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "numashift/policy.h"
+
+G_BEGIN_DECLS
+
+#define NS_DAEMON_CONFIG_PATH "/etc/numashift/numashiftd.conf"
+
+typedef struct {
+    /* [daemon] */
+    char *uri;               /* libvirt URI; NULL: qemu:///system */
+    char *socket_path;       /* control socket */
+    char *socket_group;      /* group allowed to change things besides root; NULL: root only */
+    guint max_jobs;          /* jobs running at once, host-wide */
+    double rate_limit_mib_s; /* host-wide MiB/s, shared by the running jobs; 0: none */
+    guint workers;           /* engine workers per job; 0: the engine's default */
+    guint debounce_ms;       /* pinning events closer than this make one job */
+    guint start_delay_ms;    /* after a domain starts, before its first look */
+    guint drift_interval_s;  /* periodic placement check; 0: off */
+    guint max_clients;       /* control socket connections at once */
+    /* [policy] */
+    char *mode;              /* default policy mode for every domain ("follow") */
+    NsPolicyOptions policy;
+    /* [domain NAME] mode=..., per domain, by name */
+    GHashTable *domain_modes; /* name -> mode string */
+} NsDaemonConfig;
+
+/* The built-in defaults.  Context: any thread. */
+NsDaemonConfig *ns_daemon_config_new_default(void);
+
+/*
+ * Read @path over the defaults.  A missing file is not an error when
+ * @missing_ok; NS_ERROR_INVALID_INPUT for syntax, unknown keys, bad values.
+ * Context: any thread.
+ */
+NsDaemonConfig *ns_daemon_config_load(const char *path, gboolean missing_ok, GError **error);
+
+/* The policy mode for domain @name (its [domain NAME] entry, else [policy] mode).  Context: any thread. */
+const char *ns_daemon_config_mode_for(const NsDaemonConfig *config, const char *name);
+
+/* NULL is accepted.  Context: any thread. */
+void ns_daemon_config_free(NsDaemonConfig *config);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(NsDaemonConfig, ns_daemon_config_free)
+
+G_END_DECLS

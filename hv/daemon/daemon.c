@@ -1,0 +1,689 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * numashiftd's core: tracked domains, triggers, the job queue, requests.
+ *
+ * Triggers (pinning events, domain starts, hook calls, the drift timer,
+ * requests) never start a job directly: they set the domain's *pending*
+ * job and queue the domain.  A domain has at most one running and one
+ * pending job; a newer trigger replaces the pending one (the policy reads
+ * fresh facts when the job starts, so nothing is lost), and an operator's
+ * migrate beats a rebalance.  Jobs start in queue order while fewer than
+ * max_jobs run.  The host-wide rate limit is split evenly between them.
+ */
+#include "daemon.h"
+
+#include <string.h>
+
+#include <libvirt/virterror.h>
+
+#include "conn.h"
+#include "job.h"
+#include "numashift/error.h"
+#include "server.h"
+
+typedef struct {
+    NsDaemon *daemon;
+    char *uuid;
+    char *name;
+    char *runtime_mode;      /* set over the control socket; beats the config */
+    guint debounce_source;
+    guint start_source;
+    NsJob *job;              /* running, or the last one (done) */
+    NsJobSpec *pending;      /* waiting for a slot */
+    guint pinning_events;    /* since the daemon started, for the record */
+    gint64 pinning_at_us;    /* the last pinning event's time */
+} Tracked;
+
+struct _NsDaemon {
+    NsDaemonConfig *config;
+    NsConn *conn;
+    NsServer *server;
+    GHashTable *domains; /* uuid -> Tracked */
+    GQueue queue;        /* Tracked with a pending job, in arrival order */
+    guint running;
+    guint drift_source;
+};
+
+static void spec_free(NsJobSpec *spec)
+{
+    if (spec == NULL)
+        return;
+    g_free(spec->uuid);
+    g_free(spec->trigger);
+    g_free(spec->mode_override);
+    g_free(spec);
+}
+
+static void
+tracked_free(gpointer p)
+{
+    Tracked *t = p;
+
+    if (t->debounce_source != 0)
+        g_source_remove(t->debounce_source);
+    if (t->start_source != 0)
+        g_source_remove(t->start_source);
+    g_queue_remove(&t->daemon->queue, t);
+    spec_free(t->pending);
+    if (t->job != NULL) {
+        ns_job_cancel(t->job);
+        ns_job_free(t->job);
+    }
+    g_free(t->uuid);
+    g_free(t->name);
+    g_free(t->runtime_mode);
+    g_free(t);
+}
+
+static Tracked *
+track(NsDaemon *d, const char *uuid, const char *name)
+{
+    Tracked *t = g_hash_table_lookup(d->domains, uuid);
+
+    if (t == NULL) {
+        t = g_new0(Tracked, 1);
+        t->daemon = d;
+        t->uuid = g_strdup(uuid);
+        g_hash_table_insert(d->domains, t->uuid, t);
+        g_message("tracking domain %s (%s)", name != NULL ? name : "?", uuid);
+    }
+    if (name != NULL && g_strcmp0(t->name, name) != 0) {
+        g_free(t->name);
+        t->name = g_strdup(name);
+    }
+    return t;
+}
+
+static void
+broadcast(NsDaemon *d, NsControlEvent event, JsonBuilder *b)
+{
+    g_autoptr(JsonNode) body = json_builder_get_root(b);
+
+    ns_server_broadcast(d->server, event, body);
+}
+
+/* A JSON object builder with "domain" and "uuid" already in. */
+static JsonBuilder *
+event_builder(const Tracked *t, const char *what)
+{
+    JsonBuilder *b = json_builder_new();
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "event");
+    json_builder_add_string_value(b, what);
+    json_builder_set_member_name(b, "domain");
+    json_builder_add_string_value(b, t->name != NULL ? t->name : "");
+    json_builder_set_member_name(b, "uuid");
+    json_builder_add_string_value(b, t->uuid);
+    json_builder_set_member_name(b, "time_us");
+    json_builder_add_int_value(b, g_get_real_time());
+    return b;
+}
+
+static void
+emit(Tracked *t, NsControlEvent event, const char *what, const char *key, JsonNode *value)
+{
+    g_autoptr(JsonBuilder) b = event_builder(t, what);
+
+    if (key != NULL) {
+        json_builder_set_member_name(b, key);
+        json_builder_add_value(b, value);
+    }
+    json_builder_end_object(b);
+    broadcast(t->daemon, event, b);
+}
+
+/* The mode the policy must use for @t, or NULL to let the domain's metadata decide. */
+static const char *
+mode_override(NsDaemon *d, const Tracked *t)
+{
+    if (t->runtime_mode != NULL)
+        return t->runtime_mode;
+    if (t->name != NULL && g_hash_table_contains(d->config->domain_modes, t->name))
+        return g_hash_table_lookup(d->config->domain_modes, t->name);
+    /* A host-wide "off" wins over metadata; "follow" leaves the metadata its say. */
+    return strcmp(d->config->mode, "follow") != 0 ? d->config->mode : NULL;
+}
+
+/* ---------------------------------------------------------------- jobs */
+
+static void start_queued(NsDaemon *d);
+
+static void
+on_job_decision(NsJob *job, JsonNode *decisions, gpointer data)
+{
+    Tracked *t = data;
+
+    for (guint i = 0; i < json_array_get_length(json_node_get_array(decisions)); i++) {
+        JsonObject *o = json_array_get_object_element(json_node_get_array(decisions), i);
+
+        g_message("domain %s cell %" G_GINT64_FORMAT ": %s (%s; trigger %s)", t->name,
+                  json_object_get_int_member(o, "cell"), json_object_get_string_member(o, "message"),
+                  json_object_get_string_member(o, "reason"), ns_job_get_spec(job)->trigger);
+    }
+    g_autoptr(JsonBuilder) b = event_builder(t, "decision");
+
+    json_builder_set_member_name(b, "trigger");
+    json_builder_add_string_value(b, ns_job_get_spec(job)->trigger);
+    json_builder_set_member_name(b, "decisions");
+    json_builder_add_value(b, json_node_copy(decisions));
+    json_builder_end_object(b);
+    broadcast(t->daemon, NS_CONTROL_EVENT_POLICY, b);
+}
+
+static void
+on_job_progress(NsJob *job, const NsEngineProgress *p, gpointer data)
+{
+    Tracked *t = data;
+    g_autoptr(JsonBuilder) b = event_builder(t, "progress");
+
+    (void)job;
+    json_builder_set_member_name(b, "done_pages");
+    json_builder_add_int_value(b, (gint64)p->done_pages);
+    json_builder_set_member_name(b, "total_pages");
+    json_builder_add_int_value(b, (gint64)p->total_pages);
+    json_builder_set_member_name(b, "moved_bytes");
+    json_builder_add_int_value(b, (gint64)p->moved_bytes);
+    json_builder_set_member_name(b, "mib_per_s");
+    json_builder_add_double_value(b, p->mib_per_s);
+    json_builder_set_member_name(b, "eta_us");
+    json_builder_add_int_value(b, p->eta_us);
+    json_builder_set_member_name(b, "paused");
+    json_builder_add_boolean_value(b, p->paused);
+    json_builder_end_object(b);
+    broadcast(t->daemon, NS_CONTROL_EVENT_PROGRESS, b);
+}
+
+static void
+on_job_done(NsJob *job, gpointer data)
+{
+    Tracked *t = data;
+    NsDaemon *d = t->daemon;
+    g_autoptr(JsonNode) desc = ns_job_describe(job);
+    JsonObject *o = json_node_get_object(desc);
+    const GError *error = ns_job_get_error(job);
+
+    d->running--;
+    if (error != NULL)
+        g_warning("domain %s: %s job (trigger %s) failed: %s", t->name,
+                  json_object_get_string_member(o, "kind"), ns_job_get_spec(job)->trigger,
+                  error->message);
+    else
+        g_message("domain %s: %s job (trigger %s) ended: %s", t->name,
+                  json_object_get_string_member(o, "kind"), ns_job_get_spec(job)->trigger,
+                  json_object_get_string_member(o, "state"));
+    emit(t, NS_CONTROL_EVENT_JOB, "job-done", "job", json_node_copy(desc));
+    start_queued(d);
+}
+
+static void
+start_job(NsDaemon *d, Tracked *t)
+{
+    virConnectPtr vc = ns_conn_get(d->conn);
+    const NsJobCallbacks cb = { on_job_decision, on_job_progress, on_job_done, t };
+    g_autoptr(JsonNode) desc = NULL;
+
+    g_clear_pointer(&t->job, ns_job_free); /* the previous one, done */
+    t->pending->rate_mib_s = t->pending->rate_mib_s > 0 ? t->pending->rate_mib_s
+                             : d->config->rate_limit_mib_s > 0
+                                 ? d->config->rate_limit_mib_s / d->config->max_jobs
+                                 : 0;
+    t->job = ns_job_start(vc, t->pending, &cb);
+    g_clear_pointer(&t->pending, spec_free);
+    d->running++;
+    desc = ns_job_describe(t->job);
+    emit(t, NS_CONTROL_EVENT_JOB, "job-started", "job", g_steal_pointer(&desc));
+}
+
+static void
+start_queued(NsDaemon *d)
+{
+    if (ns_conn_get(d->conn) == NULL)
+        return; /* on reconnect */
+    for (GList *l = d->queue.head; l != NULL && d->running < d->config->max_jobs;) {
+        Tracked *t = l->data;
+        GList *next = l->next;
+
+        if (t->job == NULL || ns_job_is_done(t->job)) {
+            g_queue_delete_link(&d->queue, l);
+            start_job(d, t);
+        }
+        l = next;
+    }
+}
+
+/* Make @spec (taken) @t's pending job, unless it would replace an operator's migrate. */
+static void
+enqueue(NsDaemon *d, Tracked *t, NsJobSpec *spec)
+{
+    if (t->pending != NULL && t->pending->kind == NS_JOB_MIGRATE && spec->kind == NS_JOB_REBALANCE) {
+        spec_free(spec);
+        return;
+    }
+    spec_free(t->pending);
+    t->pending = spec;
+    if (g_queue_find(&d->queue, t) == NULL)
+        g_queue_push_tail(&d->queue, t);
+    start_queued(d);
+}
+
+static void
+enqueue_rebalance(NsDaemon *d, Tracked *t, const char *trigger)
+{
+    NsJobSpec *spec = g_new0(NsJobSpec, 1);
+
+    spec->kind = NS_JOB_REBALANCE;
+    spec->uuid = g_strdup(t->uuid);
+    spec->trigger = g_strdup(trigger);
+    spec->cell = -1;
+    spec->workers = d->config->workers;
+    spec->policy = d->config->policy;
+    spec->mode_override = g_strdup(mode_override(d, t));
+    enqueue(d, t, spec);
+}
+
+/* ------------------------------------------------------------ triggers */
+
+static gboolean
+debounce_fired(gpointer data)
+{
+    Tracked *t = data;
+
+    t->debounce_source = 0;
+    enqueue_rebalance(t->daemon, t, "pinning");
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean
+start_delay_fired(gpointer data)
+{
+    Tracked *t = data;
+
+    t->start_source = 0;
+    enqueue_rebalance(t->daemon, t, "start");
+    return G_SOURCE_REMOVE;
+}
+
+static void
+domain_started(NsDaemon *d, const char *uuid, const char *name, const char *how)
+{
+    Tracked *t = track(d, uuid, name);
+
+    emit(t, NS_CONTROL_EVENT_DOMAIN, "started", "source", json_node_init_string(json_node_alloc(), how));
+    if (t->start_source == 0)
+        t->start_source = g_timeout_add(d->config->start_delay_ms, start_delay_fired, t);
+}
+
+static void
+domain_stopped(NsDaemon *d, const char *uuid, const char *how)
+{
+    Tracked *t = g_hash_table_lookup(d->domains, uuid);
+
+    if (t == NULL)
+        return;
+    g_message("domain %s stopped (%s): no longer tracked", t->name, how);
+    emit(t, NS_CONTROL_EVENT_DOMAIN, "stopped", "source", json_node_init_string(json_node_alloc(), how));
+    if (t->job != NULL && !ns_job_is_done(t->job)) {
+        /* Its QEMU is gone or going: the job ends on its own errors; keep the entry until then. */
+        ns_job_cancel(t->job);
+        g_clear_pointer(&t->pending, spec_free);
+        g_queue_remove(&d->queue, t);
+        return;
+    }
+    g_hash_table_remove(d->domains, uuid);
+}
+
+static void
+on_lifecycle(const char *uuid, const char *name, int event, int detail, gpointer data)
+{
+    NsDaemon *d = data;
+
+    (void)detail;
+    switch (event) {
+    case VIR_DOMAIN_EVENT_STARTED:
+        domain_started(d, uuid, name, "lifecycle event");
+        break;
+    case VIR_DOMAIN_EVENT_STOPPED:
+        domain_stopped(d, uuid, "lifecycle event");
+        break;
+    default:
+        break;
+    }
+}
+
+static void
+on_pinning(const char *uuid, const char *name, const char *const *keys, gpointer data)
+{
+    NsDaemon *d = data;
+    Tracked *t = track(d, uuid, name);
+    g_autofree char *joined = g_strjoinv(",", (char **)keys);
+
+    t->pinning_events++;
+    t->pinning_at_us = g_get_real_time();
+    g_message("domain %s: pinning changed (%s); deciding in %u ms", t->name, joined,
+              d->config->debounce_ms);
+    emit(t, NS_CONTROL_EVENT_DOMAIN, "pinning", "keys",
+         json_node_init_string(json_node_alloc(), joined));
+    if (t->debounce_source != 0)
+        g_source_remove(t->debounce_source);
+    t->debounce_source = g_timeout_add(d->config->debounce_ms, debounce_fired, t);
+}
+
+static void
+on_up(virConnectPtr vc, gpointer data)
+{
+    NsDaemon *d = data;
+    virDomainPtr *doms = NULL;
+    int n = virConnectListAllDomains(vc, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+
+    g_autofree char *uri = virConnectGetURI(vc);
+
+    g_message("connected to libvirt at %s%s", uri != NULL ? uri : "?",
+              ns_conn_get_reconnects(d->conn) > 0 ? ", after a reconnect" : "");
+    /* Running domains: ours to watch, and a fresh look at each (a restart of
+     * either daemon may have missed events). */
+    for (int i = 0; i < n; i++) {
+        char uuid[VIR_UUID_STRING_BUFLEN];
+
+        if (virDomainGetUUIDString(doms[i], uuid) == 0)
+            domain_started(d, uuid, virDomainGetName(doms[i]), "running at connect");
+        virDomainFree(doms[i]);
+    }
+    free(doms);
+    start_queued(d);
+}
+
+static void
+on_down(const char *reason, gpointer data)
+{
+    NsDaemon *d = data;
+
+    (void)d;
+    g_warning("lost the libvirt connection (%s): reconnecting", reason);
+}
+
+static gboolean
+drift_tick(gpointer data)
+{
+    NsDaemon *d = data;
+    GHashTableIter it;
+    gpointer v;
+
+    g_hash_table_iter_init(&it, d->domains);
+    while (g_hash_table_iter_next(&it, NULL, &v)) {
+        Tracked *t = v;
+
+        if (t->pending == NULL && (t->job == NULL || ns_job_is_done(t->job)) &&
+            t->start_source == 0 && t->debounce_source == 0)
+            enqueue_rebalance(d, t, "drift");
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+/* ------------------------------------------------------------ requests */
+
+/* A tracked domain by UUID or name, without asking libvirt. */
+static Tracked *
+find_tracked(NsDaemon *d, const char *key)
+{
+    GHashTableIter it;
+    gpointer v;
+    Tracked *t = g_hash_table_lookup(d->domains, key);
+
+    if (t != NULL)
+        return t;
+    g_hash_table_iter_init(&it, d->domains);
+    while (g_hash_table_iter_next(&it, NULL, &v))
+        if (g_strcmp0(((Tracked *)v)->name, key) == 0)
+            return v;
+    return NULL;
+}
+
+/* The tracked domain a request names: UUID, name, or libvirt ID. */
+static Tracked *
+find_domain(NsDaemon *d, const char *key, gboolean *ret_inactive)
+{
+    virConnectPtr vc = ns_conn_get(d->conn);
+    Tracked *t = find_tracked(d, key);
+
+    if (t != NULL)
+        return t;
+    /* Not seen yet (started before a reconnect finished): ask libvirt. */
+    if (vc == NULL)
+        return NULL;
+    guint64 id = 0;
+    virDomainPtr dom = virDomainLookupByName(vc, key);
+
+    if (dom == NULL && g_ascii_string_to_unsigned(key, 10, 0, G_MAXINT, &id, NULL))
+        dom = virDomainLookupByID(vc, (int)id);
+    if (dom == NULL)
+        dom = virDomainLookupByUUIDString(vc, key);
+    if (dom == NULL)
+        return NULL;
+    if (virDomainIsActive(dom) != 1) {
+        *ret_inactive = TRUE;
+        virDomainFree(dom);
+        return NULL;
+    }
+    char uuid[VIR_UUID_STRING_BUFLEN];
+
+    t = virDomainGetUUIDString(dom, uuid) == 0 ? track(d, uuid, virDomainGetName(dom)) : NULL;
+    virDomainFree(dom);
+    return t;
+}
+
+static JsonNode *
+describe_domain(NsDaemon *d, Tracked *t)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    const char *mode = mode_override(d, t);
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "domain");
+    json_builder_add_string_value(b, t->name != NULL ? t->name : "");
+    json_builder_set_member_name(b, "uuid");
+    json_builder_add_string_value(b, t->uuid);
+    json_builder_set_member_name(b, "mode");
+    json_builder_add_string_value(b, mode != NULL ? mode : "follow");
+    json_builder_set_member_name(b, "mode_source");
+    json_builder_add_string_value(b, t->runtime_mode != NULL ? "runtime"
+                                     : mode != NULL          ? "config"
+                                                             : "metadata or default");
+    json_builder_set_member_name(b, "pending");
+    json_builder_add_string_value(b, t->pending == NULL                   ? "none"
+                                     : t->pending->kind == NS_JOB_MIGRATE ? "migrate"
+                                                                          : "rebalance");
+    json_builder_set_member_name(b, "pinning_events");
+    json_builder_add_int_value(b, t->pinning_events);
+    json_builder_set_member_name(b, "job");
+    if (t->job != NULL)
+        json_builder_add_value(b, ns_job_describe(t->job));
+    else
+        json_builder_add_null_value(b);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+static void
+on_request(NsClient *client, const NsControlRequest *req, gpointer data)
+{
+    NsDaemon *d = data;
+    Tracked *t = NULL;
+
+    if (req->domain != NULL && req->op != NS_CONTROL_OP_HOOK) {
+        gboolean inactive = FALSE;
+
+        t = find_domain(d, req->domain, &inactive);
+        if (t == NULL) {
+            g_autofree char *msg = g_strdup_printf(
+                inactive ? "domain '%s' is not running" : "no domain '%s'", req->domain);
+
+            ns_client_reply_error(client, req,
+                                  inactive ? NS_CONTROL_ERR_NOT_RUNNING : NS_CONTROL_ERR_NOT_FOUND, msg);
+            return;
+        }
+    }
+    switch (req->op) {
+    case NS_CONTROL_OP_LIST:
+    case NS_CONTROL_OP_JOBS: {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        GHashTableIter it;
+        gpointer v;
+
+        json_builder_begin_array(b);
+        g_hash_table_iter_init(&it, d->domains);
+        while (g_hash_table_iter_next(&it, NULL, &v)) {
+            Tracked *x = v;
+
+            if (req->op == NS_CONTROL_OP_LIST)
+                json_builder_add_value(b, describe_domain(d, x));
+            else if (x->job != NULL)
+                json_builder_add_value(b, ns_job_describe(x->job));
+        }
+        json_builder_end_array(b);
+        g_autoptr(JsonNode) result = json_builder_get_root(b);
+
+        ns_client_reply_ok(client, req, result);
+        return;
+    }
+    case NS_CONTROL_OP_STATUS:
+    case NS_CONTROL_OP_POLICY_GET: {
+        g_autoptr(JsonNode) result = describe_domain(d, t);
+
+        ns_client_reply_ok(client, req, result);
+        return;
+    }
+    case NS_CONTROL_OP_MIGRATE: {
+        g_autoptr(GError) error = NULL;
+
+        if (!ns_engine_check_node(req->to, &error)) {
+            ns_client_reply_error(client, req, ns_control_error_code(error), error->message);
+            return;
+        }
+        NsJobSpec *spec = g_new0(NsJobSpec, 1);
+
+        spec->kind = NS_JOB_MIGRATE;
+        spec->uuid = g_strdup(t->uuid);
+        spec->trigger = g_strdup_printf("request from uid %u", (guint)ns_client_get_uid(client));
+        spec->to = req->to;
+        spec->cell = req->cell;
+        spec->rate_mib_s = req->rate;
+        spec->workers = req->workers != 0 ? req->workers : d->config->workers;
+        g_clear_pointer(&t->pending, spec_free); /* the operator's word beats a rebalance */
+        enqueue(d, t, spec);
+        g_autoptr(JsonNode) result = describe_domain(d, t);
+
+        ns_client_reply_ok(client, req, result);
+        return;
+    }
+    case NS_CONTROL_OP_REBALANCE: {
+        enqueue_rebalance(d, t, "request");
+        g_autoptr(JsonNode) result = describe_domain(d, t);
+
+        ns_client_reply_ok(client, req, result);
+        return;
+    }
+    case NS_CONTROL_OP_PAUSE:
+    case NS_CONTROL_OP_RESUME:
+    case NS_CONTROL_OP_CANCEL:
+        if (t->job == NULL || ns_job_is_done(t->job)) {
+            ns_client_reply_error(client, req, NS_CONTROL_ERR_NOT_FOUND,
+                                  "no job is running for this domain");
+            return;
+        }
+        if (req->op == NS_CONTROL_OP_PAUSE)
+            ns_job_pause(t->job);
+        else if (req->op == NS_CONTROL_OP_RESUME)
+            ns_job_resume(t->job);
+        else
+            ns_job_cancel(t->job);
+        emit(t, NS_CONTROL_EVENT_JOB, ns_control_op_to_string(req->op), NULL, NULL);
+        ns_client_reply_ok(client, req, NULL);
+        return;
+    case NS_CONTROL_OP_POLICY_SET: {
+        NsPolicyMode mode;
+        g_autoptr(GError) error = NULL;
+
+        if (!ns_policy_mode_from_string(req->mode, &mode, &error)) {
+            ns_client_reply_error(client, req, NS_CONTROL_ERR_INVALID_REQUEST, error->message);
+            return;
+        }
+        g_free(t->runtime_mode);
+        t->runtime_mode = g_strdup(ns_policy_mode_to_string(mode));
+        g_message("domain %s: policy set to %s by uid %u", t->name, t->runtime_mode,
+                  (guint)ns_client_get_uid(client));
+        emit(t, NS_CONTROL_EVENT_POLICY, "policy", "mode",
+             json_node_init_string(json_node_alloc(), t->runtime_mode));
+        if (mode == NS_POLICY_MODE_FOLLOW)
+            enqueue_rebalance(d, t, "policy");
+        g_autoptr(JsonNode) result = describe_domain(d, t);
+
+        ns_client_reply_ok(client, req, result);
+        return;
+    }
+    case NS_CONTROL_OP_SUBSCRIBE:
+        ns_client_subscribe(client, req->events);
+        ns_client_reply_ok(client, req, NULL);
+        return;
+    case NS_CONTROL_OP_HOOK: {
+        const char *op = req->operation;
+
+        /* The hook cannot ask libvirt for the UUID: without one we go by name. */
+        const char *uuid = req->uuid;
+        /* Never libvirt from here: libvirtd waits for the hook that sent this. */
+        Tracked *known = uuid == NULL ? find_tracked(d, req->domain) : NULL;
+
+        if (uuid == NULL && known != NULL)
+            uuid = known->uuid;
+        g_message("hook: domain %s %s %s", req->domain, op, req->suboperation);
+        if (uuid != NULL && (strcmp(op, "started") == 0 || strcmp(op, "reconnect") == 0))
+            domain_started(d, uuid, req->domain, "hook");
+        else if (uuid != NULL && (strcmp(op, "stopped") == 0 || strcmp(op, "release") == 0))
+            domain_stopped(d, uuid, "hook");
+        ns_client_reply_ok(client, req, NULL);
+        return;
+    }
+    }
+    ns_client_reply_error(client, req, NS_CONTROL_ERR_UNSUPPORTED, "not supported");
+}
+
+/* ------------------------------------------------------------ public */
+
+NsDaemon *
+ns_daemon_new(NsDaemonConfig *config, GError **error)
+{
+    g_autoptr(NsDaemon) d = g_new0(NsDaemon, 1);
+    const NsConnCallbacks cb = { on_up, on_down, on_lifecycle, on_pinning, NULL };
+    NsConnCallbacks with_data = cb;
+
+    d->config = config;
+    d->domains = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, tracked_free);
+    g_queue_init(&d->queue);
+    d->server = ns_server_new(config->socket_path, config->socket_group, config->max_clients,
+                              on_request, d, error);
+    if (d->server == NULL)
+        return NULL;
+    with_data.data = d;
+    d->conn = ns_conn_new(config->uri != NULL ? config->uri : "qemu:///system", 500, 30000,
+                          &with_data);
+    if (config->drift_interval_s > 0)
+        d->drift_source = g_timeout_add_seconds(config->drift_interval_s, drift_tick, d);
+    g_message("numashiftd listening on %s", config->socket_path);
+    return g_steal_pointer(&d);
+}
+
+void
+ns_daemon_free(NsDaemon *daemon)
+{
+    if (daemon == NULL)
+        return;
+    if (daemon->drift_source != 0)
+        g_source_remove(daemon->drift_source);
+    /* Jobs first: each is cancelled and joined (pages in flight finish). */
+    if (daemon->domains != NULL)
+        g_hash_table_unref(daemon->domains);
+    ns_conn_free(daemon->conn);
+    ns_server_free(daemon->server);
+    ns_daemon_config_free(daemon->config);
+    g_free(daemon);
+}

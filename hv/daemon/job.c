@@ -1,0 +1,526 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A daemon job.  The thread does everything that blocks (libvirt and QMP
+ * round trips, the placement scan, the move); the main thread only reads
+ * the job's state under its mutex and receives marshalled callbacks.
+ *
+ * A job never scans the tree of another: each has its own radix tree, so
+ * two jobs on two domains share nothing but the libvirt connection, which
+ * libvirt makes thread-safe.
+ */
+#include "job.h"
+
+#include <string.h>
+#include <urcu/urcu-memb.h>
+
+#include "numashift/domain.h"
+#include "numashift/error.h"
+#include "numashift/placement.h"
+#include "numashift/radix.h"
+#include "numashift/topology.h"
+
+typedef enum {
+    STATE_PREPARING,
+    STATE_MOVING,
+    STATE_DONE,
+    STATE_NOTHING,
+    STATE_FAILED,
+} JobState;
+
+struct _NsJob {
+    NsJobSpec spec;
+    NsJobCallbacks cb;
+    virConnectPtr conn;
+    GMainContext *context;
+    GThread *thread;
+    gint refs;
+
+    GMutex lock; /* guards the fields below, shared with the job thread */
+    NsEngine *engine;
+    gboolean want_pause, want_cancel, detached;
+    JobState state;
+    NsEngineProgress progress;
+    NsEngineReport *report;
+    GError *error;
+    JsonNode *decisions;
+
+    gboolean done_delivered; /* main thread only */
+};
+
+static NsJob *
+job_ref(NsJob *job)
+{
+    g_atomic_int_inc(&job->refs);
+    return job;
+}
+
+static void
+job_unref(gpointer p)
+{
+    NsJob *job = p;
+
+    if (!g_atomic_int_dec_and_test(&job->refs))
+        return;
+    g_free(job->spec.uuid);
+    g_free(job->spec.trigger);
+    g_free(job->spec.mode_override);
+    g_clear_pointer(&job->report, ns_engine_report_free);
+    g_clear_error(&job->error);
+    g_clear_pointer(&job->decisions, json_node_unref);
+    g_mutex_clear(&job->lock);
+    virConnectClose(job->conn);
+    g_main_context_unref(job->context);
+    g_free(job);
+}
+
+/* ------------------------------------------------------ marshalling */
+
+typedef enum { CALL_DECISION, CALL_PROGRESS, CALL_DONE } CallKind;
+
+typedef struct {
+    NsJob *job;
+    CallKind kind;
+    NsEngineProgress progress;
+    JsonNode *decisions;
+} Call;
+
+static void
+call_free(gpointer p)
+{
+    Call *c = p;
+
+    g_clear_pointer(&c->decisions, json_node_unref);
+    job_unref(c->job);
+    g_free(c);
+}
+
+static gboolean
+deliver(gpointer p)
+{
+    Call *c = p;
+    NsJob *job = c->job;
+    gboolean detached;
+
+    g_mutex_lock(&job->lock);
+    detached = job->detached;
+    g_mutex_unlock(&job->lock);
+    if (c->kind == CALL_DONE)
+        job->done_delivered = TRUE;
+    if (detached)
+        return G_SOURCE_REMOVE;
+    switch (c->kind) {
+    case CALL_DECISION:
+        if (job->cb.on_decision != NULL)
+            job->cb.on_decision(job, c->decisions, job->cb.data);
+        break;
+    case CALL_PROGRESS:
+        if (job->cb.on_progress != NULL)
+            job->cb.on_progress(job, &c->progress, job->cb.data);
+        break;
+    case CALL_DONE:
+        if (job->cb.on_done != NULL)
+            job->cb.on_done(job, job->cb.data);
+        break;
+    }
+    return G_SOURCE_REMOVE;
+}
+
+static void
+post(NsJob *job, Call *c)
+{
+    c->job = job_ref(job);
+    g_main_context_invoke_full(job->context, G_PRIORITY_DEFAULT, deliver, c, call_free);
+}
+
+static void
+on_engine_progress(const NsEngineProgress *progress, gpointer data)
+{
+    NsJob *job = data;
+    Call *c = g_new0(Call, 1);
+
+    g_mutex_lock(&job->lock);
+    job->progress = *progress;
+    g_mutex_unlock(&job->lock);
+    c->kind = CALL_PROGRESS;
+    c->progress = *progress;
+    post(job, c);
+}
+
+/* ------------------------------------------------------- the facts */
+
+/*
+ * The nodes QEMU's cgroup lets it use (cgroup v2 cpuset.mems.effective),
+ * or NULL when that cannot be read (cgroup v1, no cpuset): then the
+ * domain XML's numatune is the only restriction the policy sees.
+ */
+static GArray *
+read_cpuset_mems(pid_t pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/cgroup", (int)pid);
+    g_autofree char *text = NULL;
+    g_autofree char *mems = NULL;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL))
+        return NULL;
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+
+    for (char **l = lines; *l != NULL; l++) {
+        if (!g_str_has_prefix(*l, "0::/"))
+            continue;
+        g_autofree char *file =
+            g_strdup_printf("/sys/fs/cgroup%s/cpuset.mems.effective", *l + strlen("0::"));
+
+        if (!g_file_get_contents(file, &mems, NULL, NULL))
+            return NULL;
+        g_strstrip(mems);
+        if (*mems == '\0')
+            return NULL;
+        return ns_topology_parse_list(mems, 65535, NULL);
+    }
+    return NULL;
+}
+
+static JsonNode *
+decisions_to_json(const GArray *decisions)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    json_builder_begin_array(b);
+    for (guint i = 0; i < decisions->len; i++) {
+        const NsPolicyDecision *d = &g_array_index(decisions, NsPolicyDecision, i);
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "cell");
+        json_builder_add_int_value(b, d->cell);
+        json_builder_set_member_name(b, "home");
+        json_builder_add_int_value(b, d->home);
+        json_builder_set_member_name(b, "target");
+        json_builder_add_int_value(b, d->target);
+        json_builder_set_member_name(b, "bytes");
+        json_builder_add_int_value(b, (gint64)d->bytes);
+        json_builder_set_member_name(b, "remote_bytes");
+        json_builder_add_int_value(b, (gint64)d->remote_bytes);
+        json_builder_set_member_name(b, "reason");
+        json_builder_add_string_value(b, ns_policy_reason_to_string(d->reason));
+        json_builder_set_member_name(b, "message");
+        json_builder_add_string_value(b, d->message);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    return json_builder_get_root(b);
+}
+
+/*
+ * Plan @d's memory: the whole cell, or when the reserve capped it, its
+ * ranges in order up to @d->bytes of guest memory.  Moved bytes never
+ * exceed the planned ranges' size, so the cap holds (it may move less).
+ */
+static gboolean
+plan_decision(NsPlan *plan, const NsMemMap *map, const NsPolicyDecision *d, GError **error)
+{
+    if (d->reason != NS_POLICY_REASON_MOVE_CAPPED)
+        return ns_plan_add_map(plan, map, d->cell, (guint)d->target, error);
+    guint64 left = d->bytes & ~(guint64)(NS_GUEST_PAGE_SIZE - 1);
+
+    for (guint i = 0; i < map->ranges->len && left > 0; i++) {
+        const NsMemRange *r = &g_array_index(map->ranges, NsMemRange, i);
+
+        if (d->cell >= 0 && r->cell != d->cell)
+            continue;
+        guint64 size = MIN(r->size, left);
+
+        if (!ns_plan_add(plan, r->gpa, size, (guint)d->target, error))
+            return FALSE;
+        left -= size;
+    }
+    return TRUE;
+}
+
+static gboolean
+plan_rebalance(NsJob *job, NsDomain *dom, NsRadix *tree, const NsMemMap *map, NsPlan *plan,
+               GError **error)
+{
+    g_autoptr(GPtrArray) pinning = ns_domain_get_vcpu_pinning(dom, error);
+
+    if (pinning == NULL)
+        return FALSE;
+    g_autoptr(NsTopology) topo = ns_topology_load(job->spec.sysfs_root, error);
+
+    if (topo == NULL || !ns_topology_refresh_memory(topo, error))
+        return FALSE;
+    g_autoptr(NsPlacementSummary) summary = ns_placement_summarize(tree, map);
+    g_autoptr(GArray) cpuset = read_cpuset_mems(ns_domain_get_pid(dom));
+    NsPolicyInput input = {
+        .config = ns_domain_get_config(dom),
+        .vcpu_affinity = pinning,
+        .topology = topo,
+        .placement = summary,
+        .cpuset_mems = cpuset,
+        .mode_override = job->spec.mode_override,
+        .options = &job->spec.policy,
+    };
+    g_autoptr(GArray) decisions = ns_policy_decide(&input, error);
+
+    if (decisions == NULL)
+        return FALSE;
+    Call *c = g_new0(Call, 1);
+
+    c->kind = CALL_DECISION;
+    c->decisions = decisions_to_json(decisions);
+    g_mutex_lock(&job->lock);
+    job->decisions = json_node_ref(c->decisions);
+    g_mutex_unlock(&job->lock);
+    post(job, c);
+    for (guint i = 0; i < decisions->len; i++) {
+        const NsPolicyDecision *d = &g_array_index(decisions, NsPolicyDecision, i);
+
+        if (d->target >= 0 && d->bytes > 0 && !plan_decision(plan, map, d, error))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+run(NsJob *job, GError **error)
+{
+    g_autoptr(NsDomain) dom = ns_domain_open(job->conn, job->spec.uuid, error);
+
+    if (dom == NULL)
+        return FALSE;
+    g_autoptr(NsMemMap) map = ns_domain_load_memmap(dom, error);
+    g_autoptr(NsRadix) tree = ns_radix_new();
+    g_autoptr(NsPlan) plan = ns_plan_new();
+
+    if (map == NULL)
+        return FALSE;
+    if (tree == NULL) {
+        g_set_error_literal(error, NS_ERROR, NS_ERROR_FAILED, "out of memory");
+        return FALSE;
+    }
+    if (!ns_placement_scan(tree, map, NULL, NULL, error))
+        return FALSE;
+    if (job->spec.kind == NS_JOB_REBALANCE) {
+        if (!plan_rebalance(job, dom, tree, map, plan, error))
+            return FALSE;
+    } else if (!ns_engine_check_node(job->spec.to, error) ||
+               !ns_plan_add_map(plan, map, job->spec.cell, job->spec.to, error)) {
+        return FALSE;
+    }
+    if (plan->steps->len == 0) {
+        g_mutex_lock(&job->lock);
+        job->state = STATE_NOTHING;
+        g_mutex_unlock(&job->lock);
+        return TRUE;
+    }
+    NsEngineOptions opts = {
+        .workers = job->spec.workers,
+        .rate_limit_mib_s = job->spec.rate_mib_s,
+        .progress = on_engine_progress,
+        .progress_data = job,
+    };
+    g_autoptr(NsEngine) engine = ns_engine_new(tree, map, plan, &opts, error);
+
+    if (engine == NULL)
+        return FALSE;
+    g_mutex_lock(&job->lock);
+    job->engine = engine;
+    job->state = STATE_MOVING;
+    if (job->want_pause)
+        ns_engine_pause(engine);
+    if (job->want_cancel)
+        ns_engine_cancel(engine);
+    g_mutex_unlock(&job->lock);
+
+    gboolean ok = ns_engine_run(engine, error);
+    NsEngineReport *report = ns_engine_get_report(engine);
+
+    g_mutex_lock(&job->lock);
+    job->engine = NULL;
+    job->report = report;
+    g_mutex_unlock(&job->lock);
+    return ok;
+}
+
+static gpointer
+job_thread(gpointer p)
+{
+    NsJob *job = p;
+    GError *error = NULL;
+    Call *c = g_new0(Call, 1);
+
+    urcu_memb_register_thread();
+    gboolean ok = run(job, &error);
+    urcu_memb_unregister_thread();
+
+    g_mutex_lock(&job->lock);
+    if (!ok) {
+        job->state = STATE_FAILED;
+        job->error = error;
+    } else if (job->state != STATE_NOTHING) {
+        job->state = STATE_DONE;
+    }
+    g_mutex_unlock(&job->lock);
+    c->kind = CALL_DONE;
+    post(job, c);
+    job_unref(job); /* the thread's own reference */
+    return NULL;
+}
+
+/* ------------------------------------------------------------ public */
+
+NsJob *
+ns_job_start(virConnectPtr conn, const NsJobSpec *spec, const NsJobCallbacks *callbacks)
+{
+    NsJob *job = g_new0(NsJob, 1);
+
+    job->refs = 1;
+    job->spec = *spec;
+    job->spec.uuid = g_strdup(spec->uuid);
+    job->spec.trigger = g_strdup(spec->trigger != NULL ? spec->trigger : "request");
+    job->spec.mode_override = g_strdup(spec->mode_override);
+    job->cb = *callbacks;
+    job->conn = conn;
+    virConnectRef(conn);
+    job->context = g_main_context_ref_thread_default();
+    g_mutex_init(&job->lock);
+    job->state = STATE_PREPARING;
+    job->thread = g_thread_new("ns-job", job_thread, job_ref(job));
+    return job;
+}
+
+void
+ns_job_pause(NsJob *job)
+{
+    g_mutex_lock(&job->lock);
+    job->want_pause = TRUE;
+    if (job->engine != NULL)
+        ns_engine_pause(job->engine);
+    g_mutex_unlock(&job->lock);
+}
+
+void
+ns_job_resume(NsJob *job)
+{
+    g_mutex_lock(&job->lock);
+    job->want_pause = FALSE;
+    if (job->engine != NULL)
+        ns_engine_resume(job->engine);
+    g_mutex_unlock(&job->lock);
+}
+
+void
+ns_job_cancel(NsJob *job)
+{
+    g_mutex_lock(&job->lock);
+    job->want_cancel = TRUE;
+    if (job->engine != NULL)
+        ns_engine_cancel(job->engine);
+    g_mutex_unlock(&job->lock);
+}
+
+gboolean
+ns_job_is_done(NsJob *job)
+{
+    return job->done_delivered;
+}
+
+const GError *
+ns_job_get_error(NsJob *job)
+{
+    return job->done_delivered ? job->error : NULL;
+}
+
+const NsJobSpec *
+ns_job_get_spec(NsJob *job)
+{
+    return &job->spec;
+}
+
+static const char *
+state_name(const NsJob *job)
+{
+    switch (job->state) {
+    case STATE_PREPARING:
+        return "preparing";
+    case STATE_MOVING:
+        return job->progress.paused || job->want_pause ? "paused" : "moving";
+    case STATE_NOTHING:
+        return "nothing-to-do";
+    case STATE_FAILED:
+        return "failed";
+    case STATE_DONE:
+        return job->report != NULL ? ns_engine_outcome_to_string(job->report->outcome) : "done";
+    }
+    return "unknown";
+}
+
+JsonNode *
+ns_job_describe(NsJob *job)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    g_mutex_lock(&job->lock);
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "uuid");
+    json_builder_add_string_value(b, job->spec.uuid);
+    json_builder_set_member_name(b, "kind");
+    json_builder_add_string_value(b, job->spec.kind == NS_JOB_REBALANCE ? "rebalance" : "migrate");
+    json_builder_set_member_name(b, "trigger");
+    json_builder_add_string_value(b, job->spec.trigger);
+    json_builder_set_member_name(b, "state");
+    json_builder_add_string_value(b, state_name(job));
+    json_builder_set_member_name(b, "done_pages");
+    json_builder_add_int_value(b, (gint64)job->progress.done_pages);
+    json_builder_set_member_name(b, "total_pages");
+    json_builder_add_int_value(b, (gint64)job->progress.total_pages);
+    json_builder_set_member_name(b, "moved_bytes");
+    json_builder_add_int_value(b, (gint64)job->progress.moved_bytes);
+    json_builder_set_member_name(b, "mib_per_s");
+    json_builder_add_double_value(b, job->progress.mib_per_s);
+    json_builder_set_member_name(b, "eta_us");
+    json_builder_add_int_value(b, job->progress.eta_us);
+    if (job->decisions != NULL) {
+        json_builder_set_member_name(b, "decisions");
+        json_builder_add_value(b, json_node_copy(job->decisions));
+    }
+    if (job->report != NULL) {
+        const NsEngineReport *r = job->report;
+
+        json_builder_set_member_name(b, "report");
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "outcome");
+        json_builder_add_string_value(b, ns_engine_outcome_to_string(r->outcome));
+        json_builder_set_member_name(b, "moved_pages");
+        json_builder_add_int_value(b, (gint64)r->moved_pages);
+        json_builder_set_member_name(b, "moved_bytes");
+        json_builder_add_int_value(b, (gint64)r->moved_bytes);
+        json_builder_set_member_name(b, "in_place_pages");
+        json_builder_add_int_value(b, (gint64)r->in_place_pages);
+        json_builder_set_member_name(b, "failed_pages");
+        json_builder_add_int_value(b, (gint64)r->failed_pages);
+        json_builder_set_member_name(b, "remaining_pages");
+        json_builder_add_int_value(b, (gint64)r->remaining_pages);
+        json_builder_set_member_name(b, "elapsed_us");
+        json_builder_add_int_value(b, r->elapsed_us);
+        json_builder_end_object(b);
+    }
+    if (job->error != NULL) {
+        json_builder_set_member_name(b, "error");
+        json_builder_add_string_value(b, job->error->message);
+    }
+    json_builder_end_object(b);
+    g_mutex_unlock(&job->lock);
+    return json_builder_get_root(b);
+}
+
+void
+ns_job_free(NsJob *job)
+{
+    if (job == NULL)
+        return;
+    g_mutex_lock(&job->lock);
+    job->detached = TRUE;
+    g_mutex_unlock(&job->lock);
+    g_thread_join(job->thread);
+    job_unref(job);
+}

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * One numashiftd job on one domain, run in a thread of its own: look the
+ * domain up, read its pinning, memory map and placement, decide (policy)
+ * or take the operator's target (migrate), run the migration engine.  What
+ * it decides and how it progresses reaches the owner in the main context.
+ */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+#include <libvirt/libvirt.h>
+
+#include "numashift/engine.h"
+#include "numashift/policy.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+    NS_JOB_REBALANCE, /* the policy decides where each cell goes */
+    NS_JOB_MIGRATE,   /* the operator named the target */
+} NsJobKind;
+
+typedef struct {
+    NsJobKind kind;
+    char *uuid;              /* the domain */
+    char *trigger;           /* "pinning", "start", "drift", "request", ... (for the log) */
+    guint to;                /* migrate: target node */
+    gint cell;               /* migrate: one vNUMA cell, -1: all */
+    double rate_mib_s;       /* 0: unlimited */
+    guint workers;           /* 0: the engine's default */
+    NsPolicyOptions policy;  /* rebalance */
+    char *mode_override;     /* rebalance: the daemon's per-domain mode; NULL: none */
+    const char *sysfs_root;  /* NULL: "/sys" (tests use captured trees) */
+} NsJobSpec;
+
+typedef struct _NsJob NsJob;
+
+typedef struct {
+    /* The policy's decisions (a JSON array, one object per cell); rebalance only. */
+    void (*on_decision)(NsJob *job, JsonNode *decisions, gpointer data);
+    /* Engine progress, at most every 250 ms. */
+    void (*on_progress)(NsJob *job, const NsEngineProgress *progress, gpointer data);
+    /* The job ended; ns_job_get_result() says how. */
+    void (*on_done)(NsJob *job, gpointer data);
+    gpointer data;
+} NsJobCallbacks;
+
+/*
+ * Start @spec (copied) on @conn (referenced for the job's life) in a new
+ * thread.  Callbacks run in the calling thread's main context.
+ * Context: main thread.
+ */
+NsJob *ns_job_start(virConnectPtr conn, const NsJobSpec *spec, const NsJobCallbacks *callbacks);
+
+/* Pause, resume or cancel; harmless before the engine starts or after it ends.  Context: main thread. */
+void ns_job_pause(NsJob *job);
+void ns_job_resume(NsJob *job);
+void ns_job_cancel(NsJob *job);
+
+/* Whether on_done has been delivered.  Context: main thread. */
+gboolean ns_job_is_done(NsJob *job);
+
+/*
+ * The job as JSON: kind, trigger, state ("preparing", "moving", "paused",
+ * "done", "cancelled", "failed", "nothing-to-do"), progress, and when done
+ * the engine's report or the error.  Context: main thread.
+ */
+JsonNode *ns_job_describe(NsJob *job);
+
+/* The job's error once done, or NULL.  Context: main thread. */
+const GError *ns_job_get_error(NsJob *job);
+
+/* The spec it runs.  Context: main thread. */
+const NsJobSpec *ns_job_get_spec(NsJob *job);
+
+/* Join the thread (waits for it to end: cancel first) and free.  NULL is accepted.  Context: main thread. */
+void ns_job_free(NsJob *job);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(NsJob, ns_job_free)
+
+G_END_DECLS

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * numashiftd: moves running guests' memory to the NUMA nodes their vCPUs
+ * run on, when their pinning changes, when they start, and when their
+ * memory drifts.  Runs in the foreground (systemd, or a supervisor, keeps
+ * it); logs through g_log, which goes to the journal when stderr is
+ * connected to it and to stderr otherwise.  docs/numashiftd.8.
+ */
+#include <locale.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include <glib-unix.h>
+#include <glib.h>
+
+#include <libvirt/virterror.h>
+
+#include "daemon.h"
+
+/* libvirt prints every error on stderr by default; ours are reported where they matter. */
+static void
+libvirt_error_to_debug(void *data, virErrorPtr err)
+{
+    (void)data;
+    g_debug("libvirt: %s", err != NULL && err->message != NULL ? err->message : "error");
+}
+
+static gboolean
+on_quit_signal(gpointer loop)
+{
+    g_message("stopping: cancelling running jobs (pages in flight finish)");
+    g_main_loop_quit(loop);
+    return G_SOURCE_CONTINUE;
+}
+
+int
+main(int argc, char **argv)
+{
+    g_autofree char *config_path = NULL;
+    g_autofree char *socket_path = NULL;
+    g_autofree char *uri = NULL;
+    gboolean check = FALSE;
+    const GOptionEntry entries[] = {
+        { "config", 'f', 0, G_OPTION_ARG_FILENAME, &config_path,
+          "Configuration file (default " NS_DAEMON_CONFIG_PATH ")", "FILE" },
+        { "socket", 's', 0, G_OPTION_ARG_FILENAME, &socket_path,
+          "Control socket path (overrides the file)", "PATH" },
+        { "connect", 'c', 0, G_OPTION_ARG_STRING, &uri, "libvirt URI (overrides the file)", "URI" },
+        { "check-config", 0, 0, G_OPTION_ARG_NONE, &check, "Check the configuration and exit",
+          NULL },
+        { NULL },
+    };
+    g_autoptr(GOptionContext) ctx = g_option_context_new("- move guests' memory to their vCPUs' NUMA nodes");
+    g_autoptr(GError) error = NULL;
+
+    setlocale(LC_ALL, "");
+    virSetErrorFunc(NULL, libvirt_error_to_debug);
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
+        fprintf(stderr, "numashiftd: %s (see numashiftd --help)\n", error->message);
+        return 2;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "numashiftd: unexpected argument '%s' (see numashiftd --help)\n", argv[1]);
+        return 2;
+    }
+    g_autoptr(NsDaemonConfig) config =
+        ns_daemon_config_load(config_path != NULL ? config_path : NS_DAEMON_CONFIG_PATH,
+                              config_path == NULL, &error);
+
+    if (config == NULL) {
+        fprintf(stderr, "numashiftd: %s\n", error->message);
+        return 1;
+    }
+    if (socket_path != NULL) {
+        g_free(config->socket_path);
+        config->socket_path = g_steal_pointer(&socket_path);
+    }
+    if (uri != NULL) {
+        g_free(config->uri);
+        config->uri = g_steal_pointer(&uri);
+    }
+    if (check) {
+        printf("configuration ok\n");
+        return 0;
+    }
+    /* The control socket is created 0600 from the start, not chmod-ed after a window. */
+    umask(077);
+    g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
+    g_autoptr(NsDaemon) daemon = ns_daemon_new(g_steal_pointer(&config), &error);
+
+    if (daemon == NULL) {
+        fprintf(stderr, "numashiftd: %s\n", error->message);
+        return 1;
+    }
+    g_unix_signal_add(SIGINT, on_quit_signal, loop);
+    g_unix_signal_add(SIGTERM, on_quit_signal, loop);
+    g_main_loop_run(loop);
+    return 0;
+}

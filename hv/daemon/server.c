@@ -1,0 +1,414 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The control socket server.  Everything runs on the main thread with
+ * GIO's asynchronous reads and writes; a client is reference-counted
+ * because a read or a write in progress outlives a close.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gio/gunixsocketaddress.h>
+
+#include "numashift/error.h"
+
+/* A client that lets this much output pile up is not reading: drop it. */
+#define CLIENT_BACKLOG_MAX (4u * 1024 * 1024)
+#define READ_CHUNK 4096
+
+struct _NsServer {
+    GSocketService *service;
+    char *path;
+    gboolean have_group;
+    gid_t gid;
+    guint max_clients;
+    GList *clients;
+    NsServerRequestFunc on_request;
+    gpointer data;
+};
+
+struct _NsClient {
+    gint refs;
+    NsServer *server; /* NULL once closed */
+    GSocketConnection *conn;
+    GCancellable *cancel;
+    GByteArray *buf;
+    gboolean discarding; /* skipping the rest of an over-long line */
+    guint events;
+    uid_t uid;
+    gboolean may_change;
+    GQueue out;          /* of GBytes */
+    gsize out_bytes;
+    gboolean writing;
+    guint8 chunk[READ_CHUNK];
+};
+
+static NsClient *
+client_ref(NsClient *c)
+{
+    g_atomic_int_inc(&c->refs);
+    return c;
+}
+
+static void
+client_unref(NsClient *c)
+{
+    if (!g_atomic_int_dec_and_test(&c->refs))
+        return;
+    g_queue_clear_full(&c->out, (GDestroyNotify)g_bytes_unref);
+    g_byte_array_unref(c->buf);
+    g_object_unref(c->cancel);
+    g_object_unref(c->conn);
+    g_free(c);
+}
+
+static void
+client_close(NsClient *c)
+{
+    NsServer *s = c->server;
+
+    if (s == NULL)
+        return;
+    c->server = NULL;
+    s->clients = g_list_remove(s->clients, c);
+    g_cancellable_cancel(c->cancel);
+    g_io_stream_close(G_IO_STREAM(c->conn), NULL, NULL);
+    client_unref(c); /* the server's reference */
+}
+
+/* ------------------------------------------------------------ writing */
+
+static void write_next(NsClient *c);
+
+static void
+on_written(GObject *source, GAsyncResult *res, gpointer data)
+{
+    NsClient *c = data;
+    g_autoptr(GError) error = NULL;
+    GBytes *done = g_queue_pop_head(&c->out);
+
+    c->writing = FALSE;
+    c->out_bytes -= g_bytes_get_size(done);
+    g_bytes_unref(done);
+    if (!g_output_stream_write_all_finish(G_OUTPUT_STREAM(source), res, NULL, &error))
+        client_close(c);
+    else
+        write_next(c);
+    client_unref(c);
+}
+
+static void
+write_next(NsClient *c)
+{
+    GBytes *head;
+
+    if (c->server == NULL || c->writing || (head = g_queue_peek_head(&c->out)) == NULL)
+        return;
+    c->writing = TRUE;
+    g_output_stream_write_all_async(g_io_stream_get_output_stream(G_IO_STREAM(c->conn)),
+                                    g_bytes_get_data(head, NULL), g_bytes_get_size(head),
+                                    G_PRIORITY_DEFAULT, c->cancel, on_written, client_ref(c));
+}
+
+/* Queue @line (taken). */
+static void
+client_send(NsClient *c, char *line)
+{
+    gsize len = strlen(line);
+
+    if (c->server == NULL) {
+        g_free(line);
+        return;
+    }
+    if (c->out_bytes + len > CLIENT_BACKLOG_MAX) {
+        g_message("control: dropping client uid %u: %zu bytes of replies unread", (guint)c->uid,
+                  c->out_bytes);
+        g_free(line);
+        client_close(c);
+        return;
+    }
+    g_queue_push_tail(&c->out, g_bytes_new_take(line, len));
+    c->out_bytes += len;
+    write_next(c);
+}
+
+void
+ns_client_reply_ok(NsClient *client, const NsControlRequest *request, JsonNode *result)
+{
+    client_send(client, ns_control_reply_ok(request != NULL ? request->id : NULL, result));
+}
+
+void
+ns_client_reply_error(NsClient *client, const NsControlRequest *request, const char *code,
+                      const char *message)
+{
+    client_send(client,
+                ns_control_reply_error(request != NULL ? request->id : NULL, code, message));
+}
+
+void
+ns_client_subscribe(NsClient *client, guint events)
+{
+    client->events |= events;
+}
+
+uid_t
+ns_client_get_uid(NsClient *client)
+{
+    return client->uid;
+}
+
+void
+ns_server_broadcast(NsServer *server, NsControlEvent event, JsonNode *body)
+{
+    g_autofree char *line = NULL;
+
+    for (GList *l = server->clients; l != NULL;) {
+        NsClient *c = l->data;
+
+        l = l->next; /* client_send may drop c */
+        if ((c->events & event) == 0)
+            continue;
+        if (line == NULL)
+            line = ns_control_event(event, body);
+        client_send(c, g_strdup(line));
+    }
+}
+
+guint
+ns_server_get_n_clients(NsServer *server)
+{
+    return g_list_length(server->clients);
+}
+
+/* ------------------------------------------------------------ reading */
+
+static void
+handle_line(NsClient *c, const char *line, gsize len)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(NsControlRequest) req = NULL;
+
+    if (len > 0 && line[len - 1] == '\r')
+        len--;
+    if (len == 0)
+        return;
+    req = ns_control_request_parse(line, len, &error);
+    if (req == NULL) {
+        JsonNode *id = ns_control_request_peek_id(line, len);
+
+        client_send(c, ns_control_reply_error(id, ns_control_error_code(error), error->message));
+        if (id != NULL)
+            json_node_unref(id);
+        return;
+    }
+    if (ns_control_op_is_mutating(req->op) && !c->may_change) {
+        g_autofree char *msg =
+            g_strdup_printf("'%s' changes placement: only root or the control group may do it "
+                            "(you are uid %u)",
+                            ns_control_op_to_string(req->op), (guint)c->uid);
+
+        ns_client_reply_error(c, req, NS_CONTROL_ERR_PERMISSION_DENIED, msg);
+        return;
+    }
+    c->server->on_request(c, req, c->server->data);
+}
+
+static void read_more(NsClient *c);
+
+static void
+on_read(GObject *source, GAsyncResult *res, gpointer data)
+{
+    NsClient *c = data;
+    g_autoptr(GError) error = NULL;
+    gssize n = g_input_stream_read_finish(G_INPUT_STREAM(source), res, &error);
+
+    if (c->server == NULL || n <= 0) {
+        client_close(c);
+        client_unref(c);
+        return;
+    }
+    g_byte_array_append(c->buf, c->chunk, (guint)n);
+    for (;;) {
+        guint8 *nl = memchr(c->buf->data, '\n', c->buf->len);
+
+        if (nl == NULL)
+            break;
+        gsize len = (gsize)(nl - c->buf->data);
+
+        if (!c->discarding && c->server != NULL)
+            handle_line(c, (const char *)c->buf->data, len);
+        c->discarding = FALSE;
+        g_byte_array_remove_range(c->buf, 0, (guint)len + 1);
+    }
+    if (c->buf->len > NS_CONTROL_LINE_MAX) {
+        if (!c->discarding) {
+            g_autofree char *msg =
+                g_strdup_printf("request line longer than %u bytes", NS_CONTROL_LINE_MAX);
+
+            client_send(c, ns_control_reply_error(NULL, NS_CONTROL_ERR_INVALID_REQUEST, msg));
+        }
+        c->discarding = TRUE;
+        g_byte_array_set_size(c->buf, 0);
+    }
+    read_more(c);
+    client_unref(c);
+}
+
+static void
+read_more(NsClient *c)
+{
+    if (c->server == NULL)
+        return;
+    g_input_stream_read_async(g_io_stream_get_input_stream(G_IO_STREAM(c->conn)), c->chunk,
+                              sizeof c->chunk, G_PRIORITY_DEFAULT, c->cancel, on_read,
+                              client_ref(c));
+}
+
+/* ---------------------------------------------------------- accepting */
+
+static gboolean
+uid_in_group(uid_t uid, gid_t gid)
+{
+    struct passwd pw, *found = NULL;
+    char buf[4096];
+    gid_t groups[256];
+    int n = G_N_ELEMENTS(groups);
+
+    if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) != 0 || found == NULL)
+        return FALSE;
+    if (pw.pw_gid == gid)
+        return TRUE;
+    if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
+        return FALSE;
+    for (int i = 0; i < n; i++)
+        if (groups[i] == gid)
+            return TRUE;
+    return FALSE;
+}
+
+static gboolean
+on_incoming(GSocketService *service, GSocketConnection *conn, GObject *source, gpointer data)
+{
+    NsServer *s = data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GCredentials) cred = g_socket_get_credentials(g_socket_connection_get_socket(conn),
+                                                             &error);
+
+    (void)service;
+    (void)source;
+    if (cred == NULL) {
+        g_message("control: refusing a client without credentials: %s", error->message);
+        return TRUE; /* not ours any more: GIO closes it */
+    }
+    if (g_list_length(s->clients) >= s->max_clients) {
+        g_autofree char *line = ns_control_reply_error(
+            NULL, NS_CONTROL_ERR_BUSY, "too many clients connected; try again later");
+
+        g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(conn)), line,
+                                  strlen(line), NULL, NULL, NULL);
+        g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
+        return TRUE;
+    }
+    NsClient *c = g_new0(NsClient, 1);
+
+    c->refs = 1; /* the server's */
+    c->server = s;
+    c->conn = g_object_ref(conn);
+    c->cancel = g_cancellable_new();
+    c->buf = g_byte_array_new();
+    c->uid = g_credentials_get_unix_user(cred, NULL);
+    c->may_change = c->uid == 0 || (s->have_group && uid_in_group(c->uid, s->gid));
+    g_queue_init(&c->out);
+    s->clients = g_list_prepend(s->clients, c);
+    read_more(c);
+    return TRUE;
+}
+
+NsServer *
+ns_server_new(const char *path, const char *group, guint max_clients,
+              NsServerRequestFunc on_request, gpointer data, GError **error)
+{
+    g_autoptr(NsServer) s = g_new0(NsServer, 1);
+    g_autofree char *dir = g_path_get_dirname(path);
+    g_autoptr(GSocketAddress) addr = NULL;
+    g_autoptr(GError) e = NULL;
+
+    s->path = g_strdup(path);
+    s->max_clients = MAX(max_clients, 1);
+    s->on_request = on_request;
+    s->data = data;
+    if (group != NULL) {
+        struct group gr, *found = NULL;
+        char buf[4096];
+
+        if (getgrnam_r(group, &gr, buf, sizeof buf, &found) != 0 || found == NULL) {
+            g_set_error(error, NS_ERROR, NS_ERROR_NOT_FOUND, "control socket group '%s' does not exist",
+                        group);
+            return NULL;
+        }
+        s->have_group = TRUE;
+        s->gid = gr.gr_gid;
+    }
+    if (g_mkdir_with_parents(dir, 0755) < 0) {
+        g_set_error(error, NS_ERROR, NS_ERROR_IO, "cannot create %s: %s", dir, g_strerror(errno));
+        return NULL;
+    }
+    /* A socket file left by a daemon that died: replace it, unless one still answers. */
+    struct stat st;
+
+    if (lstat(path, &st) == 0) {
+        g_autoptr(GSocketClient) probe = g_socket_client_new();
+        g_autoptr(GSocketAddress) a = g_unix_socket_address_new(path);
+        g_autoptr(GSocketConnection) live =
+            S_ISSOCK(st.st_mode)
+                ? g_socket_client_connect(probe, G_SOCKET_CONNECTABLE(a), NULL, NULL)
+                : NULL;
+
+        if (live != NULL || !S_ISSOCK(st.st_mode)) {
+            g_set_error(error, NS_ERROR, NS_ERROR_FAILED, "%s: %s", path,
+                        live != NULL ? "another numashiftd is listening there"
+                                     : "exists and is not a socket");
+            return NULL;
+        }
+        unlink(path);
+    }
+    s->service = g_socket_service_new();
+    addr = g_unix_socket_address_new(path);
+    if (!g_socket_listener_add_address(G_SOCKET_LISTENER(s->service), addr, G_SOCKET_TYPE_STREAM,
+                                       G_SOCKET_PROTOCOL_DEFAULT, NULL, NULL, &e)) {
+        g_set_error(error, NS_ERROR, NS_ERROR_IO, "cannot listen on %s: %s", path, e->message);
+        return NULL;
+    }
+    if ((s->have_group && chown(path, 0, s->gid) < 0) ||
+        chmod(path, s->have_group ? 0660 : 0600) < 0) {
+        g_set_error(error, NS_ERROR, NS_ERROR_IO, "cannot set the owner or mode of %s: %s", path,
+                    g_strerror(errno));
+        return NULL;
+    }
+    g_signal_connect(s->service, "incoming", G_CALLBACK(on_incoming), s);
+    g_socket_service_start(s->service);
+    return g_steal_pointer(&s);
+}
+
+void
+ns_server_free(NsServer *server)
+{
+    if (server == NULL)
+        return;
+    if (server->service != NULL) {
+        g_socket_service_stop(server->service);
+        g_socket_listener_close(G_SOCKET_LISTENER(server->service));
+        g_object_unref(server->service);
+        unlink(server->path);
+    }
+    while (server->clients != NULL)
+        client_close(server->clients->data);
+    g_free(server->path);
+    g_free(server);
+}

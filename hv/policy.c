@@ -1,0 +1,604 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The policy: facts in, one decision per vNUMA cell out (rules in
+ * policy.h, worked examples in docs/policy.md).
+ *
+ * Each decision is a chain of checks, cheapest and most final first: the
+ * mode, numatune's own intent, the vCPUs' home node, whether that node may
+ * and can take memory, whether enough is off home to be worth a job, and
+ * how much room the home has above its reserve.  The first check that says
+ * "stay" writes the reason; a decision that passes them all moves.
+ *
+ * Weights are sums of 1/k in double precision.  The same terms summed in a
+ * different order can differ in the last bit, so weights within
+ * WEIGHT_EPSILON of each other count as equal (a real difference is at
+ * least 1/(k1*k2) for k up to the node count: far above it).
+ */
+#include "numashift/policy.h"
+
+#include <string.h>
+
+#include "numashift/error.h"
+
+#define MIB (G_GUINT64_CONSTANT(1) << 20)
+#define WEIGHT_EPSILON 1e-9
+
+/* ------------------------------------------------------------------------
+ * Names
+ */
+
+static const char *const mode_names[] = {
+    [NS_POLICY_MODE_FOLLOW] = "follow",
+    [NS_POLICY_MODE_OFF] = "off",
+};
+
+static const char *const reason_names[] = {
+    [NS_POLICY_REASON_MOVE] = "move",
+    [NS_POLICY_REASON_MOVE_CAPPED] = "move-capped",
+    [NS_POLICY_REASON_IN_PLACE] = "in-place",
+    [NS_POLICY_REASON_HYSTERESIS] = "hysteresis",
+    [NS_POLICY_REASON_OPTED_OUT] = "opted-out",
+    [NS_POLICY_REASON_INTERLEAVE] = "interleave",
+    [NS_POLICY_REASON_NO_PREFERENCE] = "no-preference",
+    [NS_POLICY_REASON_NODE_UNUSABLE] = "node-unusable",
+    [NS_POLICY_REASON_NOT_ALLOWED] = "not-allowed",
+    [NS_POLICY_REASON_RESERVE] = "reserve",
+    [NS_POLICY_REASON_NOTHING_PLACED] = "nothing-placed",
+};
+
+void
+ns_policy_options_init(NsPolicyOptions *opts)
+{
+    opts->reserve_mib = NS_POLICY_RESERVE_MIB_DEFAULT;
+    opts->min_remote_percent = NS_POLICY_MIN_REMOTE_PERCENT_DEFAULT;
+    opts->min_remote_mib = NS_POLICY_MIN_REMOTE_MIB_DEFAULT;
+}
+
+gboolean
+ns_policy_mode_from_string(const char *text, NsPolicyMode *ret_mode, GError **error)
+{
+    for (guint i = 0; i < G_N_ELEMENTS(mode_names); i++) {
+        if (text != NULL && strcmp(text, mode_names[i]) == 0) {
+            *ret_mode = (NsPolicyMode)i;
+            return TRUE;
+        }
+    }
+    g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                "unknown numashift policy mode '%s' (expected 'follow' or 'off')",
+                text != NULL ? text : "(null)");
+    return FALSE;
+}
+
+const char *
+ns_policy_mode_to_string(NsPolicyMode mode)
+{
+    return (guint)mode < G_N_ELEMENTS(mode_names) ? mode_names[mode] : NULL;
+}
+
+const char *
+ns_policy_reason_to_string(NsPolicyReason reason)
+{
+    return (guint)reason < G_N_ELEMENTS(reason_names) ? reason_names[reason] : NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Helpers
+ */
+
+/* "0-1,4" for an ascending id list; "none" when empty. */
+static char *
+format_ids(const GArray *ids)
+{
+    GString *s = g_string_new(NULL);
+
+    for (guint i = 0; i < ids->len;) {
+        guint first = g_array_index(ids, guint, i);
+        guint last = first;
+
+        while (++i < ids->len && g_array_index(ids, guint, i) == last + 1)
+            last++;
+        if (s->len > 0)
+            g_string_append_c(s, ',');
+        if (last == first)
+            g_string_append_printf(s, "%u", first);
+        else
+            g_string_append_printf(s, "%u-%u", first, last);
+    }
+    if (s->len == 0)
+        g_string_append(s, "none");
+    return g_string_free(s, FALSE);
+}
+
+static gboolean
+list_contains(const GArray *ids, guint id)
+{
+    for (guint i = 0; i < ids->len; i++) {
+        if (g_array_index(ids, guint, i) == id)
+            return TRUE;
+    }
+    return FALSE;
+}
+
+/* Ids in both ascending lists; either may be NULL ("every id"); NULL if both are. */
+static GArray *
+intersect(const GArray *a, const GArray *b)
+{
+    GArray *out;
+
+    if (a == NULL || b == NULL) {
+        const GArray *only = a != NULL ? a : b;
+
+        return only != NULL ? g_array_copy((GArray *)only) : NULL;
+    }
+    out = g_array_new(FALSE, FALSE, sizeof(guint));
+    for (guint i = 0; i < a->len; i++) {
+        if (list_contains(b, g_array_index(a, guint, i)))
+            g_array_append_val(out, g_array_index(a, guint, i));
+    }
+    return out;
+}
+
+static guint64
+stats_bytes_on(const NsPlacementStats *stats, guint node)
+{
+    return stats != NULL ? ns_placement_stats_node(stats, node).bytes : 0;
+}
+
+/* Bytes of @stats with a known node: what a move could act on. */
+static guint64
+stats_placed(const NsPlacementStats *stats)
+{
+    guint64 sum = 0;
+
+    for (guint n = 0; stats != NULL && n < stats->nodes->len; n++)
+        sum += g_array_index(stats->nodes, NsPlacementCount, n).bytes;
+    return sum;
+}
+
+static const NsPlacementStats *
+stats_of_cell(const NsPlacementSummary *placement, gint cell)
+{
+    if (cell < 0)
+        return &placement->all;
+    for (guint i = 0; i < placement->cells->len; i++) {
+        const NsPlacementStats *s = g_ptr_array_index(placement->cells, i);
+
+        if (s->cell == cell)
+            return s;
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * One call's state
+ */
+
+typedef struct {
+    const NsPolicyInput *in;
+    NsPolicyOptions opts;
+    NsPolicyMode mode;
+    const char *mode_source; /* "configuration", "metadata" or NULL (default) */
+    gboolean interleave;
+    GArray *allowed;         /* of guint; NULL: every node */
+    guint64 *planned;        /* bytes already planned per node id by earlier cells */
+} Ctx;
+
+static gboolean
+ctx_init(Ctx *ctx, const NsPolicyInput *in, GError **error)
+{
+    const NsDomainConfig *cfg = in->config;
+    const char *mode_text = in->mode_override != NULL ? in->mode_override : cfg->numashift_policy;
+    g_autoptr(GArray) numatune = NULL;
+    g_autoptr(GError) local = NULL;
+
+    ctx->in = in;
+    if (in->options != NULL)
+        ctx->opts = *in->options;
+    else
+        ns_policy_options_init(&ctx->opts);
+    if (ctx->opts.min_remote_percent > 100) {
+        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                    "policy hysteresis %u%% is above 100%%", ctx->opts.min_remote_percent);
+        return FALSE;
+    }
+    /* Keeps every MiB -> bytes product below 2^64. */
+    if (ctx->opts.reserve_mib > G_MAXUINT64 / MIB || ctx->opts.min_remote_mib > G_MAXUINT64 / MIB) {
+        g_set_error_literal(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                            "policy reserve or minimum is too large");
+        return FALSE;
+    }
+
+    ctx->mode = NS_POLICY_MODE_FOLLOW;
+    ctx->mode_source = NULL;
+    if (mode_text != NULL) {
+        ctx->mode_source = in->mode_override != NULL ? "configuration" : "metadata";
+        if (!ns_policy_mode_from_string(mode_text, &ctx->mode, &local)) {
+            g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "domain %s, %s: %s",
+                        cfg->name != NULL ? cfg->name : "(unnamed)", ctx->mode_source,
+                        local->message);
+            return FALSE;
+        }
+    }
+
+    ctx->interleave = g_strcmp0(cfg->numatune_mode, "interleave") == 0;
+
+    /* strict and restrictive bind the memory to the nodeset (libvirt puts
+     * it in cpuset.mems too); preferred and interleave do not forbid nodes. */
+    if (cfg->numatune_nodeset != NULL && (g_strcmp0(cfg->numatune_mode, "strict") == 0 ||
+                                          g_strcmp0(cfg->numatune_mode, "restrictive") == 0)) {
+        numatune = ns_topology_parse_list(cfg->numatune_nodeset, NS_TOPOLOGY_MAX_NODE, &local);
+        if (numatune == NULL) {
+            g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "numatune nodeset: %s",
+                        local->message);
+            return FALSE;
+        }
+    }
+    ctx->allowed = intersect(numatune, in->cpuset_mems);
+    ctx->planned = g_new0(guint64, (gsize)in->topology->max_node + 1);
+    return TRUE;
+}
+
+static void
+ctx_clear(Ctx *ctx)
+{
+    g_clear_pointer(&ctx->allowed, g_array_unref);
+    g_clear_pointer(&ctx->planned, g_free);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Ctx, ctx_clear)
+
+/* ------------------------------------------------------------------------
+ * The home node
+ */
+
+typedef struct {
+    gint node;        /* -1: no preference */
+    GArray *weighed;  /* vCPUs whose affinity lies on known nodes */
+    GArray *tied;     /* nodes sharing the top weight, when more than one */
+    double weight;    /* of the home */
+    double total;     /* of all vCPUs */
+    gboolean by_memory; /* a tie went to the node with most memory (else lowest id) */
+} Home;
+
+static void
+home_clear(Home *h)
+{
+    g_clear_pointer(&h->weighed, g_array_unref);
+    g_clear_pointer(&h->tied, g_array_unref);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Home, home_clear)
+
+/* Add 1/k to each of the k nodes @cpus span (CPUs no online node lists are
+ * ignored); FALSE if they span none. */
+static gboolean
+weigh_vcpu(const NsTopology *topo, const GArray *cpus, double *weights, gboolean *seen)
+{
+    guint k = 0;
+
+    memset(seen, 0, ((gsize)topo->max_node + 1) * sizeof(*seen));
+    for (guint i = 0; cpus != NULL && i < cpus->len; i++) {
+        gint node = ns_topology_node_of_cpu(topo, g_array_index(cpus, guint, i));
+
+        if (node >= 0 && !seen[node]) {
+            seen[node] = TRUE;
+            k++;
+        }
+    }
+    for (guint n = 0; n <= topo->max_node; n++) {
+        if (seen[n])
+            weights[n] += 1.0 / k;
+    }
+    return k > 0;
+}
+
+/* Fill @h (zeroed by the caller).  @vcpus: the unit's vCPUs, or NULL for
+ * every vCPU with an affinity. */
+static void
+find_home(const Ctx *ctx, const GArray *vcpus, const NsPlacementStats *stats, Home *h)
+{
+    const NsTopology *topo = ctx->in->topology;
+    const GPtrArray *affinity = ctx->in->vcpu_affinity;
+    guint nvcpus = vcpus != NULL ? vcpus->len : affinity->len;
+    g_autofree double *weights = g_new0(double, (gsize)topo->max_node + 1);
+    g_autofree gboolean *seen = g_new0(gboolean, (gsize)topo->max_node + 1);
+    guint cpu_nodes = 0;
+    guint top_count = 0;
+    gint best = -1;
+
+    h->node = -1;
+    h->weighed = g_array_new(FALSE, FALSE, sizeof(guint));
+    h->tied = g_array_new(FALSE, FALSE, sizeof(guint));
+
+    for (guint i = 0; i < nvcpus; i++) {
+        guint v = vcpus != NULL ? g_array_index(vcpus, guint, i) : i;
+
+        /* A vCPU libvirt reported no affinity for (hot-unplugged) weighs nothing. */
+        if (v < affinity->len &&
+            weigh_vcpu(topo, g_ptr_array_index(affinity, v), weights, seen)) {
+            g_array_append_val(h->weighed, v);
+            h->total += 1;
+        }
+    }
+    for (guint n = 0; n <= topo->max_node; n++) {
+        if (best < 0 || weights[n] > weights[best] + WEIGHT_EPSILON)
+            best = (gint)n;
+    }
+    for (guint i = 0; i < topo->nodes->len; i++) {
+        const NsNode *node = g_ptr_array_index(topo->nodes, i);
+
+        if (!node->online || node->cpus->len == 0)
+            continue;
+        cpu_nodes++;
+        if (weights[node->id] >= weights[best] - WEIGHT_EPSILON) {
+            top_count++;
+            g_array_append_val(h->tied, node->id);
+        }
+    }
+    /* Nothing weighed, or every node with CPUs weighs the same (all vCPUs
+     * unpinned, or spread evenly): the vCPUs point nowhere in particular,
+     * and consolidating the memory on one node would help no one. */
+    if (h->total == 0 || (cpu_nodes >= 2 && top_count == cpu_nodes))
+        return;
+
+    if (top_count > 1) {
+        /* A tie: the tied node holding most of this memory moves the least;
+         * equal holdings (none, say) go to the lowest id, first in @tied. */
+        guint64 most = 0;
+        guint holders = 0;
+
+        best = (gint)g_array_index(h->tied, guint, 0);
+        for (guint i = 0; i < h->tied->len; i++) {
+            guint n = g_array_index(h->tied, guint, i);
+            guint64 bytes = stats_bytes_on(stats, n);
+
+            if (bytes > most) {
+                best = (gint)n;
+                most = bytes;
+                holders = 1;
+            } else if (bytes == most && most > 0) {
+                holders++;
+            }
+        }
+        h->by_memory = holders == 1;
+    } else {
+        g_array_set_size(h->tied, 0);
+    }
+    h->node = best;
+    h->weight = weights[best];
+}
+
+static char *
+format_weight(double w)
+{
+    char buf[G_ASCII_DTOSTR_BUF_SIZE];
+
+    return g_strdup(g_ascii_formatd(buf, sizeof(buf), "%.3g", w));
+}
+
+/* "vCPUs 0-1 run on node 1", "vCPUs 0-3 weigh most on node 1 (2.5 of 4)",
+ * "vCPUs 0-1 weigh the same on nodes 0-1, node 1 holds most of the memory". */
+static char *
+describe_home(const Home *h)
+{
+    g_autofree char *vcpus = format_ids(h->weighed);
+    gboolean one = h->weighed->len == 1;
+    const char *noun = one ? "vCPU" : "vCPUs";
+    const char *s = one ? "s" : ""; /* the verb's */
+
+    if (h->tied->len > 0) {
+        g_autofree char *nodes = format_ids(h->tied);
+
+        return g_strdup_printf("%s %s weigh%s the same on nodes %s, node %d %s", noun, vcpus, s,
+                               nodes, h->node,
+                               h->by_memory ? "holds most of the memory" : "has the lowest id");
+    }
+    if (h->weight >= h->total - WEIGHT_EPSILON)
+        return g_strdup_printf("%s %s run%s on node %d", noun, vcpus, s, h->node);
+
+    g_autofree char *w = format_weight(h->weight);
+    g_autofree char *t = format_weight(h->total);
+
+    return g_strdup_printf("%s %s weigh%s most on node %d (%s of %s)", noun, vcpus, s, h->node,
+                           w, t);
+}
+
+/* ------------------------------------------------------------------------
+ * One decision
+ */
+
+/* What moving more would do to the home node. */
+static char *
+reserve_phrase(const NsPolicyOptions *opts)
+{
+    if (opts->reserve_mib == 0)
+        return g_strdup("would run out of free memory");
+    return g_strdup_printf("would fall under its %" G_GUINT64_FORMAT " MiB reserve",
+                           opts->reserve_mib);
+}
+
+static void
+stay(NsPolicyDecision *d, NsPolicyReason reason, char *message)
+{
+    d->target = -1;
+    d->bytes = 0;
+    d->reason = reason;
+    d->message = message;
+}
+
+static void
+decide_unit(Ctx *ctx, gint cell, const GArray *vcpus, NsPolicyDecision *d)
+{
+    const NsTopology *topo = ctx->in->topology;
+    const NsPlacementStats *stats = stats_of_cell(ctx->in->placement, cell);
+    const guint64 placed = stats_placed(stats);
+    const NsNode *node;
+    g_autofree char *why = NULL;
+    guint64 remote;
+    guint64 budget;
+    guint64 reserve = ctx->opts.reserve_mib * MIB;
+    guint64 min_bytes = ctx->opts.min_remote_mib * MIB;
+    g_auto(Home) h = { 0 };
+
+    memset(d, 0, sizeof(*d));
+    d->cell = cell;
+    d->home = -1;
+
+    if (ctx->mode == NS_POLICY_MODE_OFF) {
+        stay(d, NS_POLICY_REASON_OPTED_OUT, g_strdup_printf("opted out by %s", ctx->mode_source));
+        return;
+    }
+    if (ctx->interleave) {
+        const char *set = ctx->in->config->numatune_nodeset;
+
+        stay(d, NS_POLICY_REASON_INTERLEAVE,
+             g_strdup_printf("numatune interleaves the memory over nodes %s on purpose",
+                             set != NULL ? set : "(auto)"));
+        return;
+    }
+
+    find_home(ctx, vcpus, stats, &h);
+    if (h.node < 0) {
+        g_autofree char *ids = format_ids(h.weighed);
+
+        stay(d, NS_POLICY_REASON_NO_PREFERENCE,
+             h.weighed->len == 0
+                 ? g_strdup("no vCPU has an affinity on a known node")
+                 : g_strdup_printf("%s %s weigh%s the same on every node with CPUs "
+                                   "(unpinned or spread evenly)",
+                                   h.weighed->len == 1 ? "vCPU" : "vCPUs", ids,
+                                   h.weighed->len == 1 ? "s" : ""));
+        return;
+    }
+    d->home = h.node;
+    d->remote_bytes = placed - stats_bytes_on(stats, (guint)h.node);
+    why = describe_home(&h);
+
+    node = ns_topology_get_node(topo, (guint)d->home);
+    /* has_memory implies online; and only online nodes own CPUs, so an
+     * offline node never got here in the first place. */
+    if (!node->has_memory) {
+        stay(d, NS_POLICY_REASON_NODE_UNUSABLE,
+             g_strdup_printf("%s, but node %d has no memory", why, d->home));
+        return;
+    }
+    if (ctx->allowed != NULL && !list_contains(ctx->allowed, (guint)d->home)) {
+        g_autofree char *set = format_ids(ctx->allowed);
+
+        stay(d, NS_POLICY_REASON_NOT_ALLOWED,
+             g_strdup_printf("%s, outside the allowed nodeset %s", why, set));
+        return;
+    }
+    if (placed == 0) {
+        /* No stats at all: the memory map attributes no range to this cell,
+         * so no plan could name its memory either. */
+        stay(d, NS_POLICY_REASON_NOTHING_PLACED,
+             stats == NULL
+                 ? g_strdup_printf("%s, but the memory map has no range of cell %d", why, cell)
+                 : g_strdup_printf("%s, but none of this memory is placed yet", why));
+        return;
+    }
+
+    remote = d->remote_bytes;
+    if (remote == 0) {
+        stay(d, NS_POLICY_REASON_IN_PLACE,
+             g_strdup_printf("%s: all %" G_GUINT64_FORMAT " MiB already there", why,
+                             placed / MIB));
+        return;
+    }
+    if (remote * 100 < placed * ctx->opts.min_remote_percent) {
+        stay(d, NS_POLICY_REASON_HYSTERESIS,
+             g_strdup_printf("%s: only %" G_GUINT64_FORMAT "%% (%" G_GUINT64_FORMAT
+                             " MiB) remote: below hysteresis %u%%",
+                             why, remote * 100 / placed, remote / MIB,
+                             ctx->opts.min_remote_percent));
+        return;
+    }
+    if (remote < min_bytes) {
+        stay(d, NS_POLICY_REASON_HYSTERESIS,
+             g_strdup_printf("%s: only %" G_GUINT64_FORMAT " MiB (%" G_GUINT64_FORMAT
+                             "%%) remote: below the %" G_GUINT64_FORMAT " MiB minimum",
+                             why, remote / MIB, remote * 100 / placed,
+                             ctx->opts.min_remote_mib));
+        return;
+    }
+
+    /* Room above the reserve, less what earlier cells already send there.
+     * Memory leaving the node is not counted: it leaves while ours arrives. */
+    budget = node->mem_free > reserve + ctx->planned[d->home]
+                 ? node->mem_free - reserve - ctx->planned[d->home]
+                 : 0;
+    /* A cap that leaves less than the hysteresis minimum is the small job
+     * the hysteresis exists to avoid. */
+    if (budget < remote && (budget == 0 || budget < min_bytes)) {
+        g_autofree char *room = budget == 0
+            ? g_strdup("no room")
+            : g_strdup_printf("room for only %" G_GUINT64_FORMAT " MiB, below the %"
+                              G_GUINT64_FORMAT " MiB minimum", budget / MIB,
+                              ctx->opts.min_remote_mib);
+
+        g_autofree char *limit = reserve_phrase(&ctx->opts);
+
+        stay(d, NS_POLICY_REASON_RESERVE,
+             g_strdup_printf("%s: node %d %s: %s", why, d->home, limit, room));
+        return;
+    }
+
+    d->target = d->home;
+    d->bytes = MIN(remote, budget);
+    ctx->planned[d->home] += d->bytes;
+    if (d->bytes < remote) {
+        g_autofree char *limit = reserve_phrase(&ctx->opts);
+
+        d->reason = NS_POLICY_REASON_MOVE_CAPPED;
+        d->message = g_strdup_printf("%s: %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+                                     " MiB elsewhere; node %d %s: capped to %"
+                                     G_GUINT64_FORMAT " MiB",
+                                     why, remote / MIB, placed / MIB, d->home, limit,
+                                     d->bytes / MIB);
+    } else {
+        d->reason = NS_POLICY_REASON_MOVE;
+        d->message = g_strdup_printf("%s: %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+                                     " MiB elsewhere", why, remote / MIB, placed / MIB);
+    }
+}
+
+static void
+decision_clear(gpointer p)
+{
+    NsPolicyDecision *d = p;
+
+    g_clear_pointer(&d->message, g_free);
+}
+
+GArray *
+ns_policy_decide(const NsPolicyInput *input, GError **error)
+{
+    g_autoptr(GArray) out = NULL;
+    g_auto(Ctx) ctx = { 0 };
+
+    if (input == NULL || input->config == NULL || input->vcpu_affinity == NULL ||
+        input->topology == NULL || input->placement == NULL) {
+        g_set_error_literal(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                            "policy input lacks the config, vCPU affinity, topology or placement");
+        return NULL;
+    }
+    if (!ctx_init(&ctx, input, error))
+        return NULL;
+
+    out = g_array_new(FALSE, TRUE, sizeof(NsPolicyDecision));
+    g_array_set_clear_func(out, decision_clear);
+    if (input->config->cells->len == 0) {
+        g_array_set_size(out, 1);
+        decide_unit(&ctx, -1, NULL, &g_array_index(out, NsPolicyDecision, 0));
+    } else {
+        g_array_set_size(out, input->config->cells->len);
+        for (guint i = 0; i < input->config->cells->len; i++) {
+            const NsDomainCell *cell = &g_array_index(input->config->cells, NsDomainCell, i);
+
+            decide_unit(&ctx, (gint)cell->id, cell->vcpus,
+                        &g_array_index(out, NsPolicyDecision, i));
+        }
+    }
+    return g_steal_pointer(&out);
+}

@@ -1,0 +1,461 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The commands that talk to numashiftd over its control socket: jobs,
+ * events, rebalance, policy; and the daemon side of migrate and status
+ * (a move becomes a daemon job the command follows, so that the daemon's
+ * host-wide limits hold and no two movers race on one guest).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <gio/gio.h>
+#include <gio/gunixsocketaddress.h>
+#include <glib-unix.h>
+
+#include "cli.h"
+#include "numashift/control.h"
+#include "numashift/error.h"
+
+struct NsDaemonLink {
+    GSocketConnection *conn;
+    GDataInputStream *in;
+    GOutputStream *out;
+};
+
+static const char *
+socket_path(void)
+{
+    const char *env = g_getenv(NS_CONTROL_SOCKET_ENV);
+
+    return env != NULL && *env != '\0' ? env : NS_CONTROL_SOCKET_PATH;
+}
+
+NsDaemonLink *
+ns_cli_daemon_open(GError **error)
+{
+    g_autoptr(GSocketClient) client = g_socket_client_new();
+    g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(socket_path());
+    g_autoptr(GError) e = NULL;
+    GSocketConnection *conn = g_socket_client_connect(client, G_SOCKET_CONNECTABLE(addr), NULL, &e);
+
+    if (conn == NULL) {
+        gboolean absent = g_error_matches(e, G_IO_ERROR, G_IO_ERROR_NOT_FOUND) ||
+                          g_error_matches(e, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED);
+
+        g_set_error(error, NS_ERROR,
+                    absent                                                    ? NS_ERROR_NOT_RUNNING
+                    : g_error_matches(e, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED) ? NS_ERROR_PERMISSION
+                                                                              : NS_ERROR_IO,
+                    "numashiftd: %s%s", absent ? "not running: " : "", e->message);
+        return NULL;
+    }
+    NsDaemonLink *link = g_new0(NsDaemonLink, 1);
+
+    link->conn = conn;
+    link->in = g_data_input_stream_new(g_io_stream_get_input_stream(G_IO_STREAM(conn)));
+    link->out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
+    return link;
+}
+
+void
+ns_cli_daemon_close(NsDaemonLink *link)
+{
+    if (link == NULL)
+        return;
+    g_object_unref(link->in);
+    g_io_stream_close(G_IO_STREAM(link->conn), NULL, NULL);
+    g_object_unref(link->conn);
+    g_free(link);
+}
+
+/* The next message from the daemon (a reply or an event); NULL at EOF or error. */
+static NsControlMessage *
+ns_cli_daemon_read(NsDaemonLink *link, GError **error)
+{
+    gsize len = 0;
+    g_autofree char *line = g_data_input_stream_read_line(link->in, &len, NULL, error);
+
+    if (line == NULL) {
+        if (error != NULL && *error == NULL)
+            g_set_error_literal(error, NS_ERROR, NS_ERROR_IO, "numashiftd closed the connection");
+        return NULL;
+    }
+    return ns_control_message_parse(line, len, error);
+}
+
+/* Send @req; wait for its reply (events before it are dropped).  Returns the result node. */
+static JsonNode *
+ns_cli_daemon_call(NsDaemonLink *link, const NsControlRequest *req, GError **error)
+{
+    g_autofree char *line = ns_control_request_to_line(req, error);
+
+    if (line == NULL ||
+        !g_output_stream_write_all(link->out, line, strlen(line), NULL, NULL, error))
+        return NULL;
+    for (;;) {
+        g_autoptr(NsControlMessage) m = ns_cli_daemon_read(link, error);
+
+        if (m == NULL)
+            return NULL;
+        if (m->is_event)
+            continue;
+        if (!m->ok) {
+            gint code = strcmp(m->error_code, NS_CONTROL_ERR_NOT_FOUND) == 0 ? NS_ERROR_NOT_FOUND
+                        : strcmp(m->error_code, NS_CONTROL_ERR_PERMISSION_DENIED) == 0
+                            ? NS_ERROR_PERMISSION
+                        : strcmp(m->error_code, NS_CONTROL_ERR_NOT_RUNNING) == 0 ? NS_ERROR_NOT_RUNNING
+                        : strcmp(m->error_code, NS_CONTROL_ERR_INVALID_REQUEST) == 0
+                            ? NS_ERROR_INVALID_INPUT
+                            : NS_ERROR_FAILED;
+
+            g_set_error(error, NS_ERROR, code, "numashiftd: %s", m->error_message);
+            return NULL;
+        }
+        return json_node_ref(m->result);
+    }
+}
+
+static void
+print_node(JsonNode *node)
+{
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autofree char *text = NULL;
+
+    json_generator_set_root(gen, node);
+    json_generator_set_pretty(gen, TRUE);
+    text = json_generator_to_data(gen, NULL);
+    printf("%s\n", text);
+}
+
+static const char *
+member_string(JsonObject *o, const char *name)
+{
+    JsonNode *n = o != NULL ? json_object_get_member(o, name) : NULL;
+
+    return n != NULL && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING
+               ? json_node_get_string(n)
+               : "-";
+}
+
+static gint64
+member_int(JsonObject *o, const char *name)
+{
+    JsonNode *n = o != NULL ? json_object_get_member(o, name) : NULL;
+
+    return n != NULL && JSON_NODE_HOLDS_VALUE(n) ? json_node_get_int(n) : 0;
+}
+
+static void
+print_job_line(JsonObject *job)
+{
+    gint64 total = member_int(job, "total_pages");
+
+    printf("%-36s  %-9s  %-14s  %-13s  %5.1f%%  %8.1f MiB/s\n", member_string(job, "uuid"),
+           member_string(job, "kind"), member_string(job, "trigger"), member_string(job, "state"),
+           total > 0 ? 100.0 * (double)member_int(job, "done_pages") / (double)total : 0.0,
+           json_object_has_member(job, "mib_per_s") ? json_object_get_double_member(job, "mib_per_s")
+                                                    : 0.0);
+}
+
+/* ------------------------------------------------------------ jobs */
+
+int
+ns_cmd_jobs(NsCli *cli, int argc, char **argv)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (!ns_cli_parse(cli, "jobs", "", "List numashiftd's jobs: running, and each domain's last.",
+                      NULL, &argc, &argv))
+        return NS_EXIT_USAGE;
+    if (argc > 1)
+        return ns_cli_usage(cli, "jobs", "unexpected argument '%s'", argv[1]);
+    g_autoptr(NsDaemonLink) link = ns_cli_daemon_open(&error);
+    g_autoptr(NsControlRequest) req = ns_control_request_new(NS_CONTROL_OP_JOBS);
+    g_autoptr(JsonNode) result = link != NULL ? ns_cli_daemon_call(link, req, &error) : NULL;
+
+    if (result == NULL)
+        return ns_cli_fail(cli, error);
+    if (cli->json) {
+        print_node(result);
+        return NS_EXIT_OK;
+    }
+    printf("%-36s  %-9s  %-14s  %-13s  %6s  %14s\n", "domain uuid", "kind", "trigger", "state",
+           "done", "rate");
+    JsonArray *jobs = JSON_NODE_HOLDS_ARRAY(result) ? json_node_get_array(result) : NULL;
+
+    for (guint i = 0; jobs != NULL && i < json_array_get_length(jobs); i++)
+        print_job_line(json_array_get_object_element(jobs, i));
+    return NS_EXIT_OK;
+}
+
+/* ---------------------------------------------------------- events */
+
+static gboolean
+on_interrupt(gpointer loop)
+{
+    g_main_loop_quit(loop);
+    return G_SOURCE_REMOVE;
+}
+
+typedef struct {
+    NsCli *cli;
+    NsDaemonLink *link;
+    GMainLoop *loop;
+    const char *uuid;       /* follow only this domain's events; NULL: all */
+    gboolean until_done;    /* stop at this domain's job-done event */
+    JsonNode *done;         /* the job-done event's body */
+    GError *error;
+} Follow;
+
+static void read_event(Follow *f);
+
+static void
+print_event(const Follow *f, const NsControlMessage *m)
+{
+    JsonObject *o = JSON_NODE_HOLDS_OBJECT(m->body) ? json_node_get_object(m->body) : NULL;
+    const char *what = member_string(o, "event");
+
+    if (f->cli->json) {
+        g_autoptr(JsonGenerator) gen = json_generator_new();
+        g_autofree char *text = NULL;
+
+        json_generator_set_root(gen, m->body);
+        text = json_generator_to_data(gen, NULL);
+        printf("{\"kind\": \"%s\", \"body\": %s}\n", ns_control_event_to_string(m->event), text);
+    } else if (strcmp(what, "progress") == 0) {
+        gint64 total = member_int(o, "total_pages");
+
+        printf("%s progress %5.1f%% moved %.1f MiB at %.1f MiB/s%s\n", member_string(o, "domain"),
+               total > 0 ? 100.0 * (double)member_int(o, "done_pages") / (double)total : 0.0,
+               (double)member_int(o, "moved_bytes") / 1048576.0,
+               json_object_get_double_member_with_default(o, "mib_per_s", 0),
+               json_object_get_boolean_member_with_default(o, "paused", FALSE) ? " (paused)" : "");
+    } else if (strcmp(what, "decision") == 0) {
+        JsonArray *ds = json_object_get_array_member(o, "decisions");
+
+        for (guint i = 0; ds != NULL && i < json_array_get_length(ds); i++) {
+            JsonObject *d = json_array_get_object_element(ds, i);
+
+            printf("%s decision (%s) cell %" G_GINT64_FORMAT ": %s: %s\n", member_string(o, "domain"),
+                   member_string(o, "trigger"), member_int(d, "cell"), member_string(d, "reason"),
+                   member_string(d, "message"));
+        }
+    } else if (g_str_has_prefix(what, "job-")) {
+        JsonObject *job = json_object_get_object_member(o, "job");
+
+        printf("%s %s: %s %s (trigger %s)%s%s\n", member_string(o, "domain"), what,
+               member_string(job, "kind"), member_string(job, "state"), member_string(job, "trigger"),
+               json_object_has_member(job, "error") ? ": " : "",
+               json_object_has_member(job, "error") ? member_string(job, "error") : "");
+    } else {
+        printf("%s %s\n", member_string(o, "domain"), what);
+    }
+    fflush(stdout);
+}
+
+static void
+on_line(GObject *source, GAsyncResult *res, gpointer data)
+{
+    Follow *f = data;
+    gsize len = 0;
+    g_autofree char *line = g_data_input_stream_read_line_finish(G_DATA_INPUT_STREAM(source), res,
+                                                                 &len, &f->error);
+
+    if (line == NULL) {
+        if (f->error == NULL)
+            g_set_error_literal(&f->error, NS_ERROR, NS_ERROR_IO, "numashiftd closed the connection");
+        g_main_loop_quit(f->loop);
+        return;
+    }
+    g_autoptr(NsControlMessage) m = ns_control_message_parse(line, len, &f->error);
+
+    if (m == NULL) {
+        g_main_loop_quit(f->loop);
+        return;
+    }
+    if (m->is_event) {
+        JsonObject *o = JSON_NODE_HOLDS_OBJECT(m->body) ? json_node_get_object(m->body) : NULL;
+
+        if (f->uuid == NULL || g_strcmp0(member_string(o, "uuid"), f->uuid) == 0) {
+            print_event(f, m);
+            if (f->until_done && strcmp(member_string(o, "event"), "job-done") == 0) {
+                f->done = json_node_ref(m->body);
+                g_main_loop_quit(f->loop);
+                return;
+            }
+        }
+    }
+    read_event(f);
+}
+
+static void
+read_event(Follow *f)
+{
+    g_data_input_stream_read_line_async(f->link->in, G_PRIORITY_DEFAULT, NULL, on_line, f);
+}
+
+/* Print events until Ctrl-C, EOF, or (until_done) the domain's job-done; return its body. */
+static JsonNode *
+follow(NsCli *cli, NsDaemonLink *link, const char *uuid, gboolean until_done, GError **error)
+{
+    g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
+    Follow f = { .cli = cli, .link = link, .loop = loop, .uuid = uuid, .until_done = until_done };
+    guint sig = g_unix_signal_add(SIGINT, on_interrupt, loop);
+
+    read_event(&f);
+    g_main_loop_run(loop);
+    g_source_remove(sig);
+    if (f.error != NULL && !until_done) {
+        g_propagate_error(error, f.error);
+        return NULL;
+    }
+    if (f.done == NULL) {
+        if (f.error != NULL)
+            g_propagate_error(error, f.error);
+        else
+            g_set_error_literal(error, NS_ERROR, NS_ERROR_FAILED,
+                                "interrupted: the daemon's job goes on (numashift jobs)");
+    }
+    return f.done;
+}
+
+int
+ns_cmd_events(NsCli *cli, int argc, char **argv)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (!ns_cli_parse(cli, "events", "",
+                      "Follow numashiftd's events (domains, decisions, jobs, progress) until Ctrl-C.",
+                      NULL, &argc, &argv))
+        return NS_EXIT_USAGE;
+    if (argc > 1)
+        return ns_cli_usage(cli, "events", "unexpected argument '%s'", argv[1]);
+    g_autoptr(NsDaemonLink) link = ns_cli_daemon_open(&error);
+    g_autoptr(NsControlRequest) req = ns_control_request_new(NS_CONTROL_OP_SUBSCRIBE);
+    g_autoptr(JsonNode) ok = link != NULL ? ns_cli_daemon_call(link, req, &error) : NULL;
+
+    if (ok == NULL)
+        return ns_cli_fail(cli, error);
+    /* Line-buffered even into a pipe: a script reads events as they come. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    follow(cli, link, NULL, FALSE, &error);
+    if (error != NULL && !g_error_matches(error, NS_ERROR, NS_ERROR_FAILED))
+        return ns_cli_fail(cli, error);
+    return NS_EXIT_OK;
+}
+
+/* ------------------------------------------- rebalance, migrate (daemon) */
+
+/* Outcome of a followed job-done event as an exit code, with one line on failure. */
+static int
+job_exit_code(NsCli *cli, JsonNode *done)
+{
+    JsonObject *job = json_object_get_object_member(json_node_get_object(done), "job");
+    const char *state = member_string(job, "state");
+
+    if (strcmp(state, "done") == 0 || strcmp(state, "nothing-to-do") == 0)
+        return NS_EXIT_OK;
+    if (json_object_has_member(job, "error")) {
+        fprintf(stderr, "%s: error: %s\n", cli->prog, member_string(job, "error"));
+        return NS_EXIT_FAILED;
+    }
+    fprintf(stderr, "%s: error: the job ended %s\n", cli->prog, state);
+    return NS_EXIT_INCOMPLETE;
+}
+
+/* Submit @req (rebalance or migrate) and, unless @no_wait, follow it to its end. */
+int
+ns_cli_daemon_submit(NsCli *cli, NsDaemonLink *link, NsControlRequest *req, gboolean no_wait)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(NsControlRequest) sub = ns_control_request_new(NS_CONTROL_OP_SUBSCRIBE);
+    g_autoptr(JsonNode) subscribed = no_wait ? json_node_new(JSON_NODE_NULL)
+                                             : ns_cli_daemon_call(link, sub, &error);
+    g_autoptr(JsonNode) result = subscribed != NULL ? ns_cli_daemon_call(link, req, &error) : NULL;
+
+    if (result == NULL)
+        return ns_cli_fail(cli, error);
+    JsonObject *o = JSON_NODE_HOLDS_OBJECT(result) ? json_node_get_object(result) : NULL;
+
+    if (no_wait) {
+        if (cli->json)
+            print_node(result);
+        else
+            printf("queued: %s %s for domain %s\n", ns_control_op_to_string(req->op),
+                   member_string(o, "pending"), member_string(o, "domain"));
+        return NS_EXIT_OK;
+    }
+    g_autofree char *uuid = g_strdup(member_string(o, "uuid"));
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    g_autoptr(JsonNode) done = follow(cli, link, uuid, TRUE, &error);
+
+    if (done == NULL)
+        return ns_cli_fail(cli, error);
+    return job_exit_code(cli, done);
+}
+
+int
+ns_cmd_rebalance(NsCli *cli, int argc, char **argv)
+{
+    gboolean no_wait = FALSE;
+    const GOptionEntry entries[] = {
+        { "no-wait", 0, 0, G_OPTION_ARG_NONE, &no_wait, "Queue the job and return", NULL },
+        { NULL },
+    };
+    g_autoptr(GError) error = NULL;
+
+    if (!ns_cli_parse(cli, "rebalance", "DOMAIN",
+                      "Ask numashiftd to apply its policy to DOMAIN now, and follow the job.",
+                      entries, &argc, &argv))
+        return NS_EXIT_USAGE;
+    if (argc != 2)
+        return ns_cli_usage(cli, "rebalance", argc < 2 ? "no domain given" : "unexpected argument '%s'",
+                            argc < 2 ? "" : argv[2]);
+    g_autoptr(NsDaemonLink) link = ns_cli_daemon_open(&error);
+
+    if (link == NULL)
+        return ns_cli_fail(cli, error);
+    g_autoptr(NsControlRequest) req = ns_control_request_new(NS_CONTROL_OP_REBALANCE);
+
+    req->domain = g_strdup(argv[1]);
+    return ns_cli_daemon_submit(cli, link, req, no_wait);
+}
+
+int
+ns_cmd_policy(NsCli *cli, int argc, char **argv)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (!ns_cli_parse(cli, "policy", "DOMAIN [follow|off]",
+                      "Show DOMAIN's numashiftd policy, or set it until the daemon restarts\n"
+                      "(for good: numashiftd.conf, or <numashift:policy> in the domain's metadata).",
+                      NULL, &argc, &argv))
+        return NS_EXIT_USAGE;
+    if (argc < 2 || argc > 3)
+        return ns_cli_usage(cli, "policy", argc < 2 ? "no domain given" : "unexpected argument '%s'",
+                            argc < 2 ? "" : argv[3]);
+    g_autoptr(NsDaemonLink) link = ns_cli_daemon_open(&error);
+
+    if (link == NULL)
+        return ns_cli_fail(cli, error);
+    g_autoptr(NsControlRequest) req =
+        ns_control_request_new(argc == 3 ? NS_CONTROL_OP_POLICY_SET : NS_CONTROL_OP_POLICY_GET);
+
+    req->domain = g_strdup(argv[1]);
+    req->mode = argc == 3 ? g_strdup(argv[2]) : NULL;
+    g_autoptr(JsonNode) result = ns_cli_daemon_call(link, req, &error);
+
+    if (result == NULL)
+        return ns_cli_fail(cli, error);
+    if (cli->json) {
+        print_node(result);
+    } else {
+        JsonObject *o = json_node_get_object(result);
+
+        printf("%s: %s (%s)\n", member_string(o, "domain"), member_string(o, "mode"),
+               member_string(o, "mode_source"));
+    }
+    return NS_EXIT_OK;
+}
