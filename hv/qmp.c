@@ -339,11 +339,10 @@ ns_qmp_execute(NsQmp *qmp, const char *command, JsonObject *arguments, GError **
     json_object_set_string_member(request, "execute", command);
     if (arguments != NULL)
         json_object_set_object_member(request, "arguments", json_object_ref(arguments));
-    {
-        g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&qmp->lock);
-
-        reply = qmp->transport->command(qmp->impl, request, error);
-    }
+    /* One request on the wire at a time: QMP replies carry no tag we use. */
+    g_mutex_lock(&qmp->lock);
+    reply = qmp->transport->command(qmp->impl, request, error);
+    g_mutex_unlock(&qmp->lock);
     if (reply == NULL) {
         g_prefix_error(error, "%s: ", command);
         return NULL;
@@ -361,8 +360,11 @@ ns_qmp_hmp(NsQmp *qmp, const char *command_line, GError **error)
     g_autoptr(JsonNode) ret = NULL;
 
     if (qmp->transport->hmp != NULL) {
-        g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&qmp->lock);
-        char *text = qmp->transport->hmp(qmp->impl, command_line, error);
+        char *text;
+
+        g_mutex_lock(&qmp->lock);
+        text = qmp->transport->hmp(qmp->impl, command_line, error);
+        g_mutex_unlock(&qmp->lock);
 
         if (text == NULL)
             g_prefix_error(error, "HMP '%s': ", command_line);

@@ -402,7 +402,7 @@ ns_cmd_rebalance(NsCli *cli, int argc, char **argv)
     gboolean no_wait = FALSE;
     const GOptionEntry entries[] = {
         { "no-wait", 0, 0, G_OPTION_ARG_NONE, &no_wait, "Queue the job and return", NULL },
-        { NULL },
+        G_OPTION_ENTRY_NULL,
     };
     g_autoptr(GError) error = NULL;
 

@@ -478,7 +478,7 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
           "Move from this process even when numashiftd runs", NULL },
         { "live", 0, G_OPTION_FLAG_NONE, G_OPTION_ARG_NONE, &(gboolean){ 0 },
           "Accepted for virsh compatibility: moves are always live", NULL },
-        { NULL },
+        G_OPTION_ENTRY_NULL,
     };
     int code = NS_EXIT_OK;
     g_autoptr(GError) error = NULL;

@@ -28,18 +28,17 @@ format_ids(const GArray *ids)
 int
 ns_cmd_nodes(NsCli *cli, int argc, char **argv)
 {
-    char *sysfs = NULL;
+    g_autofree char *sysfs = NULL;
     const GOptionEntry entries[] = {
         { "sysfs", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, &sysfs,
           "Read this sysfs tree instead of /sys (tests)", "DIR" },
-        { NULL },
+        G_OPTION_ENTRY_NULL,
     };
     g_autoptr(GError) error = NULL;
 
     if (!ns_cli_parse(cli, "nodes", "", "Show the host's NUMA nodes, CPUs, memory and distances.",
                       entries, &argc, &argv))
         return NS_EXIT_USAGE;
-    g_autofree char *sysfs_owned = sysfs;
     if (argc > 1)
         return ns_cli_usage(cli, "nodes", "unexpected argument '%s'", argv[1]);
 

@@ -68,7 +68,7 @@ ns_cli_parse(NsCli *cli, const char *command, const char *params, const char *su
     const GOptionEntry global[] = {
         { "connect", 'c', 0, G_OPTION_ARG_STRING, &cli->uri, "libvirt connection URI", "URI" },
         { "json", 0, 0, G_OPTION_ARG_NONE, &cli->json, "Machine-readable output", NULL },
-        { NULL },
+        G_OPTION_ENTRY_NULL,
     };
     g_autofree char *prgname = g_strdup_printf("%s %s", cli->prog, command);
     g_autoptr(GOptionContext) ctx = g_option_context_new(params);

@@ -48,7 +48,7 @@ main(int argc, char **argv)
         { "connect", 'c', 0, G_OPTION_ARG_STRING, &uri, "libvirt URI (overrides the file)", "URI" },
         { "check-config", 0, 0, G_OPTION_ARG_NONE, &check, "Check the configuration and exit",
           NULL },
-        { NULL },
+        G_OPTION_ENTRY_NULL,
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new("- move guests' memory to their vCPUs' NUMA nodes");
     g_autoptr(GError) error = NULL;

@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * numashiftd's configuration file and the tunable-event key filter.
+ *
+ * Regression (the /daemon/pinning-key tests): libvirt's VIR_DOMAIN_TUNABLE_CPU_VCPUPIN
+ * is the printf format "cputune.vcpupin%zu"; used as a prefix it matched
+ * nothing, so numashiftd ignored every `virsh vcpupin`.  Instant; fails if
+ * the filter goes back to the macro.
+ */
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "conn.h"
+#include "numashift/error.h"
+
+static char *
+write_config(const char *text)
+{
+    g_autoptr(GError) error = NULL;
+    char *path = NULL;
+    int fd = g_file_open_tmp("ns-daemon-conf-XXXXXX", &path, &error);
+
+    g_assert_no_error(error);
+    close(fd);
+    g_assert_true(g_file_set_contents(path, text, -1, &error));
+    return path;
+}
+
+static NsDaemonConfig *
+load_text(const char *text, GError **error)
+{
+    g_autofree char *path = write_config(text);
+    NsDaemonConfig *c = ns_daemon_config_load(path, FALSE, error);
+
+    g_unlink(path);
+    return c;
+}
+
+static void
+test_defaults(void)
+{
+    g_autoptr(NsDaemonConfig) c = ns_daemon_config_new_default();
+
+    g_assert_null(c->uri);
+    g_assert_cmpstr(c->socket_path, ==, "/run/numashift/control.sock");
+    g_assert_cmpuint(c->max_jobs, ==, 1);
+    g_assert_cmpuint(c->debounce_ms, ==, 500);
+    g_assert_cmpuint(c->drift_interval_s, ==, 30);
+    g_assert_cmpstr(c->mode, ==, "follow");
+    g_assert_cmpuint(c->policy.reserve_mib, ==, NS_POLICY_RESERVE_MIB_DEFAULT);
+    g_assert_cmpstr(ns_daemon_config_mode_for(c, "any"), ==, "follow");
+}
+
+static void
+test_missing(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(NsDaemonConfig) ok = ns_daemon_config_load("/nonexistent/numashiftd.conf", TRUE, &error);
+
+    g_assert_no_error(error);
+    g_assert_nonnull(ok);
+    g_autoptr(NsDaemonConfig) bad = ns_daemon_config_load("/nonexistent/numashiftd.conf", FALSE, &error);
+
+    g_assert_null(bad);
+    g_assert_error(error, NS_ERROR, NS_ERROR_IO);
+}
+
+static void
+test_full(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(NsDaemonConfig) c = load_text("# comment\n"
+                                            "[daemon]\n"
+                                            "uri=qemu+ssh://h/system\n"
+                                            "socket=/run/x/c.sock\n"
+                                            "socket-group=root\n"
+                                            "max-jobs=3\n"
+                                            "rate-limit-mib-s=250.5\n"
+                                            "workers=4\n"
+                                            "debounce-ms=800\n"
+                                            "start-delay-ms=0\n"
+                                            "drift-interval-s=0\n"
+                                            "max-clients=5\n"
+                                            "[policy]\n"
+                                            "mode=off\n"
+                                            "reserve-mib=1024\n"
+                                            "min-remote-percent=25\n"
+                                            "min-remote-mib=64\n"
+                                            "[domain db1]\n"
+                                            "mode=follow\n",
+                                            &error);
+
+    g_assert_no_error(error);
+    g_assert_cmpstr(c->uri, ==, "qemu+ssh://h/system");
+    g_assert_cmpstr(c->socket_path, ==, "/run/x/c.sock");
+    g_assert_cmpstr(c->socket_group, ==, "root");
+    g_assert_cmpuint(c->max_jobs, ==, 3);
+    g_assert_cmpfloat(c->rate_limit_mib_s, ==, 250.5);
+    g_assert_cmpuint(c->workers, ==, 4);
+    g_assert_cmpuint(c->debounce_ms, ==, 800);
+    g_assert_cmpuint(c->start_delay_ms, ==, 0);
+    g_assert_cmpuint(c->drift_interval_s, ==, 0);
+    g_assert_cmpuint(c->max_clients, ==, 5);
+    g_assert_cmpstr(c->mode, ==, "off");
+    g_assert_cmpuint(c->policy.reserve_mib, ==, 1024);
+    g_assert_cmpuint(c->policy.min_remote_percent, ==, 25);
+    g_assert_cmpuint(c->policy.min_remote_mib, ==, 64);
+    g_assert_cmpstr(ns_daemon_config_mode_for(c, "db1"), ==, "follow");
+    g_assert_cmpstr(ns_daemon_config_mode_for(c, "web"), ==, "off");
+}
+
+static void
+test_errors(void)
+{
+    static const struct {
+        const char *text;
+        const char *says;
+    } cases[] = {
+        { "[daemon]\nmax-jobz=2\n", "unknown key 'max-jobz'" },
+        { "[deamon]\nmax-jobs=2\n", "unknown group [deamon]" },
+        { "[daemon]\nmax-jobs=0\n", "max-jobs" },
+        { "[daemon]\nmax-jobs=many\n", "max-jobs" },
+        { "[daemon]\nworkers=65\n", "workers" },
+        { "[daemon]\ndebounce-ms=-1\n", "debounce-ms" },
+        { "[daemon]\nrate-limit-mib-s=fast\n", "rate-limit-mib-s" },
+        { "[daemon]\nrate-limit-mib-s=-5\n", "rate-limit-mib-s" },
+        { "[daemon]\nrate-limit-mib-s=nan\n", "rate-limit-mib-s" },
+        { "[daemon]\nsocket=relative.sock\n", "socket" },
+        { "[daemon]\nuri=\n", "uri" },
+        { "[policy]\nmode=sometimes\n", "mode" },
+        { "[policy]\nmin-remote-percent=101\n", "min-remote-percent" },
+        { "[policy]\nreserve=5\n", "unknown key 'reserve'" },
+        { "[domain ]\nmode=off\n", "no domain name" },
+        { "[domain web]\nrate=5\n", "unknown key 'rate'" },
+        { "[domain web]\nmode=never\n", "mode" },
+        { "not a key file\n", "numashiftd" },
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(NsDaemonConfig) c = load_text(cases[i].text, &error);
+
+        g_assert_null(c);
+        g_assert_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT);
+        if (strstr(error->message, cases[i].says) == NULL && strstr(cases[i].says, "numashiftd") == NULL)
+            g_error("case %zu: '%s' does not mention '%s'", i, error->message, cases[i].says);
+    }
+}
+
+static void
+test_pinning_key(void)
+{
+    g_assert_true(ns_conn_is_pinning_key("cputune.vcpupin0"));
+    g_assert_true(ns_conn_is_pinning_key("cputune.vcpupin17"));
+    g_assert_true(ns_conn_is_pinning_key("cputune.emulatorpin"));
+    g_assert_false(ns_conn_is_pinning_key("cputune.vcpupin"));
+    g_assert_false(ns_conn_is_pinning_key("cputune.vcpupinx"));
+    g_assert_false(ns_conn_is_pinning_key("cputune.vcpupin%zu"));
+    g_assert_false(ns_conn_is_pinning_key("cputune.iothreadpin1"));
+    g_assert_false(ns_conn_is_pinning_key("cputune.shares"));
+    g_assert_false(ns_conn_is_pinning_key("cputune.emulatorpin2"));
+    g_assert_false(ns_conn_is_pinning_key(NULL));
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/daemon/config/defaults", test_defaults);
+    g_test_add_func("/daemon/config/missing", test_missing);
+    g_test_add_func("/daemon/config/full", test_full);
+    g_test_add_func("/daemon/config/errors", test_errors);
+    g_test_add_func("/daemon/pinning-key/regress-format-macro", test_pinning_key);
+    return g_test_run();
+}
