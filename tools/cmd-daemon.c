@@ -357,8 +357,13 @@ job_exit_code(NsCli *cli, JsonNode *done)
     if (strcmp(state, "done") == 0 || strcmp(state, "nothing-to-do") == 0)
         return NS_EXIT_OK;
     if (json_object_has_member(job, "error")) {
+        const char *code = member_string(job, "error_code");
+
         fprintf(stderr, "%s: error: %s\n", cli->prog, member_string(job, "error"));
-        return NS_EXIT_FAILED;
+        return strcmp(code, NS_CONTROL_ERR_NOT_RUNNING) == 0         ? NS_EXIT_NOT_RUNNING
+               : strcmp(code, NS_CONTROL_ERR_NOT_FOUND) == 0         ? NS_EXIT_NOT_FOUND
+               : strcmp(code, NS_CONTROL_ERR_PERMISSION_DENIED) == 0 ? NS_EXIT_PERMISSION
+                                                                     : NS_EXIT_FAILED;
     }
     fprintf(stderr, "%s: error: the job ended %s\n", cli->prog, state);
     return NS_EXIT_INCOMPLETE;

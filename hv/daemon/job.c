@@ -13,6 +13,7 @@
 #include <string.h>
 #include <urcu/urcu-memb.h>
 
+#include "numashift/control.h"
 #include "numashift/domain.h"
 #include "numashift/error.h"
 #include "numashift/placement.h"
@@ -212,15 +213,22 @@ decisions_to_json(const GArray *decisions)
 
 /*
  * Plan @d's memory: the whole cell, or when the reserve capped it, its
- * ranges in order up to @d->bytes of guest memory.  Moved bytes never
- * exceed the planned ranges' size, so the cap holds (it may move less).
+ * ranges in order up to @d->bytes of guest memory less one huge page.
+ * Moved bytes never exceed the planned ranges' size plus the huge page
+ * the cut falls into, so the cap holds (it may move less).
  */
 static gboolean
 plan_decision(NsPlan *plan, const NsMemMap *map, const NsPolicyDecision *d, GError **error)
 {
     if (d->reason != NS_POLICY_REASON_MOVE_CAPPED)
         return ns_plan_add_map(plan, map, d->cell, (guint)d->target, error);
-    guint64 left = d->bytes & ~(guint64)(NS_GUEST_PAGE_SIZE - 1);
+    /* The engine moves a huge page whole: the one the cut falls into may
+     * reach up to 2 MiB past it, so the cut leaves that much room. */
+    guint64 huge = 2 * 1024 * 1024;
+    guint64 left = d->bytes > huge ? (d->bytes - huge) & ~(guint64)(NS_GUEST_PAGE_SIZE - 1) : 0;
+
+    if (left == 0)
+        return TRUE;
 
     for (guint i = 0; i < map->ranges->len && left > 0; i++) {
         const NsMemRange *r = &g_array_index(map->ranges, NsMemRange, i);
@@ -507,6 +515,8 @@ ns_job_describe(NsJob *job)
     if (job->error != NULL) {
         json_builder_set_member_name(b, "error");
         json_builder_add_string_value(b, job->error->message);
+        json_builder_set_member_name(b, "error_code");
+        json_builder_add_string_value(b, ns_control_error_code(job->error));
     }
     json_builder_end_object(b);
     g_mutex_unlock(&job->lock);

@@ -33,6 +33,15 @@
 #                      and >= 90% of the guest lands on node 1; libvirtd is
 #                      restarted under the daemon, which reconnects and
 #                      follows the next vcpupin back to node 0; guest clean
+#   daemon-cells       numashiftd and a guest with two vNUMA cells: vCPU 1
+#                      (cell 1) re-pinned to node 1 moves cell 1 only; then a
+#                      reserve that leaves room for 32 MiB on node 0 caps
+#                      the move back: the event stream says move-capped and
+#                      node 0 gets no more than allowed
+#   daemon-faults      numashiftd SIGKILLed mid-job and started again: it
+#                      looks afresh and finishes the move; a domain destroyed
+#                      mid-job: the job fails with one log line, the daemon
+#                      goes on serving; the guest of the first part is clean
 #   numashift-faults   a node outside a strict domain's nodeset (refused
 #                      before any move, exit 5), the kernel's EACCES when the
 #                      domain's cgroup cpuset.mems forbids the target behind
@@ -53,6 +62,7 @@ if [[ ${NUMA_HOST:-0} != 1 ]]; then
 	migrate-2node-kvm) args+=(--kvm) ;;
 	migrate-4node) args=(--nodes 4 --mem-per-node 256 --timeout 300 --quiet) ;;
 	libvirt-vcpupin | numashift-migrate | numashift-faults) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
+	daemon-cells | daemon-faults) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
 	daemon) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
 	soak) args=(--nodes 2 --mem-per-node 768 --timeout 3000 --quiet) ;;
 	demo) args=(--nodes 2 --mem-per-node 1024 --timeout 300 --quiet) ;;
@@ -107,6 +117,38 @@ finish_clean() {
 		"slowest_pass_us=$(guest_report_field "$GUEST_LOG" slowest_pass_us)"
 	[[ $verdict == clean ]] || fail "guest verdict $verdict"
 	[[ $GUEST_STATUS == 1 ]] || fail "QEMU exited $GUEST_STATUS, not 1 (guest code 0)"
+}
+
+# start_daemon CONF-TEXT: numashiftd with that configuration, stopped by
+# PID at exit (its log shown); waits for its control socket.
+start_daemon() {
+	printf '%s\n' "$1" >"$GUEST_DIR/numashiftd.conf"
+	"$NS_BUILD_ROOT/hv/daemon/numashiftd" --config "$GUEST_DIR/numashiftd.conf" >>"$GUEST_DIR/daemon.log" 2>&1 &
+	daemon_pid=$!
+	on_exit "kill $daemon_pid 2>/dev/null; wait $daemon_pid 2>/dev/null; sed 's/^/numashiftd: /' '$GUEST_DIR/daemon.log' >&2"
+	local i
+	for ((i = 0; i < 100; i++)); do [[ -S /run/numashift/control.sock ]] && break; sleep 0.1; done
+	[[ -S /run/numashift/control.sock ]] || fail "numashiftd did not open its control socket"
+}
+
+# wait_vma_on_node PID HVA NODE PERCENT SECS: poll numa_maps until PERCENT % of the VMA is on NODE.
+wait_vma_on_node() {
+	local i on total t0=$EPOCHREALTIME
+	for ((i = 0; i < $5 * 10; i++)); do
+		read -r on total < <(grep "^$2 " "/proc/$1/numa_maps" | tr ' ' '\n' |
+			awk -F= -v n="N$3" '/^N[0-9]+=/ { t += $2; if ($1 == n) o = $2 } END { print o + 0, t + 0 }')
+		if ((total > 0 && on * 100 >= total * $4)); then
+			say "VMA $2: $on of $total pages on node $3 after $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s"
+			return 0
+		fi
+		sleep 0.1
+	done
+	fail "VMA $2: after ${5}s only $on of $total pages on node $3"
+}
+
+# pages_on PID HVA NODE: pages of the VMA at HVA on NODE.
+pages_on() {
+	grep "^$2 " "/proc/$1/numa_maps" | tr ' ' '\n' | awk -F= -v n="N$3" '$1 == n { o = $2 } END { print o + 0 }'
 }
 
 case $case_name in
@@ -214,6 +256,127 @@ print("cell 1 after cancel: node0=%d node1=%d pages" % split, file=sys.stderr)' 
 	verdict=$(guest_verdict "$LV_GUEST_LOG")
 	say "guest: verdict=$verdict passes=$(guest_report_field "$LV_GUEST_LOG" passes)" \
 		"worst_access_us=$(guest_report_field "$LV_GUEST_LOG" worst_access_us)"
+	[[ $verdict == clean ]] || fail "guest verdict $verdict"
+	lv_stop
+	;;
+daemon-cells)
+	# shellcheck source=../lib/numashift.sh
+	. "$here/../lib/numashift.sh"
+	# shellcheck source=../../vm-images/testhost-libvirt
+	. "$src/vm-images/testhost-libvirt"
+	lv_start
+	start_daemon "[daemon]
+start-delay-ms=500
+drift-interval-s=0
+[policy]
+reserve-mib=64"
+	"$NUMASHIFT" events >"$GUEST_DIR/events.log" 2>&1 &
+	on_exit "kill $! 2>/dev/null"
+	node0_cpus=$(</sys/devices/system/node/node0/cpulist)
+	node1_cpus=$(</sys/devices/system/node/node1/cpulist)
+	lv_guest_define nsguest 128 0 2 2
+	virsh -q vcpupin nsguest 0 "$node0_cpus" --config >/dev/null
+	virsh -q vcpupin nsguest 1 "$node0_cpus" --config >/dev/null
+	virsh -q start nsguest >/dev/null || fail "virsh start failed"
+	lv_guest_wait nsguest '^NSGUEST pass=1 ' 240
+	pid=$(lv_qemu_pid nsguest)
+	ns_memmap_json nsguest "$GUEST_DIR/memmap.json"
+	hva0=$(ns_cell_hva "$GUEST_DIR/memmap.json" 0) hva1=$(ns_cell_hva "$GUEST_DIR/memmap.json" 1)
+	ns_vma_on_node "$pid" "$hva0" 0 95
+	ns_vma_on_node "$pid" "$hva1" 0 95
+
+	# vCPU 1 is cell 1's only vCPU: its cell follows it, cell 0 stays.
+	virsh -q vcpupin nsguest 1 "$node1_cpus" >/dev/null || fail "vcpupin 1 failed"
+	wait_vma_on_node "$pid" "$hva1" 1 90 60
+	ns_vma_on_node "$pid" "$hva0" 0 95
+	grep -q "decision (pinning) cell 1: move:" "$GUEST_DIR/events.log" || fail "no move decision for cell 1"
+	grep -q "decision (pinning) cell 0: in-place:" "$GUEST_DIR/events.log" || fail "cell 0 was not left in place"
+
+	# Reserve: restart the daemon with a reserve that leaves 32 MiB of room
+	# on node 0, then pin cell 1 back there: the move is capped.
+	kill "$daemon_pid"
+	wait "$daemon_pid" 2>/dev/null || true
+	free0=$("$NUMASHIFT" --json nodes | python3 -c 'import json,sys
+print(next(n["mem_free_bytes"] for n in json.load(sys.stdin)["nodes"] if n["id"] == 0) >> 20)')
+	reserve=$((free0 - 32))
+	say "node 0 has $free0 MiB free: reserve $reserve MiB leaves 32 MiB"
+	before=$(pages_on "$pid" "$hva1" 0)
+	start_daemon "[daemon]
+start-delay-ms=60000
+drift-interval-s=0
+[policy]
+reserve-mib=$reserve
+min-remote-mib=8"
+	"$NUMASHIFT" events >"$GUEST_DIR/events2.log" 2>&1 &
+	on_exit "kill $! 2>/dev/null"
+	sleep 1
+	virsh -q vcpupin nsguest 1 "$node0_cpus" >/dev/null || fail "vcpupin 1 (back) failed"
+	for ((i = 0; i < 600; i++)); do grep -q "job-done" "$GUEST_DIR/events2.log" && break; sleep 0.1; done
+	cat "$GUEST_DIR/events2.log" >&2
+	grep -q "decision (pinning) cell 1: move-capped:" "$GUEST_DIR/events2.log" || fail "the decision was not move-capped"
+	after=$(pages_on "$pid" "$hva1" 0)
+	# The policy read node 0's free memory again: its cap is the allowance.
+	cap=$(grep -o 'capped to [0-9]* MiB' "$GUEST_DIR/events2.log" | head -1 | tr -dc 0-9)
+	moved_kib=$(((after - before) * 4))
+	say "cell 1: $((after - before)) pages moved to node 0 under a cap of ${cap:-?} MiB (32 MiB left above the reserve when measured)"
+	[[ -n $cap ]] && ((cap <= 48)) || fail "the cap '${cap:-none}' is not about the 32 MiB left above the reserve"
+	((after > before && moved_kib <= cap * 1024)) || fail "the capped move put $moved_kib KiB on node 0, allowed ${cap} MiB"
+
+	lv_guest_stop nsguest 180
+	verdict=$(guest_verdict "$LV_GUEST_LOG")
+	say "guest: verdict=$verdict passes=$(guest_report_field "$LV_GUEST_LOG" passes)"
+	[[ $verdict == clean ]] || fail "guest verdict $verdict"
+	lv_stop
+	;;
+daemon-faults)
+	# shellcheck source=../lib/numashift.sh
+	. "$here/../lib/numashift.sh"
+	# shellcheck source=../../vm-images/testhost-libvirt
+	. "$src/vm-images/testhost-libvirt"
+	lv_start
+	slow="[daemon]
+start-delay-ms=500
+drift-interval-s=0
+rate-limit-mib-s=16"
+	start_daemon "$slow"
+	node1_cpus=$(</sys/devices/system/node/node1/cpulist)
+	lv_guest_define nsguest 128 0 2
+	virsh -q start nsguest >/dev/null || fail "virsh start failed"
+	lv_guest_wait nsguest '^NSGUEST pass=1 ' 240
+	pid=$(lv_qemu_pid nsguest)
+	hva=$(guest_ram_hva "$pid" 128) || fail "guest RAM mapping not found"
+	virsh -q vcpupin nsguest 0 "$node1_cpus" >/dev/null
+	virsh -q vcpupin nsguest 1 "$node1_cpus" >/dev/null
+	# Mid-job (16 MiB/s: the 128 MiB move takes 8 s), SIGKILL.
+	for ((i = 0; i < 300; i++)); do (($(pages_on "$pid" "$hva" 1) > 2048)) && break; sleep 0.1; done
+	kill -KILL "$daemon_pid"
+	wait "$daemon_pid" 2>/dev/null || true
+	mid=$(pages_on "$pid" "$hva" 1)
+	say "numashiftd SIGKILLed with $mid of 32768 pages on node 1"
+	((mid > 0 && mid < 32768 * 9 / 10)) || fail "the kill did not land mid-job ($mid pages moved)"
+	start_daemon "$slow"
+	wait_vma_on_node "$pid" "$hva" 1 90 90
+	grep -q "running at connect\|trigger start" "$GUEST_DIR/daemon.log" || fail "the restarted daemon did not look at the running domain"
+
+	# A domain destroyed in the middle of a job: the job fails, the daemon serves on.
+	nsguest_log=$LV_GUEST_LOG
+	lv_guest_define victim 64 0 1
+	virsh -q start victim >/dev/null || fail "virsh start victim failed"
+	lv_guest_wait victim '^NSGUEST pass=1 ' 240
+	"$NUMASHIFT" migrate victim --to 1 >"$GUEST_DIR/victim.out" 2>"$GUEST_DIR/victim.err" &
+	mover=$!
+	sleep 1.5
+	virsh -q destroy victim >/dev/null || fail "virsh destroy victim failed"
+	rc=0
+	wait "$mover" || rc=$?
+	say "numashift migrate of the destroyed domain: exit $rc: $(<"$GUEST_DIR/victim.err")"
+	((rc == 4)) || fail "a move whose domain was destroyed exited $rc, not 4"
+	"$NUMASHIFT" jobs >&2 || fail "numashiftd does not answer after the destroyed domain"
+	kill -0 "$daemon_pid" || fail "numashiftd died"
+
+	lv_guest_stop nsguest 180
+	verdict=$(guest_verdict "$nsguest_log")
+	say "guest: verdict=$verdict passes=$(guest_report_field "$nsguest_log" passes)"
 	[[ $verdict == clean ]] || fail "guest verdict $verdict"
 	lv_stop
 	;;
