@@ -17,6 +17,7 @@
  * verified before json-glib's typed getters see it (they g_critical() on
  * a mismatch).
  */
+#include "json-check.h"
 #include "numashift/control.h"
 
 #include <math.h>
@@ -142,41 +143,11 @@ quoted(const char *text)
     return g_strdup_printf("\"%s%s\"", escaped, strlen(text) > 40 ? "..." : "");
 }
 
-static const char *
-node_type_name(JsonNode *node)
-{
-    if (node == NULL)
-        return "nothing";
-    if (JSON_NODE_HOLDS_VALUE(node)) {
-        switch (json_node_get_value_type(node)) {
-        case G_TYPE_INT64:
-            return "an integer";
-        case G_TYPE_DOUBLE:
-            return "a number";
-        case G_TYPE_BOOLEAN:
-            return "a boolean";
-        case G_TYPE_STRING:
-            return "a string";
-        default:
-            return "a value";
-        }
-    }
-    return JSON_NODE_HOLDS_OBJECT(node) ? "an object"
-           : JSON_NODE_HOLDS_ARRAY(node) ? "an array"
-                                         : "null";
-}
-
-static gboolean
-holds(JsonNode *node, GType type)
-{
-    return node != NULL && JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == type;
-}
-
 static gboolean
 wrong_type(GError **error, const char *name, const char *expected, JsonNode *node)
 {
     g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "\"%s\" is %s, expected %s", name,
-                node_type_name(node), expected);
+                ns_json_type_name(node), expected);
     return FALSE;
 }
 
@@ -498,7 +469,7 @@ load_line(const char *line, gsize len, gsize max_len, guint max_depth, const cha
     root = json_parser_get_root(parser);
     if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
         g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "%s is %s, not a JSON object", what,
-                    node_type_name(root));
+                    ns_json_type_name(root));
         return NULL;
     }
     if (json_object_get_size(json_node_get_object(root)) != top_members) {
@@ -522,7 +493,7 @@ get_id(JsonObject *obj, JsonNode **ret_id, GError **error)
     *ret_id = NULL;
     if (node == NULL)
         return TRUE;
-    if (holds(node, G_TYPE_STRING)) {
+    if (ns_json_holds(node, G_TYPE_STRING)) {
         gsize n = strlen(json_node_get_string(node));
 
         if (n > NS_CONTROL_ID_MAX) {
@@ -531,7 +502,7 @@ get_id(JsonObject *obj, JsonNode **ret_id, GError **error)
                         NS_CONTROL_ID_MAX);
             return FALSE;
         }
-    } else if (!holds(node, G_TYPE_INT64)) {
+    } else if (!ns_json_holds(node, G_TYPE_INT64)) {
         return wrong_type(error, "id", "an integer or a string", node);
     }
     *ret_id = json_node_copy(node);
@@ -543,7 +514,7 @@ get_string(JsonObject *obj, const char *name, const char **ret, GError **error)
 {
     JsonNode *node = json_object_get_member(obj, name);
 
-    if (!holds(node, G_TYPE_STRING))
+    if (!ns_json_holds(node, G_TYPE_STRING))
         return wrong_type(error, name, "a string", node);
     *ret = json_node_get_string(node);
     return TRUE;
@@ -606,7 +577,7 @@ get_uint(JsonObject *obj, const char *name, guint min, guint max, guint *ret, GE
     JsonNode *node = json_object_get_member(obj, name);
     gint64 v;
 
-    if (!holds(node, G_TYPE_INT64))
+    if (!ns_json_holds(node, G_TYPE_INT64))
         return wrong_type(error, name, "an integer", node);
     v = json_node_get_int(node);
     if (v < min || v > max) {
@@ -624,9 +595,9 @@ get_rate(JsonObject *obj, gdouble *ret, GError **error)
     JsonNode *node = json_object_get_member(obj, "rate");
     gdouble v;
 
-    if (holds(node, G_TYPE_INT64))
+    if (ns_json_holds(node, G_TYPE_INT64))
         v = (gdouble)json_node_get_int(node);
-    else if (holds(node, G_TYPE_DOUBLE))
+    else if (ns_json_holds(node, G_TYPE_DOUBLE))
         v = json_node_get_double(node);
     else
         return wrong_type(error, "rate", "a number", node);
@@ -659,9 +630,9 @@ get_events(JsonObject *obj, guint *ret, GError **error)
         JsonNode *element = json_array_get_element(array, i);
         NsControlEvent event;
 
-        if (!holds(element, G_TYPE_STRING)) {
+        if (!ns_json_holds(element, G_TYPE_STRING)) {
             g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
-                        "\"events\"[%u] is %s, expected a string", i, node_type_name(element));
+                        "\"events\"[%u] is %s, expected a string", i, ns_json_type_name(element));
             return FALSE;
         }
         if (!event_from_string(json_node_get_string(element), &event)) {
@@ -785,7 +756,7 @@ ns_control_request_parse(const char *line, gsize len, GError **error)
         g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "request lacks \"op\"");
         return NULL;
     }
-    if (!holds(op_node, G_TYPE_STRING)) {
+    if (!ns_json_holds(op_node, G_TYPE_STRING)) {
         wrong_type(error, "op", "a string", op_node);
         return NULL;
     }
@@ -1059,7 +1030,7 @@ parse_event(JsonObject *obj, NsControlMessage *message, GError **error)
 
     if (!only_members(obj, "event", allowed, error))
         return FALSE;
-    if (!holds(node, G_TYPE_STRING))
+    if (!ns_json_holds(node, G_TYPE_STRING))
         return wrong_type(error, "event", "a string", node);
     if (!event_from_string(json_node_get_string(node), &message->event)) {
         g_autofree char *shown = quoted(json_node_get_string(node));
@@ -1093,7 +1064,7 @@ parse_reply(JsonObject *obj, NsControlMessage *message, GError **error)
                     "line is neither a reply (\"ok\") nor an event (\"event\")");
         return FALSE;
     }
-    if (!holds(node, G_TYPE_BOOLEAN))
+    if (!ns_json_holds(node, G_TYPE_BOOLEAN))
         return wrong_type(error, "ok", "a boolean", node);
     message->ok = json_node_get_boolean(node);
     if (!only_members(obj, "reply", message->ok ? allowed_ok : allowed_error, error) ||

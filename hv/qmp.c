@@ -15,6 +15,7 @@
  * json-glib's parser is recursive, so a deeply nested reply could exhaust
  * the stack: nesting is bounded by a linear pre-scan before parsing.
  */
+#include "json-check.h"
 #include "numashift/qmp.h"
 
 #include <errno.h>
@@ -57,42 +58,12 @@ excerpt(const char *text, gsize len)
  * Checked JSON access
  */
 
-static const char *
-node_type_name(JsonNode *node)
-{
-    if (node == NULL)
-        return "nothing";
-    if (JSON_NODE_HOLDS_VALUE(node)) {
-        switch (json_node_get_value_type(node)) {
-        case G_TYPE_INT64:
-            return "an integer";
-        case G_TYPE_DOUBLE:
-            return "a number";
-        case G_TYPE_BOOLEAN:
-            return "a boolean";
-        case G_TYPE_STRING:
-            return "a string";
-        default:
-            return "a value";
-        }
-    }
-    return JSON_NODE_HOLDS_OBJECT(node) ? "an object"
-           : JSON_NODE_HOLDS_ARRAY(node) ? "an array"
-                                         : "null";
-}
-
-static gboolean
-holds(JsonNode *node, GType type)
-{
-    return node != NULL && JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == type;
-}
-
 static void
 set_wrong_type(GError **error, const char *where, const char *name, const char *expected,
                JsonNode *node)
 {
     g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "%s: \"%s\" is %s, expected %s", where,
-                name, node_type_name(node), expected);
+                name, ns_json_type_name(node), expected);
 }
 
 static JsonObject *
@@ -100,7 +71,7 @@ node_object(JsonNode *node, const char *where, GError **error)
 {
     if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node)) {
         g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "%s is %s, expected an object",
-                    where, node_type_name(node));
+                    where, ns_json_type_name(node));
         return NULL;
     }
     return json_node_get_object(node);
@@ -111,7 +82,7 @@ node_array(JsonNode *node, const char *where, GError **error)
 {
     if (node == NULL || !JSON_NODE_HOLDS_ARRAY(node)) {
         g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "%s is %s, expected an array",
-                    where, node_type_name(node));
+                    where, ns_json_type_name(node));
         return NULL;
     }
     return json_node_get_array(node);
@@ -128,7 +99,7 @@ get_string(JsonObject *obj, const char *where, const char *name, gboolean requir
         *out = NULL;
         return TRUE;
     }
-    if (!holds(node, G_TYPE_STRING)) {
+    if (!ns_json_holds(node, G_TYPE_STRING)) {
         set_wrong_type(error, where, name, "a string", node);
         return FALSE;
     }
@@ -143,7 +114,7 @@ get_int(JsonObject *obj, const char *where, const char *name, gint64 min, gint64
     JsonNode *node = json_object_get_member(obj, name);
     gint64 v;
 
-    if (!holds(node, G_TYPE_INT64)) {
+    if (!ns_json_holds(node, G_TYPE_INT64)) {
         set_wrong_type(error, where, name, "an integer", node);
         return FALSE;
     }
@@ -168,7 +139,7 @@ get_bool(JsonObject *obj, const char *where, const char *name, gboolean required
         *out = absent;
         return TRUE;
     }
-    if (!holds(node, G_TYPE_BOOLEAN)) {
+    if (!ns_json_holds(node, G_TYPE_BOOLEAN)) {
         set_wrong_type(error, where, name, "a boolean", node);
         return FALSE;
     }
@@ -250,7 +221,7 @@ parse_object(const char *text, gsize len, JsonObject **ret_obj, GError **error)
     if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
         shown = excerpt(text, len);
         g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
-                    "reply is %s, not a JSON object: \"%s\"", node_type_name(root), shown);
+                    "reply is %s, not a JSON object: \"%s\"", ns_json_type_name(root), shown);
         return NULL;
     }
     *ret_obj = json_node_get_object(root);
@@ -375,10 +346,10 @@ ns_qmp_hmp(NsQmp *qmp, const char *command_line, GError **error)
     ret = ns_qmp_execute(qmp, "human-monitor-command", args, error);
     if (ret == NULL)
         return NULL;
-    if (!holds(ret, G_TYPE_STRING)) {
+    if (!ns_json_holds(ret, G_TYPE_STRING)) {
         g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
                     "human-monitor-command returned %s, expected a string",
-                    node_type_name(ret));
+                    ns_json_type_name(ret));
         return NULL;
     }
     return g_strdup(json_node_get_string(ret));
@@ -514,7 +485,7 @@ parse_memdev(JsonNode *node, const char *where, GError **error)
         JsonNode *n = json_array_get_element(nodes, i);
         gint64 v;
 
-        if (!holds(n, G_TYPE_INT64) || (v = json_node_get_int(n)) < 0 || v > G_MAXUINT16) {
+        if (!ns_json_holds(n, G_TYPE_INT64) || (v = json_node_get_int(n)) < 0 || v > G_MAXUINT16) {
             g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
                         "%s: \"host-nodes\"[%u] is not a node number", where, i);
             return NULL;
@@ -571,9 +542,9 @@ append_stats(GArray *stats, JsonArray *list, const char *where, GError **error)
         if (obj == NULL || !get_string(obj, at, "name", TRUE, &name, error))
             return FALSE;
         value = json_object_get_member(obj, "value");
-        if (holds(value, G_TYPE_INT64) && json_node_get_int(value) >= 0) {
+        if (ns_json_holds(value, G_TYPE_INT64) && json_node_get_int(value) >= 0) {
             stat.value = (guint64)json_node_get_int(value);
-        } else if (holds(value, G_TYPE_BOOLEAN)) {
+        } else if (ns_json_holds(value, G_TYPE_BOOLEAN)) {
             stat.value = json_node_get_boolean(value) ? 1 : 0;
         } else if (value != NULL && JSON_NODE_HOLDS_ARRAY(value)) {
             continue; /* a histogram */
@@ -839,7 +810,7 @@ qmp_socket_command_until(QmpSocket *s, JsonObject *request, gint64 deadline, GEr
         reply_id = json_object_get_member(obj, "id");
         /* A reply to an earlier command that timed out: not ours. */
         if (reply_id != NULL &&
-            (!holds(reply_id, G_TYPE_STRING) || strcmp(json_node_get_string(reply_id), id) != 0))
+            (!ns_json_holds(reply_id, G_TYPE_STRING) || strcmp(json_node_get_string(reply_id), id) != 0))
             continue;
         return g_steal_pointer(&reply);
     }

@@ -59,6 +59,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(NsDaemonLink, ns_cli_daemon_close)
  */
 int ns_cli_daemon_submit(NsCli *cli, NsDaemonLink *link, NsControlRequest *req, gboolean no_wait);
 
+/* numashiftd's view of @domain (policy, job, progress), or NULL when no daemon answers. */
+JsonNode *ns_cli_daemon_domain_status(const char *domain);
+
+/* One line of it, for `numashift status`. */
+void ns_cli_print_daemon_status(JsonNode *status);
+
 /*
  * Parse a sub-command's options with @entries (plus the global ones),
  * leaving positional arguments in @argc/@argv.  On a usage error prints one
@@ -78,6 +84,9 @@ int ns_cli_usage(const NsCli *cli, const char *command, const char *fmt, ...) G_
 
 /* Print what @builder built (pretty JSON) on stdout, with a newline. */
 void ns_cli_print_json(JsonBuilder *builder);
+
+/* Print @root (pretty JSON) on stdout, with a newline. */
+void ns_cli_print_json_node(JsonNode *root);
 
 /* Format @bytes as "12.3 MiB" (new string). */
 char *ns_cli_format_mib(guint64 bytes);

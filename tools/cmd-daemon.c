@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "numashift/control.h"
 #include "numashift/error.h"
+#include "numashift/policy.h"
 
 struct NsDaemonLink {
     GSocketConnection *conn;
@@ -116,18 +117,6 @@ ns_cli_daemon_call(NsDaemonLink *link, const NsControlRequest *req, GError **err
     }
 }
 
-static void
-print_node(JsonNode *node)
-{
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autofree char *text = NULL;
-
-    json_generator_set_root(gen, node);
-    json_generator_set_pretty(gen, TRUE);
-    text = json_generator_to_data(gen, NULL);
-    printf("%s\n", text);
-}
-
 static const char *
 member_string(JsonObject *o, const char *name)
 {
@@ -158,6 +147,42 @@ print_job_line(JsonObject *job)
                                                     : 0.0);
 }
 
+/* ------------------------------------------------------------ status */
+
+JsonNode *
+ns_cli_daemon_domain_status(const char *domain)
+{
+    g_autoptr(NsDaemonLink) link = ns_cli_daemon_open(NULL);
+    g_autoptr(NsControlRequest) req = ns_control_request_new(NS_CONTROL_OP_STATUS);
+
+    if (link == NULL)
+        return NULL;
+    req->domain = g_strdup(domain);
+    return ns_cli_daemon_call(link, req, NULL);
+}
+
+void
+ns_cli_print_daemon_status(JsonNode *status)
+{
+    JsonObject *o = JSON_NODE_HOLDS_OBJECT(status) ? json_node_get_object(status) : NULL;
+    JsonNode *jn = o != NULL ? json_object_get_member(o, "job") : NULL;
+    JsonObject *job = jn != NULL && JSON_NODE_HOLDS_OBJECT(jn) ? json_node_get_object(jn) : NULL;
+
+    printf("numashiftd: policy %s (%s)", member_string(o, "mode"), member_string(o, "mode_source"));
+    if (job == NULL) {
+        printf(", no job yet\n");
+        return;
+    }
+    gint64 total = member_int(job, "total_pages");
+
+    printf(", %s job (trigger %s) %s", member_string(job, "kind"), member_string(job, "trigger"),
+           member_string(job, "state"));
+    if (total > 0)
+        printf(" %.1f%% of %.1f MiB", 100.0 * (double)member_int(job, "done_pages") / (double)total,
+               (double)total * 4096.0 / 1048576.0);
+    printf("\n");
+}
+
 /* ------------------------------------------------------------ jobs */
 
 int
@@ -177,7 +202,7 @@ ns_cmd_jobs(NsCli *cli, int argc, char **argv)
     if (result == NULL)
         return ns_cli_fail(cli, error);
     if (cli->json) {
-        print_node(result);
+        ns_cli_print_json_node(result);
         return NS_EXIT_OK;
     }
     printf("%-36s  %-9s  %-14s  %-13s  %6s  %14s\n", "domain uuid", "kind", "trigger", "state",
@@ -385,7 +410,7 @@ ns_cli_daemon_submit(NsCli *cli, NsDaemonLink *link, NsControlRequest *req, gboo
 
     if (no_wait) {
         if (cli->json)
-            print_node(result);
+            ns_cli_print_json_node(result);
         else
             printf("queued: %s %s for domain %s\n", ns_control_op_to_string(req->op),
                    member_string(o, "pending"), member_string(o, "domain"));
@@ -441,6 +466,10 @@ ns_cmd_policy(NsCli *cli, int argc, char **argv)
     if (argc < 2 || argc > 3)
         return ns_cli_usage(cli, "policy", argc < 2 ? "no domain given" : "unexpected argument '%s'",
                             argc < 2 ? "" : argv[3]);
+    NsPolicyMode mode;
+
+    if (argc == 3 && !ns_policy_mode_from_string(argv[2], &mode, NULL))
+        return ns_cli_usage(cli, "policy", "unknown mode '%s' (follow or off)", argv[2]);
     g_autoptr(NsDaemonLink) link = ns_cli_daemon_open(&error);
 
     if (link == NULL)
@@ -455,7 +484,7 @@ ns_cmd_policy(NsCli *cli, int argc, char **argv)
     if (result == NULL)
         return ns_cli_fail(cli, error);
     if (cli->json) {
-        print_node(result);
+        ns_cli_print_json_node(result);
     } else {
         JsonObject *o = json_node_get_object(result);
 

@@ -242,6 +242,8 @@ ns_cmd_status(NsCli *cli, int argc, char **argv)
         return ns_cli_fail(cli, error);
     }
     g_autoptr(NsPlacementSummary) s = ns_placement_summarize(tree, map);
+    /* When numashiftd runs, its job on this domain (if any) and its policy. */
+    g_autoptr(JsonNode) daemon = ns_cli_daemon_domain_status(ns_domain_get_config(dom)->uuid);
 
     if (cli->json) {
         g_autoptr(JsonBuilder) b = json_builder_new();
@@ -254,6 +256,11 @@ ns_cmd_status(NsCli *cli, int argc, char **argv)
         for (guint i = 0; i < s->cells->len; i++)
             json_add_stats(b, g_ptr_array_index(s->cells, i), max_node_of(s));
         json_builder_end_array(b);
+        json_builder_set_member_name(b, "daemon");
+        if (daemon != NULL)
+            json_builder_add_value(b, json_node_copy(daemon));
+        else
+            json_builder_add_null_value(b);
         json_builder_end_object(b);
         ns_cli_print_json(b);
         return NS_EXIT_OK;
@@ -261,6 +268,8 @@ ns_cmd_status(NsCli *cli, int argc, char **argv)
     printf("Domain %s, QEMU pid %d, %u RAM range(s)\n", ns_domain_get_config(dom)->name,
            (int)map->pid, map->ranges->len);
     print_summary(s);
+    if (daemon != NULL)
+        ns_cli_print_daemon_status(daemon);
     return NS_EXIT_OK;
 }
 

@@ -151,6 +151,13 @@ void
 ns_cli_print_json(JsonBuilder *builder)
 {
     g_autoptr(JsonNode) root = json_builder_get_root(builder);
+
+    ns_cli_print_json_node(root);
+}
+
+void
+ns_cli_print_json_node(JsonNode *root)
+{
     g_autoptr(JsonGenerator) gen = json_generator_new();
     g_autofree char *text = NULL;
 

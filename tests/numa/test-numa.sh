@@ -389,21 +389,14 @@ daemon)
 	mkdir -p /etc/libvirt/hooks/qemu.d
 	ln -sf "$NS_BUILD_ROOT/tools/numashift-hook" /etc/libvirt/hooks/qemu.d/numashift
 	lv_start
-	cat >"$GUEST_DIR/numashiftd.conf" <<-'CONF'
-		[daemon]
-		# Two virsh calls take about 0.6 s apiece in the nested test host:
-		# a debounce wider than the default 500 ms makes them one burst.
-		debounce-ms=2500
-		start-delay-ms=500
-		drift-interval-s=0
-		[policy]
-		reserve-mib=64
-	CONF
-	"$NS_BUILD_ROOT/hv/daemon/numashiftd" --config "$GUEST_DIR/numashiftd.conf" >"$GUEST_DIR/daemon.log" 2>&1 &
-	daemon_pid=$!
-	on_exit "kill $daemon_pid 2>/dev/null; wait $daemon_pid 2>/dev/null; sed 's/^/numashiftd: /' '$GUEST_DIR/daemon.log' >&2"
-	for ((i = 0; i < 100; i++)); do [[ -S /run/numashift/control.sock ]] && break; sleep 0.1; done
-	[[ -S /run/numashift/control.sock ]] || fail "numashiftd did not open its control socket"
+	# Two virsh calls take about 0.6 s apiece in the nested test host: a
+	# debounce wider than the default 500 ms makes them one burst.
+	start_daemon "[daemon]
+debounce-ms=2500
+start-delay-ms=500
+drift-interval-s=0
+[policy]
+reserve-mib=64"
 	"$NUMASHIFT" events >"$GUEST_DIR/events.log" 2>&1 &
 	events_pid=$!
 	on_exit "kill $events_pid 2>/dev/null"
@@ -421,19 +414,7 @@ daemon)
 	ns_vma_on_node "$pid" "$hva" 0 95
 
 	# wait_on_node NODE SECS: >= 90% of the guest's RAM on NODE within SECS.
-	wait_on_node() {
-		local t0=$EPOCHREALTIME on total
-		for ((i = 0; i < $2 * 10; i++)); do
-			read -r on total < <(grep "^$hva " "/proc/$pid/numa_maps" | tr ' ' '\n' |
-				awk -F= -v n="N$1" '/^N[0-9]+=/ { t += $2; if ($1 == n) o = $2 } END { print o + 0, t + 0 }')
-			if ((total > 0 && on * 100 >= total * 90)); then
-				say "$on of $total pages on node $1 $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s after the pinning change"
-				return 0
-			fi
-			sleep 0.1
-		done
-		fail "after ${2}s only $on of $total pages on node $1"
-	}
+	wait_on_node() { wait_vma_on_node "$pid" "$hva" "$1" 90 "$2"; }
 	decisions() { grep -c "decision (pinning)" "$GUEST_DIR/events.log" || true; }
 
 	say "re-pinning both vCPUs to node 1 (CPU $node1_cpus)"
@@ -462,6 +443,23 @@ daemon)
 	virsh -q vcpupin nsguest 1 "$node0_cpus" >/dev/null || fail "vcpupin 1 (back) failed"
 	wait_on_node 0 60
 	[[ $(decisions) == 2 ]] || fail "$(decisions) pinning decisions after the second burst, not 2"
+
+	# The command through the daemon: status shows its view, migrate is its job.
+	"$NUMASHIFT" status nsguest >"$GUEST_DIR/status.txt" || fail "numashift status failed"
+	cat "$GUEST_DIR/status.txt" >&2
+	grep -q '^numashiftd: policy follow .*rebalance job (trigger pinning) done' "$GUEST_DIR/status.txt" ||
+		fail "numashift status does not show numashiftd's last job"
+	"$NUMASHIFT" migrate nsguest --to 1 >"$GUEST_DIR/migrate.txt" || fail "numashift migrate through numashiftd exited $?"
+	cat "$GUEST_DIR/migrate.txt" >&2
+	grep -q 'job-done: migrate done' "$GUEST_DIR/migrate.txt" || fail "the migrate was not a daemon job"
+	wait_on_node 1 30
+	"$NUMASHIFT" policy nsguest off >&2 || fail "numashift policy off failed"
+	"$NUMASHIFT" rebalance nsguest >"$GUEST_DIR/rebalance.txt" || fail "numashift rebalance exited $?"
+	cat "$GUEST_DIR/rebalance.txt" >&2
+	grep -q 'cell -1: opted-out' "$GUEST_DIR/rebalance.txt" || fail "policy off did not opt the domain out"
+	wait_on_node 1 5
+	ns_expect_exit 3 "rebalance of an unknown domain" "$NUMASHIFT" rebalance nosuchguest
+	ns_expect_exit 2 "an unknown policy mode" "$NUMASHIFT" policy nsguest sideways
 
 	lv_guest_wait nsguest "^NSGUEST pass=$(($(grep -c '^NSGUEST pass=' "$LV_GUEST_LOG") + 2)) " 240
 	lv_guest_stop nsguest 180
