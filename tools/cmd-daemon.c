@@ -228,7 +228,8 @@ typedef struct {
     NsDaemonLink *link;
     GMainLoop *loop;
     const char *uuid;       /* follow only this domain's events; NULL: all */
-    gboolean until_done;    /* stop at this domain's job-done event */
+    gboolean until_done;    /* stop at the job-done event of job @serial */
+    gint64 serial;
     JsonNode *done;         /* the job-done event's body */
     GError *error;
 } Follow;
@@ -304,7 +305,11 @@ on_line(GObject *source, GAsyncResult *res, gpointer data)
 
         if (f->uuid == NULL || g_strcmp0(member_string(o, "uuid"), f->uuid) == 0) {
             print_event(f, m);
-            if (f->until_done && strcmp(member_string(o, "event"), "job-done") == 0) {
+            JsonNode *jn = o != NULL ? json_object_get_member(o, "job") : NULL;
+            JsonObject *job = jn != NULL && JSON_NODE_HOLDS_OBJECT(jn) ? json_node_get_object(jn) : NULL;
+
+            if (f->until_done && strcmp(member_string(o, "event"), "job-done") == 0 &&
+                member_int(job, "serial") == f->serial) {
                 f->done = json_node_ref(m->body);
                 g_main_loop_quit(f->loop);
                 return;
@@ -320,12 +325,14 @@ read_event(Follow *f)
     g_data_input_stream_read_line_async(f->link->in, G_PRIORITY_DEFAULT, NULL, on_line, f);
 }
 
-/* Print events until Ctrl-C, EOF, or (until_done) the domain's job-done; return its body. */
+/* Print events until Ctrl-C, EOF, or (serial >= 0) job @serial's job-done; return its body. */
 static JsonNode *
-follow(NsCli *cli, NsDaemonLink *link, const char *uuid, gboolean until_done, GError **error)
+follow(NsCli *cli, NsDaemonLink *link, const char *uuid, gint64 serial, GError **error)
 {
     g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
-    Follow f = { .cli = cli, .link = link, .loop = loop, .uuid = uuid, .until_done = until_done };
+    gboolean until_done = serial >= 0;
+    Follow f = { .cli = cli, .link = link, .loop = loop, .uuid = uuid, .until_done = until_done,
+                 .serial = serial };
     guint sig = g_unix_signal_add(SIGINT, on_interrupt, loop);
 
     read_event(&f);
@@ -364,7 +371,7 @@ ns_cmd_events(NsCli *cli, int argc, char **argv)
         return ns_cli_fail(cli, error);
     /* Line-buffered even into a pipe: a script reads events as they come. */
     setvbuf(stdout, NULL, _IOLBF, 0);
-    follow(cli, link, NULL, FALSE, &error);
+    follow(cli, link, NULL, -1, &error);
     if (error != NULL && !g_error_matches(error, NS_ERROR, NS_ERROR_FAILED))
         return ns_cli_fail(cli, error);
     return NS_EXIT_OK;
@@ -381,6 +388,12 @@ job_exit_code(NsCli *cli, JsonNode *done)
 
     if (strcmp(state, "done") == 0 || strcmp(state, "nothing-to-do") == 0)
         return NS_EXIT_OK;
+    if (strcmp(state, "superseded") == 0) {
+        fprintf(stderr, "%s: error: the request was superseded by job %" G_GINT64_FORMAT
+                        " (an operator's move) before it ran\n",
+                cli->prog, member_int(job, "superseded_by"));
+        return NS_EXIT_INCOMPLETE;
+    }
     if (json_object_has_member(job, "error")) {
         const char *code = member_string(job, "error_code");
 
@@ -419,7 +432,7 @@ ns_cli_daemon_submit(NsCli *cli, NsDaemonLink *link, NsControlRequest *req, gboo
     g_autofree char *uuid = g_strdup(member_string(o, "uuid"));
 
     setvbuf(stdout, NULL, _IOLBF, 0);
-    g_autoptr(JsonNode) done = follow(cli, link, uuid, TRUE, &error);
+    g_autoptr(JsonNode) done = follow(cli, link, uuid, member_int(o, "serial"), &error);
 
     if (done == NULL)
         return ns_cli_fail(cli, error);

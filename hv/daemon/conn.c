@@ -288,14 +288,22 @@ opened(GObject *source, GAsyncResult *res, gpointer data)
     /* A dead libvirtd must be noticed even with no call in progress. */
     if (virConnectSetKeepAlive(vc, 5, 3) < 0)
         g_debug("libvirt keepalive not available: %s", virGetLastErrorMessage());
+    /* libvirt calls the free function only for registrations that took. */
     c->lifecycle_id = virConnectDomainEventRegisterAny(
         vc, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle_event),
         conn_ref(c), conn_unref);
+    if (c->lifecycle_id < 0)
+        conn_unref(c);
     c->tunable_id = virConnectDomainEventRegisterAny(
         vc, NULL, VIR_DOMAIN_EVENT_ID_TUNABLE, VIR_DOMAIN_EVENT_CALLBACK(on_tunable_event),
         conn_ref(c), conn_unref);
+    if (c->tunable_id < 0)
+        conn_unref(c);
+    /* No reference for the close callback: a driver without one (test:///)
+     * stores nothing and would never free it; release() unregisters it
+     * before the last reference goes. */
     if (c->lifecycle_id < 0 || c->tunable_id < 0 ||
-        virConnectRegisterCloseCallback(vc, on_close, conn_ref(c), conn_unref) < 0) {
+        virConnectRegisterCloseCallback(vc, on_close, c, NULL) < 0) {
         g_warning("libvirt: cannot register event callbacks: %s; reconnecting",
                   virGetLastErrorMessage());
         c->conn = vc;

@@ -32,6 +32,7 @@ typedef struct {
     NsJobSpec *pending;      /* waiting for a slot */
     guint pinning_events;    /* since the daemon started, for the record */
     gint64 pinning_at_us;    /* the last pinning event's time */
+    gboolean stopped;        /* the domain stopped while its job ran: drop it when done */
 } Tracked;
 
 struct _NsDaemon {
@@ -42,6 +43,8 @@ struct _NsDaemon {
     GQueue queue;        /* Tracked with a pending job, in arrival order */
     guint running;
     guint drift_source;
+    guint64 next_serial; /* job numbers, for clients to follow the job they asked for */
+    GCancellable *listing; /* the domain listing after a (re)connect, in a thread */
 };
 
 static void spec_free(NsJobSpec *spec)
@@ -87,6 +90,7 @@ track(NsDaemon *d, const char *uuid, const char *name)
         g_hash_table_insert(d->domains, t->uuid, t);
         g_message("tracking domain %s (%s)", name != NULL ? name : "?", uuid);
     }
+    t->stopped = FALSE;
     if (name != NULL && g_strcmp0(t->name, name) != 0) {
         g_free(t->name);
         t->name = g_strdup(name);
@@ -213,6 +217,10 @@ on_job_done(NsJob *job, gpointer data)
                   json_object_get_string_member(o, "kind"), ns_job_get_spec(job)->trigger,
                   json_object_get_string_member(o, "state"));
     emit(t, NS_CONTROL_EVENT_JOB, "job-done", "job", json_node_copy(desc));
+    /* Its domain stopped meanwhile: forget it (the Call delivering this
+     * still holds the job; the Tracked is not used after this). */
+    if (t->stopped)
+        g_hash_table_remove(d->domains, t->uuid);
     start_queued(d);
 }
 
@@ -252,22 +260,62 @@ start_queued(NsDaemon *d)
     }
 }
 
-/* Make @spec (taken) @t's pending job, unless it would replace an operator's migrate. */
+/* Tell followers of a pending job that it will not run: @by runs instead. */
 static void
+emit_superseded(Tracked *t, const NsJobSpec *old, guint64 by)
+{
+    g_autoptr(JsonBuilder) b = event_builder(t, "job-done");
+
+    json_builder_set_member_name(b, "job");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "serial");
+    json_builder_add_int_value(b, (gint64)old->serial);
+    json_builder_set_member_name(b, "kind");
+    json_builder_add_string_value(b, old->kind == NS_JOB_MIGRATE ? "migrate" : "rebalance");
+    json_builder_set_member_name(b, "trigger");
+    json_builder_add_string_value(b, old->trigger);
+    json_builder_set_member_name(b, "state");
+    json_builder_add_string_value(b, "superseded");
+    json_builder_set_member_name(b, "superseded_by");
+    json_builder_add_int_value(b, (gint64)by);
+    json_builder_end_object(b);
+    json_builder_end_object(b);
+    broadcast(t->daemon, NS_CONTROL_EVENT_JOB, b);
+}
+
+/*
+ * Make @spec (taken) @t's pending job and return the serial of the job that
+ * will serve it: a rebalance does not replace a pending migrate (the
+ * migrate's serial serves it), a rebalance replacing a rebalance keeps the
+ * pending one's serial (the same job serves both), anything else gets a new
+ * serial and the replaced job is announced superseded.
+ */
+static guint64
 enqueue(NsDaemon *d, Tracked *t, NsJobSpec *spec)
 {
+    guint64 serial;
+
     if (t->pending != NULL && t->pending->kind == NS_JOB_MIGRATE && spec->kind == NS_JOB_REBALANCE) {
         spec_free(spec);
-        return;
+        return t->pending->serial;
     }
+    if (t->pending != NULL && t->pending->kind == NS_JOB_REBALANCE && spec->kind == NS_JOB_REBALANCE) {
+        spec->serial = t->pending->serial;
+    } else {
+        spec->serial = ++d->next_serial;
+        if (t->pending != NULL)
+            emit_superseded(t, t->pending, spec->serial);
+    }
+    serial = spec->serial;
     spec_free(t->pending);
     t->pending = spec;
     if (g_queue_find(&d->queue, t) == NULL)
         g_queue_push_tail(&d->queue, t);
     start_queued(d);
+    return serial;
 }
 
-static void
+static guint64
 enqueue_rebalance(NsDaemon *d, Tracked *t, const char *trigger)
 {
     NsJobSpec *spec = g_new0(NsJobSpec, 1);
@@ -279,7 +327,7 @@ enqueue_rebalance(NsDaemon *d, Tracked *t, const char *trigger)
     spec->workers = d->config->workers;
     spec->policy = d->config->policy;
     spec->mode_override = g_strdup(mode_override(d, t));
-    enqueue(d, t, spec);
+    return enqueue(d, t, spec);
 }
 
 /* ------------------------------------------------------------ triggers */
@@ -324,10 +372,16 @@ domain_stopped(NsDaemon *d, const char *uuid, const char *how)
     g_message("domain %s stopped (%s): no longer tracked", t->name, how);
     emit(t, NS_CONTROL_EVENT_DOMAIN, "stopped", "source", json_node_init_string(json_node_alloc(), how));
     if (t->job != NULL && !ns_job_is_done(t->job)) {
-        /* Its QEMU is gone or going: the job ends on its own errors; keep the entry until then. */
+        /* Its QEMU is gone or going: the job ends on its own errors; on_job_done drops the entry. */
         ns_job_cancel(t->job);
+        t->stopped = TRUE;
         g_clear_pointer(&t->pending, spec_free);
         g_queue_remove(&d->queue, t);
+        if (t->debounce_source != 0)
+            g_source_remove(t->debounce_source);
+        if (t->start_source != 0)
+            g_source_remove(t->start_source);
+        t->debounce_source = t->start_source = 0;
         return;
     }
     g_hash_table_remove(d->domains, uuid);
@@ -369,27 +423,94 @@ on_pinning(const char *uuid, const char *name, const char *const *keys, gpointer
     t->debounce_source = g_timeout_add(d->config->debounce_ms, debounce_fired, t);
 }
 
+typedef struct {
+    char *uuid;
+    char *name;
+} Listed;
+
+static void
+listed_free(gpointer p)
+{
+    Listed *l = p;
+
+    g_free(l->uuid);
+    g_free(l->name);
+    g_free(l);
+}
+
+/* The running domains, listed in a thread: libvirtd may hold a domain's lock
+ * while it runs our hook, and the main thread must stay free to read it. */
+static void
+list_in_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+    virConnectPtr vc = data;
+    virDomainPtr *doms = NULL;
+    int n = virConnectListAllDomains(vc, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+    GPtrArray *out = g_ptr_array_new_with_free_func(listed_free);
+
+    (void)source;
+    (void)cancellable;
+    for (int i = 0; i < n; i++) {
+        char uuid[VIR_UUID_STRING_BUFLEN];
+
+        if (virDomainGetUUIDString(doms[i], uuid) == 0) {
+            Listed *l = g_new0(Listed, 1);
+
+            l->uuid = g_strdup(uuid);
+            l->name = g_strdup(virDomainGetName(doms[i]));
+            g_ptr_array_add(out, l);
+        }
+        virDomainFree(doms[i]);
+    }
+    free(doms);
+    g_task_return_pointer(task, out, (GDestroyNotify)g_ptr_array_unref);
+}
+
+static void
+listed(GObject *source, GAsyncResult *res, gpointer data)
+{
+    NsDaemon *d = data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) doms = g_task_propagate_pointer(G_TASK(res), &error);
+
+    (void)source;
+    if (doms == NULL)
+        return; /* cancelled: the daemon is going away */
+    g_clear_object(&d->listing);
+    /* Running domains: ours to watch, and a fresh look at each (a restart of
+     * either daemon may have missed events). */
+    for (guint i = 0; i < doms->len; i++) {
+        const Listed *l = g_ptr_array_index(doms, i);
+
+        domain_started(d, l->uuid, l->name, "running at connect");
+    }
+    start_queued(d);
+}
+
+static void
+close_conn(gpointer vc)
+{
+    virConnectClose(vc);
+}
+
 static void
 on_up(virConnectPtr vc, gpointer data)
 {
     NsDaemon *d = data;
-    virDomainPtr *doms = NULL;
-    int n = virConnectListAllDomains(vc, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
-
     g_autofree char *uri = virConnectGetURI(vc);
 
     g_message("connected to libvirt at %s%s", uri != NULL ? uri : "?",
               ns_conn_get_reconnects(d->conn) > 0 ? ", after a reconnect" : "");
-    /* Running domains: ours to watch, and a fresh look at each (a restart of
-     * either daemon may have missed events). */
-    for (int i = 0; i < n; i++) {
-        char uuid[VIR_UUID_STRING_BUFLEN];
+    if (d->listing != NULL)
+        g_cancellable_cancel(d->listing);
+    g_clear_object(&d->listing);
+    d->listing = g_cancellable_new();
+    virConnectRef(vc);
+    g_autoptr(GTask) task = g_task_new(NULL, d->listing, listed, d);
 
-        if (virDomainGetUUIDString(doms[i], uuid) == 0)
-            domain_started(d, uuid, virDomainGetName(doms[i]), "running at connect");
-        virDomainFree(doms[i]);
-    }
-    free(doms);
+    g_task_set_task_data(task, vc, close_conn);
+    g_task_set_return_on_cancel(task, FALSE);
+    g_task_run_in_thread(task, list_in_thread);
     start_queued(d);
 }
 
@@ -439,39 +560,6 @@ find_tracked(NsDaemon *d, const char *key)
     return NULL;
 }
 
-/* The tracked domain a request names: UUID, name, or libvirt ID. */
-static Tracked *
-find_domain(NsDaemon *d, const char *key, gboolean *ret_inactive)
-{
-    virConnectPtr vc = ns_conn_get(d->conn);
-    Tracked *t = find_tracked(d, key);
-
-    if (t != NULL)
-        return t;
-    /* Not seen yet (started before a reconnect finished): ask libvirt. */
-    if (vc == NULL)
-        return NULL;
-    guint64 id = 0;
-    virDomainPtr dom = virDomainLookupByName(vc, key);
-
-    if (dom == NULL && g_ascii_string_to_unsigned(key, 10, 0, G_MAXINT, &id, NULL))
-        dom = virDomainLookupByID(vc, (int)id);
-    if (dom == NULL)
-        dom = virDomainLookupByUUIDString(vc, key);
-    if (dom == NULL)
-        return NULL;
-    if (virDomainIsActive(dom) != 1) {
-        *ret_inactive = TRUE;
-        virDomainFree(dom);
-        return NULL;
-    }
-    char uuid[VIR_UUID_STRING_BUFLEN];
-
-    t = virDomainGetUUIDString(dom, uuid) == 0 ? track(d, uuid, virDomainGetName(dom)) : NULL;
-    virDomainFree(dom);
-    return t;
-}
-
 static JsonNode *
 describe_domain(NsDaemon *d, Tracked *t)
 {
@@ -511,15 +599,18 @@ on_request(NsClient *client, const NsControlRequest *req, gpointer data)
     Tracked *t = NULL;
 
     if (req->domain != NULL && req->op != NS_CONTROL_OP_HOOK) {
-        gboolean inactive = FALSE;
-
-        t = find_domain(d, req->domain, &inactive);
+        /* From the table only: a libvirt lookup here could wait on a domain
+         * lock libvirtd holds while it runs our hook.  Every running domain
+         * is in the table (listed at connect, then lifecycle events). */
+        t = find_tracked(d, req->domain);
         if (t == NULL) {
             g_autofree char *msg = g_strdup_printf(
-                inactive ? "domain '%s' is not running" : "no domain '%s'", req->domain);
+                ns_conn_get(d->conn) == NULL
+                    ? "not connected to libvirt (reconnecting): domain '%s' unknown yet"
+                    : "no running domain '%s'",
+                req->domain);
 
-            ns_client_reply_error(client, req,
-                                  inactive ? NS_CONTROL_ERR_NOT_RUNNING : NS_CONTROL_ERR_NOT_FOUND, msg);
+            ns_client_reply_error(client, req, NS_CONTROL_ERR_NOT_FOUND, msg);
             return;
         }
     }
@@ -569,17 +660,18 @@ on_request(NsClient *client, const NsControlRequest *req, gpointer data)
         spec->cell = req->cell;
         spec->rate_mib_s = req->rate;
         spec->workers = req->workers != 0 ? req->workers : d->config->workers;
-        g_clear_pointer(&t->pending, spec_free); /* the operator's word beats a rebalance */
-        enqueue(d, t, spec);
+        guint64 serial = enqueue(d, t, spec); /* the operator's word beats a pending rebalance */
         g_autoptr(JsonNode) result = describe_domain(d, t);
 
+        json_object_set_int_member(json_node_get_object(result), "serial", (gint64)serial);
         ns_client_reply_ok(client, req, result);
         return;
     }
     case NS_CONTROL_OP_REBALANCE: {
-        enqueue_rebalance(d, t, "request");
+        guint64 serial = enqueue_rebalance(d, t, "request");
         g_autoptr(JsonNode) result = describe_domain(d, t);
 
+        json_object_set_int_member(json_node_get_object(result), "serial", (gint64)serial);
         ns_client_reply_ok(client, req, result);
         return;
     }
@@ -679,9 +771,20 @@ ns_daemon_free(NsDaemon *daemon)
         return;
     if (daemon->drift_source != 0)
         g_source_remove(daemon->drift_source);
-    /* Jobs first: each is cancelled and joined (pages in flight finish). */
-    if (daemon->domains != NULL)
+    if (daemon->listing != NULL)
+        g_cancellable_cancel(daemon->listing);
+    g_clear_object(&daemon->listing);
+    /* Jobs first: all cancelled at once, then each joined (pages in flight finish). */
+    if (daemon->domains != NULL) {
+        GHashTableIter it;
+        gpointer v;
+
+        g_hash_table_iter_init(&it, daemon->domains);
+        while (g_hash_table_iter_next(&it, NULL, &v))
+            if (((Tracked *)v)->job != NULL)
+                ns_job_cancel(((Tracked *)v)->job);
         g_hash_table_unref(daemon->domains);
+    }
     ns_conn_free(daemon->conn);
     ns_server_free(daemon->server);
     ns_daemon_config_free(daemon->config);

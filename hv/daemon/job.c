@@ -11,6 +11,8 @@
 #include "job.h"
 
 #include <string.h>
+
+#include <gio/gio.h>
 #include <urcu/urcu-memb.h>
 
 #include "numashift/control.h"
@@ -126,11 +128,20 @@ deliver(gpointer p)
     return G_SOURCE_REMOVE;
 }
 
+/*
+ * Queue @c for the main context, never inline: g_main_context_invoke() runs
+ * the callback in the calling thread when nobody owns the context (during
+ * shutdown, after the main loop returned), and on_done may free this job.
+ */
 static void
 post(NsJob *job, Call *c)
 {
+    g_autoptr(GSource) idle = g_idle_source_new();
+
     c->job = job_ref(job);
-    g_main_context_invoke_full(job->context, G_PRIORITY_DEFAULT, deliver, c, call_free);
+    g_source_set_priority(idle, G_PRIORITY_DEFAULT);
+    g_source_set_callback(idle, deliver, c, call_free);
+    g_source_attach(idle, job->context);
 }
 
 static void
@@ -361,6 +372,11 @@ job_thread(gpointer p)
     urcu_memb_unregister_thread();
 
     g_mutex_lock(&job->lock);
+    /* A cancel is an outcome (the report says "cancelled"), not a failure. */
+    if (!ok && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED) && job->report != NULL) {
+        g_clear_error(&error);
+        ok = TRUE;
+    }
     if (!ok) {
         job->state = STATE_FAILED;
         job->error = error;
@@ -469,6 +485,8 @@ ns_job_describe(NsJob *job)
 
     g_mutex_lock(&job->lock);
     json_builder_begin_object(b);
+    json_builder_set_member_name(b, "serial");
+    json_builder_add_int_value(b, (gint64)job->spec.serial);
     json_builder_set_member_name(b, "uuid");
     json_builder_add_string_value(b, job->spec.uuid);
     json_builder_set_member_name(b, "kind");

@@ -23,6 +23,7 @@ typedef enum {
 
 typedef struct {
     NsJobKind kind;
+    guint64 serial;          /* the daemon's number for the job (events carry it) */
     char *uuid;              /* the domain */
     char *trigger;           /* "pinning", "start", "drift", "request", ... (for the log) */
     guint to;                /* migrate: target node */
