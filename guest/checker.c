@@ -102,7 +102,7 @@ checker_table_bytes(uint32_t pages)
 
 void
 checker_init(struct checker *c, const struct memmap *map, uint32_t *gen_table,
-             uint32_t seed, uint32_t window)
+             uint32_t seed, uint32_t window, uint32_t active)
 {
     *c = (struct checker){
         .map = map,
@@ -110,6 +110,7 @@ checker_init(struct checker *c, const struct memmap *map, uint32_t *gen_table,
         .seed = seed,
         .window = window,
         .cursor = 0,
+        .active = active,
     };
 }
 
@@ -131,7 +132,7 @@ checker_fill(struct checker *c)
 void
 checker_rewrite_window(struct checker *c)
 {
-    uint32_t pages = c->map->pages;
+    uint32_t pages = c->active;
 
     for (uint32_t n = 0; n < c->window; n++) {
         uint32_t idx = c->cursor;
@@ -143,15 +144,15 @@ checker_rewrite_window(struct checker *c)
 }
 
 void
-checker_verify(const struct checker *c, struct pass_result *res)
+checker_verify(const struct checker *c, uint32_t limit, struct pass_result *res)
 {
     uint32_t idx = 0;
 
     *res = (struct pass_result){ .pages = 0 };
-    for (uint32_t r = 0; r < c->map->nranges; r++) {
+    for (uint32_t r = 0; r < c->map->nranges && idx < limit; r++) {
         const struct mem_range *range = &c->map->range[r];
 
-        for (uint32_t p = 0; p < range->pages; p++, idx++) {
+        for (uint32_t p = 0; p < range->pages && idx < limit; p++, idx++) {
             uint32_t addr = range->base + p * PAGE_SIZE;
             uint32_t key = page_key(c, c->gen[idx]);
             uint64_t start = rdtsc();

@@ -13,6 +13,7 @@ struct checker {
     uint32_t seed;
     uint32_t window; /* pages rewritten per pass */
     uint32_t cursor; /* first page of the next window */
+    uint32_t active; /* pages the passes touch (the first ones); the rest idle */
 };
 
 struct pass_result {
@@ -29,16 +30,16 @@ struct pass_result {
 uint32_t checker_table_bytes(uint32_t pages);
 
 void checker_init(struct checker *c, const struct memmap *map, uint32_t *gen_table,
-                  uint32_t seed, uint32_t window);
+                  uint32_t seed, uint32_t window, uint32_t active);
 
 /* Write generation 0 of every page. */
 void checker_fill(struct checker *c);
 
-/* Bump the generation of the next window of pages and rewrite them. */
+/* Bump the generation of the next window of active pages and rewrite them. */
 void checker_rewrite_window(struct checker *c);
 
-/* Verify every page against its generation; counts all bad words. */
-void checker_verify(const struct checker *c, struct pass_result *res);
+/* Verify the first @limit pages against their generation; counts all bad words. */
+void checker_verify(const struct checker *c, uint32_t limit, struct pass_result *res);
 
 /*
  * Flip one bit of a checked word without telling the checker, so that the

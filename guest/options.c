@@ -83,7 +83,7 @@ reject(const char *tok, size_t len)
 const char *
 options_parse(const char *cmdline, struct guest_options *opt)
 {
-    *opt = (struct guest_options){ .passes = 0 };
+    *opt = (struct guest_options){ .passes = 0, .active = 100 };
     if (cmdline == NULL)
         return NULL;
 
@@ -120,10 +120,13 @@ options_parse(const char *cmdline, struct guest_options *opt)
             dst = &opt->seed;
         } else if (key_is(tok, key_len, "selftest_corrupt")) {
             dst = &opt->selftest_corrupt;
+        } else if (key_is(tok, key_len, "active")) {
+            dst = &opt->active;
         } else {
             return reject(tok, (size_t)(p - tok));
         }
-        if (!parse_u32(val, val_len, dst))
+        if (!parse_u32(val, val_len, dst) ||
+            (dst == &opt->active && (opt->active < 1 || opt->active > 100)))
             return reject(tok, (size_t)(p - tok));
     }
     return NULL;

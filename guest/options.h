@@ -11,6 +11,7 @@ struct guest_options {
     bool window_set;           /* false: default to 1/16 of the pages */
     uint32_t seed;             /* mixed into every pattern word */
     uint32_t selftest_corrupt; /* 0: off; else corrupt a word on that pass */
+    uint32_t active;           /* percent of the pages each pass touches (1..100) */
 };
 
 /*

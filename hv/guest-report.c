@@ -123,6 +123,20 @@ handle_start(NsGuestReport *report, const Line *line, GError **error)
     report->passes_requested = passes;
     report->window = window;
     report->seed = seed;
+    /* Older guests had no active= (every pass touched every page). */
+    report->active = pages;
+    if (g_hash_table_contains(line->fields, "active")) {
+        guint32 active;
+
+        if (!get_u32(line, "active", FALSE, &active, error))
+            return FALSE;
+        if (active == 0 || active > pages) {
+            g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "active=%u of %u pages", active,
+                        pages);
+            return FALSE;
+        }
+        report->active = active;
+    }
     return TRUE;
 }
 
@@ -275,7 +289,10 @@ handle_done(NsGuestReport *report, const Line *line, GError **error)
                     report->passes_requested);
         return FALSE;
     }
-    if (errors == 0 && !by_host && passes != report->passes_requested) {
+    /* A partly active run ends with one more pass, over every page. */
+    guint32 final_pass = report->active < report->pages ? 1 : 0;
+
+    if (errors == 0 && !by_host && passes != report->passes_requested + final_pass) {
         g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
                     "clean done line after %u passes, but %u were requested", passes,
                     report->passes_requested);

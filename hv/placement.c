@@ -572,6 +572,70 @@ ns_placement_summarize(const NsRadix *tree, const NsMemMap *map)
     return summary;
 }
 
+NsPlacementSummary *
+ns_placement_sample(const NsMemMap *map, guint stride, GError **error)
+{
+    g_autoptr(NsPlacementSummary) summary = g_new0(NsPlacementSummary, 1);
+    g_autoptr(GArray) addrs = g_array_new(FALSE, FALSE, sizeof(void *));
+    g_autoptr(GArray) weight = g_array_new(FALSE, FALSE, sizeof(guint64));
+    g_autoptr(GArray) cells = g_array_new(FALSE, FALSE, sizeof(gint));
+
+    stats_init(&summary->all, -1);
+    summary->cells = g_ptr_array_new_with_free_func(stats_free);
+    if (stride == 0) {
+        g_set_error_literal(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "sampling stride 0");
+        return NULL;
+    }
+    for (guint i = 0; i < map->ranges->len; i++) {
+        const NsMemRange *r = &g_array_index(map->ranges, NsMemRange, i);
+        guint64 pages = r->size >> NS_GUEST_PAGE_SHIFT;
+
+        if (r->cell >= 0)
+            cell_stats(summary, r->cell); /* a cell with no sample still shows */
+        for (guint64 p = 0; p < pages; p += stride) {
+            void *addr = (void *)(uintptr_t)(r->hva + (p << NS_GUEST_PAGE_SHIFT));
+            guint64 w = MIN((guint64)stride, pages - p);
+
+            g_array_append_val(addrs, addr);
+            g_array_append_val(weight, w);
+            g_array_append_val(cells, r->cell);
+        }
+    }
+    if (move_pages((int)map->pid, 0, NULL, NULL, NULL, 0) < 0) {
+        set_move_pages_error(error, errno, map->pid, "move_pages() query");
+        return NULL;
+    }
+    g_autofree int *status = g_new(int, MAX(addrs->len, 1));
+
+    for (guint done = 0; done < addrs->len;) {
+        guint n = MIN(addrs->len - done, NS_PLACEMENT_BATCH_DEFAULT);
+
+        if (move_pages((int)map->pid, n, &g_array_index(addrs, void *, done), NULL, status + done,
+                       0) < 0) {
+            set_move_pages_error(error, errno, map->pid, "move_pages() query");
+            return NULL;
+        }
+        done += n;
+    }
+    for (guint k = 0; k < addrs->len; k++) {
+        NsPageInfo info = { .order = 0 };
+        gint cell = g_array_index(cells, gint, k);
+        guint64 w = g_array_index(weight, guint64, k);
+
+        if (status[k] >= 0) {
+            info.state = NS_PAGE_PRESENT;
+            info.node = (guint)status[k];
+        } else {
+            info.state = NS_PAGE_ABSENT; /* -ENOENT, -EFAULT: not backed */
+            info.node = NS_PAGE_NODE_NONE;
+        }
+        stats_account(&summary->all, &info, w);
+        if (cell >= 0)
+            stats_account(cell_stats(summary, cell), &info, w);
+    }
+    return g_steal_pointer(&summary);
+}
+
 void
 ns_placement_summary_free(NsPlacementSummary *summary)
 {

@@ -255,19 +255,18 @@ plan_decision(NsPlan *plan, const NsMemMap *map, const NsPolicyDecision *d, GErr
     return TRUE;
 }
 
-static gboolean
-plan_rebalance(NsJob *job, NsDomain *dom, NsRadix *tree, const NsMemMap *map, NsPlan *plan,
-               GError **error)
+/* The policy's decisions for @summary, from fresh facts (pinning, free memory, cpuset). */
+static GArray *
+decide(NsJob *job, NsDomain *dom, const NsPlacementSummary *summary, GError **error)
 {
     g_autoptr(GPtrArray) pinning = ns_domain_get_vcpu_pinning(dom, error);
 
     if (pinning == NULL)
-        return FALSE;
+        return NULL;
     g_autoptr(NsTopology) topo = ns_topology_load(job->spec.sysfs_root, error);
 
     if (topo == NULL || !ns_topology_refresh_memory(topo, error))
-        return FALSE;
-    g_autoptr(NsPlacementSummary) summary = ns_placement_summarize(tree, map);
+        return NULL;
     g_autoptr(GArray) cpuset = read_cpuset_mems(ns_domain_get_pid(dom));
     NsPolicyInput input = {
         .config = ns_domain_get_config(dom),
@@ -278,7 +277,36 @@ plan_rebalance(NsJob *job, NsDomain *dom, NsRadix *tree, const NsMemMap *map, Ns
         .mode_override = job->spec.mode_override,
         .options = &job->spec.policy,
     };
-    g_autoptr(GArray) decisions = ns_policy_decide(&input, error);
+    return ns_policy_decide(&input, error);
+}
+
+/*
+ * Whether a sample of the guest's pages (every @stride-th) already shows
+ * that the policy would move something: the cheap first look of a drift
+ * check, which then skips the full scan when the guest is where it should be.
+ */
+static gboolean
+sample_wants_move(NsJob *job, NsDomain *dom, const NsMemMap *map, gboolean *ret_move,
+                  GError **error)
+{
+    g_autoptr(NsPlacementSummary) sample = ns_placement_sample(map, job->spec.sample_stride, error);
+    g_autoptr(GArray) decisions = sample != NULL ? decide(job, dom, sample, error) : NULL;
+
+    if (decisions == NULL)
+        return FALSE;
+    *ret_move = FALSE;
+    for (guint i = 0; i < decisions->len; i++)
+        if (g_array_index(decisions, NsPolicyDecision, i).target >= 0)
+            *ret_move = TRUE;
+    return TRUE;
+}
+
+static gboolean
+plan_rebalance(NsJob *job, NsDomain *dom, NsRadix *tree, const NsMemMap *map, NsPlan *plan,
+               GError **error)
+{
+    g_autoptr(NsPlacementSummary) summary = ns_placement_summarize(tree, map);
+    g_autoptr(GArray) decisions = decide(job, dom, summary, error);
 
     if (decisions == NULL)
         return FALSE;
@@ -312,6 +340,18 @@ run(NsJob *job, GError **error)
 
     if (map == NULL)
         return FALSE;
+    if (job->spec.kind == NS_JOB_REBALANCE && job->spec.sample_stride > 0) {
+        gboolean move = FALSE;
+
+        if (!sample_wants_move(job, dom, map, &move, error))
+            return FALSE;
+        if (!move) {
+            g_mutex_lock(&job->lock);
+            job->state = STATE_NOTHING;
+            g_mutex_unlock(&job->lock);
+            return TRUE;
+        }
+    }
     if (tree == NULL) {
         g_set_error_literal(error, NS_ERROR, NS_ERROR_FAILED, "out of memory");
         return FALSE;

@@ -33,6 +33,8 @@ typedef struct {
     NsPolicyOptions policy;  /* rebalance */
     char *mode_override;     /* rebalance: the daemon's per-domain mode; NULL: none */
     const char *sysfs_root;  /* NULL: "/sys" (tests use captured trees) */
+    guint sample_stride;     /* rebalance: decide on every Nth page first and stop
+                                there when nothing would move (0: full scan) */
 } NsJobSpec;
 
 typedef struct _NsJob NsJob;

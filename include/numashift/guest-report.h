@@ -53,6 +53,8 @@ typedef struct {
     guint32 tsc_khz;
     guint32 passes_requested;  /* 0: the guest runs until stopped */
     guint32 window;            /* pages rewritten per pass */
+    guint32 active;            /* pages each pass touches (start line's active=, else all);
+                                  fewer than @pages: one last pass checks every page */
     guint32 seed;
     GArray *ranges;            /* of NsGuestRange, in log order */
 

@@ -129,6 +129,19 @@ typedef struct {
  */
 NsPlacementSummary *ns_placement_summarize(const NsRadix *tree, const NsMemMap *map);
 
+/*
+ * An estimate of ns_placement_summarize() without a tree or a full scan:
+ * one move_pages() query for every @stride-th base page of @map's ranges,
+ * each answer counted for the @stride pages it stands for (the last sample
+ * of a range for what is left).  Large folios are not looked for (a
+ * sampled page counts as base pages).  For the daemon's periodic drift
+ * check: at stride 64 a 2 GiB guest costs one query of 8192 addresses.
+ * Errors as ns_placement_scan(): NS_ERROR_NOT_RUNNING, NS_ERROR_PERMISSION,
+ * NS_ERROR_FAILED; NS_ERROR_INVALID_INPUT for @stride 0.
+ * Context: any thread; no locks (no tree involved).
+ */
+NsPlacementSummary *ns_placement_sample(const NsMemMap *map, guint stride, GError **error);
+
 /* Free @summary; NULL is accepted.  Context: any thread. */
 void ns_placement_summary_free(NsPlacementSummary *summary);
 

@@ -34,6 +34,16 @@ tcg)
 	[[ $(guest_report_field "$GUEST_LOG" passes) == 3 ]] || fail "not 3 passes"
 	"$(guest_report_tool)" "$GUEST_LOG" >/dev/null || fail "report tool says not clean"
 	;;
+active)
+	# A quarter of the pages hot, the rest idle: the last pass checks them all.
+	guest_start tcg 64 "passes=3 active=25"
+	guest_wait_exit 60
+	expect "$GUEST_STATUS" 1 clean
+	[[ $(guest_report_field "$GUEST_LOG" passes) == 4 ]] || fail "not 3 passes and a final one"
+	all=$(grep -o '^NSGUEST start .* pages=[0-9]*' "$GUEST_LOG" | grep -o 'pages=[0-9]*$')
+	[[ $(grep '^NSGUEST pass=4 ' "$GUEST_LOG" | grep -o 'pages=[0-9]*') == "$all" ]] || fail "the final pass did not check every page"
+	[[ $(grep '^NSGUEST pass=1 ' "$GUEST_LOG" | grep -o 'pages=[0-9]*') != "$all" ]] || fail "pass 1 checked every page"
+	;;
 stop)
 	guest_start tcg 64 "passes=0 window=64 seed=0x1234"
 	guest_wait '^NSGUEST pass=2 ' 60

@@ -38,8 +38,13 @@
 #                      reserve that leaves room for 32 MiB on node 0 caps
 #                      the move back: the event stream says move-capped and
 #                      node 0 gets no more than allowed
+#   daemon-drift       pages moved behind numashiftd's back (migratepages):
+#                      its periodic drift check (sampled) brings them home;
+#                      an undisturbed guest causes no job at all
 #   daemon-faults      numashiftd SIGKILLed mid-job and started again: it
-#                      looks afresh and finishes the move; a domain destroyed
+#                      looks afresh and finishes the move; libvirtd restarted
+#                      mid-job: the move goes on, the daemon reconnects; a
+#                      domain destroyed
 #                      mid-job: the job fails with one log line, the daemon
 #                      goes on serving; the guest of the first part is clean
 #   numashift-faults   a node outside a strict domain's nodeset (refused
@@ -62,7 +67,7 @@ if [[ ${NUMA_HOST:-0} != 1 ]]; then
 	migrate-2node-kvm) args+=(--kvm) ;;
 	migrate-4node) args=(--nodes 4 --mem-per-node 256 --timeout 300 --quiet) ;;
 	libvirt-vcpupin | numashift-migrate | numashift-faults) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
-	daemon-cells | daemon-faults) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
+	daemon-cells | daemon-faults | daemon-drift) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
 	daemon) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
 	soak) args=(--nodes 2 --mem-per-node 768 --timeout 3000 --quiet) ;;
 	demo) args=(--nodes 2 --mem-per-node 1024 --timeout 300 --quiet) ;;
@@ -328,6 +333,41 @@ min-remote-mib=8"
 	[[ $verdict == clean ]] || fail "guest verdict $verdict"
 	lv_stop
 	;;
+daemon-drift)
+	# shellcheck source=../lib/numashift.sh
+	. "$here/../lib/numashift.sh"
+	# shellcheck source=../../vm-images/testhost-libvirt
+	. "$src/vm-images/testhost-libvirt"
+	lv_start
+	start_daemon "[daemon]
+start-delay-ms=500
+drift-interval-s=2"
+	node0_cpus=$(</sys/devices/system/node/node0/cpulist)
+	lv_guest_define nsguest 128 0 2
+	virsh -q vcpupin nsguest 0 "$node0_cpus" --config >/dev/null
+	virsh -q vcpupin nsguest 1 "$node0_cpus" --config >/dev/null
+	virsh -q start nsguest >/dev/null || fail "virsh start failed"
+	lv_guest_wait nsguest '^NSGUEST pass=1 ' 240
+	pid=$(lv_qemu_pid nsguest)
+	hva=$(guest_ram_hva "$pid" 128) || fail "guest RAM mapping not found"
+	ns_vma_on_node "$pid" "$hva" 0 95
+	# Undisturbed: the drift checks (every 2 s) find nothing to do.
+	sleep 7
+	"$NUMASHIFT" --json jobs | python3 -c 'import json,sys
+jobs=json.load(sys.stdin); assert all(j["state"] in ("nothing-to-do",) for j in jobs), jobs' ||
+		fail "drift checks of an undisturbed guest started a move"
+	grep -q "trigger drift) ended: done" "$GUEST_DIR/daemon.log" && fail "a drift check moved an undisturbed guest"
+	# Behind its back: the kernel moves the guest to node 1.
+	migratepages "$pid" 0 1 || fail "migratepages failed"
+	ns_vma_on_node "$pid" "$hva" 1 90
+	wait_vma_on_node "$pid" "$hva" 0 90 30
+	grep -q "trigger drift" "$GUEST_DIR/daemon.log" || fail "the move back was not the drift check's"
+	lv_guest_stop nsguest 180
+	verdict=$(guest_verdict "$LV_GUEST_LOG")
+	say "guest: verdict=$verdict passes=$(guest_report_field "$LV_GUEST_LOG" passes)"
+	[[ $verdict == clean ]] || fail "guest verdict $verdict"
+	lv_stop
+	;;
 daemon-faults)
 	# shellcheck source=../lib/numashift.sh
 	. "$here/../lib/numashift.sh"
@@ -357,6 +397,24 @@ rate-limit-mib-s=16"
 	start_daemon "$slow"
 	wait_vma_on_node "$pid" "$hva" 1 90 90
 	grep -q "running at connect\|trigger start" "$GUEST_DIR/daemon.log" || fail "the restarted daemon did not look at the running domain"
+
+	# libvirtd restarted in the middle of a job: the move needs only the
+	# kernel, so it goes on; the daemon reconnects.
+	node0_cpus=$(</sys/devices/system/node/node0/cpulist)
+	virsh -q vcpupin nsguest 0 "$node0_cpus" >/dev/null
+	virsh -q vcpupin nsguest 1 "$node0_cpus" >/dev/null
+	for ((i = 0; i < 300; i++)); do (($(pages_on "$pid" "$hva" 0) > 2048)) && break; sleep 0.1; done
+	kill -TERM "$(cat /run/libvirtd.pid)"
+	for ((i = 0; i < 100; i++)); do kill -0 "$(cat /run/libvirtd.pid 2>/dev/null)" 2>/dev/null || break; sleep 0.1; done
+	mid=$(pages_on "$pid" "$hva" 0)
+	say "libvirtd stopped with $mid of 32768 pages back on node 0"
+	((mid < 32768 * 9 / 10)) || fail "libvirtd stopped after the job, not during it"
+	libvirtd --daemon --pid-file /run/libvirtd.pid || fail "libvirtd did not restart"
+	_lv_pid=
+	for ((i = 0; i < 100; i++)); do [[ -s /run/libvirtd.pid ]] && _lv_pid=$(</run/libvirtd.pid) && break; sleep 0.1; done
+	wait_vma_on_node "$pid" "$hva" 0 90 90
+	for ((i = 0; i < 300; i++)); do grep -q 'after a reconnect' "$GUEST_DIR/daemon.log" && break; sleep 0.1; done
+	grep -q 'after a reconnect' "$GUEST_DIR/daemon.log" || fail "numashiftd did not reconnect to the restarted libvirtd"
 
 	# A domain destroyed in the middle of a job: the job fails, the daemon serves on.
 	nsguest_log=$LV_GUEST_LOG

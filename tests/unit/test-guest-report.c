@@ -4,6 +4,8 @@
  * QEMU (tests/guest/data/), and hand-made garbled ones that must not pass
  * for a clean run.
  */
+#include <string.h>
+
 #include <glib.h>
 
 #include "numashift/error.h"
@@ -79,6 +81,36 @@ test_clean_file(void)
     g_assert_false(r->stopped);
     g_assert_cmpuint(r->exit_code, ==, 0);
     g_assert_cmpstr(ns_guest_verdict_to_string(r->verdict), ==, "clean");
+}
+
+/* active=25: three passes over a quarter of the pages, then one over all. */
+static void
+test_active_file(void)
+{
+    g_autofree char *path = data_path("active25-64m.log");
+    g_autoptr(GError) error = NULL;
+    g_autoptr(NsGuestReport) r = ns_guest_report_parse_file(path, &error);
+
+    g_assert_no_error(error);
+    g_assert_cmpint(r->verdict, ==, NS_GUEST_VERDICT_CLEAN);
+    g_assert_cmpuint(r->pages, ==, 16072);
+    g_assert_cmpuint(r->active, ==, 4018);
+    g_assert_cmpuint(r->passes_requested, ==, 3);
+    g_assert_cmpuint(r->passes, ==, 4);
+    g_assert_cmpuint(r->pass_log->len, ==, 4);
+}
+
+/* A guest without active= (older logs) touches every page; active= beyond the pages is garbled. */
+static void
+test_active_bounds(void)
+{
+    static const char *bad = "NSGUEST start mem_kib=65023 pages=100 tsc_khz=1000 passes=1 window=6 "
+                             "seed=0x00000000 ranges=1 table=0x00108000 active=101\r\n";
+    g_autoptr(GError) error = NULL;
+    g_autoptr(NsGuestReport) r = ns_guest_report_parse(bad, strlen(bad), &error);
+
+    g_assert_null(r);
+    g_assert_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT);
 }
 
 static void
@@ -230,6 +262,8 @@ main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/guest-report/clean-file", test_clean_file);
     g_test_add_func("/guest-report/corrupt-file", test_corrupt_file);
+    g_test_add_func("/guest-report/active-file", test_active_file);
+    g_test_add_func("/guest-report/active-bounds", test_active_bounds);
     g_test_add_func("/guest-report/fatal-file", test_fatal_file);
     g_test_add_func("/guest-report/killed-file", test_killed_file);
     g_test_add_func("/guest-report/missing-file", test_missing_file);

@@ -347,6 +347,50 @@ test_summarize_child(Fixture *f, gconstpointer data)
     g_assert_cmpuint(c1->huge.pages, ==, st.huge_pages);
 }
 
+/* A sample (every 8th page) counts the same totals per cell, on the same nodes. */
+static void
+test_sample_child(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(NsPlacementSummary) sum = ns_placement_sample(f->map, 8, &error);
+    guint64 on_nodes = 0;
+
+    g_assert_no_error(error);
+    g_assert_cmpuint(sum->all.total.pages, ==, SMALL_PAGES + HUGE_PAGES + UNTOUCHED_PAGES);
+    g_assert_cmpuint(sum->all.migrating.pages + sum->all.failed.pages, ==, 0);
+    for (guint n = 0; n < sum->all.nodes->len; n++) {
+        NsPlacementCount c = ns_placement_stats_node(&sum->all, n);
+
+        if (c.pages > 0)
+            g_assert_true(is_memory_node(n));
+        on_nodes += c.pages;
+    }
+    g_assert_cmpuint(on_nodes, ==, sum->all.present.pages);
+    g_assert_cmpuint(sum->cells->len, ==, 2);
+    /* Touched and untouched parts are whole runs of 8-page steps here, so
+     * the estimate is exact for cell 0 (all touched). */
+    g_assert_cmpuint(((NsPlacementStats *)g_ptr_array_index(sum->cells, 0))->present.pages, ==,
+                     SMALL_PAGES);
+    g_assert_cmpuint(((NsPlacementStats *)g_ptr_array_index(sum->cells, 1))->total.pages, ==,
+                     HUGE_PAGES + UNTOUCHED_PAGES);
+}
+
+static void
+test_sample_errors(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(NsPlacementSummary) zero = ns_placement_sample(f->map, 0, &error);
+
+    g_assert_null(zero);
+    g_assert_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT);
+    g_clear_error(&error);
+    ns_test_child_stop(&f->child);
+    g_autoptr(NsPlacementSummary) dead = ns_placement_sample(f->map, 8, &error);
+
+    g_assert_null(dead);
+    g_assert_error(error, NS_ERROR, NS_ERROR_NOT_RUNNING);
+}
+
 /* ---- summaries of hand-built trees --------------------------------------- */
 
 static void
@@ -471,6 +515,8 @@ main(int argc, char **argv)
     CHILD_TEST("/placement/scan/refuses-markers", test_scan_refuses_markers);
     CHILD_TEST("/placement/scan/bad-map", test_scan_bad_map);
     CHILD_TEST("/placement/summarize/child", test_summarize_child);
+    CHILD_TEST("/placement/sample/child", test_sample_child);
+    CHILD_TEST("/placement/sample/errors", test_sample_errors);
 #undef CHILD_TEST
     g_test_add_func("/placement/summarize/synthetic", test_summarize_synthetic);
     g_test_add_func("/placement/summarize/empty", test_summarize_empty);
