@@ -156,6 +156,21 @@ pages_on() {
 	grep "^$2 " "/proc/$1/numa_maps" | tr ' ' '\n' | awk -F= -v n="N$3" '$1 == n { o = $2 } END { print o + 0 }'
 }
 
+# start_two_cell_guest: libvirtd and the guest as a domain of 128 MiB in
+# two vNUMA cells, all on node 0 (checked); sets pid, hva0, hva1 (the cells'
+# RAM mappings, from numashift's own memmap).
+start_two_cell_guest() {
+	lv_start
+	lv_guest_define nsguest 128 0 2 2
+	virsh -q start nsguest >/dev/null || fail "virsh start failed"
+	lv_guest_wait nsguest '^NSGUEST pass=1 ' 240
+	pid=$(lv_qemu_pid nsguest)
+	ns_memmap_json nsguest "$GUEST_DIR/memmap.json"
+	hva0=$(ns_cell_hva "$GUEST_DIR/memmap.json" 0) hva1=$(ns_cell_hva "$GUEST_DIR/memmap.json" 1)
+	ns_vma_on_node "$pid" "$hva0" 0 95
+	ns_vma_on_node "$pid" "$hva1" 0 95
+}
+
 case $case_name in
 migrate-2node)
 	run_moves tcg 0 1 0 1 0 1 0
@@ -215,18 +230,10 @@ numashift-migrate)
 	. "$here/../lib/numashift.sh"
 	# shellcheck source=../../vm-images/testhost-libvirt
 	. "$src/vm-images/testhost-libvirt"
-	lv_start
-	lv_guest_define nsguest 128 0 2 2
-	virsh -q start nsguest >/dev/null || fail "virsh start failed"
-	lv_guest_wait nsguest '^NSGUEST pass=1 ' 240
-	pid=$(lv_qemu_pid nsguest)
 	# Where each vNUMA cell's RAM is, by numa_maps, at the hva numashift's
 	# own memmap gives for the cell's backend.
-	ns_memmap_json nsguest "$GUEST_DIR/memmap.json"
-	hva0=$(ns_cell_hva "$GUEST_DIR/memmap.json" 0) hva1=$(ns_cell_hva "$GUEST_DIR/memmap.json" 1)
+	start_two_cell_guest
 	cell_on_node() { ns_vma_on_node "$pid" "$@"; }
-	cell_on_node "$hva0" 0 95
-	cell_on_node "$hva1" 0 95
 
 	"$NUMASHIFT" migrate nsguest --to 1 || fail "numashift migrate --to 1 exited $?"
 	cell_on_node "$hva0" 1 95
@@ -587,15 +594,7 @@ numashift-4node)
 	. "$here/../lib/numashift.sh"
 	# shellcheck source=../../vm-images/testhost-libvirt
 	. "$src/vm-images/testhost-libvirt"
-	lv_start
-	lv_guest_define nsguest 128 0 2 2
-	virsh -q start nsguest >/dev/null || fail "virsh start failed"
-	lv_guest_wait nsguest '^NSGUEST pass=1 ' 240
-	pid=$(lv_qemu_pid nsguest)
-	ns_memmap_json nsguest "$GUEST_DIR/memmap.json"
-	hva0=$(ns_cell_hva "$GUEST_DIR/memmap.json" 0) hva1=$(ns_cell_hva "$GUEST_DIR/memmap.json" 1)
-	ns_vma_on_node "$pid" "$hva0" 0 95
-	ns_vma_on_node "$pid" "$hva1" 0 95
+	start_two_cell_guest
 	"$NUMASHIFT" migrate nsguest --to 3 || fail "numashift migrate --to 3 exited $?"
 	ns_vma_on_node "$pid" "$hva0" 3 95
 	ns_vma_on_node "$pid" "$hva1" 3 95

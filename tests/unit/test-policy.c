@@ -14,6 +14,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 
+#include "ns-test-sysfs.h"
 #include "numashift/domain.h"
 #include "numashift/error.h"
 #include "numashift/placement.h"
@@ -26,34 +27,6 @@
  * Facts
  */
 
-static void
-write_file(const char *root, const char *rel, const char *contents)
-{
-    g_autofree char *path = g_build_filename(root, "devices/system/node", rel, NULL);
-    g_autofree char *dir = g_path_get_dirname(path);
-    g_autoptr(GError) error = NULL;
-
-    g_assert_cmpint(g_mkdir_with_parents(dir, 0755), ==, 0);
-    g_file_set_contents(path, contents, -1, &error);
-    g_assert_no_error(error);
-}
-
-static void
-remove_tree(const char *path)
-{
-    GDir *dir = g_dir_open(path, 0, NULL);
-    const char *name;
-
-    if (dir != NULL) {
-        while ((name = g_dir_read_name(dir)) != NULL) {
-            g_autofree char *child = g_build_filename(path, name, NULL);
-
-            remove_tree(child);
-        }
-        g_dir_close(dir);
-    }
-    g_remove(path);
-}
 
 /*
  * A host of @nodes online nodes, node n with CPUs 2n and 2n+1 and 8 GiB of
@@ -69,9 +42,9 @@ host(guint nodes, const guint64 *free_mib)
     NsTopology *topo;
 
     g_assert_no_error(error);
-    write_file(root, "possible", last);
-    write_file(root, "online", last);
-    write_file(root, "has_memory", last);
+    ns_test_sysfs_write(root, "possible", last);
+    ns_test_sysfs_write(root, "online", last);
+    ns_test_sysfs_write(root, "has_memory", last);
     for (guint n = 0; n < nodes; n++) {
         g_autofree char *cpus = g_strdup_printf("node%u/cpulist", n);
         g_autofree char *cpus_text = g_strdup_printf("%u-%u\n", 2 * n, 2 * n + 1);
@@ -85,14 +58,14 @@ host(guint nodes, const guint64 *free_mib)
         for (guint m = 0; m < nodes; m++)
             g_string_append_printf(row, "%s%u", m > 0 ? " " : "", m == n ? 10 : 20);
         g_string_append_c(row, '\n');
-        write_file(root, cpus, cpus_text);
-        write_file(root, dist, row->str);
-        write_file(root, mem, mem_text);
+        ns_test_sysfs_write(root, cpus, cpus_text);
+        ns_test_sysfs_write(root, dist, row->str);
+        ns_test_sysfs_write(root, mem, mem_text);
         g_string_free(row, TRUE);
     }
     topo = ns_topology_load(root, &error);
     g_assert_no_error(error);
-    remove_tree(root);
+    ns_test_sysfs_remove(root);
     return topo;
 }
 

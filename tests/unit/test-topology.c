@@ -12,6 +12,7 @@
 #include <glib/gstdio.h>
 #include <numa.h>
 
+#include "ns-test-sysfs.h"
 #include "numashift/error.h"
 #include "numashift/topology.h"
 
@@ -164,34 +165,6 @@ test_live_host(void)
  * Hand-made trees
  */
 
-static void
-write_file(const char *root, const char *rel, const char *contents)
-{
-    g_autofree char *path = g_build_filename(root, "devices/system/node", rel, NULL);
-    g_autofree char *dir = g_path_get_dirname(path);
-    g_autoptr(GError) error = NULL;
-
-    g_assert_cmpint(g_mkdir_with_parents(dir, 0755), ==, 0);
-    g_file_set_contents(path, contents, -1, &error);
-    g_assert_no_error(error);
-}
-
-static void
-remove_tree(const char *path)
-{
-    GDir *dir = g_dir_open(path, 0, NULL);
-    const char *name;
-
-    if (dir != NULL) {
-        while ((name = g_dir_read_name(dir)) != NULL) {
-            g_autofree char *child = g_build_filename(path, name, NULL);
-
-            remove_tree(child);
-        }
-        g_dir_close(dir);
-    }
-    g_remove(path);
-}
 
 #define MEMINFO(id, total, free)                                                     \
     "Node " #id " MemTotal:       " #total " kB\nNode " #id " MemFree:        " #free \
@@ -205,15 +178,15 @@ make_tree(void)
     char *root = g_dir_make_tmp("ns-topology-XXXXXX", &error);
 
     g_assert_no_error(error);
-    write_file(root, "possible", "0-1\n");
-    write_file(root, "online", "0-1\n");
-    write_file(root, "has_memory", "0-1\n");
-    write_file(root, "node0/cpulist", "0-1\n");
-    write_file(root, "node0/distance", "10 20\n");
-    write_file(root, "node0/meminfo", MEMINFO(0, 2048, 1024));
-    write_file(root, "node1/cpulist", "2-3\n");
-    write_file(root, "node1/distance", "20 10\n");
-    write_file(root, "node1/meminfo", MEMINFO(1, 4096, 4000));
+    ns_test_sysfs_write(root, "possible", "0-1\n");
+    ns_test_sysfs_write(root, "online", "0-1\n");
+    ns_test_sysfs_write(root, "has_memory", "0-1\n");
+    ns_test_sysfs_write(root, "node0/cpulist", "0-1\n");
+    ns_test_sysfs_write(root, "node0/distance", "10 20\n");
+    ns_test_sysfs_write(root, "node0/meminfo", MEMINFO(0, 2048, 1024));
+    ns_test_sysfs_write(root, "node1/cpulist", "2-3\n");
+    ns_test_sysfs_write(root, "node1/distance", "20 10\n");
+    ns_test_sysfs_write(root, "node1/meminfo", MEMINFO(1, 4096, 4000));
     return root;
 }
 
@@ -253,7 +226,7 @@ test_made_tree_ok(void)
         g_assert_no_error(error);
         g_assert_true(ns_topology_get_node(again, 0)->has_memory);
     }
-    remove_tree(root);
+    ns_test_sysfs_remove(root);
 }
 
 typedef struct {
@@ -301,7 +274,7 @@ test_made_tree_broken(void)
 
         g_test_message("case %u: %s", i, cases[i].file);
         if (cases[i].contents != NULL) {
-            write_file(root, cases[i].file, cases[i].contents);
+            ns_test_sysfs_write(root, cases[i].file, cases[i].contents);
         } else {
             g_autofree char *path =
                 g_build_filename(root, "devices/system/node", cases[i].file, NULL);
@@ -309,7 +282,7 @@ test_made_tree_broken(void)
             g_assert_cmpint(g_remove(path), ==, 0);
         }
         load_fails(root, cases[i].code, cases[i].message_part);
-        remove_tree(root);
+        ns_test_sysfs_remove(root);
     }
 }
 
@@ -321,7 +294,7 @@ test_no_numa(void)
 
     g_assert_no_error(error);
     load_fails(root, NS_ERROR_UNSUPPORTED, "no NUMA support");
-    remove_tree(root);
+    ns_test_sysfs_remove(root);
 }
 
 static void
@@ -332,8 +305,8 @@ test_refresh_memory(void)
     g_autoptr(NsTopology) topo = ns_topology_load(root, &error);
 
     g_assert_no_error(error);
-    write_file(root, "node0/meminfo", MEMINFO(0, 2048, 10));
-    write_file(root, "node1/meminfo", MEMINFO(1, 8192, 20));
+    ns_test_sysfs_write(root, "node0/meminfo", MEMINFO(0, 2048, 10));
+    ns_test_sysfs_write(root, "node1/meminfo", MEMINFO(1, 8192, 20));
     g_assert_true(ns_topology_refresh_memory(topo, &error));
     g_assert_no_error(error);
     g_assert_cmpuint(ns_topology_get_node(topo, 0)->mem_free, ==, 10 * 1024);
@@ -341,13 +314,13 @@ test_refresh_memory(void)
     g_assert_cmpuint(ns_topology_get_node(topo, 1)->mem_free, ==, 20 * 1024);
 
     /* A bad second node leaves the first untouched too. */
-    write_file(root, "node0/meminfo", MEMINFO(0, 2048, 30));
-    write_file(root, "node1/meminfo", "garbage\n");
+    ns_test_sysfs_write(root, "node0/meminfo", MEMINFO(0, 2048, 30));
+    ns_test_sysfs_write(root, "node1/meminfo", "garbage\n");
     g_assert_false(ns_topology_refresh_memory(topo, &error));
     g_assert_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT);
     g_assert_cmpuint(ns_topology_get_node(topo, 0)->mem_free, ==, 10 * 1024);
     g_assert_cmpuint(ns_topology_get_node(topo, 1)->mem_free, ==, 20 * 1024);
-    remove_tree(root);
+    ns_test_sysfs_remove(root);
 }
 
 static void
