@@ -14,6 +14,7 @@
  * ns_conn_free() is dropped, never delivered to a freed owner.
  */
 #include "conn.h"
+#include "post.h"
 
 #include <gio/gio.h>
 #include <libvirt/virterror.h>
@@ -121,20 +122,13 @@ deliver_event(gpointer p)
     return G_SOURCE_REMOVE;
 }
 
-/*
- * Deliver @e from an idle source, never inline: libvirt calls us with its
- * own locks held (the close callback's, for one), and the owner may call
- * back into libvirt.
- */
+/* Deliver @e later on the owner's context: libvirt calls us with its own
+ * locks held (the close callback's, for one), and the owner may call back. */
 static void
 post(NsConn *c, Event *e)
 {
-    g_autoptr(GSource) idle = g_idle_source_new();
-
     e->conn = conn_ref(c);
-    g_source_set_priority(idle, G_PRIORITY_DEFAULT);
-    g_source_set_callback(idle, deliver_event, e, event_free);
-    g_source_attach(idle, c->context);
+    ns_daemon_post(c->context, deliver_event, e, event_free);
 }
 
 static Event *

@@ -182,16 +182,7 @@ on_job_progress(NsJob *job, const NsEngineProgress *p, gpointer data)
     g_autoptr(JsonBuilder) b = event_builder(t, "progress");
 
     (void)job;
-    json_builder_set_member_name(b, "done_pages");
-    json_builder_add_int_value(b, (gint64)p->done_pages);
-    json_builder_set_member_name(b, "total_pages");
-    json_builder_add_int_value(b, (gint64)p->total_pages);
-    json_builder_set_member_name(b, "moved_bytes");
-    json_builder_add_int_value(b, (gint64)p->moved_bytes);
-    json_builder_set_member_name(b, "mib_per_s");
-    json_builder_add_double_value(b, p->mib_per_s);
-    json_builder_set_member_name(b, "eta_us");
-    json_builder_add_int_value(b, p->eta_us);
+    ns_job_add_progress(b, p);
     json_builder_set_member_name(b, "paused");
     json_builder_add_boolean_value(b, p->paused);
     json_builder_end_object(b);

@@ -9,6 +9,7 @@
  * libvirt makes thread-safe.
  */
 #include "job.h"
+#include "post.h"
 
 #include <string.h>
 
@@ -128,20 +129,12 @@ deliver(gpointer p)
     return G_SOURCE_REMOVE;
 }
 
-/*
- * Queue @c for the main context, never inline: g_main_context_invoke() runs
- * the callback in the calling thread when nobody owns the context (during
- * shutdown, after the main loop returned), and on_done may free this job.
- */
+/* Queue @c for the owner's context (on_done may free this job). */
 static void
 post(NsJob *job, Call *c)
 {
-    g_autoptr(GSource) idle = g_idle_source_new();
-
     c->job = job_ref(job);
-    g_source_set_priority(idle, G_PRIORITY_DEFAULT);
-    g_source_set_callback(idle, deliver, c, call_free);
-    g_source_attach(idle, job->context);
+    ns_daemon_post(job->context, deliver, c, call_free);
 }
 
 static void
@@ -518,6 +511,21 @@ state_name(const NsJob *job)
     return "unknown";
 }
 
+void
+ns_job_add_progress(JsonBuilder *b, const NsEngineProgress *p)
+{
+    json_builder_set_member_name(b, "done_pages");
+    json_builder_add_int_value(b, (gint64)p->done_pages);
+    json_builder_set_member_name(b, "total_pages");
+    json_builder_add_int_value(b, (gint64)p->total_pages);
+    json_builder_set_member_name(b, "moved_bytes");
+    json_builder_add_int_value(b, (gint64)p->moved_bytes);
+    json_builder_set_member_name(b, "mib_per_s");
+    json_builder_add_double_value(b, p->mib_per_s);
+    json_builder_set_member_name(b, "eta_us");
+    json_builder_add_int_value(b, p->eta_us);
+}
+
 JsonNode *
 ns_job_describe(NsJob *job)
 {
@@ -535,16 +543,7 @@ ns_job_describe(NsJob *job)
     json_builder_add_string_value(b, job->spec.trigger);
     json_builder_set_member_name(b, "state");
     json_builder_add_string_value(b, state_name(job));
-    json_builder_set_member_name(b, "done_pages");
-    json_builder_add_int_value(b, (gint64)job->progress.done_pages);
-    json_builder_set_member_name(b, "total_pages");
-    json_builder_add_int_value(b, (gint64)job->progress.total_pages);
-    json_builder_set_member_name(b, "moved_bytes");
-    json_builder_add_int_value(b, (gint64)job->progress.moved_bytes);
-    json_builder_set_member_name(b, "mib_per_s");
-    json_builder_add_double_value(b, job->progress.mib_per_s);
-    json_builder_set_member_name(b, "eta_us");
-    json_builder_add_int_value(b, job->progress.eta_us);
+    ns_job_add_progress(b, &job->progress);
     if (job->decisions != NULL) {
         json_builder_set_member_name(b, "decisions");
         json_builder_add_value(b, json_node_copy(job->decisions));

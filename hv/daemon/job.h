@@ -71,6 +71,9 @@ gboolean ns_job_is_done(NsJob *job);
  */
 JsonNode *ns_job_describe(NsJob *job);
 
+/* Add @p's members (done_pages, total_pages, moved_bytes, mib_per_s, eta_us) to the open object.  Context: any; pure. */
+void ns_job_add_progress(JsonBuilder *b, const NsEngineProgress *p);
+
 /* The job's error once done, or NULL.  Context: main thread. */
 const GError *ns_job_get_error(NsJob *job);
 

@@ -57,3 +57,17 @@ ns_expect_exit() {
 		fail "$what: stderr is not one 'numashift...' line: $err"
 	say "$what: exit $rc: $err"
 }
+
+# ns_guest_stop_clean NAME SECS [LOG]: ask the domain's guest to stop after
+# its pass, require its own verdict (from LOG, default $LV_GUEST_LOG) to be
+# clean, then stop libvirtd (vm-images/testhost-libvirt).
+ns_guest_stop_clean() {
+	local log=${3:-$LV_GUEST_LOG} verdict
+	lv_guest_stop "$1" "$2"
+	verdict=$(guest_verdict "$log")
+	say "guest: verdict=$verdict passes=$(guest_report_field "$log" passes)" \
+		"errors=$(guest_report_field "$log" errors)" \
+		"worst_access_us=$(guest_report_field "$log" worst_access_us)"
+	[[ $verdict == clean ]] || fail "guest verdict $verdict"
+	lv_stop
+}

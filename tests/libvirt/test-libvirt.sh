@@ -49,17 +49,6 @@ start_guest() {
 	[[ $(virsh -q dumpxml nsguest) == *"type='kvm'"* ]] || fail "the domain is not a KVM domain"
 }
 
-# stop_guest_clean: the guest ends its current pass, stops, and says clean.
-stop_guest_clean() {
-	local verdict
-	lv_guest_stop nsguest 180
-	verdict=$(guest_verdict "$LV_GUEST_LOG")
-	say "guest: verdict=$verdict passes=$(guest_report_field "$LV_GUEST_LOG" passes)" \
-		"errors=$(guest_report_field "$LV_GUEST_LOG" errors)"
-	[[ $verdict == clean ]] || fail "guest verdict $verdict"
-	lv_stop
-}
-
 case $case_name in
 numashift-kvm)
 	start_guest
@@ -135,7 +124,7 @@ numashift-kvm)
 	"$NUMASHIFT" migrate nsguest --to 0 --dry-run >&2 || fail "numashift migrate --dry-run failed"
 	guest_wait_lv_passes() { lv_guest_wait nsguest "^NSGUEST pass=$(($(grep -c '^NSGUEST pass=' "$LV_GUEST_LOG") + $1)) " 240; }
 	guest_wait_lv_passes 1
-	stop_guest_clean
+	ns_guest_stop_clean nsguest 180
 	;;
 bad-input)
 	start_guest
@@ -181,7 +170,7 @@ g=json.load(sys.stdin)["guest"]
 assert list(g["nodes"]) == ["0"] and g["migrating_pages"] == 0 and g["failed_pages"] == 0, g' ||
 		fail "the refused commands left the guest in another state"
 	virsh -q undefine idle >/dev/null || fail "virsh undefine idle failed"
-	stop_guest_clean
+	ns_guest_stop_clean nsguest 180
 	;;
 *) fail "unknown case $case_name" ;;
 esac

@@ -80,6 +80,10 @@ fi
 
 # shellcheck source=../lib/guest.sh
 . "$here/../lib/guest.sh"
+# shellcheck source=../lib/numashift.sh
+. "$here/../lib/numashift.sh"
+# shellcheck source=../../vm-images/testhost-libvirt
+. "$src/vm-images/testhost-libvirt"
 guest_init
 mem=64
 
@@ -202,8 +206,6 @@ corrupt)
 		fail "corruption reported at the wrong address"
 	;;
 libvirt-vcpupin)
-	# shellcheck source=../../vm-images/testhost-libvirt
-	. "$src/vm-images/testhost-libvirt"
 	lv_start
 	lv_guest_define nsguest 64 0 2
 	virsh -q start nsguest >/dev/null || fail "virsh start failed"
@@ -219,17 +221,9 @@ libvirt-vcpupin)
 	[[ $allowed0 == 1 && $allowed1 == 0 ]] || fail "vcpupin did not take effect"
 	shown=$(virsh -q vcpupin nsguest | awk '$1 == "0" { print $2 }')
 	[[ $shown == 1 ]] || fail "virsh vcpupin shows vCPU 0 on '$shown', not 1"
-	lv_guest_stop nsguest 120
-	verdict=$(guest_verdict "$LV_GUEST_LOG")
-	say "guest: verdict=$verdict"
-	[[ $verdict == clean ]] || fail "guest verdict $verdict"
-	lv_stop
+	ns_guest_stop_clean nsguest 120
 	;;
 numashift-migrate)
-	# shellcheck source=../lib/numashift.sh
-	. "$here/../lib/numashift.sh"
-	# shellcheck source=../../vm-images/testhost-libvirt
-	. "$src/vm-images/testhost-libvirt"
 	# Where each vNUMA cell's RAM is, by numa_maps, at the hva numashift's
 	# own memmap gives for the cell's backend.
 	start_two_cell_guest
@@ -264,18 +258,9 @@ assert sum(split) == c["present_pages"] and 0 < split[0] and 0 < split[1], split
 print("cell 1 after cancel: node0=%d node1=%d pages" % split, file=sys.stderr)' ||
 		fail "cell 1 is not split between nodes 0 and 1 after the cancel"
 
-	lv_guest_stop nsguest 180
-	verdict=$(guest_verdict "$LV_GUEST_LOG")
-	say "guest: verdict=$verdict passes=$(guest_report_field "$LV_GUEST_LOG" passes)" \
-		"worst_access_us=$(guest_report_field "$LV_GUEST_LOG" worst_access_us)"
-	[[ $verdict == clean ]] || fail "guest verdict $verdict"
-	lv_stop
+	ns_guest_stop_clean nsguest 180
 	;;
 daemon-cells)
-	# shellcheck source=../lib/numashift.sh
-	. "$here/../lib/numashift.sh"
-	# shellcheck source=../../vm-images/testhost-libvirt
-	. "$src/vm-images/testhost-libvirt"
 	lv_start
 	start_daemon "[daemon]
 start-delay-ms=500
@@ -334,17 +319,9 @@ min-remote-mib=8"
 	[[ -n $cap ]] && ((cap <= 48)) || fail "the cap '${cap:-none}' is not about the 32 MiB left above the reserve"
 	((after > before && moved_kib <= cap * 1024)) || fail "the capped move put $moved_kib KiB on node 0, allowed ${cap} MiB"
 
-	lv_guest_stop nsguest 180
-	verdict=$(guest_verdict "$LV_GUEST_LOG")
-	say "guest: verdict=$verdict passes=$(guest_report_field "$LV_GUEST_LOG" passes)"
-	[[ $verdict == clean ]] || fail "guest verdict $verdict"
-	lv_stop
+	ns_guest_stop_clean nsguest 180
 	;;
 daemon-drift)
-	# shellcheck source=../lib/numashift.sh
-	. "$here/../lib/numashift.sh"
-	# shellcheck source=../../vm-images/testhost-libvirt
-	. "$src/vm-images/testhost-libvirt"
 	lv_start
 	start_daemon "[daemon]
 start-delay-ms=500
@@ -369,17 +346,9 @@ jobs=json.load(sys.stdin); assert all(j["state"] in ("nothing-to-do",) for j in 
 	ns_vma_on_node "$pid" "$hva" 1 90
 	wait_vma_on_node "$pid" "$hva" 0 90 30
 	grep -q "trigger drift" "$GUEST_DIR/daemon.log" || fail "the move back was not the drift check's"
-	lv_guest_stop nsguest 180
-	verdict=$(guest_verdict "$LV_GUEST_LOG")
-	say "guest: verdict=$verdict passes=$(guest_report_field "$LV_GUEST_LOG" passes)"
-	[[ $verdict == clean ]] || fail "guest verdict $verdict"
-	lv_stop
+	ns_guest_stop_clean nsguest 180
 	;;
 daemon-faults)
-	# shellcheck source=../lib/numashift.sh
-	. "$here/../lib/numashift.sh"
-	# shellcheck source=../../vm-images/testhost-libvirt
-	. "$src/vm-images/testhost-libvirt"
 	lv_start
 	slow="[daemon]
 start-delay-ms=500
@@ -439,17 +408,9 @@ rate-limit-mib-s=16"
 	"$NUMASHIFT" jobs >&2 || fail "numashiftd does not answer after the destroyed domain"
 	kill -0 "$daemon_pid" || fail "numashiftd died"
 
-	lv_guest_stop nsguest 180
-	verdict=$(guest_verdict "$nsguest_log")
-	say "guest: verdict=$verdict passes=$(guest_report_field "$nsguest_log" passes)"
-	[[ $verdict == clean ]] || fail "guest verdict $verdict"
-	lv_stop
+	ns_guest_stop_clean nsguest 180 "$nsguest_log"
 	;;
 daemon)
-	# shellcheck source=../lib/numashift.sh
-	. "$here/../lib/numashift.sh"
-	# shellcheck source=../../vm-images/testhost-libvirt
-	. "$src/vm-images/testhost-libvirt"
 	# The hook directory must exist before libvirtd starts.
 	mkdir -p /etc/libvirt/hooks/qemu.d
 	ln -sf "$NS_BUILD_ROOT/tools/numashift-hook" /etc/libvirt/hooks/qemu.d/numashift
@@ -537,10 +498,6 @@ reserve-mib=64"
 	lv_stop
 	;;
 soak)
-	# shellcheck source=../lib/numashift.sh
-	. "$here/../lib/numashift.sh"
-	# shellcheck source=../../vm-images/testhost-libvirt
-	. "$src/vm-images/testhost-libvirt"
 	moves=${NS_SOAK_MOVES:-100}
 	lv_start
 	lv_guest_define nsguest 128 0 2 2
@@ -590,10 +547,6 @@ demo)
 	DEMO_MEM=64 DEMO_TTY=0 "$src/tools/demo" || fail "tools/demo exited $?"
 	;;
 numashift-4node)
-	# shellcheck source=../lib/numashift.sh
-	. "$here/../lib/numashift.sh"
-	# shellcheck source=../../vm-images/testhost-libvirt
-	. "$src/vm-images/testhost-libvirt"
 	start_two_cell_guest
 	"$NUMASHIFT" migrate nsguest --to 3 || fail "numashift migrate --to 3 exited $?"
 	ns_vma_on_node "$pid" "$hva0" 3 95
@@ -606,18 +559,9 @@ numashift-4node)
 	((($(ns_status_percent nsguest 2 1)) >= 95)) || fail "numashift status does not put cell 1 on node 2"
 	((($(ns_status_percent nsguest 3 0)) >= 95)) || fail "numashift status does not keep cell 0 on node 3"
 	lv_guest_wait nsguest "^NSGUEST pass=$(($(grep -c '^NSGUEST pass=' "$LV_GUEST_LOG") + 2)) " 240
-	lv_guest_stop nsguest 180
-	verdict=$(guest_verdict "$LV_GUEST_LOG")
-	say "guest: verdict=$verdict passes=$(guest_report_field "$LV_GUEST_LOG" passes)" \
-		"worst_access_us=$(guest_report_field "$LV_GUEST_LOG" worst_access_us)"
-	[[ $verdict == clean ]] || fail "guest verdict $verdict"
-	lv_stop
+	ns_guest_stop_clean nsguest 180
 	;;
 numashift-faults)
-	# shellcheck source=../lib/numashift.sh
-	. "$here/../lib/numashift.sh"
-	# shellcheck source=../../vm-images/testhost-libvirt
-	. "$src/vm-images/testhost-libvirt"
 	lv_start
 	# 1. A strict domain: node 1 is outside its nodeset; refused up front.
 	lv_guest_define strict 32 0 1 0 strict
