@@ -762,6 +762,72 @@ ns_daemon_new(NsDaemonConfig *config, GError **error)
     return g_steal_pointer(&d);
 }
 
+/* Settings bound to a resource opened at start: a reload keeps the running
+ * ones and says so, rather than half-applying them. */
+static void
+keep_restart_only(const NsDaemonConfig *old, NsDaemonConfig *config)
+{
+    struct {
+        const char *key;
+        char *const *was;
+        char **now;
+    } strings[] = {
+        { "uri", &old->uri, &config->uri },
+        { "socket", &old->socket_path, &config->socket_path },
+        { "socket-group", &old->socket_group, &config->socket_group },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS(strings); i++) {
+        if (g_strcmp0(*strings[i].was, *strings[i].now) == 0)
+            continue;
+        g_warning("reload: [daemon] %s takes effect on restart; still %s", strings[i].key,
+                  *strings[i].was != NULL ? *strings[i].was : "the default");
+        g_free(*strings[i].now);
+        *strings[i].now = g_strdup(*strings[i].was);
+    }
+    if (old->max_clients != config->max_clients) {
+        g_warning("reload: [daemon] max-clients takes effect on restart; still %u",
+                  old->max_clients);
+        config->max_clients = old->max_clients;
+    }
+}
+
+void
+ns_daemon_reload(NsDaemon *d, NsDaemonConfig *config)
+{
+    g_autoptr(NsDaemonConfig) old = d->config;
+    g_autoptr(GPtrArray) changed = g_ptr_array_new();
+    GHashTableIter it;
+    gpointer v;
+
+    keep_restart_only(old, config);
+    /* Domains whose mode the file decides and now decides differently,
+     * to a mode that may move something. */
+    g_hash_table_iter_init(&it, d->domains);
+    while (g_hash_table_iter_next(&it, NULL, &v)) {
+        g_autofree char *before = g_strdup(mode_override(d, v));
+        const char *after;
+
+        d->config = config;
+        after = mode_override(d, v);
+        if (g_strcmp0(before, after) != 0 && g_strcmp0(after, "off") != 0)
+            g_ptr_array_add(changed, v);
+        d->config = old;
+    }
+    d->config = config;
+    if (old->drift_interval_s != config->drift_interval_s) {
+        g_clear_handle_id(&d->drift_source, g_source_remove);
+        if (config->drift_interval_s > 0)
+            d->drift_source = g_timeout_add_seconds(config->drift_interval_s, drift_tick, d);
+    }
+    g_message("configuration reloaded");
+    /* Running jobs keep the settings they started with; a mode turned on
+     * is applied now, as `numashift policy DOMAIN follow` would. */
+    for (guint i = 0; i < changed->len; i++)
+        enqueue_rebalance(d, changed->pdata[i], "reload");
+    start_queued(d); /* max-jobs may have grown */
+}
+
 void
 ns_daemon_free(NsDaemon *daemon)
 {

@@ -22,6 +22,15 @@ typedef struct _NsDaemon NsDaemon;
  */
 NsDaemon *ns_daemon_new(NsDaemonConfig *config, GError **error);
 
+/*
+ * Apply a re-read configuration (SIGHUP).  Takes @config.  The libvirt URI,
+ * the socket and max-clients keep their running values (a warning names
+ * each that differs); running jobs keep theirs; every other setting applies
+ * from the next decision, and a domain whose mode changed is rebalanced.
+ * Context: main thread.
+ */
+void ns_daemon_reload(NsDaemon *daemon, NsDaemonConfig *config);
+
 /* Cancel jobs, wait for them, close everything.  NULL is accepted.  Context: main thread. */
 void ns_daemon_free(NsDaemon *daemon);
 

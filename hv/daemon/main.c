@@ -25,6 +25,48 @@ libvirt_error_to_debug(void *data, virErrorPtr err)
     g_debug("libvirt: %s", err != NULL && err->message != NULL ? err->message : "error");
 }
 
+/* What a reload needs: where the file is and what the command line overrides. */
+typedef struct {
+    NsDaemon *daemon;
+    const char *path;
+    gboolean missing_ok;
+    const char *socket_path;
+    const char *uri;
+} Reload;
+
+/* Reads the file and applies the command line over it, as at start. */
+static NsDaemonConfig *
+load_config(const Reload *r, GError **error)
+{
+    g_autoptr(NsDaemonConfig) config = ns_daemon_config_load(r->path, r->missing_ok, error);
+
+    if (config == NULL)
+        return NULL;
+    if (r->socket_path != NULL) {
+        g_free(config->socket_path);
+        config->socket_path = g_strdup(r->socket_path);
+    }
+    if (r->uri != NULL) {
+        g_free(config->uri);
+        config->uri = g_strdup(r->uri);
+    }
+    return g_steal_pointer(&config);
+}
+
+static gboolean
+on_reload_signal(gpointer data)
+{
+    const Reload *r = data;
+    g_autoptr(GError) error = NULL;
+    NsDaemonConfig *config = load_config(r, &error);
+
+    if (config == NULL)
+        g_warning("reload: %s; keeping the running configuration", error->message);
+    else
+        ns_daemon_reload(r->daemon, config);
+    return G_SOURCE_CONTINUE;
+}
+
 static gboolean
 on_quit_signal(gpointer loop)
 {
@@ -64,21 +106,17 @@ main(int argc, char **argv)
         fprintf(stderr, "numashiftd: unexpected argument '%s' (see numashiftd --help)\n", argv[1]);
         return 2;
     }
-    g_autoptr(NsDaemonConfig) config =
-        ns_daemon_config_load(config_path != NULL ? config_path : NS_DAEMON_CONFIG_PATH,
-                              config_path == NULL, &error);
+    Reload reload = {
+        .path = config_path != NULL ? config_path : NS_DAEMON_CONFIG_PATH,
+        .missing_ok = config_path == NULL,
+        .socket_path = socket_path,
+        .uri = uri,
+    };
+    g_autoptr(NsDaemonConfig) config = load_config(&reload, &error);
 
     if (config == NULL) {
         fprintf(stderr, "numashiftd: %s\n", error->message);
         return 1;
-    }
-    if (socket_path != NULL) {
-        g_free(config->socket_path);
-        config->socket_path = g_steal_pointer(&socket_path);
-    }
-    if (uri != NULL) {
-        g_free(config->uri);
-        config->uri = g_steal_pointer(&uri);
     }
     if (check) {
         printf("configuration ok\n");
@@ -93,6 +131,8 @@ main(int argc, char **argv)
         fprintf(stderr, "numashiftd: %s\n", error->message);
         return 1;
     }
+    reload.daemon = daemon;
+    g_unix_signal_add(SIGHUP, on_reload_signal, &reload);
     g_unix_signal_add(SIGINT, on_quit_signal, loop);
     g_unix_signal_add(SIGTERM, on_quit_signal, loop);
     g_main_loop_run(loop);

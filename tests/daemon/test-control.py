@@ -11,7 +11,9 @@ object and the same connection goes on; a flood of junk from many
 clients; the client limit; a non-root caller may read but not change
 anything (SO_PEERCRED); policy-set emits an event to subscribers; and
 after all of it the daemon answers and stops cleanly on SIGTERM, removing
-its socket.  TAP output.
+its socket.  A second daemon takes SIGHUP: a changed [domain] mode applies,
+a broken file and a changed socket path leave the running configuration
+as it was, each with a warning.  TAP output.
 """
 import json
 import os
@@ -78,6 +80,13 @@ def main():
                          stdout=log, stderr=subprocess.STDOUT)
     try:
         run(d, sock)
+        log.close()
+        # Reload warns by design: this daemon runs without fatal warnings.
+        env = dict(os.environ, G_DEBUG="")
+        log = open(os.path.join(tmp, "daemon.log"), "a")
+        d = subprocess.Popen([DAEMON, "--config", conf, "--socket", sock, "-c", "test:///default"],
+                             stdout=log, stderr=subprocess.STDOUT, env=env)
+        run_reload(d, sock, conf, os.path.join(tmp, "daemon.log"))
     finally:
         if d.poll() is None:
             d.kill()
@@ -209,6 +218,56 @@ print(json.dumps(out))
         rc = None
     check("SIGTERM stops the daemon with status 0", rc == 0, str(rc))
     check("and its socket is removed", not os.path.exists(sock))
+
+
+def wait_for(pred, secs=10):
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.1)
+    return pred()
+
+
+def run_reload(d, sock, conf, log_path):
+    check("the second daemon's socket appears", wait_for(lambda: os.path.exists(sock)))
+    c = Client(sock)
+    base = "[daemon]\ndrift-interval-s=0\nmax-clients=8\nstart-delay-ms=100000\n"
+    # The domain is known once the daemon has listed libvirt's domains.
+    wait_for(lambda: c.call({"op": "policy-get", "domain": "test"}).get("ok") is True)
+    r = c.call({"op": "policy-get", "domain": "test"})
+    check("before reload: the domain follows its vCPUs", r.get("ok") and r["result"]["mode"] == "follow", str(r))
+
+    def reload_with(text, log_line):
+        with open(conf, "w") as f:
+            f.write(text)
+        d.send_signal(signal.SIGHUP)
+        return wait_for(lambda: log_line in open(log_path).read().split("numashiftd listening")[-1])
+
+    saw = reload_with(base + "[domain test]\nmode=off\n", "configuration reloaded")
+    r = c.call({"op": "policy-get", "domain": "test"})
+    check("SIGHUP applies a [domain] mode from the file",
+          saw and r.get("ok") and r["result"]["mode"] == "off" and r["result"]["mode_source"] == "config", str(r))
+
+    saw = reload_with("[daemon]\nbogus-key=1\n", "keeping the running configuration")
+    r = c.call({"op": "policy-get", "domain": "test"})
+    check("a broken file on SIGHUP: a warning, and the running configuration stays",
+          saw and d.poll() is None and r.get("ok") and r["result"]["mode"] == "off", str(r))
+
+    moved = sock + ".new"
+    saw = reload_with("[daemon]\nsocket=%s\n[domain test]\nmode=off\n" % moved, "takes effect on restart")
+    c2 = Client(sock)
+    r = c2.call({"op": "list"})
+    check("a new socket path on SIGHUP waits for a restart; the old socket serves",
+          saw and r.get("ok") is True and not os.path.exists(moved), str(r))
+    c2.close()
+    c.close()
+    d.send_signal(signal.SIGTERM)
+    try:
+        rc = d.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        rc = None
+    check("the reloaded daemon stops with status 0", rc == 0, str(rc))
 
 
 if __name__ == "__main__":
