@@ -447,6 +447,7 @@ ns_engine_new(NsRadix *tree, const NsMemMap *map, const NsPlan *plan,
                                  .min_pages = o.batch_min_pages,
                                  .max_pages = o.batch_max_pages };
     e->report.pid = map->pid;
+    e->report.first_move_us = -1;
     e->report.outcome = NS_ENGINE_OUTCOME_NONE;
 
     if (!resolve_plan(e, map, plan, error) || !check_nodes(e, plan, error))
@@ -983,6 +984,8 @@ account_batch(NsEngine *e, Worker *w, guint64 weight, BatchResult *res)
     NsEngineReport *r = &e->report;
 
     g_mutex_lock(&e->lock);
+    if (res->moved_pages > 0 && r->first_move_us < 0)
+        r->first_move_us = MAX(host_now(e) - e->start_us, 0);
     r->moved_pages += res->moved_pages;
     r->moved_bytes += res->moved_pages << NS_GUEST_PAGE_SHIFT;
     r->moved_huge += res->moved_huge;

@@ -695,6 +695,32 @@ keep_memdev_ranges(NsMemMap *raw, NsQmp *qmp, GError **error)
     return TRUE;
 }
 
+/* The mappings in @path: /proc/PID/maps or smaps when @is_proc (a missing
+ * file means the process is gone), a captured file otherwise. */
+static GArray *
+read_maps(const char *path, gboolean is_proc, GError **error)
+{
+    g_autofree char *maps_text = NULL;
+    g_autoptr(GError) local = NULL;
+    GArray *maps;
+
+    if (!g_file_get_contents(path, &maps_text, NULL, &local)) {
+        NsErrorCode code = NS_ERROR_IO;
+
+        if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+            code = is_proc ? NS_ERROR_NOT_RUNNING : NS_ERROR_NOT_FOUND;
+        else if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_ACCES) ||
+                 g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_PERM))
+            code = NS_ERROR_PERMISSION;
+        g_set_error(error, NS_ERROR, code, "%s", local->message);
+        return NULL;
+    }
+    maps = ns_memmap_parse_maps(maps_text, error);
+    if (maps == NULL)
+        g_prefix_error(error, "%s: ", path);
+    return maps;
+}
+
 NsMemMap *
 ns_memmap_load(NsQmp *qmp, pid_t pid, const char *maps_path, GHashTable *backend_cells,
                GError **error)
@@ -703,9 +729,7 @@ ns_memmap_load(NsQmp *qmp, pid_t pid, const char *maps_path, GHashTable *backend
     const char *path = maps_path != NULL ? maps_path : default_path;
     g_autofree char *mtree = ns_qmp_hmp(qmp, "info mtree -f", error);
     g_autoptr(NsMemMap) raw = NULL;
-    g_autofree char *maps_text = NULL;
     g_autoptr(GArray) maps = NULL;
-    g_autoptr(GError) local = NULL;
 
     if (mtree == NULL)
         return NULL;
@@ -729,21 +753,61 @@ ns_memmap_load(NsQmp *qmp, pid_t pid, const char *maps_path, GHashTable *backend
             return NULL;
         }
     }
-    if (!g_file_get_contents(path, &maps_text, NULL, &local)) {
-        NsErrorCode code = NS_ERROR_IO;
-
-        if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-            code = maps_path == NULL ? NS_ERROR_NOT_RUNNING : NS_ERROR_NOT_FOUND;
-        else if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_ACCES) ||
-                 g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_PERM))
-            code = NS_ERROR_PERMISSION;
-        g_set_error(error, NS_ERROR, code, "%s", local->message);
+    maps = read_maps(path, maps_path == NULL, error);
+    if (maps == NULL)
         return NULL;
-    }
-    maps = ns_memmap_parse_maps(maps_text, error);
-    if (maps == NULL) {
-        g_prefix_error(error, "%s: ", path);
-        return NULL;
-    }
     return ns_memmap_assemble(pid, raw, maps, backend_cells, error);
+}
+
+NsMemMap *
+ns_memmap_copy(const NsMemMap *map)
+{
+    NsMemMap *copy = ns_memmap_new(map->pid);
+
+    for (guint i = 0; i < map->ranges->len; i++) {
+        NsMemRange r = g_array_index(map->ranges, NsMemRange, i);
+
+        r.backend = g_strdup(r.backend);
+        g_array_append_val(copy->ranges, r);
+    }
+    return copy;
+}
+
+NsMemMap *
+ns_memmap_recheck(const NsMemMap *map, const char *maps_path, GError **error)
+{
+    g_autofree char *default_path = g_strdup_printf("/proc/%d/maps", (int)map->pid);
+    g_autoptr(GArray) maps = read_maps(maps_path != NULL ? maps_path : default_path,
+                                       maps_path == NULL, error);
+    g_autoptr(GHashTable) cells = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(NsMemMap) again = NULL;
+
+    if (maps == NULL)
+        return NULL;
+    for (guint i = 0; i < map->ranges->len; i++) {
+        const NsMemRange *r = &g_array_index(map->ranges, NsMemRange, i);
+
+        g_hash_table_insert(cells, r->backend, GINT_TO_POINTER(r->cell));
+    }
+    again = ns_memmap_assemble(map->pid, map, maps, cells, error);
+    if (again == NULL) {
+        g_prefix_error(error, "the memory map no longer holds: ");
+        return NULL;
+    }
+    /* Plain maps carry no page size: a mapping that kept its extent and
+     * backing object kept it too. */
+    for (guint i = 0; i < again->ranges->len && again->ranges->len == map->ranges->len; i++) {
+        NsMemRange *r = &g_array_index(again->ranges, NsMemRange, i);
+        const NsMemRange *was = &g_array_index(map->ranges, NsMemRange, i);
+
+        if (r->gpa != was->gpa || r->size != was->size || r->hva != was->hva ||
+            r->offset != was->offset || strcmp(r->backend, was->backend) != 0)
+            break;
+        r->page_size = was->page_size;
+        if (i + 1 == again->ranges->len)
+            return g_steal_pointer(&again);
+    }
+    g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                "the memory map no longer holds: QEMU's mappings changed shape");
+    return NULL;
 }

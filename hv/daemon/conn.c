@@ -29,6 +29,8 @@ struct _NsConn {
     GMainContext *context;
     virConnectPtr conn;
     int lifecycle_id, tunable_id;
+    int layout_ids[3];      /* device added, device removed, reboot; -1: none */
+    gboolean layout_watched; /* all of layout_ids took on this connection */
     gboolean connecting;
     guint retry_source;
     guint reconnects;
@@ -72,7 +74,7 @@ register_event_impl(gpointer data)
 
 /* ------------------------------------------------- events, marshalled */
 
-typedef enum { EV_LIFECYCLE, EV_PINNING, EV_CLOSED } EventKind;
+typedef enum { EV_LIFECYCLE, EV_PINNING, EV_LAYOUT, EV_CLOSED } EventKind;
 
 typedef struct {
     NsConn *conn;
@@ -80,7 +82,7 @@ typedef struct {
     char *uuid, *name;
     int event, detail;
     GStrv keys;
-    char *reason;
+    char *reason; /* EV_CLOSED: why; EV_LAYOUT: what happened */
 } Event;
 
 static void
@@ -114,6 +116,10 @@ deliver_event(gpointer p)
     case EV_PINNING:
         if (c->cb.on_pinning != NULL)
             c->cb.on_pinning(e->uuid, e->name, (const char *const *)e->keys, c->cb.data);
+        break;
+    case EV_LAYOUT:
+        if (c->cb.on_layout != NULL)
+            c->cb.on_layout(e->uuid, e->name, e->reason, c->cb.data);
         break;
     case EV_CLOSED:
         handle_down(c, e->reason);
@@ -193,6 +199,63 @@ on_tunable_event(virConnectPtr vc, virDomainPtr dom, virTypedParameterPtr params
 
     e->keys = g_strv_builder_end(keys);
     post(opaque, e);
+}
+
+static void
+post_layout(virDomainPtr dom, char *what, void *opaque)
+{
+    Event *e = event_for(dom, EV_LAYOUT);
+
+    e->reason = what;
+    post(opaque, e);
+}
+
+static void
+on_device_added(virConnectPtr vc, virDomainPtr dom, const char *alias, void *opaque)
+{
+    (void)vc;
+    post_layout(dom, g_strdup_printf("device %s added", alias != NULL ? alias : "?"), opaque);
+}
+
+static void
+on_device_removed(virConnectPtr vc, virDomainPtr dom, const char *alias, void *opaque)
+{
+    (void)vc;
+    post_layout(dom, g_strdup_printf("device %s removed", alias != NULL ? alias : "?"), opaque);
+}
+
+static void
+on_reboot(virConnectPtr vc, virDomainPtr dom, void *opaque)
+{
+    (void)vc;
+    post_layout(dom, g_strdup("guest reset"), opaque);
+}
+
+/* The events after which a guest's memory map may differ; without them a
+ * cached map could miss memory plugged in meanwhile. */
+static void
+register_layout(NsConn *c, virConnectPtr vc)
+{
+    const struct {
+        int id;
+        virConnectDomainEventGenericCallback cb;
+    } events[G_N_ELEMENTS(c->layout_ids)] = {
+        { VIR_DOMAIN_EVENT_ID_DEVICE_ADDED, VIR_DOMAIN_EVENT_CALLBACK(on_device_added) },
+        { VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED, VIR_DOMAIN_EVENT_CALLBACK(on_device_removed) },
+        { VIR_DOMAIN_EVENT_ID_REBOOT, VIR_DOMAIN_EVENT_CALLBACK(on_reboot) },
+    };
+
+    c->layout_watched = TRUE;
+    for (guint i = 0; i < G_N_ELEMENTS(events); i++) {
+        c->layout_ids[i] = virConnectDomainEventRegisterAny(vc, NULL, events[i].id, events[i].cb,
+                                                            conn_ref(c), conn_unref);
+        if (c->layout_ids[i] < 0) {
+            conn_unref(c);
+            c->layout_watched = FALSE;
+            g_debug("libvirt: event %d not available: %s", events[i].id,
+                    virGetLastErrorMessage());
+        }
+    }
 }
 
 static void
@@ -293,6 +356,7 @@ opened(GObject *source, GAsyncResult *res, gpointer data)
         conn_ref(c), conn_unref);
     if (c->tunable_id < 0)
         conn_unref(c);
+    register_layout(c, vc);
     /* No reference for the close callback: a driver without one (test:///)
      * stores nothing and would never free it; release() unregisters it
      * before the last reference goes. */
@@ -339,6 +403,12 @@ release(NsConn *c)
         virConnectDomainEventDeregisterAny(vc, c->lifecycle_id);
     if (c->tunable_id >= 0)
         virConnectDomainEventDeregisterAny(vc, c->tunable_id);
+    for (guint i = 0; i < G_N_ELEMENTS(c->layout_ids); i++) {
+        if (c->layout_ids[i] >= 0)
+            virConnectDomainEventDeregisterAny(vc, c->layout_ids[i]);
+        c->layout_ids[i] = -1;
+    }
+    c->layout_watched = FALSE;
     virConnectUnregisterCloseCallback(vc, on_close);
     c->lifecycle_id = c->tunable_id = -1;
     virConnectClose(vc);
@@ -374,6 +444,8 @@ ns_conn_new(const char *uri, guint backoff_min_ms, guint backoff_max_ms,
     c->cb = *callbacks;
     c->context = g_main_context_ref_thread_default();
     c->lifecycle_id = c->tunable_id = -1;
+    for (guint i = 0; i < G_N_ELEMENTS(c->layout_ids); i++)
+        c->layout_ids[i] = -1;
     try_connect(c);
     return c;
 }
@@ -382,6 +454,12 @@ virConnectPtr
 ns_conn_get(NsConn *conn)
 {
     return conn->conn;
+}
+
+gboolean
+ns_conn_watches_layout(NsConn *conn)
+{
+    return conn->conn != NULL && conn->layout_watched;
 }
 
 guint

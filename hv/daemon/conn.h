@@ -2,8 +2,9 @@
 /*
  * numashiftd's one libvirt connection: opened in a worker thread (the first
  * call after libvirtd starts can take seconds), watched with keepalives and
- * a close callback, reopened with exponential backoff, and its lifecycle and
- * tunable event callbacks registered again after every reconnect.  Every
+ * a close callback, reopened with exponential backoff, and its lifecycle,
+ * tunable and layout (device, reboot) event callbacks registered again
+ * after every reconnect.  Every
  * callback to the owner runs in the GLib main context that created it.
  */
 #pragma once
@@ -25,6 +26,9 @@ typedef struct {
     /* A tunable event naming at least one cputune.vcpupin* / cputune.emulatorpin key;
      * @keys: the matching parameter names (NULL-terminated). */
     void (*on_pinning)(const char *uuid, const char *name, const char *const *keys, gpointer data);
+    /* The guest's memory layout may have changed (a device plugged or
+     * unplugged, a guest reset); @what says which, for the log. */
+    void (*on_layout)(const char *uuid, const char *name, const char *what, gpointer data);
     gpointer data;
 } NsConnCallbacks;
 
@@ -38,6 +42,10 @@ NsConn *ns_conn_new(const char *uri, guint backoff_min_ms, guint backoff_max_ms,
 
 /* The open connection, or NULL while down.  Context: main thread. */
 virConnectPtr ns_conn_get(NsConn *conn);
+
+/* Whether the connection is up with the layout events registered (a cached
+ * memory map may be trusted only then).  Context: main thread. */
+gboolean ns_conn_watches_layout(NsConn *conn);
 
 /* Reconnects so far (0 before the first loss).  Context: main thread. */
 guint ns_conn_get_reconnects(NsConn *conn);

@@ -33,6 +33,9 @@ typedef struct {
     guint pinning_events;    /* since the daemon started, for the record */
     gint64 pinning_at_us;    /* the last pinning event's time */
     gboolean stopped;        /* the domain stopped while its job ran: drop it when done */
+    NsMemMap *memmap;        /* the last job's memory map, for the next to recheck; NULL: none */
+    guint layout_changes;    /* layout events so far: a job's map is kept only if none came */
+    guint job_layout;        /* layout_changes when the running job started */
 } Tracked;
 
 struct _NsDaemon {
@@ -75,6 +78,7 @@ tracked_free(gpointer p)
     g_free(t->uuid);
     g_free(t->name);
     g_free(t->runtime_mode);
+    ns_memmap_free(t->memmap);
     g_free(t);
 }
 
@@ -211,6 +215,11 @@ on_job_done(NsJob *job, gpointer data)
                   json_object_get_string_member(o, "kind"), ns_job_get_spec(job)->trigger,
                   json_object_get_string_member(o, "state"));
     emit(t, NS_CONTROL_EVENT_JOB, "job-done", "job", json_node_copy(desc));
+    /* Keep the map for the next job unless the layout may have changed
+     * since this one read it, or the job failed (QEMU may be gone). */
+    g_clear_pointer(&t->memmap, ns_memmap_free);
+    if (error == NULL && ns_job_get_memmap(job) != NULL && t->job_layout == t->layout_changes)
+        t->memmap = ns_memmap_copy(ns_job_get_memmap(job));
     /* Its domain stopped meanwhile: forget it (the Call delivering this
      * still holds the job; the Tracked is not used after this). */
     if (t->stopped)
@@ -230,6 +239,9 @@ start_job(NsDaemon *d, Tracked *t)
                              : d->config->rate_limit_mib_s > 0
                                  ? d->config->rate_limit_mib_s / d->config->max_jobs
                                  : 0;
+    /* A map is worth reusing only while libvirt tells us of layout changes. */
+    t->pending->memmap = ns_conn_watches_layout(d->conn) ? t->memmap : NULL;
+    t->job_layout = t->layout_changes;
     t->job = ns_job_start(vc, t->pending, &cb);
     g_clear_pointer(&t->pending, spec_free);
     d->running++;
@@ -355,6 +367,8 @@ domain_started(NsDaemon *d, const char *uuid, const char *name, const char *how)
 {
     Tracked *t = track(d, uuid, name);
 
+    t->layout_changes++; /* a new QEMU (the PID check would tell too) */
+    g_clear_pointer(&t->memmap, ns_memmap_free);
     emit(t, NS_CONTROL_EVENT_DOMAIN, "started", "source", json_node_init_string(json_node_alloc(), how));
     if (t->start_source == 0)
         t->start_source = g_timeout_add(d->config->start_delay_ms, start_delay_fired, t);
@@ -401,6 +415,20 @@ on_lifecycle(const char *uuid, const char *name, int event, int detail, gpointer
     default:
         break;
     }
+}
+
+static void
+on_layout(const char *uuid, const char *name, const char *what, gpointer data)
+{
+    NsDaemon *d = data;
+    Tracked *t = g_hash_table_lookup(d->domains, uuid);
+
+    (void)name;
+    if (t == NULL)
+        return;
+    g_debug("domain %s: %s: its memory map will be read again", t->name, what);
+    t->layout_changes++;
+    g_clear_pointer(&t->memmap, ns_memmap_free);
 }
 
 static void
@@ -516,9 +544,18 @@ static void
 on_down(const char *reason, gpointer data)
 {
     NsDaemon *d = data;
+    GHashTableIter it;
+    gpointer v;
 
-    (void)d;
     g_warning("lost the libvirt connection (%s): reconnecting", reason);
+    /* Layout events missed while down: no cached map is to be trusted. */
+    g_hash_table_iter_init(&it, d->domains);
+    while (g_hash_table_iter_next(&it, NULL, &v)) {
+        Tracked *t = v;
+
+        t->layout_changes++;
+        g_clear_pointer(&t->memmap, ns_memmap_free);
+    }
 }
 
 static gboolean
@@ -581,6 +618,8 @@ describe_domain(NsDaemon *d, Tracked *t)
                                                                           : "rebalance");
     json_builder_set_member_name(b, "pinning_events");
     json_builder_add_int_value(b, t->pinning_events);
+    json_builder_set_member_name(b, "memmap_cached");
+    json_builder_add_boolean_value(b, t->memmap != NULL);
     json_builder_set_member_name(b, "job");
     if (t->job != NULL)
         json_builder_add_value(b, ns_job_describe(t->job));
@@ -743,7 +782,7 @@ NsDaemon *
 ns_daemon_new(NsDaemonConfig *config, GError **error)
 {
     g_autoptr(NsDaemon) d = g_new0(NsDaemon, 1);
-    const NsConnCallbacks cb = { on_up, on_down, on_lifecycle, on_pinning, NULL };
+    const NsConnCallbacks cb = { on_up, on_down, on_lifecycle, on_pinning, on_layout, NULL };
     NsConnCallbacks with_data = cb;
 
     d->config = config;

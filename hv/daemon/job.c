@@ -31,6 +31,19 @@ typedef enum {
     STATE_FAILED,
 } JobState;
 
+/* Where a job's time goes before pages move; reported in its description. */
+typedef enum {
+    PHASE_OPEN,   /* the domain from libvirt */
+    PHASE_MEMMAP, /* the guest's memory map (QMP, /proc/PID/maps) */
+    PHASE_SAMPLE, /* the drift check's sampled placement */
+    PHASE_SCAN,   /* every page's placement */
+    PHASE_DECIDE, /* pinning, topology, policy, plan */
+    PHASE_ENGINE, /* the engine set up: the plan's pages claimed in the tree */
+    PHASE_COUNT,
+} JobPhase;
+
+static const char *const phase_names[PHASE_COUNT] = { "open", "memmap", "sample", "scan", "decide", "engine" };
+
 struct _NsJob {
     NsJobSpec spec;
     NsJobCallbacks cb;
@@ -47,6 +60,9 @@ struct _NsJob {
     NsEngineReport *report;
     GError *error;
     JsonNode *decisions;
+    gint64 phase_us[PHASE_COUNT]; /* -1: not reached */
+    NsMemMap *memmap;             /* the map the job used; set once, before done */
+    gboolean memmap_cached;       /* it was the earlier one, rechecked */
 
     gboolean done_delivered; /* main thread only */
 };
@@ -68,6 +84,8 @@ job_unref(gpointer p)
     g_free(job->spec.uuid);
     g_free(job->spec.trigger);
     g_free(job->spec.mode_override);
+    ns_memmap_free((NsMemMap *)job->spec.memmap);
+    ns_memmap_free(job->memmap);
     g_clear_pointer(&job->report, ns_engine_report_free);
     g_clear_error(&job->error);
     g_clear_pointer(&job->decisions, json_node_unref);
@@ -320,24 +338,66 @@ plan_rebalance(NsJob *job, NsDomain *dom, NsRadix *tree, const NsMemMap *map, Ns
     return TRUE;
 }
 
+/* The earlier map if it still holds for this QEMU, else a fresh one (QMP). */
+static NsMemMap *
+load_memmap(NsJob *job, NsDomain *dom, GError **error)
+{
+    const NsMemMap *cached = job->spec.memmap;
+    g_autoptr(GError) stale = NULL;
+    NsMemMap *map = NULL;
+    gboolean from_cache = FALSE;
+
+    if (cached != NULL && cached->pid == ns_domain_get_pid(dom)) {
+        map = ns_memmap_recheck(cached, NULL, &stale);
+        from_cache = map != NULL;
+        if (map == NULL)
+            g_debug("domain %s: %s; reading it again", job->spec.uuid, stale->message);
+    }
+    if (map == NULL)
+        map = ns_domain_load_memmap(dom, error);
+    if (map == NULL)
+        return NULL;
+    g_mutex_lock(&job->lock);
+    job->memmap = ns_memmap_copy(map);
+    job->memmap_cached = from_cache;
+    g_mutex_unlock(&job->lock);
+    return map;
+}
+
+/* Records the time since *@since as @phase's and restarts the clock. */
+static void
+phase_end(NsJob *job, JobPhase phase, gint64 *since)
+{
+    gint64 now = g_get_monotonic_time();
+
+    g_mutex_lock(&job->lock);
+    job->phase_us[phase] = now - *since;
+    g_mutex_unlock(&job->lock);
+    *since = now;
+}
+
 static gboolean
 run(NsJob *job, GError **error)
 {
+    gint64 clock = g_get_monotonic_time();
     g_autoptr(NsDomain) dom = ns_domain_open(job->conn, job->spec.uuid, error);
 
     if (dom == NULL)
         return FALSE;
-    g_autoptr(NsMemMap) map = ns_domain_load_memmap(dom, error);
+    phase_end(job, PHASE_OPEN, &clock);
+    g_autoptr(NsMemMap) map = load_memmap(job, dom, error);
     g_autoptr(NsRadix) tree = ns_radix_new();
     g_autoptr(NsPlan) plan = ns_plan_new();
 
     if (map == NULL)
         return FALSE;
+    phase_end(job, PHASE_MEMMAP, &clock);
     if (job->spec.kind == NS_JOB_REBALANCE && job->spec.sample_stride > 0) {
         gboolean move = FALSE;
 
         if (!sample_wants_move(job, dom, map, &move, error))
             return FALSE;
+        phase_end(job, PHASE_SAMPLE, &clock);
         if (!move) {
             g_mutex_lock(&job->lock);
             job->state = STATE_NOTHING;
@@ -351,6 +411,7 @@ run(NsJob *job, GError **error)
     }
     if (!ns_placement_scan(tree, map, NULL, NULL, error))
         return FALSE;
+    phase_end(job, PHASE_SCAN, &clock);
     if (job->spec.kind == NS_JOB_REBALANCE) {
         if (!plan_rebalance(job, dom, tree, map, plan, error))
             return FALSE;
@@ -358,6 +419,7 @@ run(NsJob *job, GError **error)
                !ns_plan_add_map(plan, map, job->spec.cell, job->spec.to, error)) {
         return FALSE;
     }
+    phase_end(job, PHASE_DECIDE, &clock);
     if (plan->steps->len == 0) {
         g_mutex_lock(&job->lock);
         job->state = STATE_NOTHING;
@@ -374,6 +436,7 @@ run(NsJob *job, GError **error)
 
     if (engine == NULL)
         return FALSE;
+    phase_end(job, PHASE_ENGINE, &clock);
     g_mutex_lock(&job->lock);
     job->engine = engine;
     job->state = STATE_MOVING;
@@ -435,12 +498,15 @@ ns_job_start(virConnectPtr conn, const NsJobSpec *spec, const NsJobCallbacks *ca
     job->spec.uuid = g_strdup(spec->uuid);
     job->spec.trigger = g_strdup(spec->trigger != NULL ? spec->trigger : "request");
     job->spec.mode_override = g_strdup(spec->mode_override);
+    job->spec.memmap = spec->memmap != NULL ? ns_memmap_copy(spec->memmap) : NULL;
     job->cb = *callbacks;
     job->conn = conn;
     virConnectRef(conn);
     job->context = g_main_context_ref_thread_default();
     g_mutex_init(&job->lock);
     job->state = STATE_PREPARING;
+    for (guint i = 0; i < PHASE_COUNT; i++)
+        job->phase_us[i] = -1;
     job->thread = g_thread_new("ns-job", job_thread, job_ref(job));
     return job;
 }
@@ -485,6 +551,17 @@ const GError *
 ns_job_get_error(NsJob *job)
 {
     return job->done_delivered ? job->error : NULL;
+}
+
+const NsMemMap *
+ns_job_get_memmap(NsJob *job)
+{
+    const NsMemMap *map;
+
+    g_mutex_lock(&job->lock);
+    map = job->memmap;
+    g_mutex_unlock(&job->lock);
+    return map;
 }
 
 const NsJobSpec *
@@ -544,6 +621,19 @@ ns_job_describe(NsJob *job)
     json_builder_set_member_name(b, "state");
     json_builder_add_string_value(b, state_name(job));
     ns_job_add_progress(b, &job->progress);
+    json_builder_set_member_name(b, "phases_us");
+    json_builder_begin_object(b);
+    for (guint i = 0; i < PHASE_COUNT; i++) {
+        if (job->phase_us[i] >= 0) {
+            json_builder_set_member_name(b, phase_names[i]);
+            json_builder_add_int_value(b, job->phase_us[i]);
+        }
+    }
+    json_builder_end_object(b);
+    json_builder_set_member_name(b, "memmap");
+    json_builder_add_string_value(b, job->memmap == NULL ? "none"
+                                     : job->memmap_cached ? "cached"
+                                                          : "read");
     if (job->decisions != NULL) {
         json_builder_set_member_name(b, "decisions");
         json_builder_add_value(b, json_node_copy(job->decisions));
@@ -567,6 +657,8 @@ ns_job_describe(NsJob *job)
         json_builder_add_int_value(b, (gint64)r->remaining_pages);
         json_builder_set_member_name(b, "elapsed_us");
         json_builder_add_int_value(b, r->elapsed_us);
+        json_builder_set_member_name(b, "first_move_us");
+        json_builder_add_int_value(b, r->first_move_us);
         json_builder_end_object(b);
     }
     if (job->error != NULL) {

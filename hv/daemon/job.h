@@ -12,6 +12,7 @@
 #include <libvirt/libvirt.h>
 
 #include "numashift/engine.h"
+#include "numashift/memmap.h"
 #include "numashift/policy.h"
 
 G_BEGIN_DECLS
@@ -35,6 +36,8 @@ typedef struct {
     const char *sysfs_root;  /* NULL: "/sys" (tests use captured trees) */
     guint sample_stride;     /* rebalance: decide on every Nth page first and stop
                                 there when nothing would move (0: full scan) */
+    const NsMemMap *memmap;  /* a map of the domain read earlier, to use (copied)
+                                if it still holds (ns_memmap_recheck()); NULL: read it */
 } NsJobSpec;
 
 typedef struct _NsJob NsJob;
@@ -76,6 +79,10 @@ void ns_job_add_progress(JsonBuilder *b, const NsEngineProgress *p);
 
 /* The job's error once done, or NULL.  Context: main thread. */
 const GError *ns_job_get_error(NsJob *job);
+
+/* The memory map it used (read or rechecked), once done; NULL if it got
+ * none.  Borrowed: valid while @job lives.  Context: main thread. */
+const NsMemMap *ns_job_get_memmap(NsJob *job);
 
 /* The spec it runs.  Context: main thread. */
 const NsJobSpec *ns_job_get_spec(NsJob *job);

@@ -273,6 +273,8 @@ typedef struct {
     guint passes;
     gint64 elapsed_us;
     gint64 paused_us;
+    gint64 first_move_us;        /* start to the end of the first batch that moved
+                                    a page (how soon a move takes effect); -1: none */
     NsKvmCounterDeltas kvm;      /* for the caller to fill */
 } NsEngineReport;
 

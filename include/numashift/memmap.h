@@ -147,6 +147,22 @@ NsMemMap *ns_memmap_load(NsQmp *qmp, pid_t pid, const char *maps_path,
                          GHashTable *backend_cells, GError **error);
 
 /*
+ * Check a map loaded earlier against QEMU's mappings as they are now
+ * (@maps_path, NULL: /proc/PID/maps; no page-table walk, no monitor
+ * command) and return a new copy of it: every range must still pass the
+ * checks of ns_memmap_assemble() and come out the same (page sizes are
+ * carried over).  What it cannot see, a memory device plugged into QEMU
+ * since, the caller must watch for (libvirt's device events).  Errors:
+ * NS_ERROR_INVALID_INPUT (the map no longer holds), NS_ERROR_NOT_RUNNING
+ * (the process is gone), those of reading the file.
+ * Context: any thread; no locks; reads the maps file.
+ */
+NsMemMap *ns_memmap_recheck(const NsMemMap *map, const char *maps_path, GError **error);
+
+/* A deep copy of @map.  Context: any thread; no locks. */
+NsMemMap *ns_memmap_copy(const NsMemMap *map);
+
+/*
  * The range holding guest-physical address @gpa, or NULL.  Borrowed.
  * Context: any thread; no locks; @map must not change meanwhile.
  */

@@ -34,7 +34,9 @@
 #                      restarted under the daemon, which reconnects and
 #                      follows the next vcpupin back to node 0; guest clean
 #   daemon-cells       numashiftd and a guest with two vNUMA cells: vCPU 1
-#                      (cell 1) re-pinned to node 1 moves cell 1 only; then
+#                      (cell 1) re-pinned to node 1 moves cell 1 only, with
+#                      the memory map the start job read (rechecked); a
+#                      device hot-plugged drops that map; then
 #                      SIGHUP loads a reserve that leaves room for 24 MiB on
 #                      node 0, which caps the move back: the event stream
 #                      says move-capped and node 0 gets no more than allowed
@@ -153,6 +155,18 @@ wait_vma_on_node() {
 		sleep 0.1
 	done
 	fail "VMA $2: after ${5}s only $on of $total pages on node $3"
+}
+
+# last_job_memmap: how nsguest's last job got its memory map (read, cached).
+last_job_memmap() {
+	"$NUMASHIFT" --json jobs | python3 -c 'import json, sys
+print(next((j.get("memmap", "?") for j in json.load(sys.stdin)), "no job"))'
+}
+
+# memmap_cached: whether numashiftd keeps nsguest's memory map for its next job.
+memmap_cached() {
+	"$NUMASHIFT" --json policy nsguest | python3 -c 'import json, sys
+sys.exit(0 if json.load(sys.stdin).get("memmap_cached") else 1)'
 }
 
 # settled_free_mib NODE: the node's free memory in MiB, once two readings
@@ -301,6 +315,15 @@ reserve-mib=64"
 	ns_vma_on_node "$pid" "$hva0" 0 95
 	grep -q "decision (pinning) cell 1: move:" "$GUEST_DIR/events.log" || fail "no move decision for cell 1"
 	grep -q "decision (pinning) cell 0: in-place:" "$GUEST_DIR/events.log" || fail "cell 0 was not left in place"
+	# The start job read the memory map over QMP; the pinning job rechecked
+	# that one against /proc/PID/maps instead.
+	[[ $(last_job_memmap) == cached ]] || fail "the pinning job did not reuse the memory map ($(last_job_memmap))"
+	memmap_cached || fail "no memory map kept after the pinning job"
+	# A device plugged in: libvirt's device-added event drops the map.
+	virsh -q attach-device nsguest /dev/stdin --live >/dev/null <<<"<input type='tablet' bus='usb'/>" ||
+		fail "virsh attach-device (USB tablet) failed"
+	for ((i = 0; i < 100; i++)); do memmap_cached || break; sleep 0.1; done
+	! memmap_cached || fail "the memory map was kept after a device was plugged in"
 
 	# Reserve: the running daemon reloads (SIGHUP) a reserve that leaves
 	# 24 MiB of room on node 0, then cell 1 is pinned back there: the move
@@ -328,6 +351,7 @@ min-remote-mib=4" >"$GUEST_DIR/numashiftd.conf"
 	cat "$GUEST_DIR/events2.log" >&2
 	say "node 0 has $(settled_free_mib 0) MiB free after the move"
 	grep -q "decision (pinning) cell 1: move-capped:" "$GUEST_DIR/events2.log" || fail "the decision was not move-capped"
+	[[ $(last_job_memmap) == read ]] || fail "the job after the hotplug did not read the memory map again ($(last_job_memmap))"
 	after=$(pages_on "$pid" "$hva1" 0)
 	# The policy read node 0's free memory again: its cap is the allowance.
 	cap=$(grep -o 'capped to [0-9]* MiB' "$GUEST_DIR/events2.log" | head -1 | tr -dc 0-9)
@@ -358,9 +382,13 @@ drift-interval-s=2"
 jobs=json.load(sys.stdin); assert all(j["state"] in ("nothing-to-do",) for j in jobs), jobs' ||
 		fail "drift checks of an undisturbed guest started a move"
 	grep -q "trigger drift) ended: done" "$GUEST_DIR/daemon.log" && fail "a drift check moved an undisturbed guest"
-	# Behind its back: the kernel moves the guest to node 1.
-	migratepages "$pid" 0 1 || fail "migratepages failed"
-	ns_vma_on_node "$pid" "$hva" 1 90
+	# Behind its back: the kernel moves the guest to node 1 while the daemon
+	# is stopped (its drift check, quick with a kept memory map, would
+	# otherwise race migratepages and take pages home before they all left).
+	kill -STOP "$daemon_pid"
+	migratepages "$pid" 0 1 || { kill -CONT "$daemon_pid"; fail "migratepages failed"; }
+	(ns_vma_on_node "$pid" "$hva" 1 90) || { kill -CONT "$daemon_pid"; fail "migratepages left the guest on node 0"; }
+	kill -CONT "$daemon_pid"
 	wait_vma_on_node "$pid" "$hva" 0 90 30
 	grep -q "trigger drift" "$GUEST_DIR/daemon.log" || fail "the move back was not the drift check's"
 	ns_guest_stop_clean nsguest 180

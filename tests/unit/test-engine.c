@@ -771,6 +771,8 @@ test_fake_move_all(void)
     g_assert_cmpuint(r->calls, ==, f->calls);
     g_assert_cmpuint(r->calls, >=, 8192 / 700);
     g_assert_cmpuint(r->kvm.valid, ==, FALSE);
+    g_assert_cmpint(r->first_move_us, >=, 0);
+    g_assert_cmpint(r->first_move_us, <=, r->elapsed_us);
     assert_report_adds_up(r);
     g_assert_cmpuint(f->violations, ==, 0);
     g_assert_cmpuint(f->moved_total, ==, 8192);
@@ -801,6 +803,7 @@ test_fake_in_place(void)
     g_assert_cmpint(r->outcome, ==, NS_ENGINE_OUTCOME_DONE);
     g_assert_cmpuint(r->in_place_pages, ==, 2048);
     g_assert_cmpuint(r->moved_pages, ==, 0);
+    g_assert_cmpint(r->first_move_us, ==, -1); /* nothing moved */
     g_assert_cmpuint(r->planned_pages, ==, 0);
     g_assert_cmpuint(r->calls, ==, 0);
     g_assert_cmpuint(f->calls, ==, 0);
@@ -1208,6 +1211,9 @@ test_fake_rate_limit(void)
     need_us = (gint64)((bytes - burst) * G_USEC_PER_SEC / rate);
     g_assert_cmpint(r->elapsed_us, >=, need_us);
     g_assert_cmpint(r->elapsed_us, <=, need_us + (gint64)r->calls + 1);
+    /* The first batch fits the burst: it moves at once, not after the wait. */
+    g_assert_cmpint(r->first_move_us, >=, 0);
+    g_assert_cmpint(r->first_move_us, <, need_us / 100);
     /* Batches were cut to what the rate allows per 20 ms budget (min 16 pages). */
     g_assert_cmpuint(r->calls, ==, 2048 / NS_ENGINE_BATCH_MIN_DEFAULT);
     g_assert_cmpuint(f->violations, ==, 0);

@@ -732,6 +732,137 @@ test_load_captured(void)
     }
 }
 
+/* ------------------------------------------------------------------------
+ * ns_memmap_copy(), ns_memmap_recheck()
+ */
+
+static void
+assert_same_map(const NsMemMap *a, const NsMemMap *b)
+{
+    g_assert_true(a != b);
+    g_assert_cmpint(a->pid, ==, b->pid);
+    g_assert_cmpuint(a->ranges->len, ==, b->ranges->len);
+    for (guint i = 0; i < a->ranges->len; i++) {
+        const NsMemRange *x = &g_array_index(a->ranges, NsMemRange, i);
+        const NsMemRange *y = &g_array_index(b->ranges, NsMemRange, i);
+
+        g_assert_cmpuint(x->gpa, ==, y->gpa);
+        g_assert_cmpuint(x->size, ==, y->size);
+        g_assert_cmpuint(x->hva, ==, y->hva);
+        g_assert_cmpuint(x->page_size, ==, y->page_size);
+        g_assert_cmpuint(x->offset, ==, y->offset);
+        g_assert_cmpint(x->cell, ==, y->cell);
+        g_assert_cmpstr(x->backend, ==, y->backend);
+        g_assert_true(x->backend != y->backend);
+    }
+}
+
+/* The captured numa2 map, loaded from smaps (page sizes known). */
+static NsMemMap *
+load_numa2(void)
+{
+    g_autoptr(NsQmp) qmp = replay_qmp_new("numa2");
+    g_autofree char *smaps = test_data_path("qmp", "numa2.smaps");
+    g_autoptr(GHashTable) cells = two_cells();
+    g_autoptr(GError) error = NULL;
+    NsMemMap *map = ns_memmap_load(qmp, 4321, smaps, cells, &error);
+
+    g_assert_no_error(error);
+    return map;
+}
+
+static void
+test_copy(void)
+{
+    g_autoptr(NsMemMap) map = load_numa2();
+    g_autoptr(NsMemMap) copy = ns_memmap_copy(map);
+    g_autoptr(NsMemMap) empty = ns_memmap_new(7);
+    g_autoptr(NsMemMap) empty_copy = ns_memmap_copy(empty);
+
+    assert_same_map(map, copy);
+    g_assert_cmpint(empty_copy->pid, ==, 7);
+    g_assert_cmpuint(empty_copy->ranges->len, ==, 0);
+}
+
+/* Writes @text to a new temporary file; returns its path. */
+static char *
+write_temp(const char *text)
+{
+    g_autoptr(GError) error = NULL;
+    char *path = NULL;
+    int fd = g_file_open_tmp("ns-memmap-XXXXXX", &path, &error);
+
+    g_assert_no_error(error);
+    close(fd);
+    g_file_set_contents(path, text, -1, &error);
+    g_assert_no_error(error);
+    return path;
+}
+
+static void
+test_recheck(void)
+{
+    g_autoptr(NsMemMap) map = load_numa2();
+    g_autofree char *maps_path = test_data_path("qmp", "numa2.maps");
+    g_autofree char *text = test_data_read("qmp", "numa2.maps");
+    g_autoptr(GError) error = NULL;
+    g_autoptr(NsMemMap) again = ns_memmap_recheck(map, maps_path, &error);
+    const NsMemRange *first = &g_array_index(map->ranges, NsMemRange, 0);
+    g_autofree char *start = g_strdup_printf("%" G_GINT64_MODIFIER "x-", first->hva);
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+    g_autoptr(GString) without = g_string_new(NULL);
+    g_autoptr(GString) moved = g_string_new(NULL);
+    g_autofree char *without_path = NULL;
+    g_autofree char *moved_path = NULL;
+    g_autoptr(NsMemMap) gone = NULL;
+    g_autoptr(NsMemMap) shifted = NULL;
+    g_autoptr(NsMemMap) missing = NULL;
+    guint dropped = 0;
+
+    /* Unchanged mappings: the same map (smaps' page sizes kept), a copy. */
+    g_assert_no_error(error);
+    assert_same_map(map, again);
+
+    /* The mapping under the first range gone (a backend unplugged). */
+    for (guint i = 0; lines[i] != NULL; i++) {
+        if (g_str_has_prefix(lines[i], start)) {
+            dropped++;
+            /* The same extent, another backing object (inode 99). */
+            g_auto(GStrv) f = g_strsplit_set(lines[i], " ", 6);
+
+            g_string_append_printf(moved, "%s %s %s %s 99 /memfd:other (deleted)\n", f[0], f[1],
+                                   f[2], f[3]);
+            continue;
+        }
+        if (lines[i][0] != '\0') {
+            g_string_append_printf(without, "%s\n", lines[i]);
+            g_string_append_printf(moved, "%s\n", lines[i]);
+        }
+    }
+    g_assert_cmpuint(dropped, ==, 1);
+    without_path = write_temp(without->str);
+    gone = ns_memmap_recheck(map, without_path, &error);
+    g_assert_null(gone);
+    g_assert_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT);
+    g_assert_nonnull(strstr(error->message, "no longer holds"));
+    g_clear_error(&error);
+    g_unlink(without_path);
+
+    /* Another object mapped at the same place is no proof of anything
+     * either way: the extents hold, so the map does (libvirt's device
+     * events are what tell a replug). */
+    moved_path = write_temp(moved->str);
+    shifted = ns_memmap_recheck(map, moved_path, &error);
+    g_assert_no_error(error);
+    assert_same_map(map, shifted);
+    g_unlink(moved_path);
+
+    /* No such file: a captured path is not-found. */
+    missing = ns_memmap_recheck(map, "/nonexistent/maps", &error);
+    g_assert_null(missing);
+    g_assert_error(error, NS_ERROR, NS_ERROR_NOT_FOUND);
+}
+
 /* A scripted QEMU: fixed mtree and memdev replies, gpa2hva from a table. */
 typedef struct {
     const char *mtree;
@@ -953,5 +1084,7 @@ main(int argc, char **argv)
     g_test_add_func("/memmap/load/scripted", test_load_scripted);
     g_test_add_func("/memmap/load/no-process", test_load_no_process);
     g_test_add_func("/memmap/lookup", test_lookup);
+    g_test_add_func("/memmap/copy", test_copy);
+    g_test_add_func("/memmap/recheck", test_recheck);
     return g_test_run();
 }
