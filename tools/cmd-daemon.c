@@ -394,6 +394,12 @@ job_exit_code(NsCli *cli, JsonNode *done)
                 cli->prog, member_int(job, "superseded_by"));
         return NS_EXIT_INCOMPLETE;
     }
+    /* A job that stopped with pages left behind (a full target node) is
+     * an incomplete move, whatever its error's words. */
+    if (strcmp(state, "out of memory") == 0 && json_object_has_member(job, "error")) {
+        fprintf(stderr, "%s: error: %s\n", cli->prog, member_string(job, "error"));
+        return NS_EXIT_INCOMPLETE;
+    }
     if (json_object_has_member(job, "error")) {
         const char *code = member_string(job, "error_code");
 
@@ -402,6 +408,18 @@ job_exit_code(NsCli *cli, JsonNode *done)
                : strcmp(code, NS_CONTROL_ERR_NOT_FOUND) == 0         ? NS_EXIT_NOT_FOUND
                : strcmp(code, NS_CONTROL_ERR_PERMISSION_DENIED) == 0 ? NS_EXIT_PERMISSION
                                                                      : NS_EXIT_FAILED;
+    }
+    if (json_object_has_member(job, "report") &&
+        JSON_NODE_HOLDS_OBJECT(json_object_get_member(job, "report"))) {
+        JsonObject *r = json_object_get_object_member(job, "report");
+        g_autofree char *moved = ns_cli_format_mib((guint64)MAX(member_int(r, "moved_bytes"), 0));
+        g_autofree char *stayed = ns_cli_format_mib(
+            (guint64)MAX(member_int(r, "remaining_pages") + member_int(r, "failed_pages"), 0) *
+            NS_GUEST_PAGE_SIZE);
+
+        fprintf(stderr, "%s: error: the job ended %s after moving %s; %s stayed where it was\n",
+                cli->prog, state, moved, stayed);
+        return NS_EXIT_INCOMPLETE;
     }
     fprintf(stderr, "%s: error: the job ended %s\n", cli->prog, state);
     return NS_EXIT_INCOMPLETE;

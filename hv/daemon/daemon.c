@@ -204,9 +204,9 @@ on_job_done(NsJob *job, gpointer data)
 
     d->running--;
     if (error != NULL)
-        g_warning("domain %s: %s job (trigger %s) failed: %s", t->name,
+        g_warning("domain %s: %s job (trigger %s) ended: %s: %s", t->name,
                   json_object_get_string_member(o, "kind"), ns_job_get_spec(job)->trigger,
-                  error->message);
+                  json_object_get_string_member(o, "state"), error->message);
     else if (strcmp(ns_job_get_spec(job)->trigger, "drift") == 0 &&
              strcmp(json_object_get_string_member(o, "state"), "nothing-to-do") == 0)
         g_debug("domain %s: drift check: in place", t->name); /* every 30 s: not news */

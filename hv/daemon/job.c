@@ -473,7 +473,12 @@ job_thread(gpointer p)
         g_clear_error(&error);
         ok = TRUE;
     }
-    if (!ok) {
+    if (!ok && job->report != NULL && job->report->outcome == NS_ENGINE_OUTCOME_NO_MEMORY) {
+        /* A full target node is an outcome too: the job stopped cleanly and
+         * its report says how far it got; the error says so in words. */
+        job->state = STATE_DONE;
+        job->error = error;
+    } else if (!ok) {
         job->state = STATE_FAILED;
         job->error = error;
     } else if (job->state != STATE_NOTHING) {

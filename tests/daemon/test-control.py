@@ -99,6 +99,16 @@ def main():
     return 0 if all(results) else 1
 
 
+def stop(d):
+    """SIGTERM, then (whether it exited 0, its status) within 20 s."""
+    d.send_signal(signal.SIGTERM)
+    try:
+        rc = d.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        rc = None
+    return rc == 0, str(rc)
+
+
 def run(d, sock):
     for _ in range(100):
         if os.path.exists(sock):
@@ -211,12 +221,7 @@ print(json.dumps(out))
         print("# not root: the SO_PEERCRED cases need a second uid; skipped")
 
     c.close()
-    d.send_signal(signal.SIGTERM)
-    try:
-        rc = d.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        rc = None
-    check("SIGTERM stops the daemon with status 0", rc == 0, str(rc))
+    check("SIGTERM stops the daemon with status 0", *stop(d))
     check("and its socket is removed", not os.path.exists(sock))
 
 
@@ -262,12 +267,7 @@ def run_reload(d, sock, conf, log_path):
           saw and r.get("ok") is True and not os.path.exists(moved), str(r))
     c2.close()
     c.close()
-    d.send_signal(signal.SIGTERM)
-    try:
-        rc = d.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        rc = None
-    check("the reloaded daemon stops with status 0", rc == 0, str(rc))
+    check("the reloaded daemon stops with status 0", *stop(d))
 
 
 if __name__ == "__main__":

@@ -49,6 +49,12 @@
 #                      domain destroyed
 #                      mid-job: the job fails with one log line, the daemon
 #                      goes on serving; the guest of the first part is clean
+#   daemon-enomem      numashiftd asked to move the guest to node 1 while a
+#                      process bound there leaves 32 MiB free: the job ends
+#                      "out of memory" (one log line, a job-done event, the
+#                      CLI's exit 6 with one line), every page is on node 0
+#                      or 1, the daemon goes on serving, and once the room
+#                      is back the same request moves the rest; guest clean
 #   numashift-faults   a node outside a strict domain's nodeset (refused
 #                      before any move, exit 5), the kernel's EACCES when the
 #                      domain's cgroup cpuset.mems forbids the target behind
@@ -69,15 +75,28 @@ if [[ ${NUMA_HOST:-0} != 1 ]]; then
 	migrate-2node-kvm) args+=(--kvm) ;;
 	migrate-4node) args=(--nodes 4 --mem-per-node 256 --timeout 300 --quiet) ;;
 	libvirt-vcpupin | numashift-migrate | numashift-faults) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
-	daemon-cells | daemon-faults | daemon-drift) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
+	daemon-cells | daemon-faults | daemon-drift | daemon-enomem) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
 	daemon) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
 	soak) args=(--nodes 2 --mem-per-node 768 --timeout 3000 --quiet) ;;
 	demo) args=(--nodes 2 --mem-per-node 1024 --timeout 300 --quiet) ;;
 	numashift-4node) args=(--nodes 4 --mem-per-node 512 --timeout 300 --quiet) ;;
 	esac
 	# Automatic NUMA balancing would move pages behind the test's back.
-	exec "$src/vm-images/numa-host" "${args[@]}" --numa-balancing 0 \
-		--env "NS_BUILD_ROOT=${NS_BUILD_ROOT:?}" -- "$0" "$@"
+	run_host() {
+		"$src/vm-images/numa-host" "${args[@]}" --numa-balancing 0 \
+			--env "NS_BUILD_ROOT=${NS_BUILD_ROOT:?}" -- "$0" "$@"
+	}
+	[[ $case_name == migrate-2node-kvm ]] || { run_host "$@"; exit; }
+	# Nested KVM runs on TCG's emulation of AMD SVM, which once reset the
+	# test host mid-test (QEMU exited 0, no status, nothing on the console;
+	# CI, session 8).  That is the rig failing, not a test: one more boot,
+	# said out loud.  A failed check (exit 1) is never retried.
+	rc=0
+	run_host "$@" || rc=$?
+	((rc == 125)) || exit "$rc"
+	echo "test-numa.sh: the nested-KVM test host died without a status (exit 125): booting it once more" >&2
+	run_host "$@"
+	exit
 fi
 
 # shellcheck source=../lib/guest.sh
@@ -360,6 +379,54 @@ min-remote-mib=4" >"$GUEST_DIR/numashiftd.conf"
 	[[ -n $cap ]] && ((cap >= 4 && cap < 64)) || fail "the cap '${cap:-none}' is not a part of cell 1's 64 MiB"
 	((after > before && moved_kib <= cap * 1024)) || fail "the capped move put $moved_kib KiB on node 0, allowed ${cap} MiB"
 
+	ns_guest_stop_clean nsguest 180
+	;;
+daemon-enomem)
+	lv_start
+	start_daemon "[daemon]
+start-delay-ms=60000
+drift-interval-s=0
+[policy]
+mode=off"
+	"$NUMASHIFT" events >"$GUEST_DIR/events.log" 2>&1 &
+	on_exit "kill $! 2>/dev/null"
+	lv_guest_define nsguest 128 0 2
+	virsh -q start nsguest >/dev/null || fail "virsh start failed"
+	lv_guest_wait nsguest '^NSGUEST pass=1 ' 240
+	pid=$(lv_qemu_pid nsguest)
+	hva=$(guest_ram_hva "$pid" 128) || fail "guest RAM mapping not found"
+	ns_vma_on_node "$pid" "$hva" 0 95
+	# Node 1 filled to 32 MiB of free memory by anonymous memory bound
+	# there (no swap: the kernel cannot make room by reclaiming it).
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	free1=$(settled_free_mib 1)
+	hog=$((free1 - 32))
+	numactl --membind=1 python3 -c 'import sys, time
+b = bytearray(b"\x01") * (int(sys.argv[1]) << 20)
+print("ready", flush=True)
+time.sleep(3600)' "$hog" >"$GUEST_DIR/hog.out" &
+	hog_pid=$!
+	on_exit "kill $hog_pid 2>/dev/null"
+	for ((i = 0; i < 600; i++)); do grep -q ready "$GUEST_DIR/hog.out" && break; sleep 0.1; done
+	grep -q ready "$GUEST_DIR/hog.out" || fail "the process filling node 1 did not get its $hog MiB"
+	say "node 1: $(settled_free_mib 1) MiB free with $hog MiB held by pid $hog_pid"
+	ns_expect_exit 6 "migrate to a full node" "$NUMASHIFT" migrate nsguest --to 1
+	grep -q "migrate job (trigger request[^)]*) ended: out of memory: host node 1 ran out of memory" "$GUEST_DIR/daemon.log" ||
+		fail "no 'ended: out of memory' line in the daemon's log"
+	grep -q "job-done: migrate out of memory" "$GUEST_DIR/events.log" ||
+		fail "no job-done event saying out of memory"
+	moved=$(pages_on "$pid" "$hva" 1)
+	left=$(pages_on "$pid" "$hva" 0)
+	say "after ENOMEM: $moved pages on node 1, $left on node 0"
+	((moved + left == 32768 && left > 0)) || fail "pages neither on node 0 nor on 1, or none left behind ($moved + $left)"
+	# The daemon serves on; with the room back, the same request completes.
+	"$NUMASHIFT" status nsguest >/dev/null || fail "numashift status failed after the ENOMEM job"
+	kill "$hog_pid"
+	wait "$hog_pid" 2>/dev/null || true
+	"$NUMASHIFT" migrate nsguest --to 1 >/dev/null || fail "the move after the room came back failed"
+	ns_vma_on_node "$pid" "$hva" 1 95
+	cat "$GUEST_DIR/events.log" >&2
 	ns_guest_stop_clean nsguest 180
 	;;
 daemon-drift)

@@ -15,24 +15,12 @@
 #include "config.h"
 #include "conn.h"
 #include "numashift/error.h"
-
-static char *
-write_config(const char *text)
-{
-    g_autoptr(GError) error = NULL;
-    char *path = NULL;
-    int fd = g_file_open_tmp("ns-daemon-conf-XXXXXX", &path, &error);
-
-    g_assert_no_error(error);
-    close(fd);
-    g_assert_true(g_file_set_contents(path, text, -1, &error));
-    return path;
-}
+#include "ns-test-file.h"
 
 static NsDaemonConfig *
 load_text(const char *text, GError **error)
 {
-    g_autofree char *path = write_config(text);
+    g_autofree char *path = ns_test_write_temp("ns-daemon-conf", text);
     NsDaemonConfig *c = ns_daemon_config_load(path, FALSE, error);
 
     g_unlink(path);

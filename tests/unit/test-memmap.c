@@ -17,6 +17,7 @@
 #include "numashift/error.h"
 #include "numashift/memmap.h"
 #include "numashift/qmp.h"
+#include "ns-test-file.h"
 #include "qmp-replay.h"
 
 #define MiB (G_GUINT64_CONSTANT(1) << 20)
@@ -784,21 +785,6 @@ test_copy(void)
     g_assert_cmpuint(empty_copy->ranges->len, ==, 0);
 }
 
-/* Writes @text to a new temporary file; returns its path. */
-static char *
-write_temp(const char *text)
-{
-    g_autoptr(GError) error = NULL;
-    char *path = NULL;
-    int fd = g_file_open_tmp("ns-memmap-XXXXXX", &path, &error);
-
-    g_assert_no_error(error);
-    close(fd);
-    g_file_set_contents(path, text, -1, &error);
-    g_assert_no_error(error);
-    return path;
-}
-
 static void
 test_recheck(void)
 {
@@ -840,7 +826,7 @@ test_recheck(void)
         }
     }
     g_assert_cmpuint(dropped, ==, 1);
-    without_path = write_temp(without->str);
+    without_path = ns_test_write_temp("ns-memmap", without->str);
     gone = ns_memmap_recheck(map, without_path, &error);
     g_assert_null(gone);
     g_assert_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT);
@@ -851,7 +837,7 @@ test_recheck(void)
     /* Another object mapped at the same place is no proof of anything
      * either way: the extents hold, so the map does (libvirt's device
      * events are what tell a replug). */
-    moved_path = write_temp(moved->str);
+    moved_path = ns_test_write_temp("ns-memmap", moved->str);
     shifted = ns_memmap_recheck(map, moved_path, &error);
     g_assert_no_error(error);
     assert_same_map(map, shifted);
