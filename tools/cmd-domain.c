@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "numashift/domain.h"
 #include "numashift/engine.h"
+#include "numashift/engine-report.h"
 #include "numashift/error.h"
 #include "numashift/placement.h"
 #include "numashift/radix.h"
@@ -377,53 +378,9 @@ static void
 print_report(const NsCli *cli, const NsEngineReport *r)
 {
     if (cli->json) {
-        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonNode) report = ns_engine_report_to_json(r);
 
-        json_builder_begin_object(b);
-#define MEMBER(name, value)                                                                        \
-    json_builder_set_member_name(b, name);                                                         \
-    json_builder_add_int_value(b, (gint64)(value));
-        json_builder_set_member_name(b, "outcome");
-        json_builder_add_string_value(b, ns_engine_outcome_to_string(r->outcome));
-        MEMBER("pid", r->pid)
-        MEMBER("workers", r->workers)
-        MEMBER("total_pages", r->total_pages)
-        MEMBER("planned_pages", r->planned_pages)
-        MEMBER("moved_pages", r->moved_pages)
-        MEMBER("moved_bytes", r->moved_bytes)
-        MEMBER("moved_huge", r->moved_huge)
-        MEMBER("in_place_pages", r->in_place_pages)
-        MEMBER("absent_pages", r->absent_pages)
-        MEMBER("failed_pages", r->failed_pages)
-        MEMBER("skipped_pages", r->skipped_pages)
-        MEMBER("remaining_pages", r->remaining_pages)
-        MEMBER("retries", r->retries)
-        MEMBER("calls", r->calls)
-        MEMBER("passes", r->passes)
-        MEMBER("elapsed_us", r->elapsed_us)
-        json_builder_set_member_name(b, "failed_by_errno");
-        json_builder_begin_object(b);
-        for (guint e = 0; e < NS_ENGINE_ERRNO_SLOTS; e++) {
-            if (r->failed_by_errno[e] != 0) {
-                json_builder_set_member_name(b, g_strerror((int)e));
-                json_builder_add_int_value(b, (gint64)r->failed_by_errno[e]);
-            }
-        }
-        json_builder_end_object(b);
-        if (r->kvm.valid) {
-            json_builder_set_member_name(b, "kvm");
-            json_builder_begin_object(b);
-            MEMBER("pages_4k", r->kvm.pages_4k)
-            MEMBER("pages_2m", r->kvm.pages_2m)
-            MEMBER("pages_1g", r->kvm.pages_1g)
-            MEMBER("remote_tlb_flush", r->kvm.remote_tlb_flush)
-            MEMBER("remote_tlb_flush_requests", r->kvm.remote_tlb_flush_requests)
-            MEMBER("mmu_shadow_zapped", r->kvm.mmu_shadow_zapped)
-            json_builder_end_object(b);
-        }
-#undef MEMBER
-        json_builder_end_object(b);
-        ns_cli_print_json(b);
+        ns_cli_print_json_node(report);
         return;
     }
     double secs = (double)r->elapsed_us / 1e6;

@@ -18,6 +18,7 @@
 
 #include "numashift/control.h"
 #include "numashift/domain.h"
+#include "numashift/engine-report.h"
 #include "numashift/error.h"
 #include "numashift/placement.h"
 #include "numashift/radix.h"
@@ -644,27 +645,8 @@ ns_job_describe(NsJob *job)
         json_builder_add_value(b, json_node_copy(job->decisions));
     }
     if (job->report != NULL) {
-        const NsEngineReport *r = job->report;
-
         json_builder_set_member_name(b, "report");
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "outcome");
-        json_builder_add_string_value(b, ns_engine_outcome_to_string(r->outcome));
-        json_builder_set_member_name(b, "moved_pages");
-        json_builder_add_int_value(b, (gint64)r->moved_pages);
-        json_builder_set_member_name(b, "moved_bytes");
-        json_builder_add_int_value(b, (gint64)r->moved_bytes);
-        json_builder_set_member_name(b, "in_place_pages");
-        json_builder_add_int_value(b, (gint64)r->in_place_pages);
-        json_builder_set_member_name(b, "failed_pages");
-        json_builder_add_int_value(b, (gint64)r->failed_pages);
-        json_builder_set_member_name(b, "remaining_pages");
-        json_builder_add_int_value(b, (gint64)r->remaining_pages);
-        json_builder_set_member_name(b, "elapsed_us");
-        json_builder_add_int_value(b, r->elapsed_us);
-        json_builder_set_member_name(b, "first_move_us");
-        json_builder_add_int_value(b, r->first_move_us);
-        json_builder_end_object(b);
+        json_builder_add_value(b, ns_engine_report_to_json(job->report));
     }
     if (job->error != NULL) {
         json_builder_set_member_name(b, "error");

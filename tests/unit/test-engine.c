@@ -31,6 +31,7 @@
 #include "ns-test-child.h"
 #include "ns-test-tree.h"
 #include "numashift/engine.h"
+#include "numashift/engine-report.h"
 #include "numashift/error.h"
 #include "numashift/placement.h"
 
@@ -664,6 +665,40 @@ test_check_node(void)
     g_clear_error(&error);
     g_assert_false(ns_engine_check_node(G_MAXUINT, &error));
     g_assert_error(error, NS_ERROR, NS_ERROR_NOT_FOUND);
+}
+
+static void
+test_report_json(void)
+{
+    NsEngineReport r = { 0 };
+    g_autoptr(JsonNode) plain = NULL;
+    g_autoptr(JsonNode) full = NULL;
+    JsonObject *o;
+
+    r.outcome = NS_ENGINE_OUTCOME_NO_MEMORY;
+    r.moved_pages = 9162;
+    r.moved_bytes = 9162 * NS_GUEST_PAGE_SIZE;
+    r.remaining_pages = 23553;
+    r.first_move_us = -1;
+    plain = ns_engine_report_to_json(&r);
+    o = json_node_get_object(plain);
+    g_assert_cmpstr(json_object_get_string_member(o, "outcome"), ==, "out of memory");
+    g_assert_cmpint(json_object_get_int_member(o, "moved_pages"), ==, 9162);
+    g_assert_cmpint(json_object_get_int_member(o, "moved_bytes"), ==, 9162 * 4096);
+    g_assert_cmpint(json_object_get_int_member(o, "remaining_pages"), ==, 23553);
+    g_assert_cmpint(json_object_get_int_member(o, "first_move_us"), ==, -1);
+    g_assert_cmpuint(json_object_get_size(json_object_get_object_member(o, "failed_by_errno")), ==, 0);
+    g_assert_false(json_object_has_member(o, "kvm"));
+
+    r.failed_by_errno[EFAULT] = 3;
+    r.kvm.valid = TRUE;
+    r.kvm.pages_2m = -2;
+    full = ns_engine_report_to_json(&r);
+    o = json_node_get_object(full);
+    g_assert_cmpint(json_object_get_int_member(json_object_get_object_member(o, "failed_by_errno"),
+                                               g_strerror(EFAULT)), ==, 3);
+    g_assert_cmpint(json_object_get_int_member(json_object_get_object_member(o, "kvm"), "pages_2m"),
+                    ==, -2);
 }
 
 static void
@@ -1659,6 +1694,7 @@ main(int argc, char **argv)
     g_test_add_func("/engine/pure/plan-map", test_plan_map);
     g_test_add_func("/engine/pure/check-node", test_check_node);
     g_test_add_func("/engine/pure/outcome-names", test_outcome_names);
+    g_test_add_func("/engine/pure/report-json", test_report_json);
     g_test_add_func("/engine/new/errors", test_new_errors);
     g_test_add_func("/engine/fake/move-all", test_fake_move_all);
     g_test_add_func("/engine/fake/in-place", test_fake_in_place);

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "numashift/engine-report.h"
+
+static void
+add_int(JsonBuilder *b, const char *name, gint64 value)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_add_int_value(b, value);
+}
+
+JsonNode *
+ns_engine_report_to_json(const NsEngineReport *r)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "outcome");
+    json_builder_add_string_value(b, ns_engine_outcome_to_string(r->outcome));
+    add_int(b, "pid", r->pid);
+    add_int(b, "workers", r->workers);
+    add_int(b, "total_pages", (gint64)r->total_pages);
+    add_int(b, "planned_pages", (gint64)r->planned_pages);
+    add_int(b, "moved_pages", (gint64)r->moved_pages);
+    add_int(b, "moved_bytes", (gint64)r->moved_bytes);
+    add_int(b, "moved_huge", (gint64)r->moved_huge);
+    add_int(b, "in_place_pages", (gint64)r->in_place_pages);
+    add_int(b, "absent_pages", (gint64)r->absent_pages);
+    add_int(b, "failed_pages", (gint64)r->failed_pages);
+    add_int(b, "skipped_pages", (gint64)r->skipped_pages);
+    add_int(b, "remaining_pages", (gint64)r->remaining_pages);
+    add_int(b, "retries", (gint64)r->retries);
+    add_int(b, "calls", (gint64)r->calls);
+    add_int(b, "passes", r->passes);
+    add_int(b, "elapsed_us", r->elapsed_us);
+    add_int(b, "first_move_us", r->first_move_us);
+    json_builder_set_member_name(b, "failed_by_errno");
+    json_builder_begin_object(b);
+    for (guint e = 0; e < NS_ENGINE_ERRNO_SLOTS; e++) {
+        if (r->failed_by_errno[e] != 0)
+            add_int(b, g_strerror((int)e), (gint64)r->failed_by_errno[e]);
+    }
+    json_builder_end_object(b);
+    if (r->kvm.valid) {
+        json_builder_set_member_name(b, "kvm");
+        json_builder_begin_object(b);
+        add_int(b, "pages_4k", r->kvm.pages_4k);
+        add_int(b, "pages_2m", r->kvm.pages_2m);
+        add_int(b, "pages_1g", r->kvm.pages_1g);
+        add_int(b, "remote_tlb_flush", r->kvm.remote_tlb_flush);
+        add_int(b, "remote_tlb_flush_requests", r->kvm.remote_tlb_flush_requests);
+        add_int(b, "mmu_shadow_zapped", r->kvm.mmu_shadow_zapped);
+        json_builder_end_object(b);
+    }
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
