@@ -17,6 +17,7 @@
 #include "numashift/engine.h"
 #include "numashift/engine-report.h"
 #include "numashift/error.h"
+#include "numashift/mainloop.h"
 #include "numashift/placement.h"
 #include "numashift/radix.h"
 #include "numashift/topology.h"
@@ -280,7 +281,7 @@ typedef struct {
     NsCli *cli;
     NsEngine *engine;
     gboolean tty;
-    GMainLoop *loop;
+    NsMainDone done; /* set by the engine thread when the job has ended */
     gboolean ok;
     GError *error;
     NsRadix *tree;
@@ -332,7 +333,7 @@ run_engine(gpointer data)
     urcu_memb_register_thread();
     job->ok = ns_engine_run(job->engine, &job->error);
     urcu_memb_unregister_thread();
-    g_main_loop_quit(job->loop);
+    ns_main_done_set(&job->done);
     return NULL;
 }
 
@@ -509,8 +510,7 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
         return ns_cli_fail(cli, error);
     }
 
-    g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
-    MigrateJob job = { .cli = cli, .tty = isatty(STDOUT_FILENO), .loop = loop, .tree = tree };
+    MigrateJob job = { .cli = cli, .tty = isatty(STDOUT_FILENO), .tree = tree };
     NsEngineOptions opts = {
         .workers = (guint)workers,
         .rate_limit_mib_s = rate,
@@ -526,9 +526,14 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
     g_autoptr(GArray) before = dry_run ? NULL : kvm_stats(dom);
     guint sigint = g_unix_signal_add(SIGINT, on_signal, &job);
     guint sigterm = g_unix_signal_add(SIGTERM, on_signal, &job);
-    GThread *thread = g_thread_new("ns-migrate", run_engine, &job);
+    GThread *thread;
 
-    g_main_loop_run(loop);
+    /* Set before the thread exists: a job that ends at once (nothing to
+     * move, a dry run) must find the flag to set, and the wait below sees
+     * it however late it starts. */
+    ns_main_done_init(&job.done, NULL);
+    thread = g_thread_new("ns-migrate", run_engine, &job);
+    ns_main_done_wait(&job.done);
     g_thread_join(thread);
     g_source_remove(sigint);
     g_source_remove(sigterm);

@@ -14,7 +14,7 @@
  * ns_conn_free() is dropped, never delivered to a freed owner.
  */
 #include "conn.h"
-#include "post.h"
+#include "numashift/mainloop.h"
 
 #include <gio/gio.h>
 #include <libvirt/virterror.h>
@@ -134,7 +134,7 @@ static void
 post(NsConn *c, Event *e)
 {
     e->conn = conn_ref(c);
-    ns_daemon_post(c->context, deliver_event, e, event_free);
+    ns_main_post(c->context, deliver_event, e, event_free);
 }
 
 static Event *

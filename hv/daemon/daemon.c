@@ -266,10 +266,22 @@ start_queued(NsDaemon *d)
     }
 }
 
-/* Tell followers of a pending job that it will not run: @by runs instead. */
+/*
+ * Tell followers of @t's pending job that it will not run, and drop it.
+ * Every pending serial a client was given ends in exactly one job-done
+ * event: either its job's, or this one.  A follower (numashift migrate
+ * through the daemon) otherwise waits for ever; it did when a domain was
+ * destroyed while its migrate waited behind another job (CI, session 9).
+ *   @by > 0: superseded by job @by (which serves the request instead);
+ *   @by == 0: cancelled, with @why (the follower's one line).
+ */
 static void
-emit_superseded(Tracked *t, const NsJobSpec *old, guint64 by)
+drop_pending(Tracked *t, guint64 by, const char *why)
 {
+    const NsJobSpec *old = t->pending;
+
+    if (old == NULL)
+        return;
     g_autoptr(JsonBuilder) b = event_builder(t, "job-done");
 
     json_builder_set_member_name(b, "job");
@@ -281,12 +293,21 @@ emit_superseded(Tracked *t, const NsJobSpec *old, guint64 by)
     json_builder_set_member_name(b, "trigger");
     json_builder_add_string_value(b, old->trigger);
     json_builder_set_member_name(b, "state");
-    json_builder_add_string_value(b, "superseded");
-    json_builder_set_member_name(b, "superseded_by");
-    json_builder_add_int_value(b, (gint64)by);
+    json_builder_add_string_value(b, by > 0 ? "superseded" : "cancelled");
+    if (by > 0) {
+        json_builder_set_member_name(b, "superseded_by");
+        json_builder_add_int_value(b, (gint64)by);
+    } else {
+        json_builder_set_member_name(b, "error");
+        json_builder_add_string_value(b, why);
+        json_builder_set_member_name(b, "error_code");
+        json_builder_add_string_value(b, NS_CONTROL_ERR_NOT_RUNNING);
+    }
     json_builder_end_object(b);
     json_builder_end_object(b);
     broadcast(t->daemon, NS_CONTROL_EVENT_JOB, b);
+    g_clear_pointer(&t->pending, spec_free);
+    g_queue_remove(&t->daemon->queue, t);
 }
 
 /*
@@ -309,8 +330,7 @@ enqueue(NsDaemon *d, Tracked *t, NsJobSpec *spec)
         spec->serial = t->pending->serial;
     } else {
         spec->serial = ++d->next_serial;
-        if (t->pending != NULL)
-            emit_superseded(t, t->pending, spec->serial);
+        drop_pending(t, spec->serial, NULL);
     }
     serial = spec->serial;
     spec_free(t->pending);
@@ -383,12 +403,16 @@ domain_stopped(NsDaemon *d, const char *uuid, const char *how)
         return;
     g_message("domain %s stopped (%s): no longer tracked", t->name, how);
     emit(t, NS_CONTROL_EVENT_DOMAIN, "stopped", "source", json_node_init_string(json_node_alloc(), how));
+    if (t->pending != NULL) {
+        g_autofree char *why = g_strdup_printf("domain %s stopped before the job ran",
+                                               t->name != NULL ? t->name : t->uuid);
+
+        drop_pending(t, 0, why);
+    }
     if (t->job != NULL && !ns_job_is_done(t->job)) {
         /* Its QEMU is gone or going: the job ends on its own errors; on_job_done drops the entry. */
         ns_job_cancel(t->job);
         t->stopped = TRUE;
-        g_clear_pointer(&t->pending, spec_free);
-        g_queue_remove(&d->queue, t);
         if (t->debounce_source != 0)
             g_source_remove(t->debounce_source);
         if (t->start_source != 0)

@@ -9,7 +9,7 @@
  * libvirt makes thread-safe.
  */
 #include "job.h"
-#include "post.h"
+#include "numashift/mainloop.h"
 
 #include <string.h>
 
@@ -153,7 +153,7 @@ static void
 post(NsJob *job, Call *c)
 {
     c->job = job_ref(job);
-    ns_daemon_post(job->context, deliver, c, call_free);
+    ns_main_post(job->context, deliver, c, call_free);
 }
 
 static void
