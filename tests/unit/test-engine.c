@@ -29,6 +29,7 @@
 #include <urcu/urcu-memb.h>
 
 #include "ns-test-child.h"
+#include "ns-test-require.h"
 #include "ns-test-tree.h"
 #include "numashift/engine.h"
 #include "numashift/engine-report.h"
@@ -1644,10 +1645,9 @@ test_real_cross_node(Real *rl, gconstpointer data)
     guint dst;
     guint back[2];
 
-    if (nodes->len < 2) {
-        g_test_skip("this host has fewer than two NUMA nodes with memory");
+    if (!ns_test_require_host(nodes->len >= 2, "NS_TEST_REQUIRE_NUMA",
+                              "a second NUMA node with memory"))
         return;
-    }
     dst = env_node("NS_TEST_TARGET_NODE", g_array_index(nodes, guint, nodes->len - 1));
     if (dst == rl->src)
         dst = g_array_index(nodes, guint, 0);

@@ -24,6 +24,7 @@
 #include "numashift/error.h"
 #include "numashift/memmap.h"
 #include "numashift/qmp.h"
+#include "ns-test-require.h"
 #include "qmp-replay.h"
 
 #define MiB (G_GUINT64_CONSTANT(1) << 20)
@@ -270,10 +271,8 @@ test_captured_kvm_stats(void)
     g_autoptr(GArray) stats = NULL;
     guint64 value = G_MAXUINT64;
 
-    if (text == NULL) {
-        g_test_skip("no kvm.replies captured (no /dev/kvm at capture time)");
-        return;
-    }
+    /* Captured once under KVM (tests/data/qmp/capture) and checked in. */
+    g_assert_nonnull(text);
     qmp = replay_qmp_new("kvm");
     stats = ns_qmp_query_kvm_stats(qmp, &error);
     g_assert_no_error(error);
@@ -1127,10 +1126,8 @@ test_live_qemu(void)
     gboolean running = TRUE;
     const NsMemRange *r;
 
-    if (q == NULL) {
-        g_test_skip("qemu-system-x86_64 is not installed");
+    if (!ns_test_require_installed(q != NULL, "qemu-system-x86_64 (package qemu-system-x86)"))
         return;
-    }
     qmp = qemu_connect(q);
 
     g_assert_true(ns_qmp_query_status(qmp, NULL, &running, &error));
@@ -1213,10 +1210,8 @@ test_libvirt_test_driver(void)
 
     virSetErrorFunc(NULL, quiet_libvirt);
     conn = virConnectOpen("test:///default");
-    if (conn == NULL) {
-        g_test_skip("libvirt's test driver is not available");
+    if (!ns_test_require_installed(conn != NULL, "libvirt's test driver (test:///default, libvirt0)"))
         return;
-    }
     dom = virDomainLookupByName(conn, "test");
     g_assert_nonnull(dom);
     qmp = ns_qmp_new_libvirt(dom);
