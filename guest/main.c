@@ -182,7 +182,8 @@ guest_main(uint32_t magic, const struct multiboot_info *mbi)
     if (table == 0 || map.pages == 0)
         fatal("too-little-memory");
 
-    uint32_t tsc_khz = tsc_calibrate();
+    uint32_t cal_retries = 0;
+    uint32_t tsc_khz = tsc_calibrate(opt.selftest_oversleep, &cal_retries);
 
     if (tsc_khz == 0)
         fatal("tsc-calibration");
@@ -196,9 +197,9 @@ guest_main(uint32_t magic, const struct multiboot_info *mbi)
 
     checker_init(&checker, &map, (uint32_t *)(uintptr_t)table, opt.seed, window, active);
     serial_printf("NSGUEST start mem_kib=%llu pages=%u tsc_khz=%u passes=%u window=%u "
-                  "seed=0x%08x ranges=%u table=0x%08x active=%u\n",
+                  "seed=0x%08x ranges=%u table=0x%08x active=%u cal_retries=%u\n",
                   (unsigned long long)map.ram_kib, map.pages, tsc_khz, opt.passes, window,
-                  opt.seed, map.nranges, table, active);
+                  opt.seed, map.nranges, table, active, cal_retries);
     for (uint32_t r = 0; r < map.nranges; r++)
         serial_printf("NSGUEST range base=0x%08x pages=%u\n", map.range[r].base,
                       map.range[r].pages);

@@ -120,6 +120,8 @@ options_parse(const char *cmdline, struct guest_options *opt)
             dst = &opt->seed;
         } else if (key_is(tok, key_len, "selftest_corrupt")) {
             dst = &opt->selftest_corrupt;
+        } else if (key_is(tok, key_len, "selftest_oversleep")) {
+            dst = &opt->selftest_oversleep;
         } else if (key_is(tok, key_len, "active")) {
             dst = &opt->active;
         } else {

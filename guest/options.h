@@ -12,6 +12,7 @@ struct guest_options {
     uint32_t seed;             /* mixed into every pattern word */
     uint32_t selftest_corrupt; /* 0: off; else corrupt a word on that pass */
     uint32_t active;           /* percent of the pages each pass touches (1..100) */
+    uint32_t selftest_oversleep; /* the first N TSC calibration runs oversleep on purpose */
 };
 
 /*
