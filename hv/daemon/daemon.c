@@ -72,7 +72,7 @@ tracked_free(gpointer p)
     g_queue_remove(&t->daemon->queue, t);
     spec_free(t->pending);
     if (t->job != NULL) {
-        ns_job_cancel(t->job);
+        ns_job_cancel(t->job, NULL);
         ns_job_free(t->job);
     }
     g_free(t->uuid);
@@ -403,15 +403,21 @@ domain_stopped(NsDaemon *d, const char *uuid, const char *how)
         return;
     g_message("domain %s stopped (%s): no longer tracked", t->name, how);
     emit(t, NS_CONTROL_EVENT_DOMAIN, "stopped", "source", json_node_init_string(json_node_alloc(), how));
+    const char *name = t->name != NULL ? t->name : t->uuid;
+
     if (t->pending != NULL) {
-        g_autofree char *why = g_strdup_printf("domain %s stopped before the job ran",
-                                               t->name != NULL ? t->name : t->uuid);
+        g_autofree char *why = g_strdup_printf("domain %s stopped before the job ran", name);
 
         drop_pending(t, 0, why);
     }
     if (t->job != NULL && !ns_job_is_done(t->job)) {
-        /* Its QEMU is gone or going: the job ends on its own errors; on_job_done drops the entry. */
-        ns_job_cancel(t->job);
+        /* Its QEMU is gone or going: the job ends on its own errors, or
+         * cancelled, which the reason turns into the same failure (exit 4
+         * for a follower, as with --direct); on_job_done drops the entry. */
+        g_autoptr(GError) reason = g_error_new(NS_ERROR, NS_ERROR_NOT_RUNNING,
+                                               "domain %s stopped during the job", name);
+
+        ns_job_cancel(t->job, reason);
         t->stopped = TRUE;
         if (t->debounce_source != 0)
             g_source_remove(t->debounce_source);
@@ -749,7 +755,7 @@ on_request(NsClient *client, const NsControlRequest *req, gpointer data)
         else if (req->op == NS_CONTROL_OP_RESUME)
             ns_job_resume(t->job);
         else
-            ns_job_cancel(t->job);
+            ns_job_cancel(t->job, NULL);
         emit(t, NS_CONTROL_EVENT_JOB, ns_control_op_to_string(req->op), NULL, NULL);
         ns_client_reply_ok(client, req, NULL);
         return;
@@ -909,7 +915,7 @@ ns_daemon_free(NsDaemon *daemon)
         g_hash_table_iter_init(&it, daemon->domains);
         while (g_hash_table_iter_next(&it, NULL, &v))
             if (((Tracked *)v)->job != NULL)
-                ns_job_cancel(((Tracked *)v)->job);
+                ns_job_cancel(((Tracked *)v)->job, NULL);
         g_hash_table_unref(daemon->domains);
     }
     ns_conn_free(daemon->conn);

@@ -56,6 +56,7 @@ struct _NsJob {
     GMutex lock; /* guards the fields below, shared with the job thread */
     NsEngine *engine;
     gboolean want_pause, want_cancel, detached;
+    GError *cancel_reason; /* why it was cancelled, when not an operator's word */
     JobState state;
     NsEngineProgress progress;
     NsEngineReport *report;
@@ -89,6 +90,7 @@ job_unref(gpointer p)
     ns_memmap_free(job->memmap);
     g_clear_pointer(&job->report, ns_engine_report_free);
     g_clear_error(&job->error);
+    g_clear_error(&job->cancel_reason);
     g_clear_pointer(&job->decisions, json_node_unref);
     g_mutex_clear(&job->lock);
     virConnectClose(job->conn);
@@ -469,8 +471,18 @@ job_thread(gpointer p)
     urcu_memb_unregister_thread();
 
     g_mutex_lock(&job->lock);
-    /* A cancel is an outcome (the report says "cancelled"), not a failure. */
-    if (!ok && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED) && job->report != NULL) {
+    gboolean cancelled = g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
+                         (ok && job->report != NULL &&
+                          job->report->outcome == NS_ENGINE_OUTCOME_CANCELLED);
+
+    if (cancelled && job->cancel_reason != NULL) {
+        /* Cancelled because its domain stopped: a failure, and the client
+         * is told why (numashift migrate exits 4, as with --direct). */
+        g_clear_error(&error);
+        error = g_error_copy(job->cancel_reason);
+        ok = FALSE;
+    } else if (!ok && cancelled && job->report != NULL) {
+        /* An operator's cancel is an outcome (the report says "cancelled"), not a failure. */
         g_clear_error(&error);
         ok = TRUE;
     }
@@ -538,10 +550,12 @@ ns_job_resume(NsJob *job)
 }
 
 void
-ns_job_cancel(NsJob *job)
+ns_job_cancel(NsJob *job, const GError *reason)
 {
     g_mutex_lock(&job->lock);
     job->want_cancel = TRUE;
+    if (reason != NULL && job->cancel_reason == NULL)
+        job->cancel_reason = g_error_copy(reason);
     if (job->engine != NULL)
         ns_engine_cancel(job->engine);
     g_mutex_unlock(&job->lock);

@@ -59,10 +59,15 @@ typedef struct {
  */
 NsJob *ns_job_start(virConnectPtr conn, const NsJobSpec *spec, const NsJobCallbacks *callbacks);
 
-/* Pause, resume or cancel; harmless before the engine starts or after it ends.  Context: main thread. */
+/*
+ * Pause, resume or cancel; harmless before the engine starts or after it
+ * ends.  A cancel with @reason (copied; NULL: an operator's cancel, whose
+ * job ends "cancelled") makes a job that ends cancelled fail with @reason.
+ * Context: main thread.
+ */
 void ns_job_pause(NsJob *job);
 void ns_job_resume(NsJob *job);
-void ns_job_cancel(NsJob *job);
+void ns_job_cancel(NsJob *job, const GError *reason);
 
 /* Whether on_done has been delivered.  Context: main thread. */
 gboolean ns_job_is_done(NsJob *job);
