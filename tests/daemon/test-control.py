@@ -179,7 +179,12 @@ def run(d, sock):
         e.close()
     time.sleep(0.2)
 
-    # Subscribers see policy changes.
+    # Subscribers see policy changes.  The domain must be in the daemon's
+    # table first: it lists domains in a thread after connecting, which on
+    # a loaded machine can come after everything above (a policy-set then
+    # got not-found; seen in a run beside a full test run).
+    tracked = wait_for(lambda: any(x.get("domain") == "test" for x in c.call({"op": "list"}).get("result", [])), 30)
+    check("the daemon tracks the test driver's running domain 'test' within 30 s", tracked)
     sub = Client(sock)
     r = sub.call({"op": "subscribe", "events": ["policy"]})
     check("subscribe answers", r.get("ok") is True, str(r))

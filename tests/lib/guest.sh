@@ -9,6 +9,16 @@
 # $GUEST_DIR/serial.out and can send it 'q' (stop after the current pass)
 # through $GUEST_DIR/serial.in.  Everything started here is killed by PID
 # from the EXIT trap, even when the test fails.
+#
+# Every wait has a deadline and, when it passes, fails saying what it was
+# waiting for (a test must never hang until meson's timeout without a clue):
+#   wait_until SECS WHAT CMD...   poll CMD every 0.1 s until it succeeds
+#   wait_pid SECS WHAT PID        wait for a background child; its status in WAIT_STATUS
+#   bounded SECS WHAT CMD...      run the program CMD under timeout(1)
+#   reap_pid SECS PID WHAT        for cleanups: SIGKILL if not gone after SECS; never fails
+#   stop_pid SECS PID [WHAT]      the same after a SIGTERM
+# WHAT reads after "waiting for" (wait_until, wait_pid) or names the
+# command (bounded): "timed out after 30 s waiting for WHAT".
 
 # Set by guest_init / guest_start.
 GUEST_DIR=
@@ -25,6 +35,89 @@ fail() {
 	exit 1
 }
 say() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
+
+# The time in microseconds is ${EPOCHREALTIME/[.,]/} (no fork in a poll loop).
+
+# wait_until SECS WHAT CMD...: run CMD every 0.1 s until it succeeds.  After
+# SECS seconds (wall clock, however long CMD takes) evaluate $wait_diag when
+# set (a command string showing what there was instead; callers set it
+# with `local wait_diag=...`) and fail "timed out after SECS s waiting for
+# WHAT".  CMD runs in a condition, where set -e does not apply: a predicate
+# function must return its status itself.
+wait_until() {
+	local _secs=$1 _what=$2 _deadline
+	shift 2
+	_deadline=$((${EPOCHREALTIME/[.,]/} + _secs * 1000000))
+	until "$@"; do
+		if ((${EPOCHREALTIME/[.,]/} >= _deadline)); then
+			if [[ -n ${wait_diag:-} ]]; then eval "$wait_diag" || true; fi
+			fail "timed out after $_secs s waiting for $_what"
+		fi
+		sleep 0.1
+	done
+}
+
+# wait_pid SECS WHAT PID: wait for PID, a background child of this shell
+# (a program, not a subshell running a function), to exit; set WAIT_STATUS
+# to its exit status.  After SECS seconds kill it (SIGKILL, by PID) and fail
+# "timed out after SECS s waiting for WHAT".
+WAIT_STATUS=
+wait_pid() {
+	local secs=$1 what=$2 pid=$3 deadline timed_out=0
+	deadline=$((${EPOCHREALTIME/[.,]/} + secs * 1000000))
+	# stderr to /dev/null while polling and reaping: bash's own "Killed"
+	# notice for a child killed on purpose would land there.
+	{
+		while kill -0 "$pid"; do
+			if ((${EPOCHREALTIME/[.,]/} >= deadline)); then
+				timed_out=1
+				kill -KILL "$pid" || true
+				break
+			fi
+			sleep 0.1
+		done
+		WAIT_STATUS=0
+		wait "$pid" || WAIT_STATUS=$?
+	} 2>/dev/null
+	((timed_out == 0)) || fail "timed out after $secs s waiting for $what (pid $pid killed)"
+}
+
+# bounded SECS WHAT CMD...: run the program CMD (not a shell function) under
+# timeout(1), SIGKILL 5 s after the SIGTERM; fail "timed out after SECS s:
+# WHAT" when it ran out of time, otherwise return CMD's exit status.
+bounded() {
+	local secs=$1 what=$2 rc=0 t0
+	shift 2
+	t0=${EPOCHREALTIME/[.,]/}
+	timeout -k 5 "$secs" "$@" || rc=$?
+	# 124: timed out; 137: killed after ignoring the SIGTERM (or by someone
+	# else: the clock tells).
+	if ((rc == 124 || rc == 137)) && ((${EPOCHREALTIME/[.,]/} - t0 >= secs * 1000000)); then
+		fail "timed out after $secs s: $what"
+	fi
+	return "$rc"
+}
+
+# reap_pid SECS PID WHAT: give the child PID SECS seconds to exit by
+# itself, then SIGKILL it (saying so: WHAT names it); reap it.  Never fails.
+reap_pid() {
+	local secs=$1 pid=$2 what=$3 deadline
+	deadline=$((${EPOCHREALTIME/[.,]/} + secs * 1000000))
+	{ while kill -0 "$pid" && ((${EPOCHREALTIME/[.,]/} < deadline)); do sleep 0.1; done; } 2>/dev/null
+	if kill -0 "$pid" 2>/dev/null; then
+		say "$what (pid $pid) still there after $secs s: SIGKILL"
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	{ wait "$pid" || true; } 2>/dev/null
+}
+
+# stop_pid SECS PID [WHAT]: for cleanups: SIGTERM (and SIGCONT, for a
+# stopped process) to the child PID, then reap_pid.  Never fails.
+stop_pid() {
+	kill -TERM "$2" 2>/dev/null || true
+	kill -CONT "$2" 2>/dev/null || true
+	reap_pid "$1" "$2" "${3:-a process stopped with SIGTERM}"
+}
 
 # on_exit COMMAND: run COMMAND (a string) from the EXIT trap, last in first.
 on_exit() { _guest_cleanups=("$1" "${_guest_cleanups[@]}"); }
@@ -94,19 +187,22 @@ guest_running() { [[ -n $GUEST_PID ]] && kill -0 "$GUEST_PID" 2>/dev/null; }
 # guest_wait PATTERN SECONDS: wait until the serial log has a line matching
 # the extended regex PATTERN; fail if the guest exits or time runs out.
 guest_wait() {
-	local pattern=$1 secs=$2 i
-	for ((i = 0; i < secs * 10; i++)); do
-		if grep -qE "$pattern" "$GUEST_LOG" 2>/dev/null; then return 0; fi
-		if ! guest_running; then
-			grep -qE "$pattern" "$GUEST_LOG" 2>/dev/null && return 0
-			tail -n 5 "$GUEST_LOG" >&2 || true
-			cat "$GUEST_DIR/qemu.err" >&2 || true
-			fail "the guest exited before printing /$pattern/"
-		fi
-		sleep 0.1
-	done
-	tail -n 5 "$GUEST_LOG" >&2 || true
-	fail "no /$pattern/ from the guest within ${secs}s"
+	local pattern=$1 secs=$2
+	# shellcheck disable=SC2016  # expanded when wait_until evals it
+	local wait_diag='tail -n 5 "$GUEST_LOG" >&2'
+	wait_until "$secs" "/$pattern/ from the guest" _guest_printed "$pattern"
+}
+
+# _guest_printed PATTERN: the log has it; fail if the guest has exited without.
+_guest_printed() {
+	grep -qE "$1" "$GUEST_LOG" 2>/dev/null && return 0
+	if ! guest_running; then
+		grep -qE "$1" "$GUEST_LOG" 2>/dev/null && return 0
+		tail -n 5 "$GUEST_LOG" >&2 || true
+		cat "$GUEST_DIR/qemu.err" >&2 || true
+		fail "the guest exited before printing /$1/"
+	fi
+	return 1
 }
 
 # guest_passes: the number of the last pass line in the log (0 if none).
@@ -126,36 +222,24 @@ guest_wait_more_passes() {
 # exit, set GUEST_STATUS to QEMU's exit status.  Kills QEMU and fails after
 # SECONDS.  (Not for $(...): QEMU is a child of this shell only.)
 guest_finish() {
-	local secs=$1 i rc=0
 	printf q >&"$_guest_in_fd"
-	for ((i = 0; i < secs * 10; i++)); do
-		guest_running || break
-		sleep 0.1
-	done
-	if guest_running; then
-		guest_kill
-		fail "the guest did not stop within ${secs}s of being asked"
-	fi
-	wait "$GUEST_PID" || rc=$?
-	GUEST_PID=
-	wait "$_guest_cat_pid" 2>/dev/null || true
-	_guest_cat_pid=
-	GUEST_STATUS=$rc
+	_guest_reap "$1" "the guest to stop after being asked ('q' on COM1)"
 }
 
 # guest_wait_exit SECONDS: wait for a guest that ends by itself; set GUEST_STATUS.
 guest_wait_exit() {
-	local secs=$1 i rc=0
-	for ((i = 0; i < secs * 10; i++)); do
-		guest_running || break
-		sleep 0.1
-	done
-	guest_running && fail "the guest did not exit within ${secs}s"
-	wait "$GUEST_PID" || rc=$?
+	_guest_reap "$1" "the guest to exit by itself"
+}
+
+# _guest_reap SECONDS WHAT: wait_pid on QEMU; GUEST_STATUS is its status.
+# Then the log reader, at EOF once QEMU has gone (unless QEMU never opened
+# the FIFO: killed after 10 s, and the verdict tells the rest).
+_guest_reap() {
+	wait_pid "$1" "$2" "$GUEST_PID"
 	GUEST_PID=
-	wait "$_guest_cat_pid" 2>/dev/null || true
+	GUEST_STATUS=$WAIT_STATUS
+	reap_pid 10 "$_guest_cat_pid" "the guest's serial log reader"
 	_guest_cat_pid=
-	GUEST_STATUS=$rc
 }
 
 # guest_kill: kill QEMU and the log reader, by PID.

@@ -3,14 +3,28 @@
 #
 # Shell helpers for tests and benchmarks that drive the numashift command
 # against a libvirt domain (inside the test host, with
-# vm-images/testhost-libvirt).  Source after tests/lib/guest.sh (for fail
-# and say).  NS_BUILD_ROOT names the meson build directory.
+# vm-images/testhost-libvirt).  Source after tests/lib/guest.sh (for fail,
+# say and bounded).  NS_BUILD_ROOT names the meson build directory.
+#
+# $NUMASHIFT is the program (for background jobs, setpriv, script(1));
+# the function numashift runs it in the foreground under a deadline
+# (NS_CLI_TIMEOUT seconds, default 120: a move of a 128 MiB guest takes
+# seconds), so that a stuck libvirtd or numashiftd fails the test saying
+# which command hung instead of hanging it until meson's timeout.
 
 NUMASHIFT=${NS_BUILD_ROOT:?NS_BUILD_ROOT unset}/tools/numashift
+NS_CLI_TIMEOUT=${NS_CLI_TIMEOUT:-120}
+
+# numashift ARG...: $NUMASHIFT ARG... under a deadline; its exit status.
+numashift() {
+	bounded "$NS_CLI_TIMEOUT" "numashift $*" "$NUMASHIFT" "$@"
+}
 
 # ns_memmap_json DOMAIN FILE: numashift's memory map of DOMAIN, as JSON, in FILE.
 ns_memmap_json() {
-	"$NUMASHIFT" --json memmap "$1" >"$2" || fail "numashift memmap $1 exited $?"
+	local rc=0
+	numashift --json memmap "$1" >"$2" || rc=$?
+	((rc == 0)) || fail "numashift memmap $1 exited $rc"
 }
 
 # ns_cell_hva FILE CELL: the lowest host address (hex, no 0x) of CELL's RAM
@@ -38,7 +52,7 @@ ns_vma_on_node() {
 # ns_status_percent DOMAIN NODE [CELL]: the percentage of DOMAIN's present
 # pages (or CELL's) that `numashift status` puts on NODE.
 ns_status_percent() {
-	"$NUMASHIFT" --json status "$1" | python3 -c 'import json,sys
+	numashift --json status "$1" | python3 -c 'import json,sys
 s=json.load(sys.stdin); node=sys.argv[1]
 g=s["guest"] if len(sys.argv) < 3 else s["cells"][int(sys.argv[2])]
 present=sum(v["pages"] for v in g["nodes"].values())
@@ -47,11 +61,12 @@ print(g["nodes"].get(node, {"pages": 0})["pages"] * 100 // max(present, 1))' "${
 
 # ns_expect_exit CODE WHAT COMMAND...: COMMAND exits CODE and says why on
 # stderr in exactly one line starting with "numashift: " (or "Usage"-free
-# one-liner for code 2).  Its stdout is ignored.
+# one-liner for code 2).  Its stdout is ignored.  COMMAND is a program
+# ("$NUMASHIFT", setpriv ...), run under a deadline of NS_CLI_TIMEOUT s.
 ns_expect_exit() {
 	local want=$1 what=$2 rc=0 err
 	shift 2
-	err=$("$@" 2>&1 >/dev/null) || rc=$?
+	err=$(bounded "$NS_CLI_TIMEOUT" "$what: $*" "$@" 2>&1 >/dev/null) || rc=$?
 	[[ $rc == "$want" ]] || fail "$what: exit $rc, not $want (stderr: $err)"
 	[[ $(printf '%s\n' "$err" | wc -l) == 1 && $err == numashift* ]] ||
 		fail "$what: stderr is not one 'numashift...' line: $err"

@@ -18,6 +18,11 @@
 #                   stderr and the documented exit code; the running guest
 #                   is untouched and stays clean
 #
+# Every virsh and numashift call runs under a deadline, and every wait has
+# one (tests/lib/guest.sh, tests/lib/numashift.sh, vm-images/testhost-libvirt):
+# a stuck libvirtd or command fails the case saying which, instead of
+# hanging it until meson's timeout.
+#
 # Exit: 0 pass, 1 fail.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd -P)
@@ -85,14 +90,14 @@ numashift-kvm)
 		      {c: v >> 10 for c, v in cells.items()}), file=sys.stderr)
 	PY
 	# The text form lists the same ranges.
-	"$NUMASHIFT" memmap nsguest >"$GUEST_DIR/memmap.txt" || fail "numashift memmap (text) failed"
+	numashift memmap nsguest >"$GUEST_DIR/memmap.txt" || fail "numashift memmap (text) failed"
 	cat "$GUEST_DIR/memmap.txt" >&2
 	ranges=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["ranges"]))' "$GUEST_DIR/memmap.json")
 	[[ $(grep -c '0x' "$GUEST_DIR/memmap.txt") -ge $ranges ]] || fail "the text memmap lists fewer than $ranges ranges"
 
 	# status: every present page on node 0, nothing in flight or failed; the
 	# cells add up to the guest.
-	"$NUMASHIFT" --json status nsguest >"$GUEST_DIR/status.json" || fail "numashift status failed"
+	numashift --json status nsguest >"$GUEST_DIR/status.json" || fail "numashift status failed"
 	python3 - "$GUEST_DIR/status.json" <<-'PY' || fail "numashift status is wrong"
 		import json, sys
 		s = json.load(open(sys.argv[1]))
@@ -105,10 +110,10 @@ numashift-kvm)
 		    assert sum(c[key] for c in s["cells"]) == g[key], key
 		print("status: %d of %d pages present, all on node 0" % (g["present_pages"], g["total_pages"]), file=sys.stderr)
 	PY
-	"$NUMASHIFT" status nsguest >&2 || fail "numashift status (text) failed"
+	numashift status nsguest >&2 || fail "numashift status (text) failed"
 
 	# migrate --to 0: already there.
-	"$NUMASHIFT" --json migrate nsguest --to 0 >"$GUEST_DIR/migrate.json" || fail "numashift migrate --to 0 exited $?"
+	numashift --json migrate nsguest --to 0 >"$GUEST_DIR/migrate.json" || fail "numashift migrate --to 0 exited $?"
 	python3 - "$GUEST_DIR/migrate.json" "$GUEST_DIR/status.json" <<-'PY' || fail "migrate --to 0 did not report everything in place"
 		import json, sys
 		r = json.load(open(sys.argv[1]))
@@ -121,7 +126,7 @@ numashift-kvm)
 		assert isinstance(r.get("kvm"), dict) and "remote_tlb_flush" in r["kvm"], r.get("kvm")
 		print("migrate --to 0: %d pages in place, %d moved, kvm %s" % (r["in_place_pages"], r["moved_pages"], r["kvm"]), file=sys.stderr)
 	PY
-	"$NUMASHIFT" migrate nsguest --to 0 --dry-run >&2 || fail "numashift migrate --dry-run failed"
+	numashift migrate nsguest --to 0 --dry-run >&2 || fail "numashift migrate --dry-run failed"
 	guest_wait_lv_passes() { lv_guest_wait nsguest "^NSGUEST pass=$(($(grep -c '^NSGUEST pass=' "$LV_GUEST_LOG") + $1)) " 240; }
 	guest_wait_lv_passes 1
 	ns_guest_stop_clean nsguest 180
@@ -161,11 +166,11 @@ bad-input)
 
 	# The same domain by name, ID and UUID.
 	for key in nsguest "$id" "$uuid"; do
-		"$NUMASHIFT" --json status "$key" | python3 -c 'import json,sys
+		numashift --json status "$key" | python3 -c 'import json,sys
 assert json.load(sys.stdin)["domain"] == "nsguest"' || fail "status $key does not name nsguest"
 	done
 	# None of the refused commands moved or marked anything.
-	"$NUMASHIFT" --json status nsguest | python3 -c 'import json,sys
+	numashift --json status nsguest | python3 -c 'import json,sys
 g=json.load(sys.stdin)["guest"]
 assert list(g["nodes"]) == ["0"] and g["migrating_pages"] == 0 and g["failed_pages"] == 0, g' ||
 		fail "the refused commands left the guest in another state"
