@@ -966,6 +966,8 @@ ns_control_error_code(const GError *error)
         return NS_CONTROL_ERR_PERMISSION_DENIED;
     case NS_ERROR_UNSUPPORTED:
         return NS_CONTROL_ERR_UNSUPPORTED;
+    case NS_ERROR_BUSY:
+        return NS_CONTROL_ERR_BUSY;
     case NS_ERROR_FAILED:
     case NS_ERROR_IO:
         break;

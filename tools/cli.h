@@ -21,6 +21,7 @@ enum {
     NS_EXIT_NOT_RUNNING = 4, /* the domain does not run, or its QEMU died */
     NS_EXIT_PERMISSION = 5,  /* not root, or a node outside the domain's allowed nodes */
     NS_EXIT_INCOMPLETE = 6,  /* a move ended with pages left behind (cancelled, full, failed) */
+    NS_EXIT_BUSY = 7,        /* another mover (numashiftd, another numashift) moves this domain */
 };
 
 /* Options every sub-command takes, and what they lead to. */

@@ -106,6 +106,7 @@ ns_cli_daemon_call(NsDaemonLink *link, const NsControlRequest *req, GError **err
                         : strcmp(m->error_code, NS_CONTROL_ERR_PERMISSION_DENIED) == 0
                             ? NS_ERROR_PERMISSION
                         : strcmp(m->error_code, NS_CONTROL_ERR_NOT_RUNNING) == 0 ? NS_ERROR_NOT_RUNNING
+                        : strcmp(m->error_code, NS_CONTROL_ERR_BUSY) == 0        ? NS_ERROR_BUSY
                         : strcmp(m->error_code, NS_CONTROL_ERR_INVALID_REQUEST) == 0
                             ? NS_ERROR_INVALID_INPUT
                             : NS_ERROR_FAILED;
@@ -407,6 +408,7 @@ job_exit_code(NsCli *cli, JsonNode *done)
         return strcmp(code, NS_CONTROL_ERR_NOT_RUNNING) == 0         ? NS_EXIT_NOT_RUNNING
                : strcmp(code, NS_CONTROL_ERR_NOT_FOUND) == 0         ? NS_EXIT_NOT_FOUND
                : strcmp(code, NS_CONTROL_ERR_PERMISSION_DENIED) == 0 ? NS_EXIT_PERMISSION
+               : strcmp(code, NS_CONTROL_ERR_BUSY) == 0              ? NS_EXIT_BUSY
                                                                      : NS_EXIT_FAILED;
     }
     if (json_object_has_member(job, "report") &&

@@ -18,6 +18,7 @@
 #include "numashift/engine-report.h"
 #include "numashift/error.h"
 #include "numashift/mainloop.h"
+#include "numashift/mover-lock.h"
 #include "numashift/placement.h"
 #include "numashift/radix.h"
 #include "numashift/topology.h"
@@ -496,6 +497,14 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
         return code;
     if (!ns_engine_check_node((guint)to, &error) ||
         !check_allowed(ns_domain_get_config(dom), (guint)to, &error))
+        return ns_cli_fail(cli, error);
+    /* One mover per domain: held from the scan to the last batch (a dry
+     * run moves nothing and needs none). */
+    g_autofree char *holder = g_strdup_printf("numashift migrate (pid %d)", (int)getpid());
+    g_autoptr(NsMoverLock) mover =
+        dry_run ? NULL : ns_mover_lock_take(ns_domain_get_config(dom)->uuid, holder, &error);
+
+    if (!dry_run && mover == NULL)
         return ns_cli_fail(cli, error);
 
     g_autoptr(NsRadix) tree = ns_radix_new();

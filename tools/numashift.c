@@ -121,6 +121,9 @@ ns_cli_fail(const NsCli *cli, const GError *error)
         case NS_ERROR_PERMISSION:
             code = NS_EXIT_PERMISSION;
             break;
+        case NS_ERROR_BUSY:
+            code = NS_EXIT_BUSY;
+            break;
         case NS_ERROR_INVALID_INPUT:
         case NS_ERROR_FAILED:
         case NS_ERROR_IO:

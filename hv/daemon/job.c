@@ -12,6 +12,7 @@
 #include "numashift/mainloop.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include <gio/gio.h>
 #include <urcu/urcu-memb.h>
@@ -20,6 +21,7 @@
 #include "numashift/domain.h"
 #include "numashift/engine-report.h"
 #include "numashift/error.h"
+#include "numashift/mover-lock.h"
 #include "numashift/placement.h"
 #include "numashift/radix.h"
 #include "numashift/topology.h"
@@ -412,6 +414,15 @@ run(NsJob *job, GError **error)
         g_set_error_literal(error, NS_ERROR, NS_ERROR_FAILED, "out of memory");
         return FALSE;
     }
+    /* From the scan to the last batch no other mover may touch the guest:
+     * the tree would describe pages someone else is moving. */
+    g_autofree char *holder = g_strdup_printf("numashiftd (pid %d), job %" G_GUINT64_FORMAT
+                                              " (trigger %s)",
+                                              (int)getpid(), job->spec.serial, job->spec.trigger);
+    g_autoptr(NsMoverLock) mover = ns_mover_lock_take(job->spec.uuid, holder, error);
+
+    if (mover == NULL)
+        return FALSE;
     if (!ns_placement_scan(tree, map, NULL, NULL, error))
         return FALSE;
     phase_end(job, PHASE_SCAN, &clock);

@@ -22,6 +22,7 @@ typedef enum {
     NS_ERROR_UNSUPPORTED,   /* the host, kernel or guest lacks a feature */
     NS_ERROR_NOT_RUNNING,   /* the guest exists but does not run (or died) */
     NS_ERROR_PERMISSION,    /* the caller may not do this (not root, EPERM, EACCES) */
+    NS_ERROR_BUSY,          /* someone else holds it (another mover of the domain): try later */
 } NsErrorCode;
 
 /*

@@ -36,7 +36,10 @@
 #                      vCPUs to node 1 makes exactly one debounced decision
 #                      and >= 90% of the guest lands on node 1; libvirtd is
 #                      restarted under the daemon, which reconnects and
-#                      follows the next vcpupin back to node 0; guest clean
+#                      follows the next vcpupin back to node 0; one mover per
+#                      domain: a daemon job is refused while a --direct move
+#                      holds the guest, and the other way round (exit 7, one
+#                      line naming the holder); guest clean
 #   daemon-cells       numashiftd and a guest with two vNUMA cells: vCPU 1
 #                      (cell 1) re-pinned to node 1 moves cell 1 only, with
 #                      the memory map the start job read (rechecked); a
@@ -696,6 +699,28 @@ reserve-mib=64"
 	numashift migrate nsguest --to 1 >"$GUEST_DIR/migrate.txt" || fail "numashift migrate through numashiftd exited $?"
 	cat "$GUEST_DIR/migrate.txt" >&2
 	grep -q 'job-done: migrate done' "$GUEST_DIR/migrate.txt" || fail "the migrate was not a daemon job"
+	wait_on_node 1 30
+
+	# One mover per domain (the mover lock): a --direct move holds nsguest,
+	# so a daemon job for it is refused (exit 7, one line naming the
+	# holder); then a daemon job holds it and a --direct move is refused.
+	base=$(pages_on "$pid" "$hva" 0)
+	"$NUMASHIFT" migrate nsguest --to 0 --direct --rate 8 >"$GUEST_DIR/direct.out" 2>"$GUEST_DIR/direct.err" &
+	direct=$!
+	wait_diag="cat '$GUEST_DIR/direct.out' '$GUEST_DIR/direct.err' >&2" \
+		wait_until 30 "the --direct move to be moving pages to node 0" more_on "$pid" "$hva" 0 $((base + 256))
+	ns_expect_exit 7 "a daemon job while a --direct move holds the domain" "$NUMASHIFT" migrate nsguest --to 1
+	grep -q "another mover is moving this domain's memory: numashift migrate (pid $direct)" "$GUEST_DIR/daemon.log" ||
+		fail "numashiftd's log does not name the --direct mover that held the domain"
+	kill -INT "$direct"
+	wait_pid 30 "the --direct move to end after SIGINT" "$direct"
+	((WAIT_STATUS == 6)) || fail "the cancelled --direct move exited $WAIT_STATUS, not 6: $(<"$GUEST_DIR/direct.err")"
+	"$NUMASHIFT" migrate nsguest --to 1 --rate 2 >"$GUEST_DIR/daemon-move.out" 2>&1 &
+	mover=$!
+	wait_until 30 "the daemon's migrate job for nsguest to be moving" job_is nsguest migrate moving
+	ns_expect_exit 7 "a --direct move while a daemon job holds the domain" "$NUMASHIFT" migrate nsguest --to 0 --direct
+	wait_pid 120 "the daemon's migrate job to finish after the refused --direct move" "$mover"
+	((WAIT_STATUS == 0)) || fail "the daemon's migrate exited $WAIT_STATUS: $(<"$GUEST_DIR/daemon-move.out")"
 	wait_on_node 1 30
 	numashift policy nsguest off >&2 || fail "numashift policy off failed"
 	numashift rebalance nsguest >"$GUEST_DIR/rebalance.txt" || fail "numashift rebalance exited $?"
