@@ -30,7 +30,9 @@ src=$(cd "$here/../.." && pwd -P)
 case_name=${1:?usage: test-libvirt.sh CASE}
 
 if [[ ${NUMA_HOST:-0} != 1 ]]; then
-	exec "$src/vm-images/numa-host" --nodes 1 --mem-per-node 1024 --kvm --timeout 300 --quiet \
+	# 380 s: inside meson's 400, so that every wait in here (each bounded,
+	# each saying what it waited for) fails by name before the host's timeout.
+	exec "$src/vm-images/numa-host" --nodes 1 --mem-per-node 1024 --kvm --timeout 380 --quiet \
 		--env "NS_BUILD_ROOT=${NS_BUILD_ROOT:?}" -- "$0" "$@"
 fi
 
@@ -49,7 +51,11 @@ start_guest() {
 	lv_start
 	lv_guest_define nsguest "$mem" 0 2 2 preferred kvm
 	virsh -q start nsguest >/dev/null || fail "virsh start nsguest failed"
-	lv_guest_wait nsguest '^NSGUEST pass=1 ' 240
+	# It takes seconds; 150 s keeps a guest that never reports inside the
+	# test host's 300 s, so the failure names it and shows what it does.
+	local t0=$EPOCHREALTIME
+	lv_guest_wait nsguest '^NSGUEST pass=1 ' 150
+	say "the guest reported its first pass $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s after virsh start"
 	pid=$(lv_qemu_pid nsguest)
 	[[ $(virsh -q dumpxml nsguest) == *"type='kvm'"* ]] || fail "the domain is not a KVM domain"
 }
