@@ -147,48 +147,6 @@ get_bool(JsonObject *obj, const char *where, const char *name, gboolean required
     return TRUE;
 }
 
-/*
- * Bound the nesting of arrays and objects in @text before json-glib's
- * recursive parser sees it, and reject anything but blanks after the
- * first complete object or array (json-glib would ignore it).  Brackets
- * inside strings do not count.
- */
-static gboolean
-check_structure(const char *text, gsize len, GError **error)
-{
-    guint depth = 0;
-    gboolean in_string = FALSE;
-
-    for (gsize i = 0; i < len; i++) {
-        char c = text[i];
-
-        if (in_string) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_string = FALSE;
-        } else if (c == '"') {
-            in_string = TRUE;
-        } else if (c == '[' || c == '{') {
-            if (++depth > MAX_NESTING) {
-                g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
-                            "reply nests deeper than %d levels", MAX_NESTING);
-                return FALSE;
-            }
-        } else if ((c == ']' || c == '}') && depth > 0 && --depth == 0) {
-            for (gsize k = i + 1; k < len; k++) {
-                if (!g_ascii_isspace(text[k])) {
-                    g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
-                                "reply has trailing data after its JSON object");
-                    return FALSE;
-                }
-            }
-            return TRUE;
-        }
-    }
-    return TRUE;
-}
-
 /* Parse @len bytes of @text as one JSON object; returns the parser. */
 static JsonParser *
 parse_object(const char *text, gsize len, JsonObject **ret_obj, GError **error)
@@ -208,7 +166,9 @@ parse_object(const char *text, gsize len, JsonObject **ret_obj, GError **error)
         g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "reply contains a NUL byte");
         return NULL;
     }
-    if (!check_structure(text, len, error))
+    /* The same strict grammar as the control socket: json-glib alone takes
+     * trailing data, comments, overflowing integers, and recurses. */
+    if (!ns_json_check_text(text, len, MAX_NESTING, "reply", NULL, error))
         return NULL;
     parser = json_parser_new_immutable();
     if (!json_parser_load_from_data(parser, text, (gssize)len, &local)) {

@@ -70,13 +70,13 @@ static void
 test_parse_reply_bad(void)
 {
     static const BadReply cases[] = {
-        {"", NS_ERROR_INVALID_INPUT, "not a JSON object"},
+        {"", NS_ERROR_INVALID_INPUT, "not valid JSON at byte 0: unexpected end"},
         {"   ", NS_ERROR_INVALID_INPUT, NULL},
-        {"garbage", NS_ERROR_INVALID_INPUT, "not JSON"},
-        {"{\"return\": ", NS_ERROR_INVALID_INPUT, "not JSON"},
-        {"{\"return\": {}", NS_ERROR_INVALID_INPUT, "not JSON"},
-        {"{\"return\": {}} {}", NS_ERROR_INVALID_INPUT, "trailing"},
-        {"{\"return\": {}}\r\n x", NS_ERROR_INVALID_INPUT, "trailing"},
+        {"garbage", NS_ERROR_INVALID_INPUT, "not valid JSON"},
+        {"{\"return\": ", NS_ERROR_INVALID_INPUT, "not valid JSON"},
+        {"{\"return\": {}", NS_ERROR_INVALID_INPUT, "not valid JSON"},
+        {"{\"return\": {}} {}", NS_ERROR_INVALID_INPUT, "data after the JSON value"},
+        {"{\"return\": {}}\r\n x", NS_ERROR_INVALID_INPUT, "data after the JSON value"},
         {"[]", NS_ERROR_INVALID_INPUT, "an array, not a JSON object"},
         {"\"return\"", NS_ERROR_INVALID_INPUT, "not a JSON object"},
         {"null", NS_ERROR_INVALID_INPUT, "not a JSON object"},
@@ -851,7 +851,7 @@ test_socket_garbage_line(void)
 
     g_assert_false(ns_qmp_query_status(qmp, NULL, NULL, &error));
     g_assert_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT);
-    assert_error_mentions(error, "not JSON");
+    assert_error_mentions(error, "not valid JSON");
     g_clear_error(&error);
     g_assert_false(ns_qmp_query_status(qmp, NULL, NULL, &error));
     g_assert_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT);
