@@ -56,6 +56,7 @@
  *   - Progress at most 4 times a second: enough for a progress bar.
  */
 #include "numashift/engine.h"
+#include "numashift/livemap.h"
 
 #include <errno.h>
 #include <gio/gio.h>
@@ -89,6 +90,7 @@ typedef struct {
     guint8 order;
     guint8 tries;   /* submissions in this job */
     gboolean requeue; /* busy: back to the retry queue when the batch is accounted */
+    gboolean moved;   /* the kernel said moved, in this batch (huge pages get checked) */
 } Item;
 
 struct NsEngine {
@@ -148,6 +150,8 @@ typedef struct {
     guint64 failed_by_errno[NS_ENGINE_ERRNO_SLOTS];
     guint64 retried_items;
     guint64 handled_bytes;
+    guint64 split_huge;   /* huge pages found split: their base pages went back in the queue */
+    GArray *split_items;  /* of Item: those base pages, for the next pass; NULL: none */
     gboolean no_memory;
     GError *error;
 } BatchResult;
@@ -276,7 +280,7 @@ handled_pages_locked(const NsEngine *e)
     const NsEngineReport *r = &e->report;
 
     return r->moved_pages + r->in_place_pages + r->absent_pages + r->failed_pages +
-           r->skipped_pages;
+           r->unmovable_pages + r->skipped_pages;
 }
 
 /*
@@ -621,8 +625,20 @@ ns_engine_outcome_to_string(NsEngineOutcome outcome)
 
 /* ---- planning ------------------------------------------------------------ */
 
+/* Whether @info is an unmovable page whose backoff has not ended. */
+static gboolean
+backing_off(const NsEngineOptions *opts, const NsPageInfo *info)
+{
+    if (opts->unmovable_minute == 0 || info->state != NS_PAGE_FAILED || info->strikes == 0)
+        return FALSE;
+    if (info->tried < opts->unmovable_forgiven)
+        return FALSE; /* forgiven: pinning changed, or an operator asked */
+    return opts->unmovable_minute < info->tried + ns_unmovable_backoff_minutes(info->strikes);
+}
+
 static void
-plan_entry(NsEngineReport *r, GArray *queue, const Segment *seg, guint64 gfn, void *entry)
+plan_entry(const NsEngineOptions *opts, NsEngineReport *r, GArray *queue, const Segment *seg,
+           guint64 gfn, void *entry)
 {
     NsPageInfo info;
     guint64 pages;
@@ -648,6 +664,10 @@ plan_entry(NsEngineReport *r, GArray *queue, const Segment *seg, guint64 gfn, vo
     }
     if (info.node == seg->node) {
         r->in_place_pages += pages;
+        return;
+    }
+    if (backing_off(opts, &info)) {
+        r->unmovable_pages += pages;
         return;
     }
     item = (Item){
@@ -697,7 +717,7 @@ plan_items(NsEngine *e)
                 entry = ns_radix_iter_next(e->tree, &it, &gfn);
                 if (entry == NULL)
                     break;
-                plan_entry(&counts, e->queue, seg, gfn, entry);
+                plan_entry(&e->opts, &counts, e->queue, seg, gfn, entry);
             }
             urcu_memb_read_unlock();
         } while (entry != NULL);
@@ -708,6 +728,7 @@ plan_items(NsEngine *e)
     e->report.total_pages = counts.total_pages;
     e->report.absent_pages = counts.absent_pages;
     e->report.skipped_pages = counts.skipped_pages;
+    e->report.unmovable_pages = counts.unmovable_pages;
     e->report.in_place_pages = counts.in_place_pages;
     e->report.planned_pages = counts.planned_pages;
     e->report.planned_bytes = counts.planned_bytes;
@@ -855,12 +876,25 @@ settle(NsEngine *e, Item *item, void *final)
     item->marker = NULL;
 }
 
+/*
+ * @item's move failed for good in this job.  A lasting cause (livemap.h)
+ * adds a strike and records the minute, so the next jobs leave it alone
+ * until its backoff ends; any other cause clears the record.
+ */
 static void
 settle_failed(NsEngine *e, Item *item, int err, BatchResult *res)
 {
     guint64 pages = item_pages(item);
+    NsPageInfo info = ns_radix_page_info(ns_radix_mk_failed(item->marker, err));
 
-    settle(e, item, ns_radix_mk_failed(item->marker, err));
+    if (e->opts.unmovable_minute != 0 && ns_unmovable_errno(err)) {
+        info.strikes = MIN(info.strikes + 1, NS_PAGE_STRIKES_MAX);
+        info.tried = e->opts.unmovable_minute;
+    } else {
+        info.strikes = 0;
+        info.tried = 0;
+    }
+    settle(e, item, ns_radix_mk_page(&info));
     res->failed_pages += pages;
     res->failed_by_errno[MIN((guint)err, NS_ENGINE_ERRNO_SLOTS - 1)] += pages;
     res->handled_bytes += pages << NS_GUEST_PAGE_SHIFT;
@@ -899,7 +933,10 @@ settle_status(NsEngine *e, Item *item, int st, BatchResult *res)
         info.node = item->node;
         info.target = NS_PAGE_NODE_NONE;
         info.error = 0;
+        info.strikes = 0;
+        info.tried = 0;
         settle(e, item, ns_radix_mk_page(&info));
+        item->moved = TRUE;
         res->moved_pages += pages;
         res->moved_huge += item->order > 0;
         res->handled_bytes += pages << NS_GUEST_PAGE_SHIFT;
@@ -966,6 +1003,119 @@ resolve_unwritten(NsEngine *e, Worker *w, guint n, int call_err, BatchResult *re
                        g_array_index(w->batch, Item, 0).node);
 }
 
+static void split_huge(NsEngine *e, Item *item, BatchResult *res);
+
+/*
+ * The tree must hold what the kernel did.  A huge page the kernel reported
+ * moved may have been split since the scan (or in the call): then only its
+ * first base page moved.  For each huge page moved in this batch ask where
+ * three of its tail pages are; where one is not on the target, ask for
+ * every tail and write the base pages it became: the head and the tails on
+ * the target as moved, the tails elsewhere as base pages queued for the
+ * next pass, the tails the kernel has no page for as absent.
+ */
+static void
+verify_huge(NsEngine *e, Worker *w, BatchResult *res)
+{
+    g_autoptr(GArray) addrs = g_array_new(FALSE, FALSE, sizeof(void *));
+    g_autoptr(GArray) owner = g_array_new(FALSE, FALSE, sizeof(guint));
+
+    for (guint k = 0; k < w->batch->len; k++) {
+        Item *item = &g_array_index(w->batch, Item, k);
+        guint64 last = (G_GUINT64_CONSTANT(1) << item->order) - 1;
+        const guint64 tails[] = { 1, (last + 1) / 2, last };
+
+        if (!item->moved || item->order == 0)
+            continue;
+        for (guint t = 0; t < G_N_ELEMENTS(tails); t++) {
+            void *a = (void *)(uintptr_t)(item->hva + (tails[t] << NS_GUEST_PAGE_SHIFT));
+
+            g_array_append_val(addrs, a);
+            g_array_append_val(owner, k);
+        }
+    }
+    if (addrs->len == 0)
+        return;
+    g_autofree int *status = g_new(int, addrs->len);
+
+    if (e->host.move_pages(e->host.data, e->pid, addrs->len, (void **)addrs->data, NULL, status,
+                           0) < 0)
+        return; /* QEMU gone: the next call says so */
+    for (guint q = 0; q < addrs->len; q++) {
+        Item *item = &g_array_index(w->batch, Item, g_array_index(owner, guint, q));
+
+        if (item->moved && status[q] != (int)item->node) {
+            item->moved = FALSE; /* checked below, once */
+            split_huge(e, item, res);
+        }
+    }
+}
+
+/*
+ * @item, a huge page settled as moved, was split: ask where each of its
+ * base pages is and write them into the tree in its place.
+ */
+static void
+split_huge(NsEngine *e, Item *item, BatchResult *res)
+{
+    guint64 n = G_GUINT64_CONSTANT(1) << item->order;
+    g_autofree void **addrs = g_new(void *, n);
+    g_autofree int *status = g_new(int, n);
+    NsPageInfo head;
+    void *entry;
+
+    for (guint64 i = 0; i < n; i++)
+        addrs[i] = (void *)(uintptr_t)(item->hva + (i << NS_GUEST_PAGE_SHIFT));
+    if (e->host.move_pages(e->host.data, e->pid, n, addrs, NULL, status, 0) < 0)
+        return;
+    urcu_memb_read_lock();
+    entry = ns_radix_lookup(e->tree, item->gfn);
+    urcu_memb_read_unlock();
+    if (entry == NULL || !ns_radix_is_page(entry))
+        return;
+    head = ns_radix_page_info(entry);
+    if (head.order != item->order || head.state != NS_PAGE_PRESENT)
+        return; /* someone else wrote it since */
+    /* The head first, so a reader never counts a tail twice. */
+    head.order = 0;
+    head.node = status[0] >= 0 ? (unsigned)status[0] : NS_PAGE_NODE_NONE;
+    if (status[0] < 0)
+        head.state = NS_PAGE_ABSENT;
+    if (ns_radix_replace_if(e->tree, item->gfn, entry, ns_radix_mk_page(&head)) != 0)
+        return;
+    res->split_huge++;
+    res->moved_huge--;
+    res->moved_pages -= n;
+    for (guint64 i = 0; i < n; i++) {
+        guint64 gfn = item->gfn + i;
+        void *base = status[i] >= 0 ? ns_radix_mk_present((unsigned)status[i], 0)
+                                    : ns_radix_mk_absent(0);
+
+        if (i > 0 && ns_radix_insert(e->tree, gfn, base) == -EEXIST)
+            ns_radix_store(e->tree, gfn, base, NULL);
+        if (status[i] == (int)item->node) {
+            res->moved_pages++;
+        } else if (status[i] < 0) {
+            res->absent_pages++;
+        } else {
+            /* Still on the old node: a base page to move on the next pass. */
+            Item tail = {
+                .gfn = gfn,
+                .hva = item->hva + (i << NS_GUEST_PAGE_SHIFT),
+                .expected = i > 0 ? base : ns_radix_mk_page(&head),
+                .node = item->node,
+                .order = 0,
+                .tries = item->tries,
+            };
+
+            if (res->split_items == NULL)
+                res->split_items = g_array_new(FALSE, FALSE, sizeof(Item));
+            g_array_append_val(res->split_items, tail);
+            res->handled_bytes -= NS_GUEST_PAGE_SIZE;
+        }
+    }
+}
+
 static void
 worker_reserve(Worker *w, guint n)
 {
@@ -996,6 +1146,11 @@ account_batch(NsEngine *e, Worker *w, guint64 weight, BatchResult *res)
         r->failed_by_errno[k] += res->failed_by_errno[k];
     r->retries += res->retried_items;
     e->handled_planned_bytes += res->handled_bytes;
+    r->split_huge += res->split_huge;
+    if (res->split_items != NULL) {
+        g_array_append_vals(e->retry, res->split_items->data, res->split_items->len);
+        g_clear_pointer(&res->split_items, g_array_unref);
+    }
     for (guint k = 0; k < w->batch->len; k++) {
         Item *item = &g_array_index(w->batch, Item, k);
 
@@ -1077,6 +1232,7 @@ run_batch(NsEngine *e, Worker *w)
         }
         if (rc >= 0 || rc == -ENOMEM) {
             resolve_unwritten(e, w, n, rc < 0 ? ENOMEM : 0, &res);
+            verify_huge(e, w, &res);
             if (rc == -ENOMEM)
                 res.no_memory = TRUE;
             w->batch_pages = ns_engine_batch_next(&e->sizing, submitted, t1 - t0);

@@ -274,6 +274,24 @@ radix_failed(int rc, GError **error)
     return FALSE;
 }
 
+/*
+ * Whether @old, a FAILED entry, still describes the page the scan found
+ * (@desired, PRESENT): same node and order, so the move that failed did
+ * not happen since.  Its errno, attempts and unmovable record stay.
+ */
+static gboolean
+still_failed(const void *old, const void *desired)
+{
+    NsPageInfo o, d;
+
+    if (!ns_radix_is_page(old))
+        return FALSE;
+    o = ns_radix_page_info(old);
+    d = ns_radix_page_info(desired);
+    return o.state == NS_PAGE_FAILED && d.state == NS_PAGE_PRESENT && o.node == d.node &&
+           o.order == d.order;
+}
+
 /* Make the entry at @gfn @desired (not a marker), counting what changed. */
 static gboolean
 write_entry(NsRadix *tree, guint64 gfn, void *desired, NsPlacementScanStats *stats,
@@ -290,6 +308,8 @@ write_entry(NsRadix *tree, guint64 gfn, void *desired, NsPlacementScanStats *sta
 
     if (old != NULL && ns_radix_is_marker(old))
         return TRUE; /* a job owns it: not ours to touch */
+    if (old != NULL && still_failed(old, desired))
+        return TRUE; /* the failure still describes it: keep what we learnt */
     if (old != desired) {
         rc = old == NULL ? ns_radix_insert(tree, gfn, desired)
                          : ns_radix_store(tree, gfn, desired, NULL);
@@ -467,6 +487,7 @@ stats_init(NsPlacementStats *stats, gint cell)
     memset(stats, 0, sizeof(*stats));
     stats->cell = cell;
     stats->nodes = g_array_new(FALSE, TRUE, sizeof(NsPlacementCount));
+    stats->unmovable_nodes = g_array_new(FALSE, TRUE, sizeof(NsPlacementCount));
 }
 
 static void
@@ -475,7 +496,37 @@ stats_free(gpointer p)
     NsPlacementStats *stats = p;
 
     g_array_unref(stats->nodes);
+    g_clear_pointer(&stats->unmovable_nodes, g_array_unref);
     g_free(stats);
+}
+
+NsUnmovableCause
+ns_unmovable_cause(unsigned err)
+{
+    switch (err) {
+    case EBUSY:
+        return NS_UNMOVABLE_PINNED;
+    case EACCES:
+        return NS_UNMOVABLE_SHARED;
+    default:
+        return NS_UNMOVABLE_FAULT;
+    }
+}
+
+const char *
+ns_unmovable_cause_to_string(NsUnmovableCause cause)
+{
+    switch (cause) {
+    case NS_UNMOVABLE_PINNED:
+        return "pinned (the kernel stays busy: a device or another user holds it)";
+    case NS_UNMOVABLE_SHARED:
+        return "shared with another process";
+    case NS_UNMOVABLE_FAULT:
+        return "not migratable (the kernel answers EFAULT)";
+    case NS_UNMOVABLE_CAUSES:
+        break;
+    }
+    return "unknown";
 }
 
 static void
@@ -503,6 +554,8 @@ stats_account(NsPlacementStats *stats, const NsPageInfo *info, guint64 pages)
         break;
     case NS_PAGE_FAILED:
         count_add(&stats->failed, pages);
+        if (info->strikes > 0)
+            count_add(&stats->unmovable[ns_unmovable_cause(info->error)], pages);
         break;
     }
     if (info->node > NS_PAGE_NODE_MAX)
@@ -510,6 +563,11 @@ stats_account(NsPlacementStats *stats, const NsPageInfo *info, guint64 pages)
     if (stats->nodes->len <= info->node)
         g_array_set_size(stats->nodes, info->node + 1);
     count_add(&g_array_index(stats->nodes, NsPlacementCount, info->node), pages);
+    if (info->state == NS_PAGE_FAILED && info->strikes > 0) {
+        if (stats->unmovable_nodes->len <= info->node)
+            g_array_set_size(stats->unmovable_nodes, info->node + 1);
+        count_add(&g_array_index(stats->unmovable_nodes, NsPlacementCount, info->node), pages);
+    }
 }
 
 static NsPlacementStats *
@@ -642,8 +700,19 @@ ns_placement_summary_free(NsPlacementSummary *summary)
     if (summary == NULL)
         return;
     g_array_unref(summary->all.nodes);
+    g_clear_pointer(&summary->all.unmovable_nodes, g_array_unref);
     g_ptr_array_unref(summary->cells);
     g_free(summary);
+}
+
+NsPlacementCount
+ns_placement_stats_unmovable_on(const NsPlacementStats *stats, guint node)
+{
+    NsPlacementCount none = { 0 };
+
+    if (stats->unmovable_nodes == NULL || node >= stats->unmovable_nodes->len)
+        return none;
+    return g_array_index(stats->unmovable_nodes, NsPlacementCount, node);
 }
 
 NsPlacementCount

@@ -144,6 +144,20 @@ stats_bytes_on(const NsPlacementStats *stats, guint node)
     return stats != NULL ? ns_placement_stats_node(stats, node).bytes : 0;
 }
 
+/* Bytes of @stats found unmovable (livemap.h) on nodes other than @home. */
+static guint64
+stats_unmovable_off(const NsPlacementStats *stats, guint home)
+{
+    guint64 sum = 0;
+
+    for (guint n = 0; stats != NULL && stats->unmovable_nodes != NULL &&
+                      n < stats->unmovable_nodes->len;
+         n++)
+        if (n != home)
+            sum += g_array_index(stats->unmovable_nodes, NsPlacementCount, n).bytes;
+    return sum;
+}
+
 /* Bytes of @stats with a known node: what a move could act on. */
 static guint64
 stats_placed(const NsPlacementStats *stats)
@@ -471,7 +485,11 @@ decide_unit(Ctx *ctx, gint cell, const GArray *vcpus, NsPolicyDecision *d)
         return;
     }
     d->home = h.node;
-    d->remote_bytes = placed - stats_bytes_on(stats, (guint)h.node);
+    /* Memory found unmovable stays where it is: remote, but not what a
+     * move could fix, so it counts apart (and no move is planned for it). */
+    const guint64 unmovable_remote = stats_unmovable_off(stats, (guint)h.node);
+
+    d->remote_bytes = placed - stats_bytes_on(stats, (guint)h.node) - unmovable_remote;
     why = describe_home(&h);
 
     node = ns_topology_get_node(topo, (guint)d->home);
@@ -500,6 +518,13 @@ decide_unit(Ctx *ctx, gint cell, const GArray *vcpus, NsPolicyDecision *d)
     }
 
     remote = d->remote_bytes;
+    if (remote == 0 && unmovable_remote > 0) {
+        stay(d, NS_POLICY_REASON_IN_PLACE,
+             g_strdup_printf("%s: all movable memory already there, %.1f MiB elsewhere "
+                             "cannot move",
+                             why, (double)unmovable_remote / (double)MIB));
+        return;
+    }
     if (remote == 0) {
         stay(d, NS_POLICY_REASON_IN_PLACE,
              g_strdup_printf("%s: all %" G_GUINT64_FORMAT " MiB already there", why,

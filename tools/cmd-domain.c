@@ -18,7 +18,8 @@
 #include "numashift/engine-report.h"
 #include "numashift/error.h"
 #include "numashift/mainloop.h"
-#include "numashift/mover-lock.h"
+#include "numashift/livemap.h"
+#include "numashift/move.h"
 #include "numashift/placement.h"
 #include "numashift/radix.h"
 #include "numashift/topology.h"
@@ -49,19 +50,6 @@ open_domain(NsCli *cli, const char *command, int argc, char **argv, int *ret_cod
     if (dom == NULL)
         *ret_code = ns_cli_fail(cli, error);
     return dom;
-}
-
-/* The domain's memory map and a fresh placement scan into @tree. */
-static NsMemMap *
-scan_domain(NsDomain *dom, NsRadix *tree, GError **error)
-{
-    g_autoptr(NsMemMap) map = ns_domain_load_memmap(dom, error);
-
-    if (map == NULL)
-        return NULL;
-    if (!ns_placement_scan(tree, map, NULL, NULL, error))
-        return NULL;
-    return g_steal_pointer(&map);
 }
 
 /* Open the JSON object of a per-domain answer: {"domain": NAME, "pid": PID, ... */
@@ -141,69 +129,73 @@ ns_cmd_memmap(NsCli *cli, int argc, char **argv)
 
 /* --------------------------------------------------------------- status */
 
+static gint64
+int_member(JsonObject *o, const char *name)
+{
+    JsonNode *n = o != NULL ? json_object_get_member(o, name) : NULL;
+
+    return n != NULL && JSON_NODE_HOLDS_VALUE(n) ? json_node_get_int(n) : 0;
+}
+
+static JsonObject *
+object_member(JsonObject *o, const char *name)
+{
+    JsonNode *n = o != NULL ? json_object_get_member(o, name) : NULL;
+
+    return n != NULL && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+}
+
+/* Nodes in a stats object's "nodes" ({"0": ..., "1": ...}): the highest key + 1. */
 static guint
-max_node_of(const NsPlacementSummary *s)
+stats_node_count(JsonObject *stats)
 {
-    return s->all.nodes->len;
+    JsonObject *nodes = object_member(stats, "nodes");
+    g_autoptr(GList) keys = nodes != NULL ? json_object_get_members(nodes) : NULL;
+    guint count = 0;
+
+    for (GList *k = keys; k != NULL; k = k->next)
+        count = MAX(count, (guint)g_ascii_strtoull(k->data, NULL, 10) + 1);
+    return count;
+}
+
+static double
+mib(gint64 bytes)
+{
+    return (double)bytes / (1024.0 * 1024.0);
 }
 
 static void
-json_add_stats(JsonBuilder *b, const NsPlacementStats *st, guint nodes)
+print_stats_row(const char *label, JsonObject *st, guint nodes)
 {
-    json_builder_begin_object(b);
-    if (st->cell >= 0) {
-        json_builder_set_member_name(b, "cell");
-        json_builder_add_int_value(b, st->cell);
-    }
-    json_builder_set_member_name(b, "nodes");
-    json_builder_begin_object(b);
-    for (guint n = 0; n < nodes; n++) {
-        NsPlacementCount c = ns_placement_stats_node(st, n);
-        g_autofree char *key = g_strdup_printf("%u", n);
+    JsonObject *by_node = object_member(st, "nodes");
 
-        json_builder_set_member_name(b, key);
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "pages");
-        json_builder_add_int_value(b, (gint64)c.pages);
-        json_builder_set_member_name(b, "bytes");
-        json_builder_add_int_value(b, (gint64)c.bytes);
-        json_builder_end_object(b);
-    }
-    json_builder_end_object(b);
-    const struct {
-        const char *name;
-        NsPlacementCount c;
-    } totals[] = {
-        { "present", st->present },     { "absent", st->absent }, { "migrating", st->migrating },
-        { "failed", st->failed },       { "huge", st->huge },     { "total", st->total },
-    };
-    for (gsize i = 0; i < G_N_ELEMENTS(totals); i++) {
-        g_autofree char *pages = g_strdup_printf("%s_pages", totals[i].name);
-
-        json_builder_set_member_name(b, pages);
-        json_builder_add_int_value(b, (gint64)totals[i].c.pages);
-    }
-    json_builder_end_object(b);
-}
-
-static void
-print_stats_row(const char *label, const NsPlacementStats *st, guint nodes)
-{
     printf("%-12s", label);
     for (guint n = 0; n < nodes; n++) {
-        NsPlacementCount c = ns_placement_stats_node(st, n);
+        g_autofree char *key = g_strdup_printf("%u", n);
 
-        printf(" %12.1f", (double)c.bytes / (1024.0 * 1024.0));
+        printf(" %12.1f", mib(int_member(object_member(by_node, key), "bytes")));
     }
-    printf(" %12.1f %10" G_GUINT64_FORMAT " %9" G_GUINT64_FORMAT " %8" G_GUINT64_FORMAT "\n",
-           (double)st->present.bytes / (1024.0 * 1024.0), st->absent.pages, st->migrating.pages,
-           st->failed.pages);
+    printf(" %12.1f %10" G_GINT64_FORMAT " %9" G_GINT64_FORMAT " %8" G_GINT64_FORMAT "\n",
+           mib(int_member(st, "present_pages") * (gint64)NS_GUEST_PAGE_SIZE),
+           int_member(st, "absent_pages"), int_member(st, "migrating_pages"),
+           int_member(st, "failed_pages"));
 }
 
+/*
+ * The placement table (like numastat -p) from a placement object
+ * (ns_placement_summary_add_json()): MiB per host node for the guest and
+ * each vNUMA cell, pages never touched, in flight and failed, then what
+ * cannot move and why.  One printer for the daemon's answer and a scan.
+ */
 static void
-print_summary(const NsPlacementSummary *s)
+print_placement(JsonObject *placement)
 {
-    guint nodes = max_node_of(s);
+    JsonObject *guest = object_member(placement, "guest");
+    JsonNode *cells_node = json_object_get_member(placement, "cells");
+    JsonArray *cells = cells_node != NULL && JSON_NODE_HOLDS_ARRAY(cells_node)
+                           ? json_node_get_array(cells_node)
+                           : NULL;
+    guint nodes = stats_node_count(guest);
 
     printf("%-12s", "MiB");
     for (guint n = 0; n < nodes; n++) {
@@ -212,53 +204,102 @@ print_summary(const NsPlacementSummary *s)
         printf(" %12s", h);
     }
     printf(" %12s %10s %9s %8s\n", "total", "untouched", "in-flight", "failed");
-    print_stats_row("guest", &s->all, nodes);
-    for (guint i = 0; i < s->cells->len; i++) {
-        const NsPlacementStats *st = g_ptr_array_index(s->cells, i);
-        g_autofree char *label = g_strdup_printf("  cell %d", st->cell);
+    print_stats_row("guest", guest, nodes);
+    for (guint i = 0; cells != NULL && i < json_array_get_length(cells); i++) {
+        JsonObject *st = json_array_get_object_element(cells, i);
+        g_autofree char *label = g_strdup_printf("  cell %" G_GINT64_FORMAT, int_member(st, "cell"));
 
         print_stats_row(label, st, nodes);
     }
+    JsonNode *un = guest != NULL ? json_object_get_member(guest, "unmovable") : NULL;
+    JsonArray *causes = un != NULL && JSON_NODE_HOLDS_ARRAY(un) ? json_node_get_array(un) : NULL;
+
+    for (guint i = 0; causes != NULL && i < json_array_get_length(causes); i++) {
+        JsonObject *c = json_array_get_object_element(causes, i);
+
+        printf("unmovable: %.1f MiB, %s\n", mib(int_member(c, "bytes")),
+               json_object_get_string_member_with_default(c, "cause", "?"));
+    }
 }
 
-int
-ns_cmd_status(NsCli *cli, int argc, char **argv)
+/* A placement object from a summary, for the one printer above. */
+static JsonNode *
+placement_to_json(const NsPlacementSummary *s)
 {
-    int code = NS_EXIT_OK;
-    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonBuilder) b = json_builder_new();
 
-    if (!ns_cli_parse(cli, "status", "DOMAIN",
-                      "Show where DOMAIN's memory is: MiB per host node for the whole guest and\n"
-                      "per vNUMA cell (like numastat -p), pages never touched, in flight and failed.",
-                      NULL, &argc, &argv))
-        return NS_EXIT_USAGE;
-    g_autoptr(NsDomain) dom = open_domain(cli, "status", argc, argv, &code);
-    if (dom == NULL)
-        return code;
+    json_builder_begin_object(b);
+    ns_placement_summary_add_json(b, s);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
 
-    g_autoptr(NsRadix) tree = ns_radix_new();
-    g_autoptr(NsMemMap) map = tree != NULL ? scan_domain(dom, tree, &error) : NULL;
+/*
+ * Where @dom's pages are: numashiftd's live map when the daemon tracks this
+ * QEMU (no kernel call; pages in flight and unmovable show), else a scan of
+ * our own.  @ret_source says which.
+ */
+static JsonNode *
+load_placement(NsDomain *dom, JsonNode *daemon, char **ret_source, guint *ret_ranges,
+               GError **error)
+{
+    JsonObject *d = daemon != NULL && JSON_NODE_HOLDS_OBJECT(daemon) ? json_node_get_object(daemon)
+                                                                     : NULL;
+    JsonObject *placement = object_member(d, "placement");
 
-    if (map == NULL) {
-        if (tree == NULL)
-            g_set_error_literal(&error, NS_ERROR, NS_ERROR_FAILED, "out of memory");
-        return ns_cli_fail(cli, error);
+    if (placement != NULL && int_member(placement, "pid") == ns_domain_get_pid(dom)) {
+        *ret_source = g_strdup_printf("numashiftd's live map, scanned %.1f s ago",
+                                      (double)int_member(placement, "scanned_ms_ago") / 1000.0);
+        *ret_ranges = 0;
+        return json_node_copy(json_object_get_member(d, "placement"));
     }
-    g_autoptr(NsPlacementSummary) s = ns_placement_summarize(tree, map);
-    /* When numashiftd runs, its job on this domain (if any) and its policy. */
-    g_autoptr(JsonNode) daemon = ns_cli_daemon_domain_status(ns_domain_get_config(dom)->uuid);
+    g_autoptr(NsMemMap) map = ns_domain_load_memmap(dom, error);
+    g_autoptr(NsLiveMap) live = map != NULL ? ns_live_map_new(map->pid, error) : NULL;
 
-    if (cli->json) {
+    if (live == NULL || !ns_placement_scan(ns_live_map_get_tree(live), map, NULL, NULL, error))
+        return NULL;
+    ns_live_map_set_scanned(live, map);
+    g_autoptr(NsPlacementSummary) s = ns_live_map_summarize(live);
+
+    *ret_source = g_strdup("a scan just now");
+    *ret_ranges = map->ranges->len;
+    return placement_to_json(s);
+}
+
+typedef struct {
+    NsCli *cli;
+    NsDomain *dom;
+    gboolean watch;
+    int code;
+    GMainLoop *loop;
+} StatusView;
+
+/* One look: print the placement (text or JSON); FALSE on failure (code set). */
+static gboolean
+show_status(StatusView *v)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *source = NULL;
+    guint ranges = 0;
+    /* When numashiftd runs: its live map of this domain, its job and policy. */
+    g_autoptr(JsonNode) daemon = ns_cli_daemon_domain_status(ns_domain_get_config(v->dom)->uuid);
+    g_autoptr(JsonNode) placement = load_placement(v->dom, daemon, &source, &ranges, &error);
+
+    if (placement == NULL) {
+        v->code = ns_cli_fail(v->cli, error);
+        return FALSE;
+    }
+    if (v->cli->json) {
         g_autoptr(JsonBuilder) b = json_builder_new();
+        JsonObject *p = json_node_get_object(placement);
 
-        json_begin_domain(b, dom);
+        json_begin_domain(b, v->dom);
+        json_builder_set_member_name(b, "source");
+        json_builder_add_string_value(b, source);
         json_builder_set_member_name(b, "guest");
-        json_add_stats(b, &s->all, max_node_of(s));
+        json_builder_add_value(b, json_node_copy(json_object_get_member(p, "guest")));
         json_builder_set_member_name(b, "cells");
-        json_builder_begin_array(b);
-        for (guint i = 0; i < s->cells->len; i++)
-            json_add_stats(b, g_ptr_array_index(s->cells, i), max_node_of(s));
-        json_builder_end_array(b);
+        json_builder_add_value(b, json_node_copy(json_object_get_member(p, "cells")));
         json_builder_set_member_name(b, "daemon");
         if (daemon != NULL)
             json_builder_add_value(b, json_node_copy(daemon));
@@ -266,26 +307,101 @@ ns_cmd_status(NsCli *cli, int argc, char **argv)
             json_builder_add_null_value(b);
         json_builder_end_object(b);
         ns_cli_print_json(b);
-        return NS_EXIT_OK;
+        fflush(stdout);
+        return TRUE;
     }
-    printf("Domain %s, QEMU pid %d, %u RAM range(s)\n", ns_domain_get_config(dom)->name,
-           (int)map->pid, map->ranges->len);
-    print_summary(s);
+    if (v->watch && isatty(STDOUT_FILENO))
+        printf("\033[H\033[2J"); /* redraw in place, as watch(1) does */
+    printf("Domain %s, QEMU pid %d, from %s\n", ns_domain_get_config(v->dom)->name,
+           (int)ns_domain_get_pid(v->dom), source);
+    print_placement(json_node_get_object(placement));
     if (daemon != NULL)
         ns_cli_print_daemon_status(daemon);
-    return NS_EXIT_OK;
+    fflush(stdout);
+    return TRUE;
+}
+
+static gboolean
+on_status_tick(gpointer data)
+{
+    StatusView *v = data;
+
+    if (show_status(v))
+        return G_SOURCE_CONTINUE;
+    g_main_loop_quit(v->loop); /* from the loop's own callback: never lost */
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_status_signal(gpointer data)
+{
+    StatusView *v = data;
+
+    g_main_loop_quit(v->loop);
+    return G_SOURCE_REMOVE;
+}
+
+int
+ns_cmd_status(NsCli *cli, int argc, char **argv)
+{
+    int code = NS_EXIT_OK;
+    gboolean watch = FALSE;
+    double interval = NAN;
+    const GOptionEntry entries[] = {
+        { "watch", 'w', 0, G_OPTION_ARG_NONE, &watch,
+          "Redraw until interrupted (from numashiftd's live map when it runs)", NULL },
+        { "interval", 'i', 0, G_OPTION_ARG_DOUBLE, &interval,
+          "Seconds between redraws with --watch (default 1)", "SECS" },
+        G_OPTION_ENTRY_NULL,
+    };
+
+    if (!ns_cli_parse(cli, "status", "DOMAIN",
+                      "Show where DOMAIN's memory is: MiB per host node for the whole guest and\n"
+                      "per vNUMA cell (like numastat -p), pages never touched, in flight, failed,\n"
+                      "and memory that cannot move.  With numashiftd running this is its live\n"
+                      "map (no scan); otherwise a scan of our own.",
+                      entries, &argc, &argv))
+        return NS_EXIT_USAGE;
+    if (isnan(interval))
+        interval = 1.0;
+    else if (!(interval >= 0.05 && interval <= 3600))
+        return ns_cli_usage(cli, "status", "--interval %g: seconds between 0.05 and 3600",
+                            interval);
+    else if (!watch)
+        return ns_cli_usage(cli, "status", "--interval needs --watch");
+    g_autoptr(NsDomain) dom = open_domain(cli, "status", argc, argv, &code);
+    if (dom == NULL)
+        return code;
+    StatusView view = { .cli = cli, .dom = dom, .watch = watch, .code = NS_EXIT_OK };
+
+    if (!show_status(&view) || !watch)
+        return view.code;
+    g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
+    guint tick = g_timeout_add((guint)(interval * 1000), on_status_tick, &view);
+    guint sigint = g_unix_signal_add(SIGINT, on_status_signal, &view);
+    guint sigterm = g_unix_signal_add(SIGTERM, on_status_signal, &view);
+
+    view.loop = loop;
+    g_main_loop_run(loop);
+    g_source_remove(sigint);
+    g_source_remove(sigterm);
+    if (view.code == NS_EXIT_OK)
+        g_source_remove(tick);
+    return view.code;
 }
 
 /* -------------------------------------------------------------- migrate */
 
 typedef struct {
     NsCli *cli;
-    NsEngine *engine;
+    NsMove *move;
+    NsDomain *dom;
+    const NsMemMap *map;
+    NsLiveMap *live;
     gboolean tty;
-    NsMainDone done; /* set by the engine thread when the job has ended */
+    NsMainDone done; /* set by the pipeline's thread when the run has ended */
     gboolean ok;
     GError *error;
-    NsRadix *tree;
     gint64 last_line_us;
 } MigrateJob;
 
@@ -327,12 +443,12 @@ on_progress(const NsEngineProgress *p, gpointer user_data)
 }
 
 static gpointer
-run_engine(gpointer data)
+run_move(gpointer data)
 {
     MigrateJob *job = data;
 
     urcu_memb_register_thread();
-    job->ok = ns_engine_run(job->engine, &job->error);
+    job->ok = ns_move_run(job->move, job->dom, job->map, job->live, &job->error);
     urcu_memb_unregister_thread();
     ns_main_done_set(&job->done);
     return NULL;
@@ -345,7 +461,7 @@ on_signal(gpointer data)
 
     fprintf(stderr, "\n%s: cancelling: pages in flight finish, the rest stay where they are\n",
             job->cli->prog);
-    ns_engine_cancel(job->engine);
+    ns_move_cancel(job->move);
     return G_SOURCE_CONTINUE;
 }
 
@@ -397,6 +513,11 @@ print_report(const NsCli *cli, const NsEngineReport *r)
            ", retries %" G_GUINT64_FORMAT " (pages)\n",
            r->in_place_pages, r->absent_pages, r->failed_pages, r->remaining_pages + r->skipped_pages,
            r->retries);
+    if (r->unmovable_pages > 0)
+        printf("  unmovable, not tried again yet: %" G_GUINT64_FORMAT " pages\n", r->unmovable_pages);
+    if (r->split_huge > 0)
+        printf("  huge pages split during the move: %" G_GUINT64_FORMAT
+               " (their base pages moved one by one)\n", r->split_huge);
     for (guint e = 0; e < NS_ENGINE_ERRNO_SLOTS; e++)
         if (r->failed_by_errno[e] != 0)
             printf("  failed with %s: %" G_GUINT64_FORMAT " pages\n", g_strerror((int)e),
@@ -407,26 +528,6 @@ print_report(const NsCli *cli, const NsEngineReport *r)
                r->kvm.remote_tlb_flush, r->kvm.mmu_shadow_zapped, r->kvm.pages_4k, r->kvm.pages_2m);
     else
         printf("  KVM counters: not available (TCG, or QEMU without query-stats)\n");
-}
-
-/* The numatune nodeset keeps the domain's memory off @node: the kernel would say EACCES. */
-static gboolean
-check_allowed(const NsDomainConfig *c, guint node, GError **error)
-{
-    if (c->numatune_nodeset == NULL || c->numatune_mode == NULL ||
-        (strcmp(c->numatune_mode, "strict") != 0 && strcmp(c->numatune_mode, "restrictive") != 0))
-        return TRUE;
-    g_autoptr(GArray) allowed = ns_parse_cpulist(c->numatune_nodeset, error);
-
-    if (allowed == NULL)
-        return FALSE;
-    for (guint i = 0; i < allowed->len; i++)
-        if (g_array_index(allowed, guint, i) == node)
-            return TRUE;
-    g_set_error(error, NS_ERROR, NS_ERROR_PERMISSION,
-                "node %u is outside the nodes domain '%s' may use: %s (numatune %s)", node,
-                c->name, c->numatune_nodeset, c->numatune_mode);
-    return FALSE;
 }
 
 int
@@ -495,73 +596,74 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
     g_autoptr(NsDomain) dom = open_domain(cli, "migrate", argc, argv, &code);
     if (dom == NULL)
         return code;
-    if (!ns_engine_check_node((guint)to, &error) ||
-        !check_allowed(ns_domain_get_config(dom), (guint)to, &error))
+    g_autoptr(NsMemMap) map = ns_domain_load_memmap(dom, &error);
+    /* Our own placement map, dropped when we exit. */
+    g_autoptr(NsLiveMap) live = map != NULL ? ns_live_map_new(map->pid, &error) : NULL;
+
+    if (live == NULL)
         return ns_cli_fail(cli, error);
-    /* One mover per domain: held from the scan to the last batch (a dry
-     * run moves nothing and needs none). */
     g_autofree char *holder = g_strdup_printf("numashift migrate (pid %d)", (int)getpid());
-    g_autoptr(NsMoverLock) mover =
-        dry_run ? NULL : ns_mover_lock_take(ns_domain_get_config(dom)->uuid, holder, &error);
-
-    if (!dry_run && mover == NULL)
-        return ns_cli_fail(cli, error);
-
-    g_autoptr(NsRadix) tree = ns_radix_new();
-    g_autoptr(NsMemMap) map = tree != NULL ? scan_domain(dom, tree, &error) : NULL;
-    g_autoptr(NsPlan) plan = ns_plan_new();
-
-    if (map == NULL || !ns_plan_add_map(plan, map, cell, (guint)to, &error)) {
-        if (error == NULL)
-            g_set_error_literal(&error, NS_ERROR, NS_ERROR_FAILED, "out of memory");
-        else if (cell >= 0 && g_error_matches(error, NS_ERROR, NS_ERROR_NOT_FOUND))
-            g_prefix_error(&error, "domain '%s': ", ns_domain_get_config(dom)->name);
-        return ns_cli_fail(cli, error);
-    }
-
-    MigrateJob job = { .cli = cli, .tty = isatty(STDOUT_FILENO), .tree = tree };
-    NsEngineOptions opts = {
-        .workers = (guint)workers,
-        .rate_limit_mib_s = rate,
-        .dry_run = dry_run,
-        .progress = on_progress,
-        .progress_data = &job,
+    MigrateJob job = {
+        .cli = cli, .dom = dom, .map = map, .live = live, .tty = isatty(STDOUT_FILENO),
     };
-    g_autoptr(NsEngine) engine = ns_engine_new(tree, map, plan, &opts, &error);
+    /* The same pipeline as numashiftd's jobs: the same checks, in the same order. */
+    const NsMoveSpec spec = {
+        .kind = NS_MOVE_TO_NODE,
+        .to = (guint)to,
+        .cell = cell,
+        .holder = holder,
+        .engine = {
+            .workers = (guint)workers,
+            .rate_limit_mib_s = rate,
+            .dry_run = dry_run,
+            .progress = on_progress,
+            .progress_data = &job,
+        },
+    };
+    g_autoptr(NsMove) move = ns_move_new(&spec);
 
-    if (engine == NULL)
-        return ns_cli_fail(cli, error);
-    job.engine = engine;
+    job.move = move;
     g_autoptr(GArray) before = dry_run ? NULL : kvm_stats(dom);
     guint sigint = g_unix_signal_add(SIGINT, on_signal, &job);
     guint sigterm = g_unix_signal_add(SIGTERM, on_signal, &job);
     GThread *thread;
 
-    /* Set before the thread exists: a job that ends at once (nothing to
-     * move, a dry run) must find the flag to set, and the wait below sees
-     * it however late it starts. */
+    /* Set before the thread exists: a run that ends at once (nothing to
+     * move, a dry run, a refused node) must find the flag to set, and the
+     * wait below sees it however late it starts. */
     ns_main_done_init(&job.done, NULL);
-    thread = g_thread_new("ns-migrate", run_engine, &job);
+    thread = g_thread_new("ns-migrate", run_move, &job);
     ns_main_done_wait(&job.done);
     g_thread_join(thread);
     g_source_remove(sigint);
     g_source_remove(sigterm);
 
-    g_autoptr(NsEngineReport) report = ns_engine_get_report(engine);
+    g_autoptr(NsEngineReport) report = ns_move_get_report(move);
+
+    if (report == NULL) {
+        /* Refused or failed before the engine ran: nothing moved. */
+        code = ns_cli_fail(cli, job.error);
+        g_clear_error(&job.error);
+        return code;
+    }
     g_autoptr(GArray) after = dry_run ? NULL : kvm_stats(dom);
 
     fill_kvm_deltas(report, before, after);
     print_report(cli, report);
     /* After a failed job (QEMU gone, say) the tree is history, not a status. */
     if (!cli->json && !dry_run && job.ok) {
-        g_autoptr(NsPlacementSummary) s = ns_placement_summarize(tree, map);
+        g_autoptr(NsPlacementSummary) s = ns_live_map_summarize(live);
+        g_autoptr(JsonNode) placement = placement_to_json(s);
 
-        print_summary(s);
+        print_placement(json_node_get_object(placement));
     }
     if (!job.ok) {
         code = ns_cli_fail(cli, job.error);
         g_clear_error(&job.error);
         return code;
     }
-    return report->failed_pages > 0 || report->remaining_pages > 0 ? NS_EXIT_INCOMPLETE : NS_EXIT_OK;
+    return report->outcome == NS_ENGINE_OUTCOME_CANCELLED || report->failed_pages > 0 ||
+                   report->remaining_pages > 0
+               ? NS_EXIT_INCOMPLETE
+               : NS_EXIT_OK;
 }

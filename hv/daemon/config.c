@@ -19,6 +19,7 @@ ns_daemon_config_new_default(void)
     c->debounce_ms = 500;
     c->start_delay_ms = 1000;
     c->drift_interval_s = 30;
+    c->rescan_interval_s = 300;
     c->max_clients = 32;
     c->mode = g_strdup("follow");
     ns_policy_options_init(&c->policy);
@@ -138,6 +139,10 @@ load_daemon(GKeyFile *kf, NsDaemonConfig *c, GError **error)
             if (!get_uint(kf, g, *k, 0, 86400, &v, error))
                 return FALSE;
             c->drift_interval_s = (guint)v;
+        } else if (strcmp(*k, "rescan-interval-s") == 0) {
+            if (!get_uint(kf, g, *k, 0, 86400, &v, error))
+                return FALSE;
+            c->rescan_interval_s = (guint)v;
         } else if (strcmp(*k, "max-clients") == 0) {
             if (!get_uint(kf, g, *k, 1, 4096, &v, error))
                 return FALSE;

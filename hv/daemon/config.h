@@ -26,6 +26,8 @@ typedef struct {
     guint debounce_ms;       /* pinning events closer than this make one job */
     guint start_delay_ms;    /* after a domain starts, before its first look */
     guint drift_interval_s;  /* periodic placement check; 0: off */
+    guint rescan_interval_s; /* a drift check scans every page (refreshing the live map)
+                                when its last full scan is older; 0: at every check */
     guint max_clients;       /* control socket connections at once */
     /* [policy] */
     char *mode;              /* default policy mode for every domain ("follow") */

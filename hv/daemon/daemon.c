@@ -18,6 +18,7 @@
 
 #include "conn.h"
 #include "job.h"
+#include "numashift/livemap.h"
 #include "numashift/error.h"
 #include "server.h"
 
@@ -36,6 +37,8 @@ typedef struct {
     NsMemMap *memmap;        /* the last job's memory map, for the next to recheck; NULL: none */
     guint layout_changes;    /* layout events so far: a job's map is kept only if none came */
     guint job_layout;        /* layout_changes when the running job started */
+    NsLiveMap *live;         /* the live placement map of its QEMU, from the first scan;
+                                a running job's may be newer (live_map()) */
 } Tracked;
 
 struct _NsDaemon {
@@ -79,7 +82,18 @@ tracked_free(gpointer p)
     g_free(t->name);
     g_free(t->runtime_mode);
     ns_memmap_free(t->memmap);
+    ns_live_map_unref(t->live);
     g_free(t);
+}
+
+/* The domain's live map as readers should see it: a running job's (it may
+ * have started one for a new QEMU), else the last one; NULL before any. */
+static NsLiveMap *
+live_map(Tracked *t)
+{
+    NsLiveMap *live = t->job != NULL ? ns_job_get_live(t->job) : NULL;
+
+    return live != NULL ? live : t->live;
 }
 
 static Tracked *
@@ -220,6 +234,11 @@ on_job_done(NsJob *job, gpointer data)
     g_clear_pointer(&t->memmap, ns_memmap_free);
     if (error == NULL && ns_job_get_memmap(job) != NULL && t->job_layout == t->layout_changes)
         t->memmap = ns_memmap_copy(ns_job_get_memmap(job));
+    /* The live map goes on (a new QEMU's, if the job started one). */
+    if (ns_job_get_live(job) != NULL && ns_job_get_live(job) != t->live) {
+        ns_live_map_unref(t->live);
+        t->live = ns_live_map_ref(ns_job_get_live(job));
+    }
     /* Its domain stopped meanwhile: forget it (the Call delivering this
      * still holds the job; the Tracked is not used after this). */
     if (t->stopped)
@@ -241,6 +260,7 @@ start_job(NsDaemon *d, Tracked *t)
                                  : 0;
     /* A map is worth reusing only while libvirt tells us of layout changes. */
     t->pending->memmap = ns_conn_watches_layout(d->conn) ? t->memmap : NULL;
+    t->pending->live = t->live; /* the job takes its own reference */
     t->job_layout = t->layout_changes;
     t->job = ns_job_start(vc, t->pending, &cb);
     g_clear_pointer(&t->pending, spec_free);
@@ -344,6 +364,21 @@ enqueue(NsDaemon *d, Tracked *t, NsJobSpec *spec)
 /* The drift check's sample: one page in 64 (a 2 GiB guest: 8192 addresses, one query). */
 #define DRIFT_SAMPLE_STRIDE 64u
 
+/*
+ * Whether @t's live map was scanned whole within rescan-interval-s: then a
+ * drift check may decide on a sample; otherwise it scans every page, which
+ * keeps what status shows current (the background rescan).
+ */
+static gboolean
+live_map_fresh(NsDaemon *d, Tracked *t)
+{
+    NsLiveMap *live = live_map(t);
+    gint64 scanned = live != NULL ? ns_live_map_get_scanned_us(live) : 0;
+
+    return scanned != 0 &&
+           g_get_monotonic_time() - scanned < (gint64)d->config->rescan_interval_s * G_USEC_PER_SEC;
+}
+
 static guint64
 enqueue_rebalance(NsDaemon *d, Tracked *t, const char *trigger)
 {
@@ -356,7 +391,8 @@ enqueue_rebalance(NsDaemon *d, Tracked *t, const char *trigger)
     spec->workers = d->config->workers;
     spec->policy = d->config->policy;
     spec->mode_override = g_strdup(mode_override(d, t));
-    spec->sample_stride = strcmp(trigger, "drift") == 0 ? DRIFT_SAMPLE_STRIDE : 0;
+    spec->sample_stride = strcmp(trigger, "drift") == 0 && live_map_fresh(d, t) ? DRIFT_SAMPLE_STRIDE
+                                                                                : 0;
     return enqueue(d, t, spec);
 }
 
@@ -389,6 +425,7 @@ domain_started(NsDaemon *d, const char *uuid, const char *name, const char *how)
 
     t->layout_changes++; /* a new QEMU (the PID check would tell too) */
     g_clear_pointer(&t->memmap, ns_memmap_free);
+    g_clear_pointer(&t->live, ns_live_map_unref); /* its pages are another process's */
     emit(t, NS_CONTROL_EVENT_DOMAIN, "started", "source", json_node_init_string(json_node_alloc(), how));
     if (t->start_source == 0)
         t->start_source = g_timeout_add(d->config->start_delay_ms, start_delay_fired, t);
@@ -461,6 +498,18 @@ on_layout(const char *uuid, const char *name, const char *what, gpointer data)
     g_clear_pointer(&t->memmap, ns_memmap_free);
 }
 
+/* Pages found unmovable may be tried again at once: the facts changed. */
+static void
+forgive(Tracked *t, const char *why)
+{
+    NsLiveMap *live = live_map(t);
+
+    if (live == NULL)
+        return;
+    ns_live_map_forgive(live);
+    g_debug("domain %s: %s: unmovable pages will be tried again", t->name, why);
+}
+
 static void
 on_pinning(const char *uuid, const char *name, const char *const *keys, gpointer data)
 {
@@ -470,6 +519,7 @@ on_pinning(const char *uuid, const char *name, const char *const *keys, gpointer
 
     t->pinning_events++;
     t->pinning_at_us = g_get_real_time();
+    forgive(t, "pinning changed");
     g_message("domain %s: pinning changed (%s); deciding in %u ms", t->name, joined,
               d->config->debounce_ms);
     emit(t, NS_CONTROL_EVENT_DOMAIN, "pinning", "keys",
@@ -625,8 +675,32 @@ find_tracked(NsDaemon *d, const char *key)
     return NULL;
 }
 
+/*
+ * Where the guest's pages are, from its live map alone: no kernel call,
+ * markers of a running job counted in flight.  null before the first scan.
+ */
+static void
+add_placement(JsonBuilder *b, NsLiveMap *live)
+{
+    g_autoptr(NsPlacementSummary) summary = live != NULL ? ns_live_map_summarize(live) : NULL;
+
+    if (summary == NULL) {
+        json_builder_add_null_value(b);
+        return;
+    }
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "pid");
+    json_builder_add_int_value(b, ns_live_map_get_pid(live));
+    json_builder_set_member_name(b, "scanned_ms_ago");
+    json_builder_add_int_value(b, (g_get_monotonic_time() - ns_live_map_get_scanned_us(live)) / 1000);
+    ns_placement_summary_add_json(b, summary);
+    json_builder_end_object(b);
+}
+
+/* The domain as the control socket tells it; with @placement, where its
+ * pages are too (status: a walk of its tree). */
 static JsonNode *
-describe_domain(NsDaemon *d, Tracked *t)
+describe_domain(NsDaemon *d, Tracked *t, gboolean placement)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
     const char *mode = mode_override(d, t);
@@ -650,6 +724,10 @@ describe_domain(NsDaemon *d, Tracked *t)
     json_builder_add_int_value(b, t->pinning_events);
     json_builder_set_member_name(b, "memmap_cached");
     json_builder_add_boolean_value(b, t->memmap != NULL);
+    if (placement) {
+        json_builder_set_member_name(b, "placement");
+        add_placement(b, live_map(t));
+    }
     json_builder_set_member_name(b, "job");
     if (t->job != NULL)
         json_builder_add_value(b, ns_job_describe(t->job));
@@ -694,7 +772,7 @@ on_request(NsClient *client, const NsControlRequest *req, gpointer data)
             Tracked *x = v;
 
             if (req->op == NS_CONTROL_OP_LIST)
-                json_builder_add_value(b, describe_domain(d, x));
+                json_builder_add_value(b, describe_domain(d, x, FALSE));
             else if (x->job != NULL)
                 json_builder_add_value(b, ns_job_describe(x->job));
         }
@@ -706,7 +784,7 @@ on_request(NsClient *client, const NsControlRequest *req, gpointer data)
     }
     case NS_CONTROL_OP_STATUS:
     case NS_CONTROL_OP_POLICY_GET: {
-        g_autoptr(JsonNode) result = describe_domain(d, t);
+        g_autoptr(JsonNode) result = describe_domain(d, t, req->op == NS_CONTROL_OP_STATUS);
 
         ns_client_reply_ok(client, req, result);
         return;
@@ -727,16 +805,18 @@ on_request(NsClient *client, const NsControlRequest *req, gpointer data)
         spec->cell = req->cell;
         spec->rate_mib_s = req->rate;
         spec->workers = req->workers != 0 ? req->workers : d->config->workers;
+        forgive(t, "an operator asked for a move");
         guint64 serial = enqueue(d, t, spec); /* the operator's word beats a pending rebalance */
-        g_autoptr(JsonNode) result = describe_domain(d, t);
+        g_autoptr(JsonNode) result = describe_domain(d, t, FALSE);
 
         json_object_set_int_member(json_node_get_object(result), "serial", (gint64)serial);
         ns_client_reply_ok(client, req, result);
         return;
     }
     case NS_CONTROL_OP_REBALANCE: {
+        forgive(t, "an operator asked for a rebalance");
         guint64 serial = enqueue_rebalance(d, t, "request");
-        g_autoptr(JsonNode) result = describe_domain(d, t);
+        g_autoptr(JsonNode) result = describe_domain(d, t, FALSE);
 
         json_object_set_int_member(json_node_get_object(result), "serial", (gint64)serial);
         ns_client_reply_ok(client, req, result);
@@ -775,7 +855,7 @@ on_request(NsClient *client, const NsControlRequest *req, gpointer data)
              json_node_init_string(json_node_alloc(), t->runtime_mode));
         if (mode == NS_POLICY_MODE_FOLLOW)
             enqueue_rebalance(d, t, "policy");
-        g_autoptr(JsonNode) result = describe_domain(d, t);
+        g_autoptr(JsonNode) result = describe_domain(d, t, FALSE);
 
         ns_client_reply_ok(client, req, result);
         return;

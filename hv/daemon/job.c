@@ -4,9 +4,10 @@
  * round trips, the placement scan, the move); the main thread only reads
  * the job's state under its mutex and receives marshalled callbacks.
  *
- * A job never scans the tree of another: each has its own radix tree, so
- * two jobs on two domains share nothing but the libvirt connection, which
- * libvirt makes thread-safe.
+ * The steps from the memory map on are the move pipeline's (hv/move.c),
+ * the same code `numashift migrate --direct` runs.  Two jobs on two
+ * domains share nothing but the libvirt connection, which libvirt makes
+ * thread-safe.
  */
 #include "job.h"
 #include "numashift/mainloop.h"
@@ -21,7 +22,7 @@
 #include "numashift/domain.h"
 #include "numashift/engine-report.h"
 #include "numashift/error.h"
-#include "numashift/mover-lock.h"
+#include "numashift/move.h"
 #include "numashift/placement.h"
 #include "numashift/radix.h"
 #include "numashift/topology.h"
@@ -34,18 +35,14 @@ typedef enum {
     STATE_FAILED,
 } JobState;
 
-/* Where a job's time goes before pages move; reported in its description. */
+/* Where a job's time goes before the pipeline's phases (ns_move_get_phase_us()). */
 typedef enum {
     PHASE_OPEN,   /* the domain from libvirt */
     PHASE_MEMMAP, /* the guest's memory map (QMP, /proc/PID/maps) */
-    PHASE_SAMPLE, /* the drift check's sampled placement */
-    PHASE_SCAN,   /* every page's placement */
-    PHASE_DECIDE, /* pinning, topology, policy, plan */
-    PHASE_ENGINE, /* the engine set up: the plan's pages claimed in the tree */
     PHASE_COUNT,
 } JobPhase;
 
-static const char *const phase_names[PHASE_COUNT] = { "open", "memmap", "sample", "scan", "decide", "engine" };
+static const char *const phase_names[PHASE_COUNT] = { "open", "memmap" };
 
 struct _NsJob {
     NsJobSpec spec;
@@ -55,9 +52,10 @@ struct _NsJob {
     GThread *thread;
     gint refs;
 
+    NsMove *move; /* the pipeline: made before the thread starts, freed with the job */
+
     GMutex lock; /* guards the fields below, shared with the job thread */
-    NsEngine *engine;
-    gboolean want_pause, want_cancel, detached;
+    gboolean detached;
     GError *cancel_reason; /* why it was cancelled, when not an operator's word */
     JobState state;
     NsEngineProgress progress;
@@ -66,6 +64,7 @@ struct _NsJob {
     JsonNode *decisions;
     gint64 phase_us[PHASE_COUNT]; /* -1: not reached */
     NsMemMap *memmap;             /* the map the job used; set once, before done */
+    NsLiveMap *live;              /* the placement map it writes; set once */
     gboolean memmap_cached;       /* it was the earlier one, rechecked */
 
     gboolean done_delivered; /* main thread only */
@@ -90,10 +89,13 @@ job_unref(gpointer p)
     g_free(job->spec.mode_override);
     ns_memmap_free((NsMemMap *)job->spec.memmap);
     ns_memmap_free(job->memmap);
+    ns_live_map_unref(job->spec.live);
+    ns_live_map_unref(job->live);
     g_clear_pointer(&job->report, ns_engine_report_free);
     g_clear_error(&job->error);
     g_clear_error(&job->cancel_reason);
     g_clear_pointer(&job->decisions, json_node_unref);
+    ns_move_free(job->move);
     g_mutex_clear(&job->lock);
     virConnectClose(job->conn);
     g_main_context_unref(job->context);
@@ -168,6 +170,8 @@ on_engine_progress(const NsEngineProgress *progress, gpointer data)
 
     g_mutex_lock(&job->lock);
     job->progress = *progress;
+    if (job->state == STATE_PREPARING)
+        job->state = STATE_MOVING;
     g_mutex_unlock(&job->lock);
     c->kind = CALL_PROGRESS;
     c->progress = *progress;
@@ -175,38 +179,6 @@ on_engine_progress(const NsEngineProgress *progress, gpointer data)
 }
 
 /* ------------------------------------------------------- the facts */
-
-/*
- * The nodes QEMU's cgroup lets it use (cgroup v2 cpuset.mems.effective),
- * or NULL when that cannot be read (cgroup v1, no cpuset): then the
- * domain XML's numatune is the only restriction the policy sees.
- */
-static GArray *
-read_cpuset_mems(pid_t pid)
-{
-    g_autofree char *path = g_strdup_printf("/proc/%d/cgroup", (int)pid);
-    g_autofree char *text = NULL;
-    g_autofree char *mems = NULL;
-
-    if (!g_file_get_contents(path, &text, NULL, NULL))
-        return NULL;
-    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
-
-    for (char **l = lines; *l != NULL; l++) {
-        if (!g_str_has_prefix(*l, "0::/"))
-            continue;
-        g_autofree char *file =
-            g_strdup_printf("/sys/fs/cgroup%s/cpuset.mems.effective", *l + strlen("0::"));
-
-        if (!g_file_get_contents(file, &mems, NULL, NULL))
-            return NULL;
-        g_strstrip(mems);
-        if (*mems == '\0')
-            return NULL;
-        return ns_topology_parse_list(mems, 65535, NULL);
-    }
-    return NULL;
-}
 
 static JsonNode *
 decisions_to_json(const GArray *decisions)
@@ -238,94 +210,11 @@ decisions_to_json(const GArray *decisions)
     return json_builder_get_root(b);
 }
 
-/*
- * Plan @d's memory: the whole cell, or when the reserve capped it, its
- * ranges in order up to @d->bytes of guest memory less one huge page.
- * Moved bytes never exceed the planned ranges' size plus the huge page
- * the cut falls into, so the cap holds (it may move less).
- */
-static gboolean
-plan_decision(NsPlan *plan, const NsMemMap *map, const NsPolicyDecision *d, GError **error)
+/* The pipeline's decisions: kept for describe() and sent to the owner. */
+static void
+on_decisions(const GArray *decisions, gpointer data)
 {
-    if (d->reason != NS_POLICY_REASON_MOVE_CAPPED)
-        return ns_plan_add_map(plan, map, d->cell, (guint)d->target, error);
-    /* The engine moves a huge page whole: the one the cut falls into may
-     * reach up to 2 MiB past it, so the cut leaves that much room. */
-    guint64 huge = 2 * 1024 * 1024;
-    guint64 left = d->bytes > huge ? (d->bytes - huge) & ~(guint64)(NS_GUEST_PAGE_SIZE - 1) : 0;
-
-    if (left == 0)
-        return TRUE;
-
-    for (guint i = 0; i < map->ranges->len && left > 0; i++) {
-        const NsMemRange *r = &g_array_index(map->ranges, NsMemRange, i);
-
-        if (d->cell >= 0 && r->cell != d->cell)
-            continue;
-        guint64 size = MIN(r->size, left);
-
-        if (!ns_plan_add(plan, r->gpa, size, (guint)d->target, error))
-            return FALSE;
-        left -= size;
-    }
-    return TRUE;
-}
-
-/* The policy's decisions for @summary, from fresh facts (pinning, free memory, cpuset). */
-static GArray *
-decide(NsJob *job, NsDomain *dom, const NsPlacementSummary *summary, GError **error)
-{
-    g_autoptr(GPtrArray) pinning = ns_domain_get_vcpu_pinning(dom, error);
-
-    if (pinning == NULL)
-        return NULL;
-    g_autoptr(NsTopology) topo = ns_topology_load(job->spec.sysfs_root, error);
-
-    if (topo == NULL || !ns_topology_refresh_memory(topo, error))
-        return NULL;
-    g_autoptr(GArray) cpuset = read_cpuset_mems(ns_domain_get_pid(dom));
-    NsPolicyInput input = {
-        .config = ns_domain_get_config(dom),
-        .vcpu_affinity = pinning,
-        .topology = topo,
-        .placement = summary,
-        .cpuset_mems = cpuset,
-        .mode_override = job->spec.mode_override,
-        .options = &job->spec.policy,
-    };
-    return ns_policy_decide(&input, error);
-}
-
-/*
- * Whether a sample of the guest's pages (every @stride-th) already shows
- * that the policy would move something: the cheap first look of a drift
- * check, which then skips the full scan when the guest is where it should be.
- */
-static gboolean
-sample_wants_move(NsJob *job, NsDomain *dom, const NsMemMap *map, gboolean *ret_move,
-                  GError **error)
-{
-    g_autoptr(NsPlacementSummary) sample = ns_placement_sample(map, job->spec.sample_stride, error);
-    g_autoptr(GArray) decisions = sample != NULL ? decide(job, dom, sample, error) : NULL;
-
-    if (decisions == NULL)
-        return FALSE;
-    *ret_move = FALSE;
-    for (guint i = 0; i < decisions->len; i++)
-        if (g_array_index(decisions, NsPolicyDecision, i).target >= 0)
-            *ret_move = TRUE;
-    return TRUE;
-}
-
-static gboolean
-plan_rebalance(NsJob *job, NsDomain *dom, NsRadix *tree, const NsMemMap *map, NsPlan *plan,
-               GError **error)
-{
-    g_autoptr(NsPlacementSummary) summary = ns_placement_summarize(tree, map);
-    g_autoptr(GArray) decisions = decide(job, dom, summary, error);
-
-    if (decisions == NULL)
-        return FALSE;
+    NsJob *job = data;
     Call *c = g_new0(Call, 1);
 
     c->kind = CALL_DECISION;
@@ -334,13 +223,6 @@ plan_rebalance(NsJob *job, NsDomain *dom, NsRadix *tree, const NsMemMap *map, Ns
     job->decisions = json_node_ref(c->decisions);
     g_mutex_unlock(&job->lock);
     post(job, c);
-    for (guint i = 0; i < decisions->len; i++) {
-        const NsPolicyDecision *d = &g_array_index(decisions, NsPolicyDecision, i);
-
-        if (d->target >= 0 && d->bytes > 0 && !plan_decision(plan, map, d, error))
-            return FALSE;
-    }
-    return TRUE;
 }
 
 /* The earlier map if it still holds for this QEMU, else a fresh one (QMP). */
@@ -391,81 +273,28 @@ run(NsJob *job, GError **error)
         return FALSE;
     phase_end(job, PHASE_OPEN, &clock);
     g_autoptr(NsMemMap) map = load_memmap(job, dom, error);
-    g_autoptr(NsRadix) tree = ns_radix_new();
-    g_autoptr(NsPlan) plan = ns_plan_new();
 
     if (map == NULL)
         return FALSE;
     phase_end(job, PHASE_MEMMAP, &clock);
-    if (job->spec.kind == NS_JOB_REBALANCE && job->spec.sample_stride > 0) {
-        gboolean move = FALSE;
+    /* The domain's live map goes on while its QEMU does; a new QEMU
+     * (restarted, or started again since) starts a new one. */
+    g_autoptr(NsLiveMap) live =
+        job->spec.live != NULL && ns_live_map_get_pid(job->spec.live) == map->pid
+            ? ns_live_map_ref(job->spec.live)
+            : ns_live_map_new(map->pid, error);
 
-        if (!sample_wants_move(job, dom, map, &move, error))
-            return FALSE;
-        phase_end(job, PHASE_SAMPLE, &clock);
-        if (!move) {
-            g_mutex_lock(&job->lock);
-            job->state = STATE_NOTHING;
-            g_mutex_unlock(&job->lock);
-            return TRUE;
-        }
-    }
-    if (tree == NULL) {
-        g_set_error_literal(error, NS_ERROR, NS_ERROR_FAILED, "out of memory");
+    if (live == NULL)
         return FALSE;
-    }
-    /* From the scan to the last batch no other mover may touch the guest:
-     * the tree would describe pages someone else is moving. */
-    g_autofree char *holder = g_strdup_printf("numashiftd (pid %d), job %" G_GUINT64_FORMAT
-                                              " (trigger %s)",
-                                              (int)getpid(), job->spec.serial, job->spec.trigger);
-    g_autoptr(NsMoverLock) mover = ns_mover_lock_take(job->spec.uuid, holder, error);
-
-    if (mover == NULL)
-        return FALSE;
-    if (!ns_placement_scan(tree, map, NULL, NULL, error))
-        return FALSE;
-    phase_end(job, PHASE_SCAN, &clock);
-    if (job->spec.kind == NS_JOB_REBALANCE) {
-        if (!plan_rebalance(job, dom, tree, map, plan, error))
-            return FALSE;
-    } else if (!ns_engine_check_node(job->spec.to, error) ||
-               !ns_plan_add_map(plan, map, job->spec.cell, job->spec.to, error)) {
-        return FALSE;
-    }
-    phase_end(job, PHASE_DECIDE, &clock);
-    if (plan->steps->len == 0) {
-        g_mutex_lock(&job->lock);
-        job->state = STATE_NOTHING;
-        g_mutex_unlock(&job->lock);
-        return TRUE;
-    }
-    NsEngineOptions opts = {
-        .workers = job->spec.workers,
-        .rate_limit_mib_s = job->spec.rate_mib_s,
-        .progress = on_engine_progress,
-        .progress_data = job,
-    };
-    g_autoptr(NsEngine) engine = ns_engine_new(tree, map, plan, &opts, error);
-
-    if (engine == NULL)
-        return FALSE;
-    phase_end(job, PHASE_ENGINE, &clock);
     g_mutex_lock(&job->lock);
-    job->engine = engine;
-    job->state = STATE_MOVING;
-    if (job->want_pause)
-        ns_engine_pause(engine);
-    if (job->want_cancel)
-        ns_engine_cancel(engine);
+    job->live = ns_live_map_ref(live);
     g_mutex_unlock(&job->lock);
-
-    gboolean ok = ns_engine_run(engine, error);
-    NsEngineReport *report = ns_engine_get_report(engine);
+    gboolean ok = ns_move_run(job->move, dom, map, live, error);
 
     g_mutex_lock(&job->lock);
-    job->engine = NULL;
-    job->report = report;
+    job->report = ns_move_get_report(job->move);
+    if (ok && job->report == NULL)
+        job->state = STATE_NOTHING;
     g_mutex_unlock(&job->lock);
     return ok;
 }
@@ -482,20 +311,15 @@ job_thread(gpointer p)
     urcu_memb_unregister_thread();
 
     g_mutex_lock(&job->lock);
-    gboolean cancelled = g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
-                         (ok && job->report != NULL &&
-                          job->report->outcome == NS_ENGINE_OUTCOME_CANCELLED);
+    gboolean cancelled =
+        ok && job->report != NULL && job->report->outcome == NS_ENGINE_OUTCOME_CANCELLED;
 
+    /* An operator's cancel is an outcome (the report says "cancelled");
+     * cancelled because its domain stopped, it is a failure and the client
+     * is told why (numashift migrate exits 4, as with --direct). */
     if (cancelled && job->cancel_reason != NULL) {
-        /* Cancelled because its domain stopped: a failure, and the client
-         * is told why (numashift migrate exits 4, as with --direct). */
-        g_clear_error(&error);
         error = g_error_copy(job->cancel_reason);
         ok = FALSE;
-    } else if (!ok && cancelled && job->report != NULL) {
-        /* An operator's cancel is an outcome (the report says "cancelled"), not a failure. */
-        g_clear_error(&error);
-        ok = TRUE;
     }
     if (!ok && job->report != NULL && job->report->outcome == NS_ENGINE_OUTCOME_NO_MEMORY) {
         /* A full target node is an outcome too: the job stopped cleanly and
@@ -528,6 +352,7 @@ ns_job_start(virConnectPtr conn, const NsJobSpec *spec, const NsJobCallbacks *ca
     job->spec.trigger = g_strdup(spec->trigger != NULL ? spec->trigger : "request");
     job->spec.mode_override = g_strdup(spec->mode_override);
     job->spec.memmap = spec->memmap != NULL ? ns_memmap_copy(spec->memmap) : NULL;
+    job->spec.live = spec->live != NULL ? ns_live_map_ref(spec->live) : NULL;
     job->cb = *callbacks;
     job->conn = conn;
     virConnectRef(conn);
@@ -536,6 +361,29 @@ ns_job_start(virConnectPtr conn, const NsJobSpec *spec, const NsJobCallbacks *ca
     job->state = STATE_PREPARING;
     for (guint i = 0; i < PHASE_COUNT; i++)
         job->phase_us[i] = -1;
+
+    g_autofree char *holder = g_strdup_printf("numashiftd (pid %d), job %" G_GUINT64_FORMAT
+                                              " (trigger %s)",
+                                              (int)getpid(), job->spec.serial, job->spec.trigger);
+    NsMoveSpec move = {
+        .kind = spec->kind == NS_JOB_REBALANCE ? NS_MOVE_REBALANCE : NS_MOVE_TO_NODE,
+        .to = spec->to,
+        .cell = spec->cell,
+        .policy = &spec->policy,
+        .mode_override = spec->mode_override,
+        .sysfs_root = spec->sysfs_root,
+        .sample_stride = spec->sample_stride,
+        .holder = holder,
+        .engine = {
+            .workers = spec->workers,
+            .rate_limit_mib_s = spec->rate_mib_s,
+            .progress = on_engine_progress,
+            .progress_data = job,
+        },
+        .on_decisions = on_decisions,
+        .data = job,
+    };
+    job->move = ns_move_new(&move);
     job->thread = g_thread_new("ns-job", job_thread, job_ref(job));
     return job;
 }
@@ -543,33 +391,23 @@ ns_job_start(virConnectPtr conn, const NsJobSpec *spec, const NsJobCallbacks *ca
 void
 ns_job_pause(NsJob *job)
 {
-    g_mutex_lock(&job->lock);
-    job->want_pause = TRUE;
-    if (job->engine != NULL)
-        ns_engine_pause(job->engine);
-    g_mutex_unlock(&job->lock);
+    ns_move_pause(job->move);
 }
 
 void
 ns_job_resume(NsJob *job)
 {
-    g_mutex_lock(&job->lock);
-    job->want_pause = FALSE;
-    if (job->engine != NULL)
-        ns_engine_resume(job->engine);
-    g_mutex_unlock(&job->lock);
+    ns_move_resume(job->move);
 }
 
 void
 ns_job_cancel(NsJob *job, const GError *reason)
 {
     g_mutex_lock(&job->lock);
-    job->want_cancel = TRUE;
     if (reason != NULL && job->cancel_reason == NULL)
         job->cancel_reason = g_error_copy(reason);
-    if (job->engine != NULL)
-        ns_engine_cancel(job->engine);
     g_mutex_unlock(&job->lock);
+    ns_move_cancel(job->move);
 }
 
 gboolean
@@ -595,6 +433,17 @@ ns_job_get_memmap(NsJob *job)
     return map;
 }
 
+NsLiveMap *
+ns_job_get_live(NsJob *job)
+{
+    NsLiveMap *live;
+
+    g_mutex_lock(&job->lock);
+    live = job->live;
+    g_mutex_unlock(&job->lock);
+    return live;
+}
+
 const NsJobSpec *
 ns_job_get_spec(NsJob *job)
 {
@@ -608,7 +457,7 @@ state_name(const NsJob *job)
     case STATE_PREPARING:
         return "preparing";
     case STATE_MOVING:
-        return job->progress.paused || job->want_pause ? "paused" : "moving";
+        return job->progress.paused || ns_move_is_paused(job->move) ? "paused" : "moving";
     case STATE_NOTHING:
         return "nothing-to-do";
     case STATE_FAILED:
@@ -658,6 +507,14 @@ ns_job_describe(NsJob *job)
         if (job->phase_us[i] >= 0) {
             json_builder_set_member_name(b, phase_names[i]);
             json_builder_add_int_value(b, job->phase_us[i]);
+        }
+    }
+    for (NsMovePhase i = 0; i < NS_MOVE_PHASE_COUNT; i++) {
+        gint64 us = ns_move_get_phase_us(job->move, i);
+
+        if (us >= 0) {
+            json_builder_set_member_name(b, ns_move_phase_to_string(i));
+            json_builder_add_int_value(b, us);
         }
     }
     json_builder_end_object(b);

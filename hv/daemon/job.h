@@ -12,6 +12,7 @@
 #include <libvirt/libvirt.h>
 
 #include "numashift/engine.h"
+#include "numashift/livemap.h"
 #include "numashift/memmap.h"
 #include "numashift/policy.h"
 
@@ -38,6 +39,9 @@ typedef struct {
                                 there when nothing would move (0: full scan) */
     const NsMemMap *memmap;  /* a map of the domain read earlier, to use (copied)
                                 if it still holds (ns_memmap_recheck()); NULL: read it */
+    NsLiveMap *live;         /* the domain's live placement map (referenced by the job),
+                                used when it describes the QEMU the job finds; NULL, or
+                                another QEMU: the job starts a new one */
 } NsJobSpec;
 
 typedef struct _NsJob NsJob;
@@ -88,6 +92,13 @@ const GError *ns_job_get_error(NsJob *job);
 /* The memory map it used (read or rechecked), once done; NULL if it got
  * none.  Borrowed: valid while @job lives.  Context: main thread. */
 const NsMemMap *ns_job_get_memmap(NsJob *job);
+
+/*
+ * The live placement map the job writes (the spec's, or the new one it
+ * started for a new QEMU); NULL until the job has found its QEMU.
+ * Borrowed: valid while @job lives.  Context: main thread.
+ */
+NsLiveMap *ns_job_get_live(NsJob *job);
 
 /* The spec it runs.  Context: main thread. */
 const NsJobSpec *ns_job_get_spec(NsJob *job);

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include <glib-unix.h>
+#include <urcu/urcu-memb.h>
 #include <glib.h>
 
 #include <libvirt/virterror.h>
@@ -96,6 +97,9 @@ main(int argc, char **argv)
     g_autoptr(GError) error = NULL;
 
     setlocale(LC_ALL, "");
+    /* The main thread reads the live placement maps (status) and drops
+     * them (the last reference frees a tree after a grace period). */
+    urcu_memb_register_thread();
     virSetErrorFunc(NULL, libvirt_error_to_debug);
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &error)) {

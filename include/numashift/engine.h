@@ -227,6 +227,16 @@ typedef struct {
     NsEngineProgressFunc progress;
     gpointer progress_data;
     const NsEngineHost *host;   /* NULL: the kernel and libnuma; copied by ns_engine_new() */
+    /*
+     * Unmovable pages (livemap.h): the live map's minute clock now, and
+     * the minute before which a last try is forgiven (tried again at once;
+     * 0: none).  A FAILED entry with
+     * strikes whose backoff has not ended is left alone (unmovable_pages);
+     * a page that fails for a lasting cause gets a strike and this minute.
+     * unmovable_minute 0: no record is kept or read (a private tree).
+     */
+    guint unmovable_minute;
+    guint unmovable_forgiven;
 } NsEngineOptions;
 
 typedef enum {
@@ -249,7 +259,7 @@ typedef struct {
 
 /*
  * A job's report.  Pages are 4 KiB base pages (a 2 MiB huge page is 512).
- * total = moved + in_place + absent + failed + skipped + remaining.
+ * total = moved + in_place + absent + failed + unmovable + skipped + remaining.
  */
 typedef struct {
     NsEngineOutcome outcome;
@@ -266,9 +276,12 @@ typedef struct {
     guint64 absent_pages;        /* not present: never touched (tree or kernel said so) */
     guint64 failed_pages;        /* ended FAILED */
     guint64 failed_by_errno[NS_ENGINE_ERRNO_SLOTS]; /* failed pages per positive errno */
+    guint64 unmovable_pages;     /* unmovable, backoff not over: not tried (livemap.h) */
     guint64 skipped_pages;       /* entry changed under the job (someone else wrote it) */
     guint64 remaining_pages;     /* not handled: the job stopped or was cancelled */
     guint64 retries;             /* page submissions after the first (busy pages) */
+    guint64 split_huge;          /* huge pages found split after the kernel moved them: only
+                                    part had moved; their base pages were moved one by one */
     guint64 calls;               /* move_pages() calls submitting pages (not checks, queries) */
     guint passes;
     gint64 elapsed_us;

@@ -38,6 +38,7 @@
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 #include "numashift/memmap.h"
 #include "numashift/radix.h"
@@ -68,7 +69,9 @@ typedef struct {
 /*
  * Record where every page of @map lives in @tree (see the top of this
  * file).  Entries are inserted, updated (a FAILED entry's tag is cleared
- * with it), left alone when unchanged, and entries at gfns that are no
+ * with it), left alone when unchanged or when a FAILED entry still
+ * describes the page (same node and order: the failed move did not
+ * happen, and its errno and unmovable record stay), and entries at gfns that are no
  * longer a unit head or lie outside @map's ranges are deleted, so that
  * after the scan @tree describes exactly @map.  @opts may be NULL for the
  * defaults; @ret_stats (may be NULL) is written only on success.
@@ -100,6 +103,20 @@ typedef struct {
  * at the node it is leaving, a FAILED page at the node it stayed on.  So
  * total = sum(nodes) + absent + (pages whose node is unknown).
  */
+/* Why a page is unmovable (livemap.h), from the errno its moves failed with. */
+typedef enum {
+    NS_UNMOVABLE_PINNED, /* EBUSY after every pass: pinned, by a device say */
+    NS_UNMOVABLE_SHARED, /* EACCES: mapped by another process too */
+    NS_UNMOVABLE_FAULT,  /* EFAULT */
+    NS_UNMOVABLE_CAUSES,
+} NsUnmovableCause;
+
+/* The cause for a positive errno (EBUSY, EACCES; anything else FAULT).  Context: any; pure. */
+NsUnmovableCause ns_unmovable_cause(unsigned err);
+
+/* A few words for @cause ("shared with another process").  Context: any; pure. */
+const char *ns_unmovable_cause_to_string(NsUnmovableCause cause);
+
 typedef struct {
     gint cell;                  /* vNUMA cell; -1 for the whole map */
     GArray *nodes;              /* of NsPlacementCount, indexed by host node */
@@ -107,6 +124,10 @@ typedef struct {
     NsPlacementCount absent;    /* state ABSENT */
     NsPlacementCount migrating; /* in flight: migration markers */
     NsPlacementCount failed;    /* state FAILED (last move failed) */
+    NsPlacementCount unmovable[NS_UNMOVABLE_CAUSES]; /* FAILED and unmovable, by cause
+                                                        (part of failed) */
+    GArray *unmovable_nodes;    /* of NsPlacementCount, by host node: the unmovable
+                                   part of nodes (ns_placement_stats_unmovable_on()) */
     NsPlacementCount huge;      /* pages in entries of order > 0 */
     NsPlacementCount total;     /* every page with an entry */
 } NsPlacementStats;
@@ -142,6 +163,16 @@ NsPlacementSummary *ns_placement_summarize(const NsRadix *tree, const NsMemMap *
  */
 NsPlacementSummary *ns_placement_sample(const NsMemMap *map, guint stride, GError **error);
 
+/*
+ * Add @summary's members to the open JSON object: "guest" (the whole map)
+ * and "cells" (an array), each an object with "cell" (cells only),
+ * "nodes" ({"0": {"pages", "bytes"}, ...}), the counts "present_pages",
+ * "absent_pages", "migrating_pages", "failed_pages", "unmovable_pages",
+ * "huge_pages", "total_pages", and "unmovable" ([{"cause", "pages",
+ * "bytes"}], causes with pages only).  Context: any thread; pure.
+ */
+void ns_placement_summary_add_json(JsonBuilder *b, const NsPlacementSummary *summary);
+
 /* Free @summary; NULL is accepted.  Context: any thread. */
 void ns_placement_summary_free(NsPlacementSummary *summary);
 
@@ -150,6 +181,13 @@ void ns_placement_summary_free(NsPlacementSummary *summary);
  * Context: any thread; pure.
  */
 NsPlacementCount ns_placement_stats_node(const NsPlacementStats *stats, guint node);
+
+/*
+ * The unmovable pages (livemap.h) among those at host @node in @stats
+ * (zero for a node it never saw).
+ * Context: any thread; pure.
+ */
+NsPlacementCount ns_placement_stats_unmovable_on(const NsPlacementStats *stats, guint node);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(NsPlacementSummary, ns_placement_summary_free)
 /* g_autoptr(NsRadix) for the GLib layers (radix/ itself has no GLib). */

@@ -87,7 +87,8 @@ typedef struct {
     gint target;           /* host node to move to; -1: stay */
     gint home;             /* the node the vCPUs chose, also when staying; -1: none */
     guint64 bytes;         /* to move to @target (capped by the reserve); 0 when staying */
-    guint64 remote_bytes;  /* placed bytes of this memory not on @home (0 without a home) */
+    guint64 remote_bytes;  /* placed bytes of this memory not on @home that can move
+                              (unmovable memory, livemap.h, not counted; 0 without a home) */
     NsPolicyReason reason;
     char *message;         /* one line, e.g. "vCPUs 0-1 run on node 1: 200 of 256 MiB elsewhere" */
 } NsPolicyDecision;

@@ -92,7 +92,11 @@ ns_radix_entry_valid(const void *entry)
  *     31..24    error     FAILED: the positive errno move_pages() gave
  *     35..32    attempts  move attempts so far (saturates at 15)
  *     41..36    order     log2(page size / 4 KiB): 0 base page, 9 = 2 MiB
- *     62..42    reserved  zero
+ *     44..42    strikes   FAILED: how many jobs in a row found the page
+ *                         unmovable (0: not unmovable; saturates at 7)
+ *     61..45    tried     FAILED with strikes: the minute of the last try,
+ *                         on the live map's clock (livemap.h; saturates)
+ *         62    reserved  zero
  *
  * A *migration marker* is a page entry in state MIGRATING: it keeps the
  * page's old node so that a cancelled or failed move can put the entry
@@ -111,6 +115,8 @@ typedef enum {
 #define NS_PAGE_NODE_MAX (NS_PAGE_NODE_NONE - 1)          /* 2046 */
 #define NS_PAGE_ATTEMPTS_MAX 15u
 #define NS_PAGE_ORDER_MAX 63u
+#define NS_PAGE_STRIKES_MAX 7u
+#define NS_PAGE_TRIED_MAX ((1u << 17) - 1)
 
 typedef struct {
     NsPageState state;
@@ -119,6 +125,8 @@ typedef struct {
     unsigned error;    /* positive errno, 0..255 */
     unsigned attempts; /* 0..15 */
     unsigned order;    /* 0..63 */
+    unsigned strikes;  /* 0..7: unmovable after this many jobs in a row */
+    unsigned tried;    /* 0..NS_PAGE_TRIED_MAX: minute of the last try */
 } NsPageInfo;
 
 #define NS_PAGE__STATE_SHIFT 0
@@ -127,8 +135,11 @@ typedef struct {
 #define NS_PAGE__ERROR_SHIFT 24
 #define NS_PAGE__ATTEMPTS_SHIFT 32
 #define NS_PAGE__ORDER_SHIFT 36
+#define NS_PAGE__STRIKES_SHIFT 42
+#define NS_PAGE__TRIED_SHIFT 45
+#define NS_PAGE__RESERVED_SHIFT 62
 
-_Static_assert(NS_PAGE__ORDER_SHIFT + 6 <= 63, "page entry fits a value entry");
+_Static_assert(NS_PAGE__RESERVED_SHIFT < 63, "page entry fits a value entry");
 
 /* Encode @info.  Fields out of range are truncated to their width.  Context: any; pure. */
 static inline void *
@@ -142,6 +153,8 @@ ns_radix_mk_page(const NsPageInfo *info)
     v |= (uint64_t)(info->error & 0xffu) << NS_PAGE__ERROR_SHIFT;
     v |= (uint64_t)(info->attempts & 0xfu) << NS_PAGE__ATTEMPTS_SHIFT;
     v |= (uint64_t)(info->order & 0x3fu) << NS_PAGE__ORDER_SHIFT;
+    v |= (uint64_t)(info->strikes & NS_PAGE_STRIKES_MAX) << NS_PAGE__STRIKES_SHIFT;
+    v |= (uint64_t)(info->tried & NS_PAGE_TRIED_MAX) << NS_PAGE__TRIED_SHIFT;
     return ns_radix_mk_value(v);
 }
 
@@ -150,7 +163,7 @@ static inline bool
 ns_radix_is_page(const void *entry)
 {
     return ns_radix_is_value(entry) &&
-           (ns_radix_to_value(entry) >> (NS_PAGE__ORDER_SHIFT + 6)) == 0;
+           (ns_radix_to_value(entry) >> NS_PAGE__RESERVED_SHIFT) == 0;
 }
 
 /* Decode a page entry; @entry must satisfy ns_radix_is_page().  Context: any; pure. */
@@ -165,6 +178,8 @@ ns_radix_page_info(const void *entry)
         .error = (unsigned)((v >> NS_PAGE__ERROR_SHIFT) & 0xffu),
         .attempts = (unsigned)((v >> NS_PAGE__ATTEMPTS_SHIFT) & 0xfu),
         .order = (unsigned)((v >> NS_PAGE__ORDER_SHIFT) & 0x3fu),
+        .strikes = (unsigned)((v >> NS_PAGE__STRIKES_SHIFT) & NS_PAGE_STRIKES_MAX),
+        .tried = (unsigned)((v >> NS_PAGE__TRIED_SHIFT) & NS_PAGE_TRIED_MAX),
     };
     return info;
 }

@@ -185,6 +185,10 @@ def run(d, sock):
     # got not-found; seen in a run beside a full test run).
     tracked = wait_for(lambda: any(x.get("domain") == "test" for x in c.call({"op": "list"}).get("result", [])), 30)
     check("the daemon tracks the test driver's running domain 'test' within 30 s", tracked)
+    # The test driver's domain has no QEMU to scan: no live map yet, said as null.
+    r = c.call({"op": "status", "domain": "test"})
+    check("status says there is no live placement map yet",
+          r.get("ok") is True and "placement" in r["result"] and r["result"]["placement"] is None, str(r))
     sub = Client(sock)
     r = sub.call({"op": "subscribe", "events": ["policy"]})
     check("subscribe answers", r.get("ok") is True, str(r))

@@ -170,6 +170,9 @@ bad-input)
 	ns_expect_exit 2 "no --to" "$NUMASHIFT" migrate nsguest
 	ns_expect_exit 2 "no domain" "$NUMASHIFT" status
 	ns_expect_exit 2 "two domains" "$NUMASHIFT" status nsguest idle
+	ns_expect_exit 2 "an interval without --watch" "$NUMASHIFT" status nsguest --interval 2
+	ns_expect_exit 2 "a zero interval" "$NUMASHIFT" status nsguest --watch --interval 0
+	ns_expect_exit 2 "an interval that is no number" "$NUMASHIFT" status nsguest --watch --interval soon
 	ns_expect_exit 2 "zero workers" "$NUMASHIFT" migrate nsguest --to 0 --workers 0
 	ns_expect_exit 2 "too many workers" "$NUMASHIFT" migrate nsguest --to 0 --workers 100000
 	ns_expect_exit 2 "a negative rate" "$NUMASHIFT" migrate nsguest --to 0 --rate -5

@@ -92,7 +92,7 @@ if [[ ${NUMA_HOST:-0} != 1 ]]; then
 	migrate-2node-kvm) args+=(--kvm) ;;
 	migrate-4node) args=(--nodes 4 --mem-per-node 256 --timeout 300 --quiet) ;;
 	libvirt-vcpupin | numashift-migrate | numashift-faults) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
-	daemon-cells | daemon-faults | daemon-drift | daemon-enomem) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
+	daemon-cells | daemon-faults | daemon-drift | daemon-enomem | daemon-live-map) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
 	daemon) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
 	soak) args=(--nodes 2 --mem-per-node 768 --timeout 3000 --quiet) ;;
 	demo) args=(--nodes 2 --mem-per-node 1024 --timeout 300 --quiet) ;;
@@ -271,7 +271,20 @@ more_on() { (($(pages_on "$1" "$2" "$3") > $4)); }
 # RAM mappings, from numashift's own memmap).
 start_two_cell_guest() {
 	lv_start
+	two_cell_guest_on_node0
+}
+
+# two_cell_guest_on_node0 [pinned]: with libvirtd running, the two-cell
+# guest as above (LV_MEMORY_BACKING applies); "pinned": both vCPUs pinned
+# to node 0's CPUs first.  Also sets node0_cpus and node1_cpus.
+two_cell_guest_on_node0() {
+	node0_cpus=$(</sys/devices/system/node/node0/cpulist)
+	node1_cpus=$(</sys/devices/system/node/node1/cpulist)
 	lv_guest_define nsguest 128 0 2 2
+	if [[ ${1:-} == pinned ]]; then
+		virsh -q vcpupin nsguest 0 "$node0_cpus" --config >/dev/null
+		virsh -q vcpupin nsguest 1 "$node0_cpus" --config >/dev/null
+	fi
 	virsh -q start nsguest >/dev/null || fail "virsh start failed"
 	lv_guest_wait nsguest '^NSGUEST pass=1 ' 240
 	pid=$(lv_qemu_pid nsguest)
@@ -391,18 +404,7 @@ drift-interval-s=0
 reserve-mib=64"
 	"$NUMASHIFT" events >"$GUEST_DIR/events.log" 2>&1 &
 	on_exit "kill $! 2>/dev/null"
-	node0_cpus=$(</sys/devices/system/node/node0/cpulist)
-	node1_cpus=$(</sys/devices/system/node/node1/cpulist)
-	lv_guest_define nsguest 128 0 2 2
-	virsh -q vcpupin nsguest 0 "$node0_cpus" --config >/dev/null
-	virsh -q vcpupin nsguest 1 "$node0_cpus" --config >/dev/null
-	virsh -q start nsguest >/dev/null || fail "virsh start failed"
-	lv_guest_wait nsguest '^NSGUEST pass=1 ' 240
-	pid=$(lv_qemu_pid nsguest)
-	ns_memmap_json nsguest "$GUEST_DIR/memmap.json"
-	hva0=$(ns_cell_hva "$GUEST_DIR/memmap.json" 0) hva1=$(ns_cell_hva "$GUEST_DIR/memmap.json" 1)
-	ns_vma_on_node "$pid" "$hva0" 0 95
-	ns_vma_on_node "$pid" "$hva1" 0 95
+	two_cell_guest_on_node0 pinned
 
 	# vCPU 1 is cell 1's only vCPU: its cell follows it, cell 0 stays.
 	virsh -q vcpupin nsguest 1 "$node1_cpus" >/dev/null || fail "vcpupin 1 failed"
@@ -640,6 +642,125 @@ rate-limit-mib-s=16"
 	kill -0 "$daemon_pid" || fail "numashiftd died"
 
 	ns_guest_stop_clean nsguest 180 "$nsguest_log"
+	;;
+daemon-live-map)
+	# Issue #10: numashiftd keeps one live placement map per domain; status
+	# answers from it while jobs write markers into it; memory that cannot
+	# move is remembered, counted apart and not retried before its backoff.
+	lv_start
+	start_daemon "[daemon]
+start-delay-ms=500
+drift-interval-s=2
+rescan-interval-s=0
+rate-limit-mib-s=16
+[policy]
+min-remote-mib=4"
+	watch="python3 $src/tests/lib/ns-watch.py"
+	$watch jobs "$GUEST_DIR/jobs.jsonl" >"$GUEST_DIR/jobs.ready" 2>"$GUEST_DIR/jobs.err" &
+	jobs_pid=$!
+	on_exit "stop_pid 10 $jobs_pid ns-watch-jobs"
+	wait_until 10 "the job-event follower to subscribe" grep -q ready "$GUEST_DIR/jobs.ready"
+	# Shared memfd memory: a second process may map the guest's RAM.
+	LV_MEMORY_BACKING="<memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>" \
+		two_cell_guest_on_node0 pinned
+
+	# 1. The start job's scan made the live map: status answers from it.
+	from_live_map() { numashift --json status nsguest | grep -q '"source" *: *"numashiftd'; }
+	wait_until 30 "numashift status to answer from numashiftd's live map of nsguest" from_live_map
+	# --watch redraws from it until interrupted, then exits 0.
+	rc=0
+	timeout --preserve-status -s INT 3 "$NUMASHIFT" status nsguest --watch --interval 0.5 \
+		>"$GUEST_DIR/watch.out" 2>&1 || rc=$?
+	frames=$(grep -c "^Domain nsguest, QEMU pid $pid, from numashiftd's live map" "$GUEST_DIR/watch.out" || true)
+	say "status --watch: $frames frames in 3 s, exit $rc"
+	((rc == 0 && frames >= 3)) || { cat "$GUEST_DIR/watch.out" >&2; fail "status --watch: $frames frames, exit $rc"; }
+
+	# 2. Status every 10 ms during a rate-limited move of cell 1 (64 MiB at
+	# 16 MiB/s: 4 s): pages in flight show, in cell 1 only; the counts add
+	# up in every answer; none is in flight once the job is done.
+	$watch status nsguest "$GUEST_DIR/status.jsonl" 10 >"$GUEST_DIR/status.ready" 2>"$GUEST_DIR/status.err" &
+	poller=$!
+	on_exit "stop_pid 10 $poller ns-watch-status"
+	wait_until 10 "the status poller to connect" grep -q ready "$GUEST_DIR/status.ready"
+	# Policy off meanwhile: its drift checks would take cell 1 back to
+	# where its vCPU runs.
+	numashift policy nsguest off >/dev/null || fail "numashift policy nsguest off failed"
+	numashift migrate nsguest --cell 1 --to 1 >/dev/null || fail "numashift migrate --cell 1 --to 1 exited $?"
+	sleep 0.5
+	stop_pid 10 "$poller" ns-watch-status
+	ns_vma_on_node "$pid" "$hva1" 1 95
+	python3 - "$GUEST_DIR/status.jsonl" <<'PY' || fail "status read during the move is wrong (above)"
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+maps = [r["placement"] for r in recs if r["placement"] is not None]
+assert len(maps) >= 20, "only %d answers with a live map" % len(maps)
+total = maps[0]["guest"]["total_pages"]
+assert total == 32768, "the guest has %d pages in the map, not 32768" % total
+seen = 0
+for p in maps:
+    g = p["guest"]
+    on_nodes = sum(g["nodes"].values())
+    assert g["total_pages"] == total, g
+    assert on_nodes + g["absent_pages"] == total, ("pages do not add up", g)
+    assert p["cells"][0]["migrating_pages"] == 0, ("pages of cell 0 in flight", p["cells"][0])
+    assert g["migrating_pages"] == p["cells"][1]["migrating_pages"], p
+    seen = max(seen, g["migrating_pages"])
+assert seen > 0, "no page was ever seen in flight during the move"
+assert maps[-1]["guest"]["migrating_pages"] == 0, ("in flight after the job", maps[-1])
+print("%d status answers in %.1f s, up to %d pages in flight, all adding up to %d" %
+      (len(maps), recs[-1]["t"] - recs[0]["t"], seen, total), file=sys.stderr)
+PY
+
+	# 3. Unmovable memory: another process maps the first 16 MiB of cell 0's
+	# memfd, so the kernel refuses to move those pages (EACCES: mapped
+	# twice).  Cell 0 follows its vCPU to node 1 but for them; the drift
+	# checks that follow (every 2 s, each a full scan) never try them again
+	# within the 1-minute backoff.
+	# QEMU names every memfd alike: cell 0's is the file behind its mapping.
+	range=$(awk -v h="$hva0" '$1 ~ "^"h"-" { print $1 }' "/proc/$pid/maps")
+	memfd=/proc/$pid/map_files/$range
+	[[ -n $range && $(readlink "$memfd") == /memfd:* ]] ||
+		fail "cell 0's RAM ($hva0) is not a memfd mapping: $(readlink "$memfd")"
+	# Cell 1's vCPU where cell 1 now is, and the policy back on.
+	virsh -q vcpupin nsguest 1 "$node1_cpus" >/dev/null || fail "vcpupin 1 failed"
+	numashift policy nsguest follow >/dev/null || fail "numashift policy nsguest follow failed"
+	python3 -c 'import mmap, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+m = mmap.mmap(fd, 16 << 20, mmap.MAP_SHARED, mmap.PROT_READ)
+s = sum(m[i] for i in range(0, 16 << 20, 4096))
+print("mapped", flush=True)
+time.sleep(3600)' "$memfd" >"$GUEST_DIR/sharer.out" &
+	sharer=$!
+	on_exit "kill $sharer 2>/dev/null"
+	wait_until 30 "the process sharing 16 MiB of cell 0 (pid $sharer) to map it" grep -q mapped "$GUEST_DIR/sharer.out"
+	virsh -q vcpupin nsguest 0 "$node1_cpus" >/dev/null || fail "vcpupin 0 failed"
+	cell0_moved() { more_on "$pid" "$hva0" 1 $((16384 - 4096 - 64)); }
+	wait_until 60 "cell 0 but its shared 16 MiB to move to node 1" cell0_moved
+	sleep 12 # five drift checks and more
+	python3 - "$GUEST_DIR/jobs.jsonl" <<'PY' || fail "unmovable memory was retried, or not recorded (above)"
+import json, sys
+jobs = [json.loads(l)["job"] for l in open(sys.argv[1])]
+for j in jobs:
+    r = j.get("report") or {}
+    print("job %s %s (%s): failed %s, unmovable %s, moved %s" % (j.get("serial"), j.get("kind"),
+          j.get("trigger"), r.get("failed_pages"), r.get("unmovable_pages"), r.get("moved_pages")),
+          file=sys.stderr)
+failing = [j for j in jobs if (j.get("report") or {}).get("failed_pages", 0) > 0]
+assert len(failing) == 1, "%d jobs had pages fail, not 1 (the move of cell 0)" % len(failing)
+r = failing[0]["report"]
+assert failing[0].get("trigger") == "pinning", failing[0]
+assert r["failed_pages"] == r["failed_by_errno"].get("Permission denied", 0) >= 4096 - 64, r
+after = jobs[jobs.index(failing[0]) + 1:]
+drift = [j for j in after if j.get("trigger") == "drift"]
+assert len(drift) >= 5, "only %d drift checks after the move of cell 0" % len(drift)
+PY
+	numashift status nsguest >"$GUEST_DIR/status.txt" || fail "numashift status failed"
+	cat "$GUEST_DIR/status.txt" >&2
+	grep -qE '^unmovable: 1[56]\.[0-9] MiB, shared with another process$' "$GUEST_DIR/status.txt" ||
+		fail "numashift status does not name the 16 MiB shared with another process"
+	kill "$sharer"
+	wait_pid 30 "the sharing process (pid $sharer) to exit" "$sharer"
+	ns_guest_stop_clean nsguest 180
 	;;
 daemon)
 	# The hook directory must exist before libvirtd starts.

@@ -71,6 +71,7 @@ test_full(void)
                                             "debounce-ms=800\n"
                                             "start-delay-ms=0\n"
                                             "drift-interval-s=0\n"
+                                            "rescan-interval-s=60\n"
                                             "max-clients=5\n"
                                             "[policy]\n"
                                             "mode=off\n"
@@ -91,6 +92,7 @@ test_full(void)
     g_assert_cmpuint(c->debounce_ms, ==, 800);
     g_assert_cmpuint(c->start_delay_ms, ==, 0);
     g_assert_cmpuint(c->drift_interval_s, ==, 0);
+    g_assert_cmpuint(c->rescan_interval_s, ==, 60);
     g_assert_cmpuint(c->max_clients, ==, 5);
     g_assert_cmpstr(c->mode, ==, "off");
     g_assert_cmpuint(c->policy.reserve_mib, ==, 1024);

@@ -32,6 +32,7 @@
 #include "ns-test-require.h"
 #include "ns-test-tree.h"
 #include "numashift/engine.h"
+#include "numashift/livemap.h"
 #include "numashift/engine-report.h"
 #include "numashift/error.h"
 #include "numashift/placement.h"
@@ -80,7 +81,8 @@ assert_report_adds_up(const NsEngineReport *r)
     guint64 by_errno = 0;
 
     g_assert_cmpuint(r->moved_pages + r->in_place_pages + r->absent_pages + r->failed_pages +
-                         r->skipped_pages + r->remaining_pages, ==, r->total_pages);
+                         r->unmovable_pages + r->skipped_pages + r->remaining_pages,
+                     ==, r->total_pages);
     for (guint k = 0; k < NS_ENGINE_ERRNO_SLOTS; k++)
         by_errno += r->failed_by_errno[k];
     g_assert_cmpuint(by_errno, ==, r->failed_pages);
@@ -823,6 +825,57 @@ test_fake_move_all(void)
     assert_no_markers(f->tree);
 }
 
+/*
+ * Issue #10: a transparent huge page split between the scan and the move
+ * (or during it) was recorded as 512 pages moved when the kernel moved
+ * one.  The engine now checks the tails of every huge page it moved; here
+ * the "kernel" split one huge page after the scan.  If the bug comes back
+ * the tree claims page 1024's 2 MiB on node 0 while 511 of its pages stay
+ * on node 1, and the report counts them moved.
+ */
+static void
+test_fake_huge_split(void)
+{
+    static const guint heads[] = { 1024, 4096 };
+    g_autoptr(Fake) f = fake_new(8192, 1, heads, G_N_ELEMENTS(heads));
+    NsEngineHost host = fake_host(f, FALSE);
+    NsEngineOptions opts = { .workers = 2 };
+    g_autoptr(NsEngine) e = fake_engine(f, 0, &opts, &host);
+    g_autoptr(NsEngineReport) r = NULL;
+    g_autoptr(GError) error = NULL;
+
+    for (guint j = 0; j < 512; j++)
+        f->order[1024 + j] = 0; /* split: the tree still says one 2 MiB page */
+    f->node[1024 + 7] = -1;     /* and one of its pages was freed since */
+    g_assert_true(ns_engine_run(e, &error));
+    g_assert_no_error(error);
+    r = ns_engine_get_report(e);
+    g_assert_cmpint(r->outcome, ==, NS_ENGINE_OUTCOME_DONE);
+    g_assert_cmpuint(r->split_huge, ==, 1);
+    g_assert_cmpuint(r->moved_huge, ==, 1);
+    g_assert_cmpuint(r->moved_pages, ==, 8191);
+    g_assert_cmpuint(r->absent_pages, ==, 1);
+    g_assert_cmpuint(r->passes, ==, 2);
+    assert_report_adds_up(r);
+    g_assert_cmpuint(f->violations, ==, 0);
+    /* The tree holds what happened: base pages, every one where it is. */
+    for (guint j = 0; j < 512; j++) {
+        NsPageInfo info = ns_radix_page_info(ns_test_tree_lookup(f->tree, 1024 + j));
+
+        g_assert_cmpuint(info.order, ==, 0);
+        if (j == 7) {
+            g_assert_cmpint(info.state, ==, NS_PAGE_ABSENT);
+        } else {
+            g_assert_cmpint(info.state, ==, NS_PAGE_PRESENT);
+            g_assert_cmpuint(info.node, ==, 0);
+            g_assert_cmpint(f->node[1024 + j], ==, 0);
+        }
+    }
+    g_assert_cmpuint(ns_radix_page_info(ns_test_tree_lookup(f->tree, 4096)).order, ==, 9);
+    g_assert_cmpuint(fake_count_on(f, f->tree, 0, 0, 8192), ==, 8191);
+    assert_no_markers(f->tree);
+}
+
 static void
 test_fake_in_place(void)
 {
@@ -957,6 +1010,105 @@ test_fake_page_errors(void)
     g_assert_false(ns_test_tree_tag_get(f->tree, 8, NS_RADIX_TAG_FAILED));
     g_assert_cmpuint(f->submits[6], ==, 1);
     assert_no_markers(f->tree);
+}
+
+/* One job of @f to node 0 at live-map minute @minute, forgiven since @forgiven. */
+static NsEngineReport *
+run_at_minute(Fake *f, guint minute, guint forgiven)
+{
+    NsEngineHost host = fake_host(f, FALSE);
+    NsEngineOptions opts = { .max_attempts = 3, .unmovable_minute = minute,
+                             .unmovable_forgiven = forgiven };
+    g_autoptr(NsEngine) e = fake_engine(f, 0, &opts, &host);
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true(ns_engine_run(e, &error));
+    g_assert_no_error(error);
+    assert_no_markers(f->tree);
+    return ns_engine_get_report(e);
+}
+
+/*
+ * Issue #10: memory that cannot move (shared with another process, pinned)
+ * was retried at every drift check, for ever; each try of a pinned page
+ * unmaps it before the kernel gives up.  Now a lasting failure is a strike
+ * with the minute of the try, and later jobs leave the page alone until
+ * its backoff (1, 2, 4 ... 60 minutes) ends or the map is forgiven.  If
+ * this comes back, the submits of page 6 grow with every job below.
+ */
+static void
+test_fake_unmovable_backoff(void)
+{
+    g_autoptr(Fake) f = fake_new(64, 1, NULL, 0);
+    NsPageInfo info;
+
+    f->err[6] = EACCES; /* shared: lasting */
+    f->busy[7] = 255;   /* pinned: busy after every pass */
+    f->err[8] = EIO;    /* not a lasting cause: tried again at every job */
+
+    g_autoptr(NsEngineReport) r1 = run_at_minute(f, 5, 0);
+    g_assert_cmpuint(r1->failed_pages, ==, 3);
+    assert_report_adds_up(r1);
+    info = ns_radix_page_info(ns_test_tree_lookup(f->tree, 6));
+    g_assert_cmpuint(info.strikes, ==, 1);
+    g_assert_cmpuint(info.tried, ==, 5);
+    g_assert_cmpuint(ns_radix_page_info(ns_test_tree_lookup(f->tree, 7)).strikes, ==, 1);
+    g_assert_cmpuint(ns_radix_page_info(ns_test_tree_lookup(f->tree, 8)).strikes, ==, 0);
+    g_assert_cmpuint(f->submits[6], ==, 1);
+    g_assert_cmpuint(f->submits[7], ==, 3);
+
+    /* Same minute: the two unmovable pages are left alone, the EIO one is tried. */
+    g_autoptr(NsEngineReport) r2 = run_at_minute(f, 5, 0);
+    g_assert_cmpuint(r2->unmovable_pages, ==, 2);
+    g_assert_cmpuint(r2->failed_pages, ==, 1);
+    assert_report_adds_up(r2);
+    g_assert_cmpuint(f->submits[6], ==, 1);
+    g_assert_cmpuint(f->submits[7], ==, 3);
+    g_assert_cmpuint(f->submits[8], ==, 2);
+
+    /* One minute on, the first backoff is over: tried once more, second strike. */
+    g_autoptr(NsEngineReport) r3 = run_at_minute(f, 6, 0);
+    g_assert_cmpuint(r3->unmovable_pages, ==, 0);
+    g_assert_cmpuint(f->submits[6], ==, 2);
+    info = ns_radix_page_info(ns_test_tree_lookup(f->tree, 6));
+    g_assert_cmpuint(info.strikes, ==, 2);
+    g_assert_cmpuint(info.tried, ==, 6);
+
+    /* Second backoff: 2 minutes. */
+    g_autoptr(NsEngineReport) r4 = run_at_minute(f, 7, 0);
+    g_assert_cmpuint(r4->unmovable_pages, ==, 2);
+    g_assert_cmpuint(f->submits[6], ==, 2);
+
+    /* Forgiven (pinning changed): tried at once; now it moves. */
+    f->err[6] = 0;
+    g_autoptr(NsEngineReport) r5 = run_at_minute(f, 7, 8);
+    g_assert_cmpuint(r5->unmovable_pages, ==, 0);
+    g_assert_cmpuint(f->submits[6], ==, 3);
+    info = ns_radix_page_info(ns_test_tree_lookup(f->tree, 6));
+    g_assert_cmpint(info.state, ==, NS_PAGE_PRESENT);
+    g_assert_cmpuint(info.strikes, ==, 0);
+    g_assert_cmpuint(info.tried, ==, 0);
+
+    /* Without a minute clock (a private tree) nothing is skipped or recorded. */
+    g_autoptr(NsEngineReport) r6 = run_at_minute(f, 0, 0);
+    g_assert_cmpuint(r6->unmovable_pages, ==, 0);
+    g_assert_cmpuint(f->submits[7], ==, 3 * 4);
+    g_assert_cmpuint(ns_radix_page_info(ns_test_tree_lookup(f->tree, 7)).strikes, ==, 0);
+}
+
+static void
+test_unmovable_backoff_minutes(void)
+{
+    g_assert_cmpuint(ns_unmovable_backoff_minutes(1), ==, 1);
+    g_assert_cmpuint(ns_unmovable_backoff_minutes(2), ==, 2);
+    g_assert_cmpuint(ns_unmovable_backoff_minutes(6), ==, 32);
+    g_assert_cmpuint(ns_unmovable_backoff_minutes(7), ==, 60);
+    g_assert_cmpuint(ns_unmovable_backoff_minutes(100), ==, 60);
+    g_assert_true(ns_unmovable_errno(EBUSY));
+    g_assert_true(ns_unmovable_errno(EACCES));
+    g_assert_true(ns_unmovable_errno(EFAULT));
+    g_assert_false(ns_unmovable_errno(ENOMEM));
+    g_assert_false(ns_unmovable_errno(EIO));
 }
 
 static void
@@ -1698,9 +1850,12 @@ main(int argc, char **argv)
     g_test_add_func("/engine/new/errors", test_new_errors);
     g_test_add_func("/engine/fake/move-all", test_fake_move_all);
     g_test_add_func("/engine/fake/in-place", test_fake_in_place);
+    g_test_add_func("/engine/fake/huge-split", test_fake_huge_split);
     g_test_add_func("/engine/fake/dry-run", test_fake_dry_run);
     g_test_add_func("/engine/fake/busy-retry", test_fake_busy_retry);
     g_test_add_func("/engine/fake/page-errors", test_fake_page_errors);
+    g_test_add_func("/engine/fake/unmovable-backoff", test_fake_unmovable_backoff);
+    g_test_add_func("/engine/pure/unmovable-backoff-minutes", test_unmovable_backoff_minutes);
     g_test_add_func("/engine/fake/enomem", test_fake_enomem);
     g_test_add_func("/engine/fake/whole-call-error", test_fake_whole_call_error);
     g_test_add_func("/engine/fake/partial-return", test_fake_partial_return);

@@ -238,7 +238,8 @@ static void
 test_scan_stale_entries(Fixture *f, gconstpointer data)
 {
     NsPlacementScanStats st;
-    NsPageInfo failed = { .state = NS_PAGE_FAILED, .node = 0, .target = 1, .error = EBUSY };
+    /* Failed on node 1, but the scan finds the page on node 0: it moved since. */
+    NsPageInfo failed = { .state = NS_PAGE_FAILED, .node = 1, .target = 0, .error = EBUSY };
     guint64 outside = GFN(G_GUINT64_CONSTANT(1) << 32);
     guint64 gap = GFN(NS_TEST_SMALL_GPA) + SMALL_PAGES + 3; /* between small and huge */
 
@@ -254,6 +255,42 @@ test_scan_stale_entries(Fixture *f, gconstpointer data)
     g_assert_cmpint(ns_radix_page_info(ns_test_tree_lookup(f->tree, 1)).state, ==, NS_PAGE_PRESENT);
     g_assert_false(ns_test_tree_tag_get(f->tree, 1, NS_RADIX_TAG_FAILED));
     g_assert_cmpuint(ns_radix_count(f->tree), ==, st.units);
+}
+
+/*
+ * A rescan of a live tree must not forget what moves learnt: a page whose
+ * move failed and that is still where it was keeps its FAILED entry, its
+ * errno and its unmovable record (issue #10: forgotten failures were
+ * retried at every drift check, unmapping pinned pages each time).
+ */
+static void
+test_scan_keeps_failure(Fixture *f, gconstpointer data)
+{
+    NsPageInfo failed = { .state = NS_PAGE_FAILED, .node = 0, .target = 1, .error = EACCES,
+                          .attempts = 10, .strikes = 2, .tried = 7 };
+    guint64 gfn = GFN(NS_TEST_SMALL_GPA);
+    NsPageInfo out;
+
+    scan_ok(f, NULL, NULL);
+    g_assert_cmpint(ns_radix_page_info(ns_test_tree_lookup(f->tree, gfn)).node, ==, 0);
+    g_assert_cmpint(ns_radix_store(f->tree, gfn, ns_radix_mk_page(&failed), NULL), ==, 0);
+    g_assert_cmpint(ns_radix_tag_set(f->tree, gfn, NS_RADIX_TAG_FAILED), ==, 0);
+
+    scan_ok(f, NULL, NULL);
+    out = ns_radix_page_info(ns_test_tree_lookup(f->tree, gfn));
+    g_assert_cmpint(out.state, ==, NS_PAGE_FAILED);
+    g_assert_cmpuint(out.error, ==, EACCES);
+    g_assert_cmpuint(out.strikes, ==, 2);
+    g_assert_cmpuint(out.tried, ==, 7);
+    g_assert_true(ns_test_tree_tag_get(f->tree, gfn, NS_RADIX_TAG_FAILED));
+
+    g_autoptr(NsPlacementSummary) sum = ns_placement_summarize(f->tree, f->map);
+    g_assert_cmpuint(sum->all.unmovable[NS_UNMOVABLE_SHARED].pages, ==, 1);
+    g_assert_cmpuint(sum->all.failed.pages, ==, 1);
+    g_assert_cmpuint(ns_unmovable_cause(EBUSY), ==, NS_UNMOVABLE_PINNED);
+    g_assert_cmpuint(ns_unmovable_cause(EFAULT), ==, NS_UNMOVABLE_FAULT);
+    g_assert_cmpstr(ns_unmovable_cause_to_string(NS_UNMOVABLE_SHARED), ==,
+                    "shared with another process");
 }
 
 static void
@@ -434,7 +471,7 @@ test_summarize_synthetic(void)
     g_assert_cmpint(ns_radix_insert(tree, 0x1000, ns_radix_mk_present(0, 0)), ==, 0);
     g_assert_cmpint(ns_radix_insert(tree, 0x50000, ns_radix_mk_present(0, 0)), ==, 0); /* outside */
     /* Not a page entry: skipped. */
-    g_assert_cmpint(ns_radix_insert(tree, 9, ns_radix_mk_value(G_GUINT64_CONSTANT(1) << 50)), ==,
+    g_assert_cmpint(ns_radix_insert(tree, 9, ns_radix_mk_value(G_GUINT64_CONSTANT(1) << 62)), ==,
                     0);
 
     sum = ns_placement_summarize(tree, map);
@@ -511,6 +548,7 @@ main(int argc, char **argv)
     CHILD_TEST("/placement/scan/small-batches", test_scan_small_batches);
     CHILD_TEST("/placement/scan/hugetlb-range", test_scan_hugetlb_range);
     CHILD_TEST("/placement/scan/stale-entries", test_scan_stale_entries);
+    CHILD_TEST("/placement/scan/keeps-failure", test_scan_keeps_failure);
     CHILD_TEST("/placement/scan/dead-process", test_scan_dead_process);
     CHILD_TEST("/placement/scan/refuses-markers", test_scan_refuses_markers);
     CHILD_TEST("/placement/scan/bad-map", test_scan_bad_map);

@@ -414,6 +414,39 @@ test_in_place(void)
     g_assert_cmpstr(at(out, 0)->message, ==, "vCPU 0 runs on node 0: all 256 MiB already there");
 }
 
+/*
+ * Issue #10: memory that cannot move (shared with another process, pinned)
+ * kept the policy deciding "move" at every drift check, for a move that
+ * could never happen.  Unmovable memory now counts apart: it is neither a
+ * reason to move nor part of the move.
+ */
+static void
+test_unmovable_apart(void)
+{
+    g_auto(Case) c = { 0 };
+    g_autoptr(GArray) out = NULL;
+    NsPlacementStats *all;
+
+    case_init(&c, host(2, NULL), domain(2, NULL), AFFINITY("2", "3"));
+    place(c.placement, -1, 1, 200);
+    place(c.placement, -1, 0, 56); /* left behind ... */
+    all = &c.placement->all;
+    all->unmovable_nodes = g_array_new(FALSE, TRUE, sizeof(NsPlacementCount));
+    g_array_set_size(all->unmovable_nodes, 1);
+    g_array_index(all->unmovable_nodes, NsPlacementCount, 0).bytes = 56 * MIB; /* ... for good */
+    out = decide_ok(&c);
+    assert_stay(at(out, 0), -1, 1, NS_POLICY_REASON_IN_PLACE);
+    g_assert_cmpuint(at(out, 0)->remote_bytes, ==, 0);
+    assert_says(at(out, 0), "all movable memory already there, 56.0 MiB elsewhere cannot move");
+
+    /* Part of it unmovable: only the rest moves. */
+    g_array_index(all->unmovable_nodes, NsPlacementCount, 0).bytes = 16 * MIB;
+    g_clear_pointer(&out, g_array_unref);
+    out = decide_ok(&c);
+    assert_move(at(out, 0), -1, 1, 40, NS_POLICY_REASON_MOVE);
+    g_array_unref(g_steal_pointer(&all->unmovable_nodes));
+}
+
 static void
 test_spread_pinning(void)
 {
@@ -1044,6 +1077,7 @@ main(int argc, char **argv)
     g_test_add_func("/policy/majority", test_majority);
     g_test_add_func("/policy/cells", test_cells);
     g_test_add_func("/policy/in-place", test_in_place);
+    g_test_add_func("/policy/unmovable-apart", test_unmovable_apart);
     g_test_add_func("/policy/spread-pinning", test_spread_pinning);
     g_test_add_func("/policy/spread-rounding", test_spread_rounding);
     g_test_add_func("/policy/unpinned", test_unpinned);

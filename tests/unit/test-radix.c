@@ -127,7 +127,8 @@ static void
 test_page_entries(void)
 {
     NsPageInfo in = { .state = NS_PAGE_FAILED, .node = NS_PAGE_NODE_MAX, .target = 3,
-                      .error = EBUSY, .attempts = 7, .order = 9 };
+                      .error = EBUSY, .attempts = 7, .order = 9, .strikes = 5,
+                      .tried = NS_PAGE_TRIED_MAX };
     NsPageInfo out = ns_radix_page_info(ns_radix_mk_page(&in));
 
     g_assert_cmpint(out.state, ==, in.state);
@@ -136,6 +137,15 @@ test_page_entries(void)
     g_assert_cmpuint(out.error, ==, in.error);
     g_assert_cmpuint(out.attempts, ==, in.attempts);
     g_assert_cmpuint(out.order, ==, in.order);
+    g_assert_cmpuint(out.strikes, ==, in.strikes);
+    g_assert_cmpuint(out.tried, ==, in.tried);
+
+    /* A marker and its failure keep the unmovable record (the engine
+     * decides what a new failure does to it). */
+    out = ns_radix_page_info(ns_radix_mk_failed(ns_radix_mk_marker(ns_radix_mk_page(&in), 1), EACCES));
+    g_assert_cmpuint(out.strikes, ==, 5);
+    g_assert_cmpuint(out.tried, ==, NS_PAGE_TRIED_MAX);
+    g_assert_cmpuint(out.error, ==, EACCES);
 
     void *present = ns_radix_mk_present(1, 9);
     g_assert_true(ns_radix_is_page(present));
@@ -178,7 +188,7 @@ test_page_entries(void)
     g_assert_cmpuint(out.order, ==, 9);
 
     /* Reserved bits set: a value entry, but not a page entry. */
-    g_assert_false(ns_radix_is_page(ns_radix_mk_value(UINT64_C(1) << 50)));
+    g_assert_false(ns_radix_is_page(ns_radix_mk_value(UINT64_C(1) << 62)));
     g_assert_false(ns_radix_is_page(&in));
 }
 

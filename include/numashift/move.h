@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The move pipeline: the one way numashift moves a guest's memory
+ * ===============================================================
+ * numashiftd's jobs and `numashift migrate --direct` both run it, so both
+ * make the same checks in the same order:
+ *
+ *   target checks (migrate: the node exists, has memory, and the domain's
+ *   strict/restrictive numatune allows it)
+ *   -> a sampled look (rebalance with sample_stride: stop when the policy
+ *      would move nothing)
+ *   -> the mover lock (one mover per domain across processes)
+ *   -> placement scan into the tree
+ *   -> decide (policy, from fresh pinning, free memory and cpuset) or the
+ *      operator's target
+ *   -> plan -> engine -> the tree holds the result.
+ *
+ * The tree is the caller's live map (livemap.h): numashiftd's, kept from
+ * job to job and read by status while the engine writes markers into it,
+ * or one the CLI makes and drops afterwards.
+ *
+ * An NsMove is made once per run; pause, resume and cancel may come from
+ * any thread at any time (before the engine exists they are remembered).
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "numashift/domain.h"
+#include "numashift/engine.h"
+#include "numashift/livemap.h"
+#include "numashift/memmap.h"
+#include "numashift/policy.h"
+#include "numashift/radix.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+    NS_MOVE_REBALANCE, /* the policy decides where each vNUMA cell goes */
+    NS_MOVE_TO_NODE,   /* the operator named the node */
+} NsMoveKind;
+
+/* Where a run's time goes; ns_move_get_phase_us() reports each. */
+typedef enum {
+    NS_MOVE_PHASE_SAMPLE, /* the sampled look (rebalance with a stride only) */
+    NS_MOVE_PHASE_SCAN,   /* the mover lock and every page's placement */
+    NS_MOVE_PHASE_DECIDE, /* pinning, topology, policy, plan */
+    NS_MOVE_PHASE_ENGINE, /* the engine set up */
+    NS_MOVE_PHASE_COUNT,
+} NsMovePhase;
+
+typedef struct {
+    NsMoveKind kind;
+    guint to;                      /* TO_NODE: the target host node */
+    gint cell;                     /* TO_NODE: one vNUMA cell, -1: all */
+    const NsPolicyOptions *policy; /* REBALANCE: NULL for the defaults */
+    const char *mode_override;     /* REBALANCE: numashiftd's per-domain mode; NULL: none */
+    const char *sysfs_root;        /* NULL: "/sys" (tests use captured trees) */
+    guint sample_stride;           /* REBALANCE: decide on every Nth page first; 0: no sample */
+    const char *holder;            /* who moves, recorded in the mover lock ("numashiftd
+                                      (pid 12), job 3"); required unless engine.dry_run */
+    NsEngineOptions engine;        /* workers, rate, dry run, progress (copied) */
+    /* Called from the running thread, with no lock held; each may be NULL. */
+    void (*on_decisions)(const GArray *decisions, gpointer data); /* of NsPolicyDecision */
+    gpointer data;
+} NsMoveSpec;
+
+typedef struct _NsMove NsMove;
+
+/* A run of @spec (copied; its strings too).  Context: any thread. */
+NsMove *ns_move_new(const NsMoveSpec *spec);
+
+/* Free @move; NULL is accepted.  Context: any thread, not while ns_move_run() runs. */
+void ns_move_free(NsMove *move);
+
+/*
+ * Run the pipeline once on @dom, whose memory map is @map (of the process
+ * @live describes), into @live's tree: the scan, the markers and the
+ * engine's results, unmovable records included (livemap.h).
+ * Returns TRUE when it ran to its end: nothing to move
+ * (ns_move_get_report() is NULL), or the engine's job ended (DONE, DRY_RUN,
+ * or CANCELLED by ns_move_cancel(), also before the engine started: see
+ * the report).  FALSE with the first
+ * error: the target checks (NS_ERROR_NOT_FOUND, NS_ERROR_UNSUPPORTED,
+ * NS_ERROR_PERMISSION for a node the numatune forbids), NS_ERROR_BUSY
+ * (another mover holds the domain), the scan's and the policy's errors,
+ * and the engine's (ns_engine_run(); a full target node is an error with
+ * a report whose outcome is NO_MEMORY).  No marker is left in @tree in any case.
+ * Context: a registered liburcu-memb thread outside any read-side section;
+ * blocks (libvirt, QMP, the kernel) until the run ends; calls
+ * spec->on_decisions and the engine's progress callback from this thread.
+ */
+gboolean ns_move_run(NsMove *move, NsDomain *dom, const NsMemMap *map, NsLiveMap *live,
+                     GError **error);
+
+/*
+ * Pause, resume, cancel the run's engine (or the engine it will start).
+ * A cancel before the engine runs ends the run at its next step.
+ * Context: any thread; takes the move's mutex.
+ */
+void ns_move_pause(NsMove *move);
+void ns_move_resume(NsMove *move);
+void ns_move_cancel(NsMove *move);
+
+/* Whether the run is paused (asked to, or the engine says so).  Context: any thread. */
+gboolean ns_move_is_paused(NsMove *move);
+
+/*
+ * The engine's report so far (a copy the caller frees), or NULL when no
+ * engine was made (nothing to move, or the run failed before).
+ * Context: any thread; takes the move's mutex.
+ */
+NsEngineReport *ns_move_get_report(NsMove *move);
+
+/* Microseconds @phase took, or -1 when not reached.  Context: any thread. */
+gint64 ns_move_get_phase_us(NsMove *move, NsMovePhase phase);
+
+/* The phase's short name ("sample", "scan", "decide", "engine").  Context: any; pure. */
+const char *ns_move_phase_to_string(NsMovePhase phase);
+
+/*
+ * Whether @config's strict or restrictive numatune lets the domain's
+ * memory live on host @node; NS_ERROR_PERMISSION naming the nodeset when
+ * not (the kernel would answer EACCES), NS_ERROR_INVALID_INPUT for a
+ * nodeset that does not parse.  Other modes allow every node.
+ * Context: any; pure.
+ */
+gboolean ns_move_check_numatune(const NsDomainConfig *config, guint node, GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(NsMove, ns_move_free)
+
+G_END_DECLS
