@@ -26,6 +26,7 @@ ns_engine_report_to_json(const NsEngineReport *r)
     add_int(b, "in_place_pages", (gint64)r->in_place_pages);
     add_int(b, "absent_pages", (gint64)r->absent_pages);
     add_int(b, "failed_pages", (gint64)r->failed_pages);
+    add_int(b, "gone_pages", (gint64)r->gone_pages);
     add_int(b, "unmovable_pages", (gint64)r->unmovable_pages);
     add_int(b, "split_huge", (gint64)r->split_huge);
     add_int(b, "skipped_pages", (gint64)r->skipped_pages);

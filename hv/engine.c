@@ -62,6 +62,7 @@
 #include <gio/gio.h>
 #include <numa.h>
 #include <numaif.h>
+#include <stdio.h>
 #include <string.h>
 #include <urcu/urcu-memb.h>
 
@@ -91,6 +92,7 @@ typedef struct {
     guint8 tries;   /* submissions in this job */
     gboolean requeue; /* busy: back to the retry queue when the batch is accounted */
     gboolean moved;   /* the kernel said moved, in this batch (huge pages get checked) */
+    gboolean fault;   /* the kernel said -EFAULT, in this batch (absent, or gone?) */
 } Item;
 
 struct NsEngine {
@@ -146,7 +148,7 @@ typedef struct {
 
 /* What one batch did, accounted under the lock at its end. */
 typedef struct {
-    guint64 moved_pages, moved_huge, absent_pages, failed_pages, skipped_pages;
+    guint64 moved_pages, moved_huge, absent_pages, gone_pages, failed_pages, skipped_pages;
     guint64 failed_by_errno[NS_ENGINE_ERRNO_SLOTS];
     guint64 retried_items;
     guint64 handled_bytes;
@@ -171,6 +173,33 @@ static gboolean
 kernel_check_node(gpointer data, guint node, GError **error)
 {
     return ns_engine_check_node(node, error);
+}
+
+static void
+kernel_mapped(gpointer data, pid_t pid, const guint64 *hvas, guint n, gboolean *ret_mapped)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/maps", (int)pid);
+    g_autofree char *text = NULL;
+
+    for (guint i = 0; i < n; i++)
+        ret_mapped[i] = FALSE;
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+        for (guint i = 0; i < n; i++)
+            ret_mapped[i] = TRUE; /* cannot tell: keep the entries (absent) */
+        return;
+    }
+    for (const char *line = text; *line != '\0';) {
+        guint64 start = 0, end = 0;
+        const char *nl = strchr(line, '\n');
+
+        if (sscanf(line, "%" G_GINT64_MODIFIER "x-%" G_GINT64_MODIFIER "x", &start, &end) == 2)
+            for (guint i = 0; i < n; i++)
+                if (hvas[i] >= start && hvas[i] < end)
+                    ret_mapped[i] = TRUE;
+        if (nl == NULL)
+            break;
+        line = nl + 1;
+    }
 }
 
 static gint64
@@ -279,8 +308,8 @@ handled_pages_locked(const NsEngine *e)
 {
     const NsEngineReport *r = &e->report;
 
-    return r->moved_pages + r->in_place_pages + r->absent_pages + r->failed_pages +
-           r->unmovable_pages + r->skipped_pages;
+    return r->moved_pages + r->in_place_pages + r->absent_pages + r->gone_pages +
+           r->failed_pages + r->unmovable_pages + r->skipped_pages;
 }
 
 /*
@@ -426,6 +455,8 @@ ns_engine_new(NsRadix *tree, const NsMemMap *map, const NsPlan *plan,
 
     if (o.host != NULL)
         e->host = *o.host;
+    else
+        e->host.mapped = kernel_mapped;
     if (e->host.move_pages == NULL)
         e->host.move_pages = kernel_move_pages;
     if (e->host.check_node == NULL)
@@ -945,6 +976,7 @@ settle_status(NsEngine *e, Item *item, int st, BatchResult *res)
         settle_retry(e, item, st < 0 ? -st : EBUSY, res);
     } else if (st == -ENOENT || st == -EFAULT) {
         settle(e, item, ns_radix_mk_absent(item->order));
+        item->fault = st == -EFAULT;
         res->absent_pages += pages;
         res->handled_bytes += pages << NS_GUEST_PAGE_SHIFT;
     } else if (st == -ENOMEM) {
@@ -1004,6 +1036,50 @@ resolve_unwritten(NsEngine *e, Worker *w, guint n, int call_err, BatchResult *re
 }
 
 static void split_huge(NsEngine *e, Item *item, BatchResult *res);
+
+/*
+ * Pages the kernel answered -EFAULT for: not backed (the zero page, a
+ * range it will not migrate) or gone, their range unmapped since the
+ * scan (a device unplugged, QEMU shrinking).  Ask which; a gone page's
+ * entry leaves the tree, so the tree never calls it "never touched".
+ */
+static void
+settle_gone(NsEngine *e, Worker *w, BatchResult *res)
+{
+    g_autoptr(GArray) hvas = g_array_new(FALSE, FALSE, sizeof(guint64));
+    g_autoptr(GArray) owner = g_array_new(FALSE, FALSE, sizeof(guint));
+
+    for (guint k = 0; k < w->batch->len; k++) {
+        Item *item = &g_array_index(w->batch, Item, k);
+
+        if (item->fault) {
+            g_array_append_val(hvas, item->hva);
+            g_array_append_val(owner, k);
+            item->fault = FALSE;
+        }
+    }
+    if (hvas->len == 0 || e->host.mapped == NULL)
+        return;
+    g_autofree gboolean *mapped = g_new(gboolean, hvas->len);
+
+    e->host.mapped(e->host.data, e->pid, (const guint64 *)hvas->data, hvas->len, mapped);
+    for (guint q = 0; q < hvas->len; q++) {
+        Item *item = &g_array_index(w->batch, Item, g_array_index(owner, guint, q));
+        void *absent = ns_radix_mk_absent(item->order);
+        void *now;
+
+        if (mapped[q])
+            continue;
+        urcu_memb_read_lock();
+        now = ns_radix_lookup(e->tree, item->gfn);
+        urcu_memb_read_unlock();
+        if (now != absent)
+            continue; /* someone else wrote it since */
+        ns_radix_delete(e->tree, item->gfn);
+        res->absent_pages -= item_pages(item);
+        res->gone_pages += item_pages(item);
+    }
+}
 
 /*
  * The tree must hold what the kernel did.  A huge page the kernel reported
@@ -1140,6 +1216,7 @@ account_batch(NsEngine *e, Worker *w, guint64 weight, BatchResult *res)
     r->moved_bytes += res->moved_pages << NS_GUEST_PAGE_SHIFT;
     r->moved_huge += res->moved_huge;
     r->absent_pages += res->absent_pages;
+    r->gone_pages += res->gone_pages;
     r->failed_pages += res->failed_pages;
     r->skipped_pages += res->skipped_pages;
     for (guint k = 0; k < NS_ENGINE_ERRNO_SLOTS; k++)
@@ -1233,6 +1310,7 @@ run_batch(NsEngine *e, Worker *w)
         if (rc >= 0 || rc == -ENOMEM) {
             resolve_unwritten(e, w, n, rc < 0 ? ENOMEM : 0, &res);
             verify_huge(e, w, &res);
+            settle_gone(e, w, &res);
             if (rc == -ENOMEM)
                 res.no_memory = TRUE;
             w->batch_pages = ns_engine_batch_next(&e->sizing, submitted, t1 - t0);

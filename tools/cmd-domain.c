@@ -513,6 +513,8 @@ print_report(const NsCli *cli, const NsEngineReport *r)
            ", retries %" G_GUINT64_FORMAT " (pages)\n",
            r->in_place_pages, r->absent_pages, r->failed_pages, r->remaining_pages + r->skipped_pages,
            r->retries);
+    if (r->gone_pages > 0)
+        printf("  unmapped during the move (gone): %" G_GUINT64_FORMAT " pages\n", r->gone_pages);
     if (r->unmovable_pages > 0)
         printf("  unmovable, not tried again yet: %" G_GUINT64_FORMAT " pages\n", r->unmovable_pages);
     if (r->split_huge > 0)

@@ -191,6 +191,14 @@ typedef struct {
      * only a clock other than the real one needs its own sleep.
      */
     void (*sleep_us)(gpointer data, gint64 us);
+    /*
+     * Whether each of @n host addresses of @pid is still mapped, into
+     * @ret_mapped: a page the kernel answered -EFAULT for is either not
+     * backed (the zero page: absent) or its range is gone (unmapped since
+     * the scan: the entry goes).  NULL with a host of the caller's: every
+     * address is taken as mapped; with no host, /proc/PID/maps.
+     */
+    void (*mapped)(gpointer data, pid_t pid, const guint64 *hvas, guint n, gboolean *ret_mapped);
     gpointer data;
 } NsEngineHost;
 
@@ -259,7 +267,7 @@ typedef struct {
 
 /*
  * A job's report.  Pages are 4 KiB base pages (a 2 MiB huge page is 512).
- * total = moved + in_place + absent + failed + unmovable + skipped + remaining.
+ * total = moved + in_place + absent + gone + failed + unmovable + skipped + remaining.
  */
 typedef struct {
     NsEngineOutcome outcome;
@@ -274,6 +282,7 @@ typedef struct {
     guint64 moved_huge;          /* huge-page entries moved (each whole) */
     guint64 in_place_pages;      /* already on their target */
     guint64 absent_pages;        /* not present: never touched (tree or kernel said so) */
+    guint64 gone_pages;          /* their range was unmapped during the job: entries removed */
     guint64 failed_pages;        /* ended FAILED */
     guint64 failed_by_errno[NS_ENGINE_ERRNO_SLOTS]; /* failed pages per positive errno */
     guint64 unmovable_pages;     /* unmovable, backoff not over: not tried (livemap.h) */

@@ -80,8 +80,9 @@ assert_report_adds_up(const NsEngineReport *r)
 {
     guint64 by_errno = 0;
 
-    g_assert_cmpuint(r->moved_pages + r->in_place_pages + r->absent_pages + r->failed_pages +
-                         r->unmovable_pages + r->skipped_pages + r->remaining_pages,
+    g_assert_cmpuint(r->moved_pages + r->in_place_pages + r->absent_pages + r->gone_pages +
+                         r->failed_pages + r->unmovable_pages + r->skipped_pages +
+                         r->remaining_pages,
                      ==, r->total_pages);
     for (guint k = 0; k < NS_ENGINE_ERRNO_SLOTS; k++)
         by_errno += r->failed_by_errno[k];
@@ -129,6 +130,7 @@ typedef struct {
     guint8 *order;         /* per page: order of the entry headed here, TAIL inside one */
     guint8 *busy;          /* per page: answer -EBUSY this many more times */
     int *err;              /* per page: always answer -err */
+    guint8 *gone;          /* per page: its range is unmapped (host.mapped says so) */
     guint *submits;        /* per page: submissions */
     guint calls;           /* move calls */
     guint queries;         /* query calls with count > 0 */
@@ -324,6 +326,7 @@ fake_new(guint n, int node, const guint *huge_heads, guint n_huge)
     f->order = g_new0(guint8, n);
     f->busy = g_new0(guint8, n);
     f->err = g_new0(int, n);
+    f->gone = g_new0(guint8, n);
     f->submits = g_new0(guint, n);
     f->accept_nodes = 4;
     f->now = G_GINT64_CONSTANT(1000000000);
@@ -357,6 +360,7 @@ fake_free(Fake *f)
     g_free(f->order);
     g_free(f->busy);
     g_free(f->err);
+    g_free(f->gone);
     g_free(f->submits);
     g_mutex_clear(&f->lock);
     g_cond_clear(&f->cond);
@@ -364,6 +368,20 @@ fake_free(Fake *f)
 }
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Fake, fake_free)
+
+static void
+fake_mapped(gpointer data, pid_t pid, const guint64 *hvas, guint n, gboolean *ret_mapped)
+{
+    Fake *f = data;
+
+    g_mutex_lock(&f->lock);
+    for (guint i = 0; i < n; i++) {
+        guint p = fake_page(f, (gconstpointer)(guintptr)hvas[i]);
+
+        ret_mapped[i] = p != G_MAXUINT && !f->gone[p];
+    }
+    g_mutex_unlock(&f->lock);
+}
 
 static NsEngineHost
 fake_host(Fake *f, gboolean fake_clock)
@@ -373,6 +391,7 @@ fake_host(Fake *f, gboolean fake_clock)
         .check_node = fake_check_node,
         .now_us = fake_clock ? fake_now : NULL,
         .sleep_us = fake_clock ? fake_sleep : NULL,
+        .mapped = fake_mapped,
         .data = f,
     };
 
@@ -1109,6 +1128,38 @@ test_unmovable_backoff_minutes(void)
     g_assert_true(ns_unmovable_errno(EFAULT));
     g_assert_false(ns_unmovable_errno(ENOMEM));
     g_assert_false(ns_unmovable_errno(EIO));
+}
+
+/*
+ * Issue #10: a range that vanished mid-job (-EFAULT: unmapped since the
+ * scan) was recorded as "never touched".  Its entry now leaves the tree
+ * (gone); an -EFAULT page whose range is still mapped (the zero page) stays
+ * absent.  If this comes back, page 9 is an absent entry again.
+ */
+static void
+test_fake_gone(void)
+{
+    g_autoptr(Fake) f = fake_new(64, 1, NULL, 0);
+    NsEngineHost host = fake_host(f, FALSE);
+    NsEngineOptions opts = { 0 };
+    g_autoptr(NsEngine) e = NULL;
+    g_autoptr(NsEngineReport) r = NULL;
+    g_autoptr(GError) error = NULL;
+
+    f->err[9] = EFAULT;
+    f->gone[9] = 1;      /* unmapped since the scan */
+    f->err[10] = EFAULT; /* the zero page: still mapped */
+    e = fake_engine(f, 0, &opts, &host);
+    g_assert_true(ns_engine_run(e, &error));
+    g_assert_no_error(error);
+    r = ns_engine_get_report(e);
+    g_assert_cmpuint(r->gone_pages, ==, 1);
+    g_assert_cmpuint(r->absent_pages, ==, 1);
+    g_assert_cmpuint(r->moved_pages, ==, 62);
+    assert_report_adds_up(r);
+    g_assert_null(ns_test_tree_lookup(f->tree, 9));
+    g_assert_true(ns_test_tree_lookup(f->tree, 10) == ns_radix_mk_absent(0));
+    assert_no_markers(f->tree);
 }
 
 static void
@@ -1856,6 +1907,7 @@ main(int argc, char **argv)
     g_test_add_func("/engine/fake/page-errors", test_fake_page_errors);
     g_test_add_func("/engine/fake/unmovable-backoff", test_fake_unmovable_backoff);
     g_test_add_func("/engine/pure/unmovable-backoff-minutes", test_unmovable_backoff_minutes);
+    g_test_add_func("/engine/fake/gone", test_fake_gone);
     g_test_add_func("/engine/fake/enomem", test_fake_enomem);
     g_test_add_func("/engine/fake/whole-call-error", test_fake_whole_call_error);
     g_test_add_func("/engine/fake/partial-return", test_fake_partial_return);
