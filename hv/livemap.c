@@ -82,6 +82,14 @@ ns_live_map_set_scanned(NsLiveMap *live, const NsMemMap *map)
     g_mutex_unlock(&live->lock);
 }
 
+void
+ns_live_map_invalidate(NsLiveMap *live)
+{
+    g_mutex_lock(&live->lock);
+    live->scanned_us = 0;
+    g_mutex_unlock(&live->lock);
+}
+
 NsMemMap *
 ns_live_map_dup_memmap(NsLiveMap *live)
 {

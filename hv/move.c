@@ -288,10 +288,9 @@ any_target(const GArray *decisions)
 }
 
 static gboolean
-plan_rebalance(NsMove *move, NsDomain *dom, NsRadix *tree, const NsMemMap *map, NsPlan *plan,
-               GError **error)
+plan_rebalance(NsMove *move, NsDomain *dom, const NsPlacementSummary *summary,
+               const NsMemMap *map, NsPlan *plan, GError **error)
 {
-    g_autoptr(NsPlacementSummary) summary = ns_placement_summarize(tree, map);
     g_autoptr(GArray) decisions = decide(move, dom, summary, error);
 
     if (decisions == NULL)
@@ -317,23 +316,127 @@ plan_to_node(NsMove *move, NsDomain *dom, const NsMemMap *map, NsPlan *plan, GEr
     return FALSE;
 }
 
-/* ---------------------------------------------------------------- run */
+/* ------------------------------------------------------------- windows */
 
+/*
+ * The plan runs window by window: scan a window's pages (unless the whole
+ * guest was just scanned), move them, then the next.  What the engine
+ * holds is one window's queue, whatever the guest's size, and the first
+ * pages move after one window's scan, not the whole guest's.
+ */
+#define WINDOW_BYTES (G_GUINT64_CONSTANT(128) << 20)
+/* The first window is small, so the first pages move soon; each next one
+ * doubles up to WINDOW_BYTES. */
+#define WINDOW_FIRST_BYTES (G_GUINT64_CONSTANT(8) << 20)
+#define WINDOW_ALIGN (G_GUINT64_CONSTANT(2) << 20)
+
+/* The plan's steps inside [@start, @end), cut to it. */
+static NsPlan *
+plan_window(const NsPlan *plan, guint64 start, guint64 end)
+{
+    NsPlan *part = ns_plan_new();
+
+    for (guint i = 0; i < plan->steps->len; i++) {
+        NsPlanStep st = g_array_index(plan->steps, NsPlanStep, i);
+        guint64 from = MAX(st.gpa, start), to = MIN(st.gpa + st.size, end);
+
+        if (from >= to)
+            continue;
+        st.gpa = from;
+        st.size = to - from;
+        g_array_append_val(part->steps, st);
+    }
+    return part;
+}
+
+/* Add @w's counts to @sum; the outcome is the last window's. */
+static void
+report_add(NsEngineReport *sum, const NsEngineReport *w, gint64 since_start_us)
+{
+    if (sum->first_move_us < 0 && w->first_move_us >= 0)
+        sum->first_move_us = since_start_us + w->first_move_us;
+#define ADD(f) sum->f += w->f
+    ADD(total_pages);
+    ADD(planned_pages);
+    ADD(planned_bytes);
+    ADD(planned_huge);
+    ADD(moved_pages);
+    ADD(moved_bytes);
+    ADD(moved_huge);
+    ADD(in_place_pages);
+    ADD(absent_pages);
+    ADD(gone_pages);
+    ADD(failed_pages);
+    ADD(unmovable_pages);
+    ADD(skipped_pages);
+    ADD(remaining_pages);
+    ADD(retries);
+    ADD(calls);
+    ADD(split_huge);
+    ADD(paused_us);
+#undef ADD
+    for (guint e = 0; e < NS_ENGINE_ERRNO_SLOTS; e++)
+        sum->failed_by_errno[e] += w->failed_by_errno[e];
+    sum->passes = MAX(sum->passes, w->passes);
+    sum->workers = w->workers;
+    sum->pid = w->pid;
+    sum->outcome = w->outcome;
+}
+
+typedef struct {
+    NsMove *move;
+    guint64 plan_pages;   /* every page of the plan: the progress's total */
+    NsEngineProgress base; /* the windows before this one */
+    gint64 start_us;
+} Progress;
+
+/* One window's progress as the whole plan's: the caller sees one job. */
+static void
+on_window_progress(const NsEngineProgress *p, gpointer data)
+{
+    Progress *pr = data;
+    NsEngineProgress all = *p;
+    gint64 elapsed = g_get_monotonic_time() - pr->start_us;
+
+    all.done_pages += pr->base.done_pages;
+    all.moved_pages += pr->base.moved_pages;
+    all.moved_bytes += pr->base.moved_bytes;
+    all.total_pages = MAX(pr->plan_pages, all.done_pages + all.in_flight_pages);
+    all.elapsed_us = elapsed;
+    all.mib_per_s = elapsed > 0 ? (double)all.moved_bytes / (1024.0 * 1024.0) /
+                                      ((double)elapsed / G_USEC_PER_SEC)
+                                : 0.0;
+    all.eta_us = all.moved_bytes > 0 && all.total_pages > all.done_pages
+                     ? (gint64)((double)elapsed * (double)(all.total_pages - all.done_pages) /
+                                (double)MAX(all.done_pages, G_GUINT64_CONSTANT(1)))
+                     : p->eta_us;
+    all.final = FALSE; /* the last window's final call is made by run_windows() */
+    if (!p->final && pr->move->spec.engine.progress != NULL)
+        pr->move->spec.engine.progress(&all, pr->move->spec.engine.progress_data);
+    if (p->final) {
+        pr->base.done_pages = all.done_pages;
+        pr->base.moved_pages = all.moved_pages;
+        pr->base.moved_bytes = all.moved_bytes;
+    }
+}
+
+/* One window's engine; TRUE when it ran to its end (DONE, DRY_RUN, CANCELLED). */
 static gboolean
 run_engine(NsMove *move, NsLiveMap *live, const NsMemMap *map, const NsPlan *plan,
-           gint64 *clock, GError **error)
+           gboolean forgiven, Progress *pr, NsEngineReport **ret_report, GError **error)
 {
     NsEngineOptions opts = move->spec.engine;
 
     /* What earlier jobs learnt about pages that cannot move. */
     opts.unmovable_minute = ns_live_map_minute(live, g_get_monotonic_time());
-    opts.unmovable_forgiven = ns_live_map_take_forgiveness(live) ? opts.unmovable_minute + 1 : 0;
+    opts.unmovable_forgiven = forgiven ? opts.unmovable_minute + 1 : 0;
+    opts.progress = on_window_progress;
+    opts.progress_data = pr;
     g_autoptr(NsEngine) engine =
         ns_engine_new(ns_live_map_get_tree(live), map, plan, &opts, error);
 
     if (engine == NULL)
         return FALSE;
-    phase_end(move, NS_MOVE_PHASE_ENGINE, clock);
     g_mutex_lock(&move->lock);
     move->engine = engine;
     if (move->want_pause)
@@ -343,19 +446,189 @@ run_engine(NsMove *move, NsLiveMap *live, const NsMemMap *map, const NsPlan *pla
     g_mutex_unlock(&move->lock);
 
     gboolean ok = ns_engine_run(engine, error);
-    NsEngineReport *report = ns_engine_get_report(engine);
 
+    *ret_report = ns_engine_get_report(engine);
     g_mutex_lock(&move->lock);
     move->engine = NULL;
-    move->report = report;
     g_mutex_unlock(&move->lock);
-    if (!ok && report->outcome == NS_ENGINE_OUTCOME_CANCELLED &&
+    if (!ok && (*ret_report)->outcome == NS_ENGINE_OUTCOME_CANCELLED &&
         g_error_matches(*error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
         /* A cancel is an outcome the report tells, not a failure. */
         g_clear_error(error);
         return TRUE;
     }
     return ok;
+}
+
+/* The windows of @plan, each scanned (unless @scanned) and moved in turn. */
+static gboolean
+run_windows(NsMove *move, NsLiveMap *live, const NsMemMap *map, const NsPlan *plan,
+            gboolean scanned, gint64 *clock, GError **error)
+{
+    guint64 align = WINDOW_ALIGN;
+    g_autofree NsEngineReport *sum = g_new0(NsEngineReport, 1);
+    Progress pr = { .move = move, .start_us = g_get_monotonic_time() };
+    gboolean ok = TRUE, stop = FALSE;
+    /* Taken once: every window of this run tries the forgiven pages. */
+    gboolean forgiven = ns_live_map_take_forgiveness(live);
+    guint64 visited = 0;
+
+    /* Windows hold whole huge pages: a hugetlbfs page is one entry. */
+    for (guint i = 0; i < map->ranges->len; i++)
+        align = MAX(align, g_array_index(map->ranges, NsMemRange, i).page_size);
+    guint64 window = MAX(WINDOW_FIRST_BYTES, align);
+    const guint64 window_max = MAX(WINDOW_BYTES, align);
+
+    for (guint i = 0; i < plan->steps->len; i++)
+        pr.plan_pages += g_array_index(plan->steps, NsPlanStep, i).size >> NS_GUEST_PAGE_SHIFT;
+    sum->first_move_us = -1;
+    sum->outcome = NS_ENGINE_OUTCOME_DONE;
+    phase_end(move, NS_MOVE_PHASE_ENGINE, clock);
+
+    guint64 next = 0;
+
+    for (guint i = 0; !stop && i < plan->steps->len; i++) {
+        const NsPlanStep *st = &g_array_index(plan->steps, NsPlanStep, i);
+
+        for (guint64 start = MAX(next, st->gpa - st->gpa % align);
+             !stop && start < st->gpa + st->size; start = next) {
+            g_autoptr(NsPlan) part = plan_window(plan, start, start + window);
+            g_autoptr(NsEngineReport) report = NULL;
+
+            next = start + window;
+            if (part->steps->len == 0)
+                continue;
+            window = MIN(window * 2, window_max);
+            for (guint k = 0; k < part->steps->len; k++)
+                visited += g_array_index(part->steps, NsPlanStep, k).size >> NS_GUEST_PAGE_SHIFT;
+            if (!scanned && !ns_placement_scan_window(ns_live_map_get_tree(live), map, start,
+                                                      next - start, NULL, NULL, error))
+                return FALSE;
+            ok = run_engine(move, live, map, part, forgiven, &pr, &report, error);
+            if (report != NULL)
+                report_add(sum, report, report->first_move_us >= 0
+                                            ? g_get_monotonic_time() - pr.start_us -
+                                                  report->elapsed_us
+                                            : 0);
+            g_mutex_lock(&move->lock);
+            g_clear_pointer(&move->report, ns_engine_report_free);
+            move->report = g_memdup2(sum, sizeof *sum);
+            g_mutex_unlock(&move->lock);
+            /* Cancelled, a full node, a failed call: the rest stays put. */
+            stop = !ok || report == NULL ||
+                   (report->outcome != NS_ENGINE_OUTCOME_DONE &&
+                    report->outcome != NS_ENGINE_OUTCOME_DRY_RUN);
+        }
+    }
+    /* Windows never reached are left behind, as pages the plan named. */
+    sum->total_pages += pr.plan_pages - MIN(visited, pr.plan_pages);
+    sum->remaining_pages += pr.plan_pages - MIN(visited, pr.plan_pages);
+    sum->elapsed_us = g_get_monotonic_time() - pr.start_us;
+    g_mutex_lock(&move->lock);
+    g_clear_pointer(&move->report, ns_engine_report_free);
+    move->report = g_memdup2(sum, sizeof *sum);
+    g_mutex_unlock(&move->lock);
+    if (move->spec.engine.progress != NULL) {
+        NsEngineProgress last = {
+            .done_pages = sum->total_pages - sum->remaining_pages,
+            .total_pages = sum->total_pages,
+            .moved_pages = sum->moved_pages,
+            .moved_bytes = sum->moved_bytes,
+            .mib_per_s = sum->elapsed_us > 0 ? (double)sum->moved_bytes / (1024.0 * 1024.0) /
+                                                   ((double)sum->elapsed_us / G_USEC_PER_SEC)
+                                             : 0.0,
+            .eta_us = 0,
+            .elapsed_us = sum->elapsed_us,
+            .pass = sum->passes,
+            .final = TRUE,
+        };
+
+        move->spec.engine.progress(&last, move->spec.engine.progress_data);
+    }
+    return ok;
+}
+
+/* ---------------------------------------------------------------- run */
+
+/*
+ * The sample a decision on a fresh live map weighs: one page in 16, and at
+ * most about 4096 addresses (one query) however large the guest, so the
+ * decision does not take longer as the guest grows.
+ */
+#define DECIDE_SAMPLE_STRIDE_MIN 16u
+#define DECIDE_SAMPLE_MAX 4096u
+
+static guint
+decide_sample_stride(const NsMemMap *map)
+{
+    guint64 pages = 0;
+
+    for (guint i = 0; i < map->ranges->len; i++)
+        pages += g_array_index(map->ranges, NsMemRange, i).size >> NS_GUEST_PAGE_SHIFT;
+    return (guint)MIN(MAX(pages / DECIDE_SAMPLE_MAX, (guint64)DECIDE_SAMPLE_STRIDE_MIN),
+                      (guint64)G_MAXUINT32);
+}
+
+static void
+stats_take_unmovable(NsPlacementStats *into, const NsPlacementStats *from)
+{
+    memcpy(into->unmovable, from->unmovable, sizeof into->unmovable);
+    g_clear_pointer(&into->unmovable_nodes, g_array_unref);
+    into->unmovable_nodes = g_array_copy(from->unmovable_nodes);
+}
+
+/* What @known (the live map) knows cannot move, into @sample, cell by cell. */
+static void
+take_unmovable(NsPlacementSummary *sample, const NsPlacementSummary *known)
+{
+    stats_take_unmovable(&sample->all, &known->all);
+    for (guint i = 0; i < sample->cells->len; i++) {
+        NsPlacementStats *st = g_ptr_array_index(sample->cells, i);
+
+        for (guint k = 0; k < known->cells->len; k++) {
+            const NsPlacementStats *kn = g_ptr_array_index(known->cells, k);
+
+            if (kn->cell == st->cell)
+                stats_take_unmovable(st, kn);
+        }
+    }
+}
+
+/* Whether @plan's steps hold every page of @map's ranges. */
+static gboolean
+plan_covers(const NsPlan *plan, const NsMemMap *map)
+{
+    guint s = 0;
+
+    for (guint i = 0; i < map->ranges->len; i++) {
+        const NsMemRange *r = &g_array_index(map->ranges, NsMemRange, i);
+        guint64 at = r->gpa, end = r->gpa + r->size;
+
+        for (; s < plan->steps->len && at < end; s++) {
+            const NsPlanStep *st = &g_array_index(plan->steps, NsPlanStep, s);
+
+            if (st->gpa + st->size <= at)
+                continue;
+            if (st->gpa > at)
+                return FALSE;
+            at = st->gpa + st->size;
+            if (at >= end)
+                break;
+        }
+        if (at < end)
+            return FALSE;
+    }
+    return TRUE;
+}
+
+/* Whether @live's last full scan is recent enough to decide on. */
+static gboolean
+live_fresh(const NsMove *move, NsLiveMap *live)
+{
+    gint64 scanned = ns_live_map_get_scanned_us(live);
+
+    return move->spec.fresh_us > 0 && scanned != 0 &&
+           g_get_monotonic_time() - scanned < move->spec.fresh_us;
 }
 
 gboolean
@@ -365,6 +638,7 @@ ns_move_run(NsMove *move, NsDomain *dom, const NsMemMap *map, NsLiveMap *live, G
     NsRadix *tree = ns_live_map_get_tree(live);
     gint64 clock = g_get_monotonic_time();
     g_autoptr(NsPlan) plan = ns_plan_new();
+    gboolean scanned = FALSE;
 
     g_return_val_if_fail(spec->engine.dry_run || spec->holder != NULL, FALSE);
     g_return_val_if_fail(ns_live_map_get_pid(live) == map->pid, FALSE);
@@ -372,7 +646,9 @@ ns_move_run(NsMove *move, NsDomain *dom, const NsMemMap *map, NsLiveMap *live, G
         (!ns_engine_check_node(spec->to, error) ||
          !ns_move_check_numatune(ns_domain_get_config(dom), spec->to, error)))
         return FALSE;
-    if (spec->kind == NS_MOVE_REBALANCE && spec->sample_stride > 0) {
+    gboolean sampled = spec->kind == NS_MOVE_REBALANCE && spec->sample_stride > 0;
+
+    if (sampled) {
         g_autoptr(NsPlacementSummary) sample = ns_placement_sample(map, spec->sample_stride, error);
         g_autoptr(GArray) decisions = sample != NULL ? decide(move, dom, sample, error) : NULL;
 
@@ -384,9 +660,9 @@ ns_move_run(NsMove *move, NsDomain *dom, const NsMemMap *map, NsLiveMap *live, G
     }
     if (cancelled_early(move))
         return TRUE;
-    /* From the scan to the last batch no other mover may touch the guest:
-     * the tree would describe pages someone else is moving.  A dry run
-     * moves nothing and needs no lock. */
+    /* From the first scan to the last batch no other mover may touch the
+     * guest: the tree would describe pages someone else is moving.  A dry
+     * run moves nothing and needs no lock. */
     g_autoptr(NsMoverLock) mover =
         spec->engine.dry_run ? NULL
                              : ns_mover_lock_take(ns_domain_get_config(dom)->uuid, spec->holder,
@@ -394,17 +670,52 @@ ns_move_run(NsMove *move, NsDomain *dom, const NsMemMap *map, NsLiveMap *live, G
 
     if (!spec->engine.dry_run && mover == NULL)
         return FALSE;
-    if (!ns_placement_scan(tree, map, NULL, NULL, error))
+    if (spec->kind == NS_MOVE_REBALANCE) {
+        /* The policy weighs the whole guest.  A drift the sample saw, or a
+         * live map that is not fresh: a full scan first (the move then
+         * needs no other).  Otherwise a sample says where pages are now
+         * (the guest touches new memory all the time: the live map does
+         * not know those pages) and the live map what cannot move. */
+        g_autoptr(NsPlacementSummary) summary = NULL;
+
+        if (sampled || !live_fresh(move, live)) {
+            if (!ns_placement_scan(tree, map, NULL, NULL, error))
+                return FALSE;
+            ns_live_map_set_scanned(live, map);
+            scanned = TRUE;
+            phase_end(move, NS_MOVE_PHASE_SCAN, &clock);
+            summary = ns_placement_summarize(tree, map);
+        } else {
+            summary = ns_placement_sample(map, decide_sample_stride(map), error);
+            if (summary == NULL)
+                return FALSE;
+            g_autoptr(NsPlacementSummary) known = ns_placement_summarize(tree, map);
+
+            take_unmovable(summary, known);
+            phase_end(move, NS_MOVE_PHASE_SAMPLE, &clock);
+        }
+        if (!plan_rebalance(move, dom, summary, map, plan, error))
+            return FALSE;
+    } else if (!plan_to_node(move, dom, map, plan, error)) {
         return FALSE;
-    ns_live_map_set_scanned(live, map);
-    phase_end(move, NS_MOVE_PHASE_SCAN, &clock);
-    if (spec->kind == NS_MOVE_REBALANCE ? !plan_rebalance(move, dom, tree, map, plan, error)
-                                        : !plan_to_node(move, dom, map, plan, error))
-        return FALSE;
+    }
     phase_end(move, NS_MOVE_PHASE_DECIDE, &clock);
     if (plan->steps->len == 0)
         return TRUE;
     if (cancelled_early(move))
         return TRUE;
-    return run_engine(move, live, map, plan, &clock, error);
+    gboolean ok = run_windows(move, live, map, plan, scanned, &clock, error);
+
+    /* The live map describes the whole guest afterwards: windows that
+     * covered all of it did; otherwise the rest is as old as it was, and
+     * a full scan follows unless the map is fresh. */
+    if (ok && !scanned && plan_covers(plan, map) && !spec->engine.dry_run &&
+        (move->report == NULL || move->report->remaining_pages == 0)) {
+        ns_live_map_set_scanned(live, map);
+    } else if (ok && !scanned && !live_fresh(move, live)) {
+        if (!ns_placement_scan(tree, map, NULL, NULL, error))
+            return FALSE;
+        ns_live_map_set_scanned(live, map);
+    }
+    return ok;
 }

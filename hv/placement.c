@@ -433,16 +433,20 @@ scan_range(NsRadix *tree, pid_t pid, const NsMemRange *r, guint batch, FolioProb
     return TRUE;
 }
 
-gboolean
-ns_placement_scan(NsRadix *tree, const NsMemMap *map, const NsPlacementOptions *opts,
-                  NsPlacementScanStats *ret_stats, GError **error)
+/*
+ * Scan @map into @tree; stale entries are deleted between @first_gfn and
+ * @last_gfn only (the whole tree for a full scan, one window otherwise).
+ */
+static gboolean
+scan_map(NsRadix *tree, const NsMemMap *map, guint64 first_gfn, guint64 last_gfn,
+         const NsPlacementOptions *opts, NsPlacementScanStats *ret_stats, GError **error)
 {
     NsPlacementScanStats stats = { 0 };
     g_auto(FolioProbe) probe = { .pagemap_fd = -1, .kpageflags_fd = -1 };
     guint batch = opts != NULL && opts->batch_pages > 0 ? opts->batch_pages
                                                         : NS_PLACEMENT_BATCH_DEFAULT;
     gboolean tagged;
-    guint64 next_gfn = 0;
+    guint64 next_gfn = first_gfn;
 
     if (!check_map(map, error))
         return FALSE;
@@ -465,18 +469,66 @@ ns_placement_scan(NsRadix *tree, const NsMemMap *map, const NsPlacementOptions *
         guint64 gfn0 = r->gpa >> NS_GUEST_PAGE_SHIFT;
 
         if (gfn0 > next_gfn)
-            delete_entries(tree, next_gfn, gfn0 - 1, NULL, NULL, &stats);
+            delete_entries(tree, next_gfn, MIN(gfn0 - 1, last_gfn), NULL, NULL, &stats);
         if (!scan_range(tree, map->pid, r, batch, &probe, &stats, error))
             return FALSE;
         next_gfn = gfn0 + (r->size >> NS_GUEST_PAGE_SHIFT);
     }
-    if (next_gfn > 0 || map->ranges->len == 0)
-        delete_entries(tree, next_gfn, G_MAXUINT64, NULL, NULL, &stats);
+    if (next_gfn <= last_gfn)
+        delete_entries(tree, next_gfn, last_gfn, NULL, NULL, &stats);
 
     stats.huge_detection = folio_probe_active(&probe) && (probe.pfn_seen || !probe.present_seen);
     if (ret_stats != NULL)
         *ret_stats = stats;
     return TRUE;
+}
+
+gboolean
+ns_placement_scan(NsRadix *tree, const NsMemMap *map, const NsPlacementOptions *opts,
+                  NsPlacementScanStats *ret_stats, GError **error)
+{
+    return scan_map(tree, map, 0, G_MAXUINT64, opts, ret_stats, error);
+}
+
+gboolean
+ns_placement_scan_window(NsRadix *tree, const NsMemMap *map, guint64 gpa, guint64 size,
+                         const NsPlacementOptions *opts, NsPlacementScanStats *ret_stats,
+                         GError **error)
+{
+    g_autoptr(NsMemMap) part = ns_memmap_new(map->pid);
+    guint64 end = gpa + size;
+
+    if (size == 0 || gpa % NS_GUEST_PAGE_SIZE != 0 || size % NS_GUEST_PAGE_SIZE != 0 ||
+        end < gpa) {
+        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                    "scan window 0x%" G_GINT64_MODIFIER "x+0x%" G_GINT64_MODIFIER
+                    "x is empty or not page aligned", gpa, size);
+        return FALSE;
+    }
+    for (guint i = 0; i < map->ranges->len; i++) {
+        const NsMemRange *r = &g_array_index(map->ranges, NsMemRange, i);
+        guint64 ps = MAX(r->page_size, (guint64)NS_GUEST_PAGE_SIZE);
+        guint64 from = r->gpa, to = r->gpa + r->size;
+
+        if (r->gpa >= end || r->gpa + r->size <= gpa)
+            continue;
+        /* The window's part of the range, widened to whole host pages
+         * (a hugetlbfs page is one entry: never cut). */
+        if (gpa > from)
+            from = gpa - (gpa - r->gpa) % ps;
+        if (end < to)
+            to = end + ((end - r->gpa) % ps != 0 ? ps - (end - r->gpa) % ps : 0);
+        NsMemRange clip = *r;
+
+        clip.gpa = from;
+        clip.size = to - from;
+        clip.hva = r->hva + (from - r->gpa);
+        clip.offset = r->offset + (from - r->gpa);
+        clip.backend = g_strdup(r->backend);
+        g_array_append_val(part->ranges, clip);
+    }
+    return scan_map(tree, part, gpa >> NS_GUEST_PAGE_SHIFT, (end >> NS_GUEST_PAGE_SHIFT) - 1,
+                    opts, ret_stats, error);
 }
 
 /* ---- summary ------------------------------------------------------------- */

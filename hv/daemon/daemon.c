@@ -393,6 +393,8 @@ enqueue_rebalance(NsDaemon *d, Tracked *t, const char *trigger)
     spec->mode_override = g_strdup(mode_override(d, t));
     spec->sample_stride = strcmp(trigger, "drift") == 0 && live_map_fresh(d, t) ? DRIFT_SAMPLE_STRIDE
                                                                                 : 0;
+    /* A pinning change moves no page: the live map tells where they are. */
+    spec->live_fresh_us = (gint64)d->config->rescan_interval_s * G_USEC_PER_SEC;
     return enqueue(d, t, spec);
 }
 
@@ -496,6 +498,9 @@ on_layout(const char *uuid, const char *name, const char *what, gpointer data)
     g_debug("domain %s: %s: its memory map will be read again", t->name, what);
     t->layout_changes++;
     g_clear_pointer(&t->memmap, ns_memmap_free);
+    /* Memory may have come or gone: the next job scans the whole guest. */
+    if (live_map(t) != NULL)
+        ns_live_map_invalidate(live_map(t));
 }
 
 /* Pages found unmovable may be tried again at once: the facts changed. */
@@ -635,6 +640,8 @@ on_down(const char *reason, gpointer data)
 
         t->layout_changes++;
         g_clear_pointer(&t->memmap, ns_memmap_free);
+        if (live_map(t) != NULL)
+            ns_live_map_invalidate(live_map(t));
     }
 }
 

@@ -373,6 +373,7 @@ ns_job_start(virConnectPtr conn, const NsJobSpec *spec, const NsJobCallbacks *ca
         .mode_override = spec->mode_override,
         .sysfs_root = spec->sysfs_root,
         .sample_stride = spec->sample_stride,
+        .fresh_us = spec->live_fresh_us,
         .holder = holder,
         .engine = {
             .workers = spec->workers,

@@ -37,6 +37,8 @@ typedef struct {
     const char *sysfs_root;  /* NULL: "/sys" (tests use captured trees) */
     guint sample_stride;     /* rebalance: decide on every Nth page first and stop
                                 there when nothing would move (0: full scan) */
+    gint64 live_fresh_us;    /* rebalance: decide from the live map scanned within this
+                                long, without a scan first (0: scan first) */
     const NsMemMap *memmap;  /* a map of the domain read earlier, to use (copied)
                                 if it still holds (ns_memmap_recheck()); NULL: read it */
     NsLiveMap *live;         /* the domain's live placement map (referenced by the job),

@@ -63,6 +63,13 @@ NsRadix *ns_live_map_get_tree(NsLiveMap *live);
 void ns_live_map_set_scanned(NsLiveMap *live, const NsMemMap *map);
 
 /*
+ * Forget when the map was scanned (its memory layout changed: a device
+ * plugged in or out): the next move scans the whole guest before deciding.
+ * The tree and memory map stay for readers.  Context: any thread.
+ */
+void ns_live_map_invalidate(NsLiveMap *live);
+
+/*
  * A copy of the memory map of the last scan, or NULL before the first.
  * Context: any thread; takes the map's mutex.
  */

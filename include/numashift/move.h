@@ -10,10 +10,18 @@
  *   -> a sampled look (rebalance with sample_stride: stop when the policy
  *      would move nothing)
  *   -> the mover lock (one mover per domain across processes)
- *   -> placement scan into the tree
- *   -> decide (policy, from fresh pinning, free memory and cpuset) or the
- *      operator's target
- *   -> plan -> engine -> the tree holds the result.
+ *   -> decide (policy: fresh pinning, free memory and cpuset, and the
+ *      guest's placement: with a fresh live map a sample (one page in 16,
+ *      at most about 4096 pages) plus what the map knows cannot move, else
+ *      a full scan) or the operator's target
+ *   -> plan -> window by window (128 MiB of guest memory): scan the window,
+ *      move it -> the tree holds the result.
+ *
+ * Streaming: what the engine holds is one window's queue whatever the
+ * guest's size, and the first pages move after one window's scan, not the
+ * whole guest's.  A move that did not scan the whole guest ends with a
+ * full scan when the live map is not fresh, so the map describes the
+ * whole guest afterwards.
  *
  * The tree is the caller's live map (livemap.h): numashiftd's, kept from
  * job to job and read by status while the engine writes markers into it,
@@ -57,6 +65,9 @@ typedef struct {
     const char *mode_override;     /* REBALANCE: numashiftd's per-domain mode; NULL: none */
     const char *sysfs_root;        /* NULL: "/sys" (tests use captured trees) */
     guint sample_stride;           /* REBALANCE: decide on every Nth page first; 0: no sample */
+    gint64 fresh_us;               /* REBALANCE: when the live map's last full scan is
+                                      younger than this, decide on a sample and the map
+                                      (no full scan before the move); 0: always scan first */
     const char *holder;            /* who moves, recorded in the mover lock ("numashiftd
                                       (pid 12), job 3"); required unless engine.dry_run */
     NsEngineOptions engine;        /* workers, rate, dry run, progress (copied) */

@@ -91,6 +91,21 @@ typedef struct {
 gboolean ns_placement_scan(NsRadix *tree, const NsMemMap *map, const NsPlacementOptions *opts,
                            NsPlacementScanStats *ret_stats, GError **error);
 
+/*
+ * ns_placement_scan() for the part of @map's RAM inside guest-physical
+ * [@gpa, @gpa + @size) only (widened to whole host pages of a hugetlbfs
+ * range): its entries are written and the stale ones inside the window
+ * deleted; the rest of @tree is left as it is.  The move pipeline scans
+ * window by window, moving each before scanning the next, so the time to
+ * the first move does not grow with the guest.  Errors as
+ * ns_placement_scan(), NS_ERROR_INVALID_INPUT for an empty or unaligned
+ * window.
+ * Context: as ns_placement_scan().
+ */
+gboolean ns_placement_scan_window(NsRadix *tree, const NsMemMap *map, guint64 gpa, guint64 size,
+                                  const NsPlacementOptions *opts, NsPlacementScanStats *ret_stats,
+                                  GError **error);
+
 /* Pages and bytes, pages counted in 4 KiB base pages. */
 typedef struct {
     guint64 pages;

@@ -407,6 +407,11 @@ reserve-mib=64"
 	two_cell_guest_on_node0 pinned
 
 	# vCPU 1 is cell 1's only vCPU: its cell follows it, cell 0 stays.
+	# (Issue #10, found here: a pinning job that decided from numashiftd's
+	# live map alone saw the memory as never touched, since the start job
+	# scanned before the guest touched it, and moved nothing.  A decision
+	# on a fresh live map now weighs a fresh sample; if that comes back,
+	# cell 1 stays on node 0 and this wait fails.)
 	virsh -q vcpupin nsguest 1 "$node1_cpus" >/dev/null || fail "vcpupin 1 failed"
 	wait_vma_on_node "$pid" "$hva1" 1 90 60
 	ns_vma_on_node "$pid" "$hva0" 0 95
@@ -748,7 +753,8 @@ for j in jobs:
 failing = [j for j in jobs if (j.get("report") or {}).get("failed_pages", 0) > 0]
 assert len(failing) == 1, "%d jobs had pages fail, not 1 (the move of cell 0)" % len(failing)
 r = failing[0]["report"]
-assert failing[0].get("trigger") == "pinning", failing[0]
+# The pinning job, or a drift check that saw the new pinning first.
+assert failing[0].get("trigger") in ("pinning", "drift"), failing[0]
 assert r["failed_pages"] == r["failed_by_errno"].get("Permission denied", 0) >= 4096 - 64, r
 after = jobs[jobs.index(failing[0]) + 1:]
 drift = [j for j in after if j.get("trigger") == "drift"]

@@ -51,6 +51,12 @@ test_live_map_scan(void)
     g_assert_cmpuint(s->all.absent.pages, ==, 64);
     g_assert_cmpuint(s->cells->len, ==, 2);
 
+    /* A layout change: not fresh any more, still readable. */
+    ns_live_map_invalidate(live);
+    g_assert_cmpint(ns_live_map_get_scanned_us(live), ==, 0);
+    g_autoptr(NsPlacementSummary) s2 = ns_live_map_summarize(live);
+    g_assert_nonnull(s2);
+
     /* A reference outlives the creator's. */
     NsLiveMap *ref = ns_live_map_ref(live);
 

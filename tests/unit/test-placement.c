@@ -293,6 +293,34 @@ test_scan_keeps_failure(Fixture *f, gconstpointer data)
                     "shared with another process");
 }
 
+/* A window scan writes and prunes inside its window only (issue #10: the streaming pipeline). */
+static void
+test_scan_window(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    NsPlacementScanStats st;
+    guint64 gap = GFN(NS_TEST_SMALL_GPA) + SMALL_PAGES + 3;  /* inside the window */
+    guint64 outside = GFN(NS_TEST_UNTOUCHED_GPA) + 1;          /* after it */
+    void *stale = ns_radix_mk_present(0, 0);
+
+    g_assert_cmpint(ns_radix_insert(f->tree, gap, stale), ==, 0);
+    g_assert_cmpint(ns_radix_insert(f->tree, outside, stale), ==, 0);
+    g_assert_true(ns_placement_scan_window(f->tree, f->map, 0, NS_TEST_HUGE_GPA, NULL, &st,
+                                           &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(st.units, ==, SMALL_PAGES);
+    g_assert_cmpuint(st.removed, ==, 1);
+    g_assert_null(ns_test_tree_lookup(f->tree, gap));
+    g_assert_true(ns_test_tree_lookup(f->tree, outside) == stale);
+    for (guint i = 0; i < SMALL_PAGES; i++)
+        g_assert_true(ns_radix_is_page(ns_test_tree_lookup(f->tree, GFN(NS_TEST_SMALL_GPA) + i)));
+    /* Nothing of the huge range yet: it lies after the window. */
+    g_assert_null(ns_test_tree_lookup(f->tree, GFN(NS_TEST_HUGE_GPA)));
+
+    g_assert_false(ns_placement_scan_window(f->tree, f->map, 0, 100, NULL, NULL, &error));
+    g_assert_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT);
+}
+
 static void
 test_scan_dead_process(Fixture *f, gconstpointer data)
 {
@@ -549,6 +577,7 @@ main(int argc, char **argv)
     CHILD_TEST("/placement/scan/hugetlb-range", test_scan_hugetlb_range);
     CHILD_TEST("/placement/scan/stale-entries", test_scan_stale_entries);
     CHILD_TEST("/placement/scan/keeps-failure", test_scan_keeps_failure);
+    CHILD_TEST("/placement/scan/window", test_scan_window);
     CHILD_TEST("/placement/scan/dead-process", test_scan_dead_process);
     CHILD_TEST("/placement/scan/refuses-markers", test_scan_refuses_markers);
     CHILD_TEST("/placement/scan/bad-map", test_scan_bad_map);
