@@ -194,7 +194,7 @@ load_line(const char *line, gsize len, gsize max_len, guint max_depth, const cha
                     (gsize)(newline - line));
         return NULL;
     }
-    if (strspn(line, " \t\r\n") >= len) {
+    if (ns_json_is_blank(line, len)) {
         g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "empty %s", what);
         return NULL;
     }

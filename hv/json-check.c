@@ -186,6 +186,12 @@ typedef enum {
 } Expect;
 
 gboolean
+ns_json_is_blank(const char *s, gsize len)
+{
+    return skip_blanks(s, len, 0) == len;
+}
+
+gboolean
 ns_json_check_text(const char *s, gsize len, guint max_depth, const char *what,
                    guint *ret_top_members, GError **error)
 {

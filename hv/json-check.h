@@ -25,6 +25,9 @@
 gboolean ns_json_check_text(const char *s, gsize len, guint max_depth, const char *what,
                             guint *ret_top_members, GError **error);
 
+/* Whether the @len bytes at @s (not NUL-terminated) are JSON blanks only.  Context: any; pure. */
+gboolean ns_json_is_blank(const char *s, gsize len);
+
 /* "an integer", "a string", "an object", "null", "nothing" (NULL)...  Context: any; pure. */
 const char *ns_json_type_name(JsonNode *node);
 
