@@ -140,9 +140,7 @@ ns_move_get_report(NsMove *move)
     NsEngineReport *copy = NULL;
 
     g_mutex_lock(&move->lock);
-    if (move->engine != NULL)
-        copy = ns_engine_get_report(move->engine);
-    else if (move->report != NULL)
+    if (move->report != NULL)
         copy = g_memdup2(move->report, sizeof *move->report);
     g_mutex_unlock(&move->lock);
     return copy;

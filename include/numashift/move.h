@@ -117,7 +117,8 @@ void ns_move_cancel(NsMove *move);
 gboolean ns_move_is_paused(NsMove *move);
 
 /*
- * The engine's report so far (a copy the caller frees), or NULL when no
+ * The report so far (a copy the caller frees): the windows moved until
+ * now, summed (the window in flight counts once it ends); NULL when no
  * engine was made (nothing to move, or the run failed before).
  * Context: any thread; takes the move's mutex.
  */
