@@ -483,16 +483,13 @@ mode=off"
 	# there (no swap: the kernel cannot make room by reclaiming it).
 	sync
 	echo 3 >/proc/sys/vm/drop_caches
-	free1=$(settled_free_mib 1)
-	hog=$((free1 - 32))
-	numactl --membind=1 python3 -c 'import sys, time
-b = bytearray(b"\x01") * (int(sys.argv[1]) << 20)
-print("ready", flush=True)
-time.sleep(3600)' "$hog" >"$GUEST_DIR/hog.out" &
+	numactl --membind=1 python3 "$here/../lib/fill-node.py" 1 32 >"$GUEST_DIR/hog.out" &
 	hog_pid=$!
 	on_exit "kill $hog_pid 2>/dev/null"
-	wait_until 60 "the process filling node 1 (pid $hog_pid) to get its $hog MiB" grep -q ready "$GUEST_DIR/hog.out"
-	say "node 1: $(settled_free_mib 1) MiB free with $hog MiB held by pid $hog_pid"
+	wait_diag="kill -0 $hog_pid 2>/dev/null || say 'pid $hog_pid is gone'; dmesg | grep -i 'killed process' | tail -2 >&2"
+	wait_until 60 "the process filling node 1 (pid $hog_pid) to leave 32 MiB free" grep -q ready "$GUEST_DIR/hog.out"
+	wait_diag=
+	say "node 1: $(settled_free_mib 1) MiB free; pid $hog_pid: $(<"$GUEST_DIR/hog.out")"
 	ns_expect_exit 6 "migrate to a full node" "$NUMASHIFT" migrate nsguest --to 1
 	grep -q "migrate job (trigger request[^)]*) ended: out of memory: host node 1 ran out of memory" "$GUEST_DIR/daemon.log" ||
 		fail "no 'ended: out of memory' line in the daemon's log"
