@@ -56,6 +56,7 @@
  *   - Progress at most 4 times a second: enough for a progress bar.
  */
 #include "numashift/engine.h"
+#include "numashift/kernel.h"
 #include "numashift/livemap.h"
 
 #include <errno.h>
@@ -99,8 +100,8 @@ struct NsEngine {
     NsRadix *tree;
     pid_t pid;
     GArray *segments; /* of Segment, in plan order */
-    NsEngineOptions opts; /* defaults filled in; opts.host points at host below */
-    NsEngineHost host;
+    NsEngineOptions opts; /* defaults filled in; opts.kernel points at kernel below */
+    NsKernel kernel;
     NsBatchSizing sizing;
 
     GMutex lock;
@@ -158,120 +159,6 @@ typedef struct {
     GError *error;
 } BatchResult;
 
-/* ---- the host: kernel and libnuma ---------------------------------------- */
-
-static long
-kernel_move_pages(gpointer data, pid_t pid, gulong count, void **pages, const int *nodes,
-                  int *status, int flags)
-{
-    long rc = move_pages((int)pid, count, pages, nodes, status, flags);
-
-    return rc < 0 ? -errno : rc;
-}
-
-static gboolean
-kernel_check_node(gpointer data, guint node, GError **error)
-{
-    return ns_engine_check_node(node, error);
-}
-
-static void
-kernel_mapped(gpointer data, pid_t pid, const guint64 *hvas, guint n, gboolean *ret_mapped)
-{
-    g_autofree char *path = g_strdup_printf("/proc/%d/maps", (int)pid);
-    g_autofree char *text = NULL;
-
-    for (guint i = 0; i < n; i++)
-        ret_mapped[i] = FALSE;
-    if (!g_file_get_contents(path, &text, NULL, NULL)) {
-        for (guint i = 0; i < n; i++)
-            ret_mapped[i] = TRUE; /* cannot tell: keep the entries (absent) */
-        return;
-    }
-    for (const char *line = text; *line != '\0';) {
-        guint64 start = 0, end = 0;
-        const char *nl = strchr(line, '\n');
-
-        if (sscanf(line, "%" G_GINT64_MODIFIER "x-%" G_GINT64_MODIFIER "x", &start, &end) == 2)
-            for (guint i = 0; i < n; i++)
-                if (hvas[i] >= start && hvas[i] < end)
-                    ret_mapped[i] = TRUE;
-        if (nl == NULL)
-            break;
-        line = nl + 1;
-    }
-}
-
-static gint64
-kernel_now_us(gpointer data)
-{
-    return g_get_monotonic_time();
-}
-
-gboolean
-ns_engine_check_node(guint node, GError **error)
-{
-    long long size;
-
-    if (numa_available() < 0) {
-        g_set_error(error, NS_ERROR, NS_ERROR_UNSUPPORTED,
-                    "this host has no NUMA support (libnuma: numa_available() failed)");
-        return FALSE;
-    }
-    if (node > NS_PAGE_NODE_MAX || (int)node > numa_max_node() ||
-        !numa_bitmask_isbitset(numa_nodes_ptr, node)) {
-        g_set_error(error, NS_ERROR, NS_ERROR_NOT_FOUND,
-                    "host node %u does not exist (this host has nodes 0-%d)", node,
-                    numa_max_node());
-        return FALSE;
-    }
-    size = numa_node_size64((int)node, NULL);
-    if (size <= 0) {
-        g_set_error(error, NS_ERROR, NS_ERROR_NOT_FOUND,
-                    "host node %u is offline or has no memory", node);
-        return FALSE;
-    }
-    return TRUE;
-}
-
-static void
-set_call_error(GError **error, int err, pid_t pid, guint node)
-{
-    switch (err) {
-    case ENODEV:
-        g_set_error(error, NS_ERROR, NS_ERROR_NOT_FOUND,
-                    "host node %u does not exist or has no memory (move_pages: ENODEV)", node);
-        break;
-    case EACCES:
-        g_set_error(error, NS_ERROR, NS_ERROR_PERMISSION,
-                    "host node %u is outside the nodes process %d may use (its cpuset; "
-                    "move_pages: EACCES)", node, (int)pid);
-        break;
-    case ESRCH:
-        g_set_error(error, NS_ERROR, NS_ERROR_NOT_RUNNING,
-                    "process %d does not exist (QEMU exited?)", (int)pid);
-        break;
-    case EINVAL:
-        g_set_error(error, NS_ERROR, NS_ERROR_NOT_RUNNING,
-                    "process %d has no memory left (exiting?) (move_pages: EINVAL)", (int)pid);
-        break;
-    case EPERM:
-        g_set_error(error, NS_ERROR, NS_ERROR_PERMISSION,
-                    "not allowed to move the pages of process %d: run as root "
-                    "(CAP_SYS_NICE and ptrace access)", (int)pid);
-        break;
-    case ENOSYS:
-        g_set_error(error, NS_ERROR, NS_ERROR_UNSUPPORTED,
-                    "this kernel has no move_pages() (built without NUMA)");
-        break;
-    default:
-        g_set_error(error, NS_ERROR, NS_ERROR_FAILED,
-                    "move_pages() on process %d to host node %u failed: %s", (int)pid, node,
-                    g_strerror(err));
-        break;
-    }
-}
-
 /* ---- small helpers ------------------------------------------------------- */
 
 static guint64
@@ -281,9 +168,9 @@ item_pages(const Item *item)
 }
 
 static gint64
-host_now(NsEngine *e)
+kernel_now(NsEngine *e)
 {
-    return e->host.now_us(e->host.data);
+    return e->kernel.now_us(e->kernel.data);
 }
 
 static guint64
@@ -319,13 +206,13 @@ handled_pages_locked(const NsEngine *e)
 static void
 wait_step_locked(NsEngine *e, gint64 deadline_us)
 {
-    gint64 now = host_now(e);
+    gint64 now = kernel_now(e);
 
     if (now >= deadline_us)
         return;
-    if (e->host.sleep_us != NULL) {
+    if (e->kernel.sleep_us != NULL) {
         g_mutex_unlock(&e->lock);
-        e->host.sleep_us(e->host.data, deadline_us - now);
+        e->kernel.sleep_us(e->kernel.data, deadline_us - now);
         g_mutex_lock(&e->lock);
     } else {
         g_cond_wait_until(&e->cond, &e->lock, g_get_monotonic_time() + (deadline_us - now));
@@ -420,7 +307,7 @@ check_nodes(NsEngine *e, const NsPlan *plan, GError **error)
                         node);
             return FALSE;
         }
-        if (!e->host.check_node(e->host.data, node, error))
+        if (!e->kernel.check_node(e->kernel.data, node, error))
             return FALSE;
         g_hash_table_add(seen, GUINT_TO_POINTER(node));
     }
@@ -453,17 +340,8 @@ ns_engine_new(NsRadix *tree, const NsMemMap *map, const NsPlan *plan,
     e->queue = g_array_new(FALSE, FALSE, sizeof(Item));
     e->retry = g_array_new(FALSE, FALSE, sizeof(Item));
 
-    if (o.host != NULL)
-        e->host = *o.host;
-    else
-        e->host.mapped = kernel_mapped;
-    if (e->host.move_pages == NULL)
-        e->host.move_pages = kernel_move_pages;
-    if (e->host.check_node == NULL)
-        e->host.check_node = kernel_check_node;
-    if (e->host.now_us == NULL)
-        e->host.now_us = kernel_now_us;
-    o.host = &e->host;
+    ns_kernel_resolve(o.kernel, &e->kernel);
+    o.kernel = &e->kernel;
     if (o.workers == 0)
         o.workers = NS_ENGINE_WORKERS_DEFAULT;
     if (o.batch_budget_us == 0)
@@ -512,7 +390,7 @@ ns_engine_pause(NsEngine *engine)
     g_mutex_lock(&engine->lock);
     if (!engine->paused) {
         engine->paused = TRUE;
-        engine->pause_started_us = host_now(engine);
+        engine->pause_started_us = kernel_now(engine);
     }
     g_cond_broadcast(&engine->cond);
     g_mutex_unlock(&engine->lock);
@@ -525,7 +403,7 @@ resume_locked(NsEngine *e)
         return;
     e->paused = FALSE;
     if (e->ran && e->end_us == 0)
-        e->report.paused_us += MAX(host_now(e) - MAX(e->pause_started_us, e->start_us), 0);
+        e->report.paused_us += MAX(kernel_now(e) - MAX(e->pause_started_us, e->start_us), 0);
     g_cond_broadcast(&e->cond);
 }
 
@@ -554,7 +432,7 @@ ns_engine_set_rate_limit(NsEngine *engine, double mib_per_s)
 
     g_mutex_lock(&engine->lock);
     engine->opts.rate_limit_mib_s = rate ? mib_per_s : 0.0;
-    ns_token_bucket_set_rate(&engine->bucket, rate, rate_capacity(rate), host_now(engine));
+    ns_token_bucket_set_rate(&engine->bucket, rate, rate_capacity(rate), kernel_now(engine));
     g_cond_broadcast(&engine->cond);
     g_mutex_unlock(&engine->lock);
 }
@@ -565,7 +443,7 @@ static void
 progress_locked(NsEngine *e, NsEngineProgress *p)
 {
     const NsEngineReport *r = &e->report;
-    gint64 now = e->end_us ? e->end_us : host_now(e);
+    gint64 now = e->end_us ? e->end_us : kernel_now(e);
     gint64 active;
     guint64 left;
 
@@ -606,7 +484,7 @@ static void
 report_refresh_locked(NsEngine *e)
 {
     NsEngineReport *r = &e->report;
-    gint64 now = e->end_us ? e->end_us : host_now(e);
+    gint64 now = e->end_us ? e->end_us : kernel_now(e);
 
     r->remaining_pages = r->total_pages - MIN(handled_pages_locked(e), r->total_pages);
     r->passes = e->pass;
@@ -798,7 +676,7 @@ start_retry_pass_locked(NsEngine *e)
     g_array_sort(e->queue, item_cmp); /* batches finish out of order */
     e->cursor = 0;
     e->pass++;
-    e->pass_not_before_us = host_now(e) + MIN((gint64)e->pass * PASS_BACKOFF_US,
+    e->pass_not_before_us = kernel_now(e) + MIN((gint64)e->pass * PASS_BACKOFF_US,
                                               PASS_BACKOFF_MAX_US);
 }
 
@@ -822,7 +700,7 @@ take_batch(NsEngine *e, Worker *w)
             guint64 weight = 0;
             guint16 node;
 
-            if (host_now(e) < e->pass_not_before_us) {
+            if (kernel_now(e) < e->pass_not_before_us) {
                 wait_step_locked(e, e->pass_not_before_us);
                 continue;
             }
@@ -874,10 +752,10 @@ throttle(NsEngine *e, guint64 bytes)
 
     g_mutex_lock(&e->lock);
     if (e->bucket.rate != 0) {
-        gint64 now = host_now(e);
+        gint64 now = kernel_now(e);
         gint64 deadline = now + ns_token_bucket_take(&e->bucket, bytes, now);
 
-        while (!e->cancelled && !e->stopping && e->bucket.rate != 0 && host_now(e) < deadline)
+        while (!e->cancelled && !e->stopping && e->bucket.rate != 0 && kernel_now(e) < deadline)
             wait_step_locked(e, deadline);
     }
     while (e->paused && !e->cancelled && !e->stopping)
@@ -1017,7 +895,7 @@ resolve_unwritten(NsEngine *e, Worker *w, guint n, int call_err, BatchResult *re
     }
     if (m == 0)
         return;
-    rc = e->host.move_pages(e->host.data, e->pid, m, qaddrs, NULL, qstatus, 0);
+    rc = e->kernel.move_pages(e->kernel.data, e->pid, m, qaddrs, NULL, qstatus, 0);
     for (guint q = 0; q < m; q++) {
         Item *item = &g_array_index(w->batch, Item, w->index[slot[q]]);
         int st = qstatus[q];
@@ -1031,8 +909,8 @@ resolve_unwritten(NsEngine *e, Worker *w, guint n, int call_err, BatchResult *re
         }
     }
     if (rc < 0 && res->error == NULL)
-        set_call_error(&res->error, (int)-rc, e->pid,
-                       g_array_index(w->batch, Item, 0).node);
+        ns_kernel_set_error(&res->error, (int)-rc, e->pid,
+                            (gint)g_array_index(w->batch, Item, 0).node);
 }
 
 static void split_huge(NsEngine *e, Item *item, BatchResult *res);
@@ -1058,11 +936,11 @@ settle_gone(NsEngine *e, Worker *w, BatchResult *res)
             item->fault = FALSE;
         }
     }
-    if (hvas->len == 0 || e->host.mapped == NULL)
+    if (hvas->len == 0 || e->kernel.mapped == NULL)
         return;
     g_autofree gboolean *mapped = g_new(gboolean, hvas->len);
 
-    e->host.mapped(e->host.data, e->pid, (const guint64 *)hvas->data, hvas->len, mapped);
+    e->kernel.mapped(e->kernel.data, e->pid, (const guint64 *)hvas->data, hvas->len, mapped);
     for (guint q = 0; q < hvas->len; q++) {
         Item *item = &g_array_index(w->batch, Item, g_array_index(owner, guint, q));
         void *absent = ns_radix_mk_absent(item->order);
@@ -1114,7 +992,7 @@ verify_huge(NsEngine *e, Worker *w, BatchResult *res)
         return;
     g_autofree int *status = g_new(int, addrs->len);
 
-    if (e->host.move_pages(e->host.data, e->pid, addrs->len, (void **)addrs->data, NULL, status,
+    if (e->kernel.move_pages(e->kernel.data, e->pid, addrs->len, (void **)addrs->data, NULL, status,
                            0) < 0)
         return; /* QEMU gone: the next call says so */
     for (guint q = 0; q < addrs->len; q++) {
@@ -1142,7 +1020,7 @@ split_huge(NsEngine *e, Item *item, BatchResult *res)
 
     for (guint64 i = 0; i < n; i++)
         addrs[i] = (void *)(uintptr_t)(item->hva + (i << NS_GUEST_PAGE_SHIFT));
-    if (e->host.move_pages(e->host.data, e->pid, n, addrs, NULL, status, 0) < 0)
+    if (e->kernel.move_pages(e->kernel.data, e->pid, n, addrs, NULL, status, 0) < 0)
         return;
     urcu_memb_read_lock();
     entry = ns_radix_lookup(e->tree, item->gfn);
@@ -1211,7 +1089,7 @@ account_batch(NsEngine *e, Worker *w, guint64 weight, BatchResult *res)
 
     g_mutex_lock(&e->lock);
     if (res->moved_pages > 0 && r->first_move_us < 0)
-        r->first_move_us = MAX(host_now(e) - e->start_us, 0);
+        r->first_move_us = MAX(kernel_now(e) - e->start_us, 0);
     r->moved_pages += res->moved_pages;
     r->moved_bytes += res->moved_pages << NS_GUEST_PAGE_SHIFT;
     r->moved_huge += res->moved_huge;
@@ -1296,10 +1174,10 @@ run_batch(NsEngine *e, Worker *w)
         e->report.calls++;
         g_mutex_unlock(&e->lock);
 
-        t0 = host_now(e);
-        rc = e->host.move_pages(e->host.data, e->pid, n, w->addrs, w->nodes, w->status,
+        t0 = kernel_now(e);
+        rc = e->kernel.move_pages(e->kernel.data, e->pid, n, w->addrs, w->nodes, w->status,
                                 MPOL_MF_MOVE);
-        t1 = host_now(e);
+        t1 = kernel_now(e);
 
         /* Every status the kernel wrote is the truth for its page. */
         for (guint k = 0; k < n; k++) {
@@ -1321,7 +1199,7 @@ run_batch(NsEngine *e, Worker *w)
                     restore_exact(e, &g_array_index(w->batch, Item, w->index[k]));
             }
             if (res.error == NULL)
-                set_call_error(&res.error, (int)-rc, e->pid, w->nodes[0]);
+                ns_kernel_set_error(&res.error, (int)-rc, e->pid, w->nodes[0]);
         }
     }
     account_batch(e, w, weight, &res);
@@ -1438,7 +1316,7 @@ finish(NsEngine *e, gboolean dry_run, GError **error)
     gboolean ok = TRUE;
 
     g_mutex_lock(&e->lock);
-    e->end_us = host_now(e);
+    e->end_us = kernel_now(e);
     if (e->paused)
         r->paused_us += MAX(e->end_us - MAX(e->pause_started_us, e->start_us), 0);
     report_refresh_locked(e);
@@ -1486,7 +1364,7 @@ ns_engine_run(NsEngine *engine, GError **error)
         return FALSE;
     }
     e->ran = TRUE;
-    e->start_us = host_now(e);
+    e->start_us = kernel_now(e);
     e->pass = 1;
     e->report.outcome = NS_ENGINE_OUTCOME_RUNNING;
     ns_token_bucket_init(&e->bucket, rate_bytes(e->opts.rate_limit_mib_s),
@@ -1508,11 +1386,11 @@ ns_engine_run(NsEngine *engine, GError **error)
     }
 
     /* A zero-page call checks that the process exists and is ours to move. */
-    rc = e->host.move_pages(e->host.data, e->pid, 0, NULL, NULL, NULL, MPOL_MF_MOVE);
+    rc = e->kernel.move_pages(e->kernel.data, e->pid, 0, NULL, NULL, NULL, MPOL_MF_MOVE);
     if (rc < 0) {
         g_mutex_lock(&e->lock);
-        set_call_error(&e->error, (int)-rc, e->pid,
-                       g_array_index(e->segments, Segment, 0).node);
+        ns_kernel_set_error(&e->error, (int)-rc, e->pid,
+                            (gint)g_array_index(e->segments, Segment, 0).node);
         g_mutex_unlock(&e->lock);
         return finish(e, FALSE, error);
     }
@@ -1523,7 +1401,7 @@ ns_engine_run(NsEngine *engine, GError **error)
     if (!run_workers(e, error)) {
         /* No worker could start: nothing was touched. */
         g_mutex_lock(&e->lock);
-        e->end_us = host_now(e);
+        e->end_us = kernel_now(e);
         e->report.outcome = NS_ENGINE_OUTCOME_ERROR;
         report_refresh_locked(e);
         g_mutex_unlock(&e->lock);

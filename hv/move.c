@@ -221,11 +221,24 @@ read_cpuset_mems(pid_t pid)
     return NULL;
 }
 
+/* What the pipeline asks of the domain (ns_move_run_on()). */
+typedef struct {
+    const NsDomainConfig *config;
+    NsMovePinningFunc pinning;
+    gpointer pinning_data;
+} Facts;
+
 /* The policy's decisions for @summary, from fresh facts (pinning, free memory, cpuset). */
 static GArray *
-decide(NsMove *move, NsDomain *dom, const NsPlacementSummary *summary, GError **error)
+decide(NsMove *move, const Facts *facts, pid_t pid, const NsPlacementSummary *summary,
+       GError **error)
 {
-    g_autoptr(GPtrArray) pinning = ns_domain_get_vcpu_pinning(dom, error);
+    if (facts->pinning == NULL) {
+        g_set_error(error, NS_ERROR, NS_ERROR_UNSUPPORTED,
+                    "domain '%s': no vCPU pinning to rebalance on", facts->config->name);
+        return NULL;
+    }
+    g_autoptr(GPtrArray) pinning = facts->pinning(facts->pinning_data, error);
 
     if (pinning == NULL)
         return NULL;
@@ -233,9 +246,9 @@ decide(NsMove *move, NsDomain *dom, const NsPlacementSummary *summary, GError **
 
     if (topo == NULL || !ns_topology_refresh_memory(topo, error))
         return NULL;
-    g_autoptr(GArray) cpuset = read_cpuset_mems(ns_domain_get_pid(dom));
+    g_autoptr(GArray) cpuset = read_cpuset_mems(pid);
     NsPolicyInput input = {
-        .config = ns_domain_get_config(dom),
+        .config = facts->config,
         .vcpu_affinity = pinning,
         .topology = topo,
         .placement = summary,
@@ -286,10 +299,10 @@ any_target(const GArray *decisions)
 }
 
 static gboolean
-plan_rebalance(NsMove *move, NsDomain *dom, const NsPlacementSummary *summary,
+plan_rebalance(NsMove *move, const Facts *facts, const NsPlacementSummary *summary,
                const NsMemMap *map, NsPlan *plan, GError **error)
 {
-    g_autoptr(GArray) decisions = decide(move, dom, summary, error);
+    g_autoptr(GArray) decisions = decide(move, facts, map->pid, summary, error);
 
     if (decisions == NULL)
         return FALSE;
@@ -305,12 +318,13 @@ plan_rebalance(NsMove *move, NsDomain *dom, const NsPlacementSummary *summary,
 }
 
 static gboolean
-plan_to_node(NsMove *move, NsDomain *dom, const NsMemMap *map, NsPlan *plan, GError **error)
+plan_to_node(NsMove *move, const Facts *facts, const NsMemMap *map, NsPlan *plan,
+             GError **error)
 {
     if (ns_plan_add_map(plan, map, move->spec.cell, move->spec.to, error))
         return TRUE;
     if (move->spec.cell >= 0 && g_error_matches(*error, NS_ERROR, NS_ERROR_NOT_FOUND))
-        g_prefix_error(error, "domain '%s': ", ns_domain_get_config(dom)->name);
+        g_prefix_error(error, "domain '%s': ", facts->config->name);
     return FALSE;
 }
 
@@ -470,6 +484,7 @@ run_windows(NsMove *move, NsLiveMap *live, const NsMemMap *map, const NsPlan *pl
     /* Taken once: every window of this run tries the forgiven pages. */
     gboolean forgiven = ns_live_map_take_forgiveness(live);
     guint64 visited = 0;
+    const NsPlacementOptions scan_opts = { .kernel = move->spec.engine.kernel };
 
     /* Windows hold whole huge pages: a hugetlbfs page is one entry. */
     for (guint i = 0; i < map->ranges->len; i++)
@@ -500,7 +515,7 @@ run_windows(NsMove *move, NsLiveMap *live, const NsMemMap *map, const NsPlan *pl
             for (guint k = 0; k < part->steps->len; k++)
                 visited += g_array_index(part->steps, NsPlanStep, k).size >> NS_GUEST_PAGE_SHIFT;
             if (!scanned && !ns_placement_scan_window(ns_live_map_get_tree(live), map, start,
-                                                      next - start, NULL, NULL, error))
+                                                      next - start, &scan_opts, NULL, error))
                 return FALSE;
             ok = run_engine(move, live, map, part, forgiven, &pr, &report, error);
             if (report != NULL)
@@ -629,26 +644,45 @@ live_fresh(const NsMove *move, NsLiveMap *live)
            g_get_monotonic_time() - scanned < move->spec.fresh_us;
 }
 
+static GPtrArray *
+domain_pinning(gpointer data, GError **error)
+{
+    return ns_domain_get_vcpu_pinning(data, error);
+}
+
 gboolean
 ns_move_run(NsMove *move, NsDomain *dom, const NsMemMap *map, NsLiveMap *live, GError **error)
 {
+    return ns_move_run_on(move, ns_domain_get_config(dom), domain_pinning, dom, map, live, error);
+}
+
+gboolean
+ns_move_run_on(NsMove *move, const NsDomainConfig *config, NsMovePinningFunc pinning,
+               gpointer pinning_data, const NsMemMap *map, NsLiveMap *live, GError **error)
+{
     const NsMoveSpec *spec = &move->spec;
+    const Facts facts = { .config = config, .pinning = pinning, .pinning_data = pinning_data };
     NsRadix *tree = ns_live_map_get_tree(live);
     gint64 clock = g_get_monotonic_time();
     g_autoptr(NsPlan) plan = ns_plan_new();
     gboolean scanned = FALSE;
+    const NsPlacementOptions scan_opts = { .kernel = spec->engine.kernel };
+    NsKernel kernel;
 
     g_return_val_if_fail(spec->engine.dry_run || spec->holder != NULL, FALSE);
     g_return_val_if_fail(ns_live_map_get_pid(live) == map->pid, FALSE);
+    ns_kernel_resolve(spec->engine.kernel, &kernel);
     if (spec->kind == NS_MOVE_TO_NODE &&
-        (!ns_engine_check_node(spec->to, error) ||
-         !ns_move_check_numatune(ns_domain_get_config(dom), spec->to, error)))
+        (!kernel.check_node(kernel.data, spec->to, error) ||
+         !ns_move_check_numatune(config, spec->to, error)))
         return FALSE;
     gboolean sampled = spec->kind == NS_MOVE_REBALANCE && spec->sample_stride > 0;
 
     if (sampled) {
-        g_autoptr(NsPlacementSummary) sample = ns_placement_sample(map, spec->sample_stride, error);
-        g_autoptr(GArray) decisions = sample != NULL ? decide(move, dom, sample, error) : NULL;
+        g_autoptr(NsPlacementSummary) sample = ns_placement_sample(map, spec->sample_stride,
+                                                                        spec->engine.kernel, error);
+        g_autoptr(GArray) decisions = sample != NULL ? decide(move, &facts, map->pid, sample, error)
+                                                       : NULL;
 
         if (decisions == NULL)
             return FALSE;
@@ -663,8 +697,7 @@ ns_move_run(NsMove *move, NsDomain *dom, const NsMemMap *map, NsLiveMap *live, G
      * run moves nothing and needs no lock. */
     g_autoptr(NsMoverLock) mover =
         spec->engine.dry_run ? NULL
-                             : ns_mover_lock_take(ns_domain_get_config(dom)->uuid, spec->holder,
-                                                  error);
+                             : ns_mover_lock_take(config->uuid, spec->holder, error);
 
     if (!spec->engine.dry_run && mover == NULL)
         return FALSE;
@@ -677,14 +710,15 @@ ns_move_run(NsMove *move, NsDomain *dom, const NsMemMap *map, NsLiveMap *live, G
         g_autoptr(NsPlacementSummary) summary = NULL;
 
         if (sampled || !live_fresh(move, live)) {
-            if (!ns_placement_scan(tree, map, NULL, NULL, error))
+            if (!ns_placement_scan(tree, map, &scan_opts, NULL, error))
                 return FALSE;
             ns_live_map_set_scanned(live, map);
             scanned = TRUE;
             phase_end(move, NS_MOVE_PHASE_SCAN, &clock);
             summary = ns_placement_summarize(tree, map);
         } else {
-            summary = ns_placement_sample(map, decide_sample_stride(map), error);
+            summary = ns_placement_sample(map, decide_sample_stride(map), spec->engine.kernel,
+                                          error);
             if (summary == NULL)
                 return FALSE;
             g_autoptr(NsPlacementSummary) known = ns_placement_summarize(tree, map);
@@ -692,9 +726,9 @@ ns_move_run(NsMove *move, NsDomain *dom, const NsMemMap *map, NsLiveMap *live, G
             take_unmovable(summary, known);
             phase_end(move, NS_MOVE_PHASE_SAMPLE, &clock);
         }
-        if (!plan_rebalance(move, dom, summary, map, plan, error))
+        if (!plan_rebalance(move, &facts, summary, map, plan, error))
             return FALSE;
-    } else if (!plan_to_node(move, dom, map, plan, error)) {
+    } else if (!plan_to_node(move, &facts, map, plan, error)) {
         return FALSE;
     }
     phase_end(move, NS_MOVE_PHASE_DECIDE, &clock);
@@ -711,7 +745,7 @@ ns_move_run(NsMove *move, NsDomain *dom, const NsMemMap *map, NsLiveMap *live, G
         (move->report == NULL || move->report->remaining_pages == 0)) {
         ns_live_map_set_scanned(live, map);
     } else if (ok && !scanned && !live_fresh(move, live)) {
-        if (!ns_placement_scan(tree, map, NULL, NULL, error))
+        if (!ns_placement_scan(tree, map, &scan_opts, NULL, error))
             return FALSE;
         ns_live_map_set_scanned(live, map);
     }

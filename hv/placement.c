@@ -20,11 +20,8 @@
 #include "numashift/placement.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/kernel-page-flags.h>
-#include <numaif.h>
 #include <string.h>
-#include <unistd.h>
 #include <urcu/urcu-memb.h>
 
 #include "numashift/error.h"
@@ -40,8 +37,8 @@
 /* ---- large folios: pagemap + kpageflags ---------------------------------- */
 
 typedef struct {
-    int pagemap_fd;             /* -1: detection off */
-    int kpageflags_fd;
+    const NsKernel *kernel;
+    NsKernelPages *pages;       /* NULL: detection off */
     gboolean pfn_seen;          /* a present page showed a PFN (we are privileged) */
     gboolean present_seen;      /* a present page was seen at all */
     guint64 block_pfn;          /* first PFN of the cached kpageflags block */
@@ -52,45 +49,35 @@ typedef struct {
 static void
 folio_probe_clear(FolioProbe *probe)
 {
-    if (probe->pagemap_fd >= 0)
-        close(probe->pagemap_fd);
-    if (probe->kpageflags_fd >= 0)
-        close(probe->kpageflags_fd);
-    probe->pagemap_fd = probe->kpageflags_fd = -1;
+    if (probe->pages != NULL)
+        probe->kernel->pages_close(probe->pages);
+    probe->pages = NULL;
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(FolioProbe, folio_probe_clear)
 
 static void
-folio_probe_open(FolioProbe *probe, pid_t pid, gboolean wanted)
+folio_probe_open(FolioProbe *probe, const NsKernel *kernel, pid_t pid, gboolean wanted)
 {
-    g_autofree char *path = g_strdup_printf("/proc/%d/pagemap", (int)pid);
-
-    probe->pagemap_fd = probe->kpageflags_fd = -1;
+    probe->kernel = kernel;
+    probe->pages = NULL;
     probe->block_len = 0;
-    if (!wanted)
-        return;
-    probe->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
-    probe->kpageflags_fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
-    if (probe->pagemap_fd < 0 || probe->kpageflags_fd < 0)
-        folio_probe_clear(probe);
+    if (wanted && kernel->pages_open != NULL)
+        probe->pages = kernel->pages_open(kernel->data, pid);
 }
 
 static gboolean
 folio_probe_active(const FolioProbe *probe)
 {
-    return probe->pagemap_fd >= 0;
+    return probe->pages != NULL;
 }
 
 /* Read @n pagemap entries from @hva; FALSE if they could not be read. */
 static gboolean
 read_pagemap(FolioProbe *probe, guint64 hva, guint64 *out, gsize n)
 {
-    gsize want = n * sizeof(guint64);
-    ssize_t got = pread(probe->pagemap_fd, out, want,
-                        (off_t)((hva >> NS_GUEST_PAGE_SHIFT) * sizeof(guint64)));
-
-    return got == (ssize_t)want;
+    return probe->kernel->pagemap_read(probe->pages, hva >> NS_GUEST_PAGE_SHIFT, out, n) ==
+           (gssize)n;
 }
 
 /* The kpageflags of @pfn, through a cache of the aligned 512-PFN block. */
@@ -100,15 +87,15 @@ kpageflags_block(FolioProbe *probe, guint64 pfn, const guint64 **ret_block, guin
     guint64 base = pfn & ~(guint64)(FOLIO_PAGES_MAX - 1);
 
     if (probe->block_len == 0 || probe->block_pfn != base) {
-        ssize_t got = pread(probe->kpageflags_fd, probe->block, sizeof(probe->block),
-                            (off_t)(base * sizeof(guint64)));
+        gssize got = probe->kernel->kpageflags_read(probe->pages, base, probe->block,
+                                                    FOLIO_PAGES_MAX);
 
-        if (got < (ssize_t)sizeof(guint64)) {
+        if (got < 1) {
             probe->block_len = 0;
             return FALSE;
         }
         probe->block_pfn = base;
-        probe->block_len = (guint)((gsize)got / sizeof(guint64));
+        probe->block_len = (guint)got;
     }
     if (pfn - base >= probe->block_len)
         return FALSE;
@@ -170,35 +157,6 @@ typedef struct {
     guint64 page; /* base-page index within the range */
     guint order;
 } Unit;
-
-static gboolean
-set_move_pages_error(GError **error, int err, pid_t pid, const char *what)
-{
-    switch (err) {
-    case ESRCH:
-        g_set_error(error, NS_ERROR, NS_ERROR_NOT_RUNNING, "process %d does not exist (%s)",
-                    (int)pid, what);
-        break;
-    case EINVAL:
-        g_set_error(error, NS_ERROR, NS_ERROR_NOT_RUNNING,
-                    "process %d has no memory left (exiting?) (%s)", (int)pid, what);
-        break;
-    case EPERM:
-        g_set_error(error, NS_ERROR, NS_ERROR_PERMISSION,
-                    "not allowed to look at the pages of process %d (%s): run as root", (int)pid,
-                    what);
-        break;
-    case ENOSYS:
-        g_set_error(error, NS_ERROR, NS_ERROR_UNSUPPORTED,
-                    "this kernel has no move_pages() (built without NUMA) (%s)", what);
-        break;
-    default:
-        g_set_error(error, NS_ERROR, NS_ERROR_FAILED, "%s on process %d failed: %s", what,
-                    (int)pid, g_strerror(err));
-        break;
-    }
-    return FALSE;
-}
 
 static gboolean
 check_map(const NsMemMap *map, GError **error)
@@ -401,9 +359,10 @@ scan_range(NsRadix *tree, pid_t pid, const NsMemRange *r, guint batch, FolioProb
             addrs[k] = (void *)(uintptr_t)(r->hva + (u->page << NS_GUEST_PAGE_SHIFT));
             status[k] = G_MININT;
         }
-        rc = move_pages((int)pid, units->len, addrs, NULL, status, 0);
+        rc = probe->kernel->move_pages(probe->kernel->data, pid, units->len, addrs, NULL, status,
+                                       0);
         if (rc < 0)
-            return set_move_pages_error(error, errno, pid, "move_pages() query");
+            return ns_kernel_set_error(error, (int)-rc, pid, -1);
         stats->calls++;
 
         for (guint k = 0; k < units->len; k++) {
@@ -442,7 +401,9 @@ scan_map(NsRadix *tree, const NsMemMap *map, guint64 first_gfn, guint64 last_gfn
          const NsPlacementOptions *opts, NsPlacementScanStats *ret_stats, GError **error)
 {
     NsPlacementScanStats stats = { 0 };
-    g_auto(FolioProbe) probe = { .pagemap_fd = -1, .kpageflags_fd = -1 };
+    g_auto(FolioProbe) probe = { .pages = NULL };
+    NsKernel kernel;
+    long rc;
     guint batch = opts != NULL && opts->batch_pages > 0 ? opts->batch_pages
                                                         : NS_PLACEMENT_BATCH_DEFAULT;
     gboolean tagged;
@@ -460,10 +421,12 @@ scan_map(NsRadix *tree, const NsMemMap *map, guint64 first_gfn, guint64 last_gfn
         return FALSE;
     }
     /* A zero-length query checks that the process exists and is ours to look at. */
-    if (move_pages((int)map->pid, 0, NULL, NULL, NULL, 0) < 0)
-        return set_move_pages_error(error, errno, map->pid, "move_pages() query");
+    ns_kernel_resolve(opts != NULL ? opts->kernel : NULL, &kernel);
+    rc = kernel.move_pages(kernel.data, map->pid, 0, NULL, NULL, NULL, 0);
+    if (rc < 0)
+        return ns_kernel_set_error(error, (int)-rc, map->pid, -1);
 
-    folio_probe_open(&probe, map->pid, opts == NULL || !opts->no_huge);
+    folio_probe_open(&probe, &kernel, map->pid, opts == NULL || !opts->no_huge);
     for (guint i = 0; i < map->ranges->len; i++) {
         const NsMemRange *r = &g_array_index(map->ranges, NsMemRange, i);
         guint64 gfn0 = r->gpa >> NS_GUEST_PAGE_SHIFT;
@@ -683,8 +646,11 @@ ns_placement_summarize(const NsRadix *tree, const NsMemMap *map)
 }
 
 NsPlacementSummary *
-ns_placement_sample(const NsMemMap *map, guint stride, GError **error)
+ns_placement_sample(const NsMemMap *map, guint stride, const NsKernel *kernel_given,
+                    GError **error)
 {
+    NsKernel kernel;
+    long rc;
     g_autoptr(NsPlacementSummary) summary = g_new0(NsPlacementSummary, 1);
     g_autoptr(GArray) addrs = g_array_new(FALSE, FALSE, sizeof(void *));
     g_autoptr(GArray) weight = g_array_new(FALSE, FALSE, sizeof(guint64));
@@ -711,8 +677,10 @@ ns_placement_sample(const NsMemMap *map, guint stride, GError **error)
             g_array_append_val(cells, r->cell);
         }
     }
-    if (move_pages((int)map->pid, 0, NULL, NULL, NULL, 0) < 0) {
-        set_move_pages_error(error, errno, map->pid, "move_pages() query");
+    ns_kernel_resolve(kernel_given, &kernel);
+    rc = kernel.move_pages(kernel.data, map->pid, 0, NULL, NULL, NULL, 0);
+    if (rc < 0) {
+        ns_kernel_set_error(error, (int)-rc, map->pid, -1);
         return NULL;
     }
     g_autofree int *status = g_new(int, MAX(addrs->len, 1));
@@ -720,9 +688,10 @@ ns_placement_sample(const NsMemMap *map, guint stride, GError **error)
     for (guint done = 0; done < addrs->len;) {
         guint n = MIN(addrs->len - done, NS_PLACEMENT_BATCH_DEFAULT);
 
-        if (move_pages((int)map->pid, n, &g_array_index(addrs, void *, done), NULL, status + done,
-                       0) < 0) {
-            set_move_pages_error(error, errno, map->pid, "move_pages() query");
+        rc = kernel.move_pages(kernel.data, map->pid, n, &g_array_index(addrs, void *, done), NULL,
+                               status + done, 0);
+        if (rc < 0) {
+            ns_kernel_set_error(error, (int)-rc, map->pid, -1);
             return NULL;
         }
         done += n;

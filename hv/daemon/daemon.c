@@ -799,7 +799,7 @@ on_request(NsClient *client, const NsControlRequest *req, gpointer data)
     case NS_CONTROL_OP_MIGRATE: {
         g_autoptr(GError) error = NULL;
 
-        if (!ns_engine_check_node(req->to, &error)) {
+        if (!ns_kernel_check_node(req->to, &error)) {
             ns_client_reply_error(client, req, ns_control_error_code(error), error->message);
             return;
         }

@@ -45,6 +45,8 @@
 
 #include <glib.h>
 
+#include "numashift/kernel.h"
+
 #include "numashift/memmap.h"
 #include "numashift/radix.h"
 
@@ -173,34 +175,6 @@ gint64 ns_token_bucket_take(NsTokenBucket *bucket, guint64 bytes, gint64 now_us)
 #define NS_ENGINE_PROGRESS_INTERVAL_US_DEFAULT 250000 /* 4 progress calls per second */
 #define NS_ENGINE_ERRNO_SLOTS 256u              /* page entries keep errno in 8 bits */
 
-/* What the job saw of the host: the kernel, or a test's stand-in. */
-typedef struct {
-    /*
-     * move_pages(2) on @pid: the syscall's contract (nodes == NULL: query),
-     * but returning -errno instead of setting errno.
-     */
-    long (*move_pages)(gpointer data, pid_t pid, gulong count, void **pages, const int *nodes,
-                       int *status, int flags);
-    /* Whether pages may be sent to @node (see ns_engine_check_node()). */
-    gboolean (*check_node)(gpointer data, guint node, GError **error);
-    /* A monotonic clock in microseconds, for rates, ETA and the rate limit. */
-    gint64 (*now_us)(gpointer data);
-    /*
-     * Wait @us of now_us() time for the rate limit.  NULL: the engine waits
-     * on its own condition variable, so that cancel and pause interrupt it;
-     * only a clock other than the real one needs its own sleep.
-     */
-    void (*sleep_us)(gpointer data, gint64 us);
-    /*
-     * Whether each of @n host addresses of @pid is still mapped, into
-     * @ret_mapped: a page the kernel answered -EFAULT for is either not
-     * backed (the zero page: absent) or its range is gone (unmapped since
-     * the scan: the entry goes).  NULL with a host of the caller's: every
-     * address is taken as mapped; with no host, /proc/PID/maps.
-     */
-    void (*mapped)(gpointer data, pid_t pid, const guint64 *hvas, guint n, gboolean *ret_mapped);
-    gpointer data;
-} NsEngineHost;
 
 typedef struct {
     guint64 done_pages;      /* handled: moved, in place, not present, failed, skipped */
@@ -234,7 +208,7 @@ typedef struct {
     gint64 progress_interval_us; /* at most one progress call per interval; 0: 250 ms */
     NsEngineProgressFunc progress;
     gpointer progress_data;
-    const NsEngineHost *host;   /* NULL: the kernel and libnuma; copied by ns_engine_new() */
+    const NsKernel *kernel;     /* NULL: the host's (kernel.h); resolved and copied by ns_engine_new() */
     /*
      * Unmovable pages (livemap.h): the live map's minute clock now, and
      * the minute before which a last try is forgiven (tried again at once;
@@ -303,20 +277,10 @@ typedef struct {
 typedef struct NsEngine NsEngine;
 
 /*
- * Check that pages may be sent to host @node: libnuma is available, the
- * node exists, is online and has memory (move_pages() answers ENODEV
- * otherwise), and fits a page entry.  NS_ERROR_UNSUPPORTED without NUMA
- * support, NS_ERROR_NOT_FOUND for a node that does not exist or is offline.  Does not check QEMU's
- * cpuset (the kernel answers EACCES for that, per call).
- * Context: any thread; reads sysfs through libnuma; takes no lock.
- */
-gboolean ns_engine_check_node(guint node, GError **error);
-
-/*
  * A job moving @plan's ranges of @map->pid's memory, with @tree (filled by
  * ns_placement_scan() for @map) as the picture of where pages are.  Checks
  * the options, that every plan step holds RAM of @map, and every target
- * node (host->check_node, or ns_engine_check_node()).  @tree is borrowed
+ * node (kernel->check_node, or ns_kernel_check_node()).  @tree is borrowed
  * and must outlive the job; @map, @plan and @opts are copied or resolved
  * here and may go away.  @opts may be NULL for the defaults.
  * Context: any thread; takes no lock.

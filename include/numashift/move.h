@@ -104,6 +104,22 @@ void ns_move_free(NsMove *move);
 gboolean ns_move_run(NsMove *move, NsDomain *dom, const NsMemMap *map, NsLiveMap *live,
                      GError **error);
 
+/* The host CPUs each vCPU may run on, as ns_domain_get_vcpu_pinning(). */
+typedef GPtrArray *(*NsMovePinningFunc)(gpointer data, GError **error);
+
+/*
+ * ns_move_run() on a domain given by its facts instead of its libvirt
+ * handle: @config (its XML, parsed: name, UUID for the mover lock,
+ * numatune, cells) and @pinning, called for fresh vCPU pinning when the
+ * policy decides (NULL: a REBALANCE fails with NS_ERROR_UNSUPPORTED).
+ * ns_move_run() is this with the domain's own; benchmarks run the whole
+ * pipeline this way on a simulated guest (NsEngineOptions.kernel).
+ * Context: as ns_move_run(); @pinning is called from this thread.
+ */
+gboolean ns_move_run_on(NsMove *move, const NsDomainConfig *config, NsMovePinningFunc pinning,
+                        gpointer pinning_data, const NsMemMap *map, NsLiveMap *live,
+                        GError **error);
+
 /*
  * Pause, resume, cancel the run's engine (or the engine it will start).
  * A cancel before the engine runs ends the run at its next step.

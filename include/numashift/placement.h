@@ -40,6 +40,7 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include "numashift/kernel.h"
 #include "numashift/memmap.h"
 #include "numashift/radix.h"
 
@@ -51,6 +52,7 @@ G_BEGIN_DECLS
 typedef struct {
     guint batch_pages; /* addresses per move_pages() call; 0: NS_PLACEMENT_BATCH_DEFAULT */
     gboolean no_huge;  /* do not look for large folios: every unit is a base page */
+    const NsKernel *kernel; /* NULL: the host's (kernel.h) */
 } NsPlacementOptions;
 
 /* What one scan did.  Page counts are in 4 KiB base pages. */
@@ -173,10 +175,12 @@ NsPlacementSummary *ns_placement_summarize(const NsRadix *tree, const NsMemMap *
  * sampled page counts as base pages).  For the daemon's periodic drift
  * check: at stride 64 a 2 GiB guest costs one query of 8192 addresses.
  * Errors as ns_placement_scan(): NS_ERROR_NOT_RUNNING, NS_ERROR_PERMISSION,
- * NS_ERROR_FAILED; NS_ERROR_INVALID_INPUT for @stride 0.
+ * NS_ERROR_FAILED; NS_ERROR_INVALID_INPUT for @stride 0.  @kernel: NULL for
+ * the host's (kernel.h).
  * Context: any thread; no locks (no tree involved).
  */
-NsPlacementSummary *ns_placement_sample(const NsMemMap *map, guint stride, GError **error);
+NsPlacementSummary *ns_placement_sample(const NsMemMap *map, guint stride,
+                                        const NsKernel *kernel, GError **error);
 
 /*
  * Add @summary's members to the open JSON object: "guest" (the whole map)

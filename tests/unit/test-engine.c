@@ -3,7 +3,7 @@
  * The migration engine.
  *
  *   /engine/pure/...   batch sizing, token bucket, plans, node checks.
- *   /engine/fake/...   jobs against a fake kernel (NsEngineHost): it keeps
+ *   /engine/fake/...   jobs against a fake kernel (NsKernel): it keeps
  *                      a node per page, answers move_pages() by script
  *                      (busy, errors, ENOMEM, whole-call failures, partial
  *                      returns), can hold calls at a gate, and checks on
@@ -383,10 +383,10 @@ fake_mapped(gpointer data, pid_t pid, const guint64 *hvas, guint n, gboolean *re
     g_mutex_unlock(&f->lock);
 }
 
-static NsEngineHost
+static NsKernel
 fake_host(Fake *f, gboolean fake_clock)
 {
-    NsEngineHost host = {
+    NsKernel host = {
         .move_pages = fake_move_pages,
         .check_node = fake_check_node,
         .now_us = fake_clock ? fake_now : NULL,
@@ -437,13 +437,13 @@ fake_count_on(Fake *f, const NsRadix *tree, guint node, guint from, guint to)
 
 /* Make a job for @f moving everything to @node. */
 static NsEngine *
-fake_engine(Fake *f, guint node, NsEngineOptions *opts, const NsEngineHost *host)
+fake_engine(Fake *f, guint node, NsEngineOptions *opts, const NsKernel *host)
 {
     g_autoptr(NsPlan) plan = plan_all(f->map, node);
     g_autoptr(GError) error = NULL;
     NsEngine *e;
 
-    opts->host = host;
+    opts->kernel = host;
     e = ns_engine_new(f->tree, f->map, plan, opts, &error);
     g_assert_no_error(error);
     g_assert_nonnull(e);
@@ -671,21 +671,21 @@ test_check_node(void)
     g_autoptr(GError) error = NULL;
 
     if (numa_available() < 0) {
-        g_assert_false(ns_engine_check_node(0, &error));
+        g_assert_false(ns_kernel_check_node(0, &error));
         g_assert_error(error, NS_ERROR, NS_ERROR_UNSUPPORTED);
         return;
     }
     for (guint i = 0; i < nodes->len; i++) {
-        g_assert_true(ns_engine_check_node(g_array_index(nodes, guint, i), &error));
+        g_assert_true(ns_kernel_check_node(g_array_index(nodes, guint, i), &error));
         g_assert_no_error(error);
     }
-    g_assert_false(ns_engine_check_node((guint)numa_max_node() + 1, &error));
+    g_assert_false(ns_kernel_check_node((guint)numa_max_node() + 1, &error));
     g_assert_error(error, NS_ERROR, NS_ERROR_NOT_FOUND);
     g_clear_error(&error);
-    g_assert_false(ns_engine_check_node(NS_PAGE_NODE_MAX + 1, &error));
+    g_assert_false(ns_kernel_check_node(NS_PAGE_NODE_MAX + 1, &error));
     g_assert_error(error, NS_ERROR, NS_ERROR_NOT_FOUND);
     g_clear_error(&error);
-    g_assert_false(ns_engine_check_node(G_MAXUINT, &error));
+    g_assert_false(ns_kernel_check_node(G_MAXUINT, &error));
     g_assert_error(error, NS_ERROR, NS_ERROR_NOT_FOUND);
 }
 
@@ -742,10 +742,10 @@ static void
 expect_new_fails(Fake *f, const NsPlan *plan, NsEngineOptions *opts, gint code)
 {
     g_autoptr(GError) error = NULL;
-    NsEngineHost host = fake_host(f, FALSE);
+    NsKernel host = fake_host(f, FALSE);
 
-    if (opts->host == NULL)
-        opts->host = &host;
+    if (opts->kernel == NULL)
+        opts->kernel = &host;
     g_assert_null(ns_engine_new(f->tree, f->map, plan, opts, &error));
     g_assert_error(error, NS_ERROR, code);
 }
@@ -785,9 +785,9 @@ test_new_errors(void)
     expect_new_fails(f, far, &o, NS_ERROR_INVALID_INPUT);
     /* The real node check (libnuma): node 7 exists on no test host. */
     if (numa_available() >= 0 && numa_max_node() < 7) {
-        NsEngineHost real = { 0 };
+        NsKernel real = { 0 };
 
-        o = (NsEngineOptions){ .host = &real };
+        o = (NsEngineOptions){ .kernel = &real };
         expect_new_fails(f, node7, &o, NS_ERROR_NOT_FOUND);
     }
     /* No process. */
@@ -804,7 +804,7 @@ test_fake_move_all(void)
 {
     static const guint heads[] = { 1024, 4096 };
     g_autoptr(Fake) f = fake_new(8192, 1, heads, G_N_ELEMENTS(heads));
-    NsEngineHost host = fake_host(f, FALSE);
+    NsKernel host = fake_host(f, FALSE);
     NsEngineOptions opts = { .workers = 4, .batch_max_pages = 700 };
     g_autoptr(NsEngine) e = fake_engine(f, 0, &opts, &host);
     g_autoptr(NsEngineReport) r = NULL;
@@ -857,7 +857,7 @@ test_fake_huge_split(void)
 {
     static const guint heads[] = { 1024, 4096 };
     g_autoptr(Fake) f = fake_new(8192, 1, heads, G_N_ELEMENTS(heads));
-    NsEngineHost host = fake_host(f, FALSE);
+    NsKernel host = fake_host(f, FALSE);
     NsEngineOptions opts = { .workers = 2 };
     g_autoptr(NsEngine) e = fake_engine(f, 0, &opts, &host);
     g_autoptr(NsEngineReport) r = NULL;
@@ -899,7 +899,7 @@ static void
 test_fake_in_place(void)
 {
     g_autoptr(Fake) f = fake_new(2048, 0, NULL, 0);
-    NsEngineHost host = fake_host(f, FALSE);
+    NsKernel host = fake_host(f, FALSE);
     NsEngineOptions opts = { 0 };
     g_autoptr(NsEngine) e = fake_engine(f, 0, &opts, &host);
     g_autoptr(NsEngineReport) r = NULL;
@@ -925,7 +925,7 @@ test_fake_dry_run(void)
 {
     static const guint heads[] = { 512 };
     g_autoptr(Fake) f = fake_new(2048, 1, heads, 1);
-    NsEngineHost host = fake_host(f, FALSE);
+    NsKernel host = fake_host(f, FALSE);
     NsEngineOptions opts = { .dry_run = TRUE };
     g_autoptr(NsEngine) e = NULL;
     g_autoptr(NsEngineReport) r = NULL;
@@ -957,7 +957,7 @@ static void
 test_fake_busy_retry(void)
 {
     g_autoptr(Fake) f = fake_new(1024, 1, NULL, 0);
-    NsEngineHost host = fake_host(f, FALSE);
+    NsKernel host = fake_host(f, FALSE);
     NsEngineOptions opts = { .workers = 2, .max_attempts = 4 };
     g_autoptr(NsEngine) e = NULL;
     g_autoptr(NsEngineReport) r = NULL;
@@ -998,7 +998,7 @@ static void
 test_fake_page_errors(void)
 {
     g_autoptr(Fake) f = fake_new(256, 1, NULL, 0);
-    NsEngineHost host = fake_host(f, FALSE);
+    NsKernel host = fake_host(f, FALSE);
     NsEngineOptions opts = { 0 };
     g_autoptr(NsEngine) e = NULL;
     g_autoptr(NsEngineReport) r = NULL;
@@ -1035,7 +1035,7 @@ test_fake_page_errors(void)
 static NsEngineReport *
 run_at_minute(Fake *f, guint minute, guint forgiven)
 {
-    NsEngineHost host = fake_host(f, FALSE);
+    NsKernel host = fake_host(f, FALSE);
     NsEngineOptions opts = { .max_attempts = 3, .unmovable_minute = minute,
                              .unmovable_forgiven = forgiven };
     g_autoptr(NsEngine) e = fake_engine(f, 0, &opts, &host);
@@ -1140,7 +1140,7 @@ static void
 test_fake_gone(void)
 {
     g_autoptr(Fake) f = fake_new(64, 1, NULL, 0);
-    NsEngineHost host = fake_host(f, FALSE);
+    NsKernel host = fake_host(f, FALSE);
     NsEngineOptions opts = { 0 };
     g_autoptr(NsEngine) e = NULL;
     g_autoptr(NsEngineReport) r = NULL;
@@ -1166,7 +1166,7 @@ static void
 test_fake_enomem(void)
 {
     g_autoptr(Fake) f = fake_new(4096, 1, NULL, 0);
-    NsEngineHost host = fake_host(f, FALSE);
+    NsKernel host = fake_host(f, FALSE);
     NsEngineOptions opts = { .workers = 1 };
     g_autoptr(NsEngine) e = NULL;
     g_autoptr(NsEngineReport) r = NULL;
@@ -1203,7 +1203,7 @@ static void
 whole_call_error(int err, gint code)
 {
     g_autoptr(Fake) f = fake_new(4096, 1, NULL, 0);
-    NsEngineHost host = fake_host(f, FALSE);
+    NsKernel host = fake_host(f, FALSE);
     NsEngineOptions opts = { .workers = 1 };
     g_autoptr(NsEngine) e = NULL;
     g_autoptr(NsEngineReport) r = NULL;
@@ -1251,7 +1251,7 @@ test_fake_partial_return(void)
 {
     for (int moves = 0; moves <= 1; moves++) {
         g_autoptr(Fake) f = fake_new(64, 1, NULL, 0);
-        NsEngineHost host = fake_host(f, FALSE);
+        NsKernel host = fake_host(f, FALSE);
         NsEngineOptions opts = { .workers = 1 };
         g_autoptr(NsEngine) e = NULL;
         g_autoptr(NsEngineReport) r = NULL;
@@ -1277,7 +1277,7 @@ static void
 test_fake_preflight(void)
 {
     g_autoptr(Fake) f = fake_new(64, 1, NULL, 0);
-    NsEngineHost host = fake_host(f, FALSE);
+    NsKernel host = fake_host(f, FALSE);
     NsEngineOptions opts = { 0 };
     g_autoptr(NsEngine) e = NULL;
     g_autoptr(NsEngineReport) r = NULL;
@@ -1298,7 +1298,7 @@ static void
 test_fake_cancel(void)
 {
     g_autoptr(Fake) f = fake_new(4096, 1, NULL, 0);
-    NsEngineHost host = fake_host(f, FALSE);
+    NsKernel host = fake_host(f, FALSE);
     NsEngineOptions opts = { .workers = 2 };
     g_autoptr(NsEngine) e = NULL;
     g_autoptr(NsEngineReport) r = NULL;
@@ -1338,7 +1338,7 @@ static void
 test_fake_cancel_before_run(void)
 {
     g_autoptr(Fake) f = fake_new(64, 1, NULL, 0);
-    NsEngineHost host = fake_host(f, FALSE);
+    NsKernel host = fake_host(f, FALSE);
     NsEngineOptions opts = { 0 };
     g_autoptr(NsEngine) e = fake_engine(f, 0, &opts, &host);
     g_autoptr(NsEngineReport) r = NULL;
@@ -1373,7 +1373,7 @@ static void
 test_fake_pause_resume(void)
 {
     g_autoptr(Fake) f = fake_new(4096, 1, NULL, 0);
-    NsEngineHost host = fake_host(f, FALSE);
+    NsKernel host = fake_host(f, FALSE);
     NsEngineOptions opts = { .workers = 1 };
     g_autoptr(NsEngine) e = NULL;
     g_autoptr(NsEngineReport) r = NULL;
@@ -1434,7 +1434,7 @@ static void
 test_fake_rate_limit(void)
 {
     g_autoptr(Fake) f = fake_new(2048, 1, NULL, 0);
-    NsEngineHost host = fake_host(f, TRUE);
+    NsKernel host = fake_host(f, TRUE);
     NsEngineOptions opts = { .workers = 1, .rate_limit_mib_s = 1.0 };
     g_autoptr(NsEngine) e = fake_engine(f, 0, &opts, &host);
     g_autoptr(NsEngineReport) r = NULL;
@@ -1463,7 +1463,7 @@ static void
 test_fake_rate_limit_workers(void)
 {
     g_autoptr(Fake) f = fake_new(4096, 1, NULL, 0);
-    NsEngineHost host = fake_host(f, TRUE);
+    NsKernel host = fake_host(f, TRUE);
     NsEngineOptions opts = { .workers = 3, .rate_limit_mib_s = 2.5 };
     g_autoptr(NsEngine) e = fake_engine(f, 0, &opts, &host);
     g_autoptr(NsEngineReport) r = NULL;
@@ -1482,7 +1482,7 @@ static void
 test_fake_set_rate_limit(void)
 {
     g_autoptr(Fake) f = fake_new(64, 1, NULL, 0);
-    NsEngineHost host = fake_host(f, FALSE);
+    NsKernel host = fake_host(f, FALSE);
     NsEngineOptions opts = { .workers = 1, .rate_limit_mib_s = 0.001 };
     g_autoptr(NsEngine) e = fake_engine(f, 0, &opts, &host);
     g_autoptr(NsEngineReport) r = NULL;
@@ -1562,7 +1562,7 @@ test_fake_reader(void)
 {
     static const guint heads[] = { 0, 2048, 8192 };
     g_autoptr(Fake) f = fake_new(16384, 1, heads, G_N_ELEMENTS(heads));
-    NsEngineHost host = fake_host(f, FALSE);
+    NsKernel host = fake_host(f, FALSE);
     NsEngineOptions opts = { .workers = 3, .batch_max_pages = 600 };
     g_autoptr(NsEngine) e = NULL;
     g_autoptr(NsEngineReport) r = NULL;
@@ -1605,7 +1605,7 @@ static void
 test_fake_progress(void)
 {
     g_autoptr(Fake) f = fake_new(4096, 1, NULL, 0);
-    NsEngineHost host = fake_host(f, FALSE);
+    NsKernel host = fake_host(f, FALSE);
     ProgressLog log = { g_array_new(FALSE, FALSE, sizeof(NsEngineProgress)),
                         g_array_new(FALSE, FALSE, sizeof(gint64)) };
     NsEngineOptions opts = { .workers = 2, .batch_max_pages = 256,
@@ -1650,7 +1650,7 @@ static void
 test_fake_other_job(void)
 {
     g_autoptr(Fake) f = fake_new(64, 1, NULL, 0);
-    NsEngineHost host = fake_host(f, FALSE);
+    NsKernel host = fake_host(f, FALSE);
     NsEngineOptions opts = { 0 };
     g_autoptr(NsEngine) e = NULL;
     g_autoptr(GArray) before = NULL;
@@ -1712,11 +1712,11 @@ real_teardown(Real *rl, gconstpointer data)
 }
 
 static gboolean
-real_run(Real *rl, guint node, const NsEngineHost *host, NsEngineReport **ret_report,
+real_run(Real *rl, guint node, const NsKernel *host, NsEngineReport **ret_report,
          GError **error)
 {
     g_autoptr(NsPlan) plan = plan_all(rl->map, node);
-    NsEngineOptions opts = { .host = host };
+    NsEngineOptions opts = { .kernel = host };
     g_autoptr(NsEngine) e = ns_engine_new(rl->tree, rl->map, plan, &opts, error);
     gboolean ok;
 
@@ -1754,7 +1754,7 @@ accept_any_node(gpointer data, guint node, GError **error)
 static void
 test_real_enodev(Real *rl, gconstpointer data)
 {
-    NsEngineHost host = { .check_node = accept_any_node }; /* the kernel decides */
+    NsKernel host = { .check_node = accept_any_node }; /* the kernel decides */
     g_autoptr(NsEngineReport) r = NULL;
     g_autoptr(GArray) before = ns_test_tree_snapshot(rl->tree);
     g_autoptr(GError) error = NULL;
@@ -1783,7 +1783,7 @@ test_real_enodev(Real *rl, gconstpointer data)
 static void
 test_real_dead_process(Real *rl, gconstpointer data)
 {
-    NsEngineHost host = { .check_node = accept_any_node };
+    NsKernel host = { .check_node = accept_any_node };
     g_autoptr(NsEngineReport) r = NULL;
     g_autoptr(GArray) before = ns_test_tree_snapshot(rl->tree);
     g_autoptr(GError) error = NULL;

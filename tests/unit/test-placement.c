@@ -417,7 +417,7 @@ static void
 test_sample_child(Fixture *f, gconstpointer data)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(NsPlacementSummary) sum = ns_placement_sample(f->map, 8, &error);
+    g_autoptr(NsPlacementSummary) sum = ns_placement_sample(f->map, 8, NULL, &error);
     guint64 on_nodes = 0;
 
     g_assert_no_error(error);
@@ -444,13 +444,13 @@ static void
 test_sample_errors(Fixture *f, gconstpointer data)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(NsPlacementSummary) zero = ns_placement_sample(f->map, 0, &error);
+    g_autoptr(NsPlacementSummary) zero = ns_placement_sample(f->map, 0, NULL, &error);
 
     g_assert_null(zero);
     g_assert_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT);
     g_clear_error(&error);
     ns_test_child_stop(&f->child);
-    g_autoptr(NsPlacementSummary) dead = ns_placement_sample(f->map, 8, &error);
+    g_autoptr(NsPlacementSummary) dead = ns_placement_sample(f->map, 8, NULL, &error);
 
     g_assert_null(dead);
     g_assert_error(error, NS_ERROR, NS_ERROR_NOT_RUNNING);
@@ -559,6 +559,109 @@ test_summarize_empty(void)
     urcu_memb_barrier();
 }
 
+/* ---- through a kernel of the test's own (kernel.h's seam) ----------------- */
+
+/*
+ * A 4 MiB guest the kernel only pretends to have: the first 2 MiB a THP
+ * (kpageflags head and tails), the next 2 MiB base pages; every page on
+ * node 1.  The scan must find it through the seam alone: one order-9 entry
+ * and 512 base entries, all on node 1, with huge-page detection on.
+ */
+#define SEAM_HVA G_GUINT64_CONSTANT(0x7f0000000000)
+#define SEAM_PFN0 G_GUINT64_CONSTANT(0x100000)
+
+struct NsKernelPages {
+    guint opened;
+};
+
+static long
+seam_move_pages(gpointer data, pid_t pid, gulong count, void **pages, const int *nodes,
+                int *status, int flags)
+{
+    g_assert_null(nodes); /* a scan only asks */
+    for (gulong i = 0; i < count; i++)
+        status[i] = 1;
+    return 0;
+}
+
+static NsKernelPages *
+seam_pages_open(gpointer data, pid_t pid)
+{
+    NsKernelPages *pages = g_new0(NsKernelPages, 1);
+
+    (*(guint *)data)++;
+    return pages;
+}
+
+static gssize
+seam_pagemap_read(NsKernelPages *pages, guint64 vpage, guint64 *out, gsize n)
+{
+    for (gsize i = 0; i < n; i++)
+        out[i] = (G_GUINT64_CONSTANT(1) << 63) | (SEAM_PFN0 + vpage + i - (SEAM_HVA >> 12));
+    return (gssize)n;
+}
+
+static gssize
+seam_kpageflags_read(NsKernelPages *pages, guint64 pfn, guint64 *out, gsize n)
+{
+    for (gsize i = 0; i < n; i++) {
+        guint64 p = pfn + i - SEAM_PFN0;
+
+        out[i] = p >= 512 ? 0 : p == 0 ? G_GUINT64_CONSTANT(1) << 15 /* KPF_COMPOUND_HEAD */
+                                       : G_GUINT64_CONSTANT(1) << 16; /* KPF_COMPOUND_TAIL */
+    }
+    return (gssize)n;
+}
+
+static void
+seam_pages_close(NsKernelPages *pages)
+{
+    g_free(pages);
+}
+
+static void
+test_scan_kernel_seam(void)
+{
+    guint opened = 0;
+    NsKernel kernel = { .move_pages = seam_move_pages, .pages_open = seam_pages_open,
+                        .pagemap_read = seam_pagemap_read,
+                        .kpageflags_read = seam_kpageflags_read,
+                        .pages_close = seam_pages_close, .data = &opened };
+    NsPlacementOptions opts = { .kernel = &kernel };
+    g_autoptr(NsMemMap) map = ns_memmap_new(1); /* pid 1: the seam answers, not the kernel */
+    NsMemRange r = { .gpa = 0, .size = 4 << 20, .hva = SEAM_HVA, .page_size = 4096,
+                     .backend = g_strdup("ram"), .cell = -1 };
+    NsRadix *tree = ns_radix_new();
+    NsPlacementScanStats st = { 0 };
+    g_autoptr(GError) error = NULL;
+
+    g_array_append_val(map->ranges, r);
+    g_assert_true(ns_placement_scan(tree, map, &opts, &st, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(opened, ==, 1);
+    g_assert_true(st.huge_detection);
+    g_assert_cmpuint(st.huge_entries, ==, 1);
+    g_assert_cmpuint(st.huge_pages, ==, 512);
+    g_assert_cmpuint(st.present_pages, ==, 1024);
+    g_assert_cmpuint(ns_radix_count(tree), ==, 513);
+    NsPageInfo head = ns_radix_page_info(ns_test_tree_lookup(tree, 0));
+    NsPageInfo base = ns_radix_page_info(ns_test_tree_lookup(tree, 512));
+
+    g_assert_cmpuint(head.order, ==, 9);
+    g_assert_cmpuint(head.node, ==, 1);
+    g_assert_cmpuint(base.order, ==, 0);
+    g_assert_cmpuint(base.node, ==, 1);
+    g_assert_null(ns_test_tree_lookup(tree, 1)); /* a tail has no entry */
+
+    /* Without the pagemap reader, detection is off: every page a base page. */
+    kernel.pages_open = NULL;
+    g_assert_true(ns_placement_scan(tree, map, &opts, &st, &error));
+    g_assert_false(st.huge_detection);
+    g_assert_cmpuint(ns_radix_count(tree), ==, 1024);
+    ns_radix_destroy(tree);
+    urcu_memb_barrier();
+}
+
 int
 main(int argc, char **argv)
 {
@@ -587,6 +690,7 @@ main(int argc, char **argv)
 #undef CHILD_TEST
     g_test_add_func("/placement/summarize/synthetic", test_summarize_synthetic);
     g_test_add_func("/placement/summarize/empty", test_summarize_empty);
+    g_test_add_func("/placement/scan/kernel-seam", test_scan_kernel_seam);
 
     rc = g_test_run();
     urcu_memb_barrier();

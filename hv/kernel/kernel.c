@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The kernel seam's real side (see kernel.h): move_pages(2), pagemap,
+ * kpageflags, /proc/PID/maps, libnuma's node check, and the one errno map
+ * for a move_pages() call that fails as a whole.
+ */
+#include "numashift/kernel.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <numa.h>
+#include <numaif.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "numashift/error.h"
+#include "numashift/radix.h"
+
+struct NsKernelPages {
+    int pagemap_fd;
+    int kpageflags_fd;
+};
+
+static long
+host_move_pages(gpointer data, pid_t pid, gulong count, void **pages, const int *nodes,
+                int *status, int flags)
+{
+    long rc = move_pages((int)pid, count, pages, nodes, status, flags);
+
+    return rc < 0 ? -errno : rc;
+}
+
+static gboolean
+host_check_node(gpointer data, guint node, GError **error)
+{
+    return ns_kernel_check_node(node, error);
+}
+
+static gint64
+host_now_us(gpointer data)
+{
+    return g_get_monotonic_time();
+}
+
+static void
+host_mapped(gpointer data, pid_t pid, const guint64 *hvas, guint n, gboolean *ret_mapped)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/maps", (int)pid);
+    g_autofree char *text = NULL;
+
+    for (guint i = 0; i < n; i++)
+        ret_mapped[i] = FALSE;
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+        for (guint i = 0; i < n; i++)
+            ret_mapped[i] = TRUE; /* cannot tell: keep the entries (absent) */
+        return;
+    }
+    for (const char *line = text; *line != '\0';) {
+        guint64 start = 0, end = 0;
+        const char *nl = strchr(line, '\n');
+
+        if (sscanf(line, "%" G_GINT64_MODIFIER "x-%" G_GINT64_MODIFIER "x", &start, &end) == 2)
+            for (guint i = 0; i < n; i++)
+                if (hvas[i] >= start && hvas[i] < end)
+                    ret_mapped[i] = TRUE;
+        if (nl == NULL)
+            break;
+        line = nl + 1;
+    }
+}
+
+static void
+host_pages_close(NsKernelPages *pages)
+{
+    if (pages == NULL)
+        return;
+    if (pages->pagemap_fd >= 0)
+        close(pages->pagemap_fd);
+    if (pages->kpageflags_fd >= 0)
+        close(pages->kpageflags_fd);
+    g_free(pages);
+}
+
+static NsKernelPages *
+host_pages_open(gpointer data, pid_t pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/pagemap", (int)pid);
+    NsKernelPages *pages = g_new(NsKernelPages, 1);
+
+    pages->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
+    pages->kpageflags_fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+    if (pages->pagemap_fd < 0 || pages->kpageflags_fd < 0) {
+        host_pages_close(pages);
+        return NULL;
+    }
+    return pages;
+}
+
+static gssize
+read_entries(int fd, guint64 first, guint64 *out, gsize n)
+{
+    ssize_t got = pread(fd, out, n * sizeof(guint64), (off_t)(first * sizeof(guint64)));
+
+    return got < 0 ? -errno : (gssize)((gsize)got / sizeof(guint64));
+}
+
+static gssize
+host_pagemap_read(NsKernelPages *pages, guint64 vpage, guint64 *out, gsize n)
+{
+    return read_entries(pages->pagemap_fd, vpage, out, n);
+}
+
+static gssize
+host_kpageflags_read(NsKernelPages *pages, guint64 pfn, guint64 *out, gsize n)
+{
+    return read_entries(pages->kpageflags_fd, pfn, out, n);
+}
+
+static const NsKernel host_kernel = {
+    .move_pages = host_move_pages,
+    .check_node = host_check_node,
+    .now_us = host_now_us,
+    .sleep_us = NULL,
+    .mapped = host_mapped,
+    .pages_open = host_pages_open,
+    .pagemap_read = host_pagemap_read,
+    .kpageflags_read = host_kpageflags_read,
+    .pages_close = host_pages_close,
+    .data = NULL,
+};
+
+const NsKernel *
+ns_kernel_host(void)
+{
+    return &host_kernel;
+}
+
+void
+ns_kernel_resolve(const NsKernel *given, NsKernel *ret_kernel)
+{
+    if (given == NULL) {
+        *ret_kernel = host_kernel;
+        return;
+    }
+    *ret_kernel = *given;
+    if (ret_kernel->move_pages == NULL)
+        ret_kernel->move_pages = host_move_pages;
+    if (ret_kernel->check_node == NULL)
+        ret_kernel->check_node = host_check_node;
+    if (ret_kernel->now_us == NULL)
+        ret_kernel->now_us = host_now_us;
+    /* The pagemap reader comes whole or not at all. */
+    if (ret_kernel->pages_open == NULL || ret_kernel->pagemap_read == NULL ||
+        ret_kernel->kpageflags_read == NULL || ret_kernel->pages_close == NULL) {
+        ret_kernel->pages_open = NULL;
+        ret_kernel->pagemap_read = NULL;
+        ret_kernel->kpageflags_read = NULL;
+        ret_kernel->pages_close = NULL;
+    }
+}
+
+gboolean
+ns_kernel_check_node(guint node, GError **error)
+{
+    long long size;
+
+    if (numa_available() < 0) {
+        g_set_error(error, NS_ERROR, NS_ERROR_UNSUPPORTED,
+                    "this host has no NUMA support (libnuma: numa_available() failed)");
+        return FALSE;
+    }
+    if (node > NS_PAGE_NODE_MAX || (int)node > numa_max_node() ||
+        !numa_bitmask_isbitset(numa_nodes_ptr, node)) {
+        g_set_error(error, NS_ERROR, NS_ERROR_NOT_FOUND,
+                    "host node %u does not exist (this host has nodes 0-%d)", node,
+                    numa_max_node());
+        return FALSE;
+    }
+    size = numa_node_size64((int)node, NULL);
+    if (size <= 0) {
+        g_set_error(error, NS_ERROR, NS_ERROR_NOT_FOUND,
+                    "host node %u is offline or has no memory", node);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean
+ns_kernel_set_error(GError **error, int err, pid_t pid, gint node)
+{
+    g_autofree char *what = node < 0 ? g_strdup("move_pages() query")
+                                     : g_strdup_printf("move_pages() to host node %d", node);
+
+    switch (err) {
+    case ENODEV:
+        g_set_error(error, NS_ERROR, NS_ERROR_NOT_FOUND,
+                    "host node %d does not exist or has no memory (move_pages: ENODEV)", node);
+        break;
+    case EACCES:
+        g_set_error(error, NS_ERROR, NS_ERROR_PERMISSION,
+                    "host node %d is outside the nodes process %d may use (its cpuset; "
+                    "move_pages: EACCES)", node, (int)pid);
+        break;
+    case ESRCH:
+        g_set_error(error, NS_ERROR, NS_ERROR_NOT_RUNNING,
+                    "process %d does not exist (QEMU exited?) (%s)", (int)pid, what);
+        break;
+    case EINVAL:
+        g_set_error(error, NS_ERROR, NS_ERROR_NOT_RUNNING,
+                    "process %d has no memory left (exiting?) (%s: EINVAL)", (int)pid, what);
+        break;
+    case EPERM:
+        g_set_error(error, NS_ERROR, NS_ERROR_PERMISSION,
+                    "not allowed to %s the pages of process %d: run as root "
+                    "(CAP_SYS_NICE and ptrace access)", node < 0 ? "look at" : "move", (int)pid);
+        break;
+    case ENOSYS:
+        g_set_error(error, NS_ERROR, NS_ERROR_UNSUPPORTED,
+                    "this kernel has no move_pages() (built without NUMA)");
+        break;
+    default:
+        g_set_error(error, NS_ERROR, NS_ERROR_FAILED, "%s on process %d failed: %s", what,
+                    (int)pid, g_strerror(err));
+        break;
+    }
+    return FALSE;
+}

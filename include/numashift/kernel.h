@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The kernel seam: every question numashift asks the kernel about a
+ * process's pages, and the one errno map for the answers
+ * ==================================================================
+ * Placement (the scan that fills a domain's tree) and the engine (the
+ * moves) reach the kernel through an NsKernel only: move_pages(2) in query
+ * and move mode, /proc/PID/pagemap and /proc/kpageflags (large folios),
+ * /proc/PID/maps (is a range still mapped), the node check (libnuma) and
+ * the clock.  ns_kernel_host() is the real one; tests and benchmarks pass
+ * their own, which is how a 4 TiB guest is simulated on a small machine.
+ *
+ * Every member may be NULL in a caller's NsKernel: ns_kernel_resolve()
+ * fills the gaps with the host's, except mapped() and the pagemap reader,
+ * which a caller's kernel leaves off when it does not give them (a test's
+ * fake must not read the real /proc of an unrelated process).
+ */
+#pragma once
+
+#include <glib.h>
+#include <sys/types.h>
+
+G_BEGIN_DECLS
+
+/* A reader of one process's pagemap and of kpageflags, from pages_open(). */
+typedef struct NsKernelPages NsKernelPages;
+
+typedef struct {
+    /*
+     * move_pages(2) on @pid: the syscall's contract (nodes == NULL: query),
+     * but returning -errno instead of setting errno.
+     */
+    long (*move_pages)(gpointer data, pid_t pid, gulong count, void **pages, const int *nodes,
+                       int *status, int flags);
+    /* Whether pages may be sent to @node (see ns_kernel_check_node()). */
+    gboolean (*check_node)(gpointer data, guint node, GError **error);
+    /* A monotonic clock in microseconds, for rates, ETA and the rate limit. */
+    gint64 (*now_us)(gpointer data);
+    /*
+     * Wait @us of now_us() time for the rate limit.  NULL: the engine waits
+     * on its own condition variable, so that cancel and pause interrupt it;
+     * only a clock other than the real one needs its own sleep.
+     */
+    void (*sleep_us)(gpointer data, gint64 us);
+    /*
+     * Whether each of @n host addresses of @pid is still mapped, into
+     * @ret_mapped: a page the kernel answered -EFAULT for is either not
+     * backed (the zero page: absent) or its range is gone (unmapped since
+     * the scan: the entry goes).  NULL in a caller's kernel: every address
+     * is taken as mapped.
+     */
+    void (*mapped)(gpointer data, pid_t pid, const guint64 *hvas, guint n, gboolean *ret_mapped);
+    /*
+     * Large-folio detection.  pages_open: a reader for @pid's pagemap and
+     * for kpageflags, NULL when either cannot be read (detection off: every
+     * unit is a base page).  pagemap_read: @n entries from virtual page
+     * @vpage; kpageflags_read: up to @n entries from @pfn; each returns the
+     * entries read or -errno.  pages_close frees the reader.  A caller's
+     * kernel without pages_open has detection off.
+     */
+    NsKernelPages *(*pages_open)(gpointer data, pid_t pid);
+    gssize (*pagemap_read)(NsKernelPages *pages, guint64 vpage, guint64 *out, gsize n);
+    gssize (*kpageflags_read)(NsKernelPages *pages, guint64 pfn, guint64 *out, gsize n);
+    void (*pages_close)(NsKernelPages *pages);
+    gpointer data;
+} NsKernel;
+
+/* The real kernel and libnuma.  Context: any; a constant. */
+const NsKernel *ns_kernel_host(void);
+
+/*
+ * @given (NULL: the host's) with its NULL members filled from the host's,
+ * into @ret_kernel; mapped() and the pagemap reader stay NULL when @given
+ * is not NULL and leaves them so.
+ * Context: any; pure.
+ */
+void ns_kernel_resolve(const NsKernel *given, NsKernel *ret_kernel);
+
+/*
+ * Check that pages may be sent to host @node: libnuma is available, the
+ * node exists, is online and has memory (move_pages() answers ENODEV
+ * otherwise), and fits a page entry.  NS_ERROR_UNSUPPORTED without NUMA
+ * support, NS_ERROR_NOT_FOUND for a node that does not exist or is
+ * offline.  Does not check QEMU's cpuset (the kernel answers EACCES for
+ * that, per call).
+ * Context: any thread; reads sysfs through libnuma; takes no lock.
+ */
+gboolean ns_kernel_check_node(guint node, GError **error);
+
+/*
+ * The one errno map for a move_pages() call that failed as a whole on
+ * process @pid: sets @error (NS_ERROR_NOT_FOUND for ENODEV,
+ * NS_ERROR_PERMISSION for EACCES and EPERM, NS_ERROR_NOT_RUNNING for ESRCH
+ * and EINVAL, NS_ERROR_UNSUPPORTED for ENOSYS, NS_ERROR_FAILED otherwise)
+ * from @err (positive).  @node is the target of a move, or -1 for a query.
+ * Always returns FALSE, for `return ns_kernel_set_error(...)`.
+ * Context: any; pure.
+ */
+gboolean ns_kernel_set_error(GError **error, int err, pid_t pid, gint node);
+
+G_END_DECLS

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The kernel seam (kernel.h): the host's side asked about this process's
+ * own pages, ns_kernel_resolve()'s gap filling, the node check and the one
+ * errno map.  Runs on any host: node numbers come from the host.
+ */
+#include <errno.h>
+#include <glib.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "numashift/error.h"
+#include "numashift/kernel.h"
+
+static long
+only_move_pages(gpointer data, pid_t pid, gulong count, void **pages, const int *nodes,
+                int *status, int flags)
+{
+    return 0;
+}
+
+static NsKernelPages *
+half_pages_open(gpointer data, pid_t pid)
+{
+    g_assert_not_reached();
+    return NULL;
+}
+
+static void
+test_host_pages(void)
+{
+    const NsKernel *k = ns_kernel_host();
+    gsize size = 4 * 4096;
+    guint8 *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *addrs[2];
+    int status[2] = { G_MININT, G_MININT };
+    guint64 pm[2] = { 0, 0 }, flags = 0;
+
+    g_assert_true(mem != MAP_FAILED);
+    mem[0] = 1; /* page 0 backed, page 1 never touched */
+    addrs[0] = mem;
+    addrs[1] = mem + 4096;
+    g_assert_cmpint(k->move_pages(k->data, getpid(), 2, addrs, NULL, status, 0), ==, 0);
+    g_assert_cmpint(status[0], >=, 0);
+    g_assert_cmpint(status[1], <, 0);
+
+    NsKernelPages *pages = k->pages_open(k->data, getpid());
+
+    if (pages == NULL) {
+        g_test_skip("/proc/self/pagemap or /proc/kpageflags is not readable here");
+    } else {
+        g_assert_cmpint(k->pagemap_read(pages, (guint64)(uintptr_t)mem >> 12, pm, 2), ==, 2);
+        g_assert_true(pm[0] >> 63);    /* present */
+        g_assert_false(pm[1] >> 63);   /* never touched */
+        guint64 pfn = pm[0] & ((G_GUINT64_CONSTANT(1) << 55) - 1);
+
+        if (pfn != 0) /* PFNs show to a privileged reader only */
+            g_assert_cmpint(k->kpageflags_read(pages, pfn, &flags, 1), ==, 1);
+        k->pages_close(pages);
+    }
+    munmap(mem, size);
+    g_assert_cmpint(k->move_pages(k->data, G_MAXINT32 - 1, 0, NULL, NULL, NULL, 0), ==, -ESRCH);
+}
+
+static void
+test_host_mapped(void)
+{
+    const NsKernel *k = ns_kernel_host();
+    int on_stack = 0;
+    guint64 hvas[2] = { (guint64)(uintptr_t)&on_stack, 0x1000 };
+    gboolean mapped[2] = { FALSE, TRUE };
+
+    k->mapped(k->data, getpid(), hvas, 2, mapped);
+    g_assert_true(mapped[0]);
+    g_assert_false(mapped[1]);
+    g_assert_cmpint(k->now_us(k->data), >, 0);
+}
+
+static void
+test_resolve(void)
+{
+    NsKernel got;
+    NsKernel given = { .move_pages = only_move_pages };
+    NsKernel half = { .pages_open = half_pages_open };
+
+    ns_kernel_resolve(NULL, &got);
+    g_assert_true(memcmp(&got, ns_kernel_host(), sizeof(got)) == 0);
+
+    /* A caller's kernel keeps its own, gets the host's clock and node
+     * check, and no /proc reading it did not ask for. */
+    ns_kernel_resolve(&given, &got);
+    g_assert_true(got.move_pages == only_move_pages);
+    g_assert_true(got.check_node == ns_kernel_host()->check_node);
+    g_assert_true(got.now_us == ns_kernel_host()->now_us);
+    g_assert_null(got.mapped);
+    g_assert_null(got.pages_open);
+
+    /* Half a pagemap reader is none. */
+    ns_kernel_resolve(&half, &got);
+    g_assert_null(got.pages_open);
+    g_assert_null(got.pagemap_read);
+}
+
+static void
+test_check_node(void)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (ns_kernel_check_node(0, &error)) {
+        g_assert_no_error(error);
+    } else {
+        /* A host without NUMA support: libnuma says so. */
+        g_assert_error(error, NS_ERROR, NS_ERROR_UNSUPPORTED);
+        return;
+    }
+    g_assert_false(ns_kernel_check_node(4000, &error));
+    g_assert_error(error, NS_ERROR, NS_ERROR_NOT_FOUND);
+}
+
+static void
+test_set_error(void)
+{
+    struct {
+        int err;
+        gint node;
+        gint code;
+        const char *says;
+    } cases[] = {
+        { ENODEV, 3, NS_ERROR_NOT_FOUND, "host node 3 does not exist" },
+        { EACCES, 1, NS_ERROR_PERMISSION, "outside the nodes process 42 may use" },
+        { ESRCH, -1, NS_ERROR_NOT_RUNNING, "process 42 does not exist (QEMU exited?) (move_pages() query)" },
+        { EINVAL, 2, NS_ERROR_NOT_RUNNING, "(move_pages() to host node 2: EINVAL)" },
+        { EPERM, -1, NS_ERROR_PERMISSION, "not allowed to look at the pages of process 42" },
+        { EPERM, 0, NS_ERROR_PERMISSION, "not allowed to move the pages of process 42" },
+        { ENOSYS, 0, NS_ERROR_UNSUPPORTED, "no move_pages()" },
+        { EIO, 1, NS_ERROR_FAILED, "move_pages() to host node 1 on process 42 failed: " },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(GError) error = NULL;
+
+        g_assert_false(ns_kernel_set_error(&error, cases[i].err, 42, cases[i].node));
+        g_assert_error(error, NS_ERROR, cases[i].code);
+        if (strstr(error->message, cases[i].says) == NULL)
+            g_error("errno %d: \"%s\" does not say \"%s\"", cases[i].err, error->message,
+                    cases[i].says);
+    }
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/kernel/host/pages", test_host_pages);
+    g_test_add_func("/kernel/host/mapped", test_host_mapped);
+    g_test_add_func("/kernel/resolve", test_resolve);
+    g_test_add_func("/kernel/check-node", test_check_node);
+    g_test_add_func("/kernel/set-error", test_set_error);
+    return g_test_run();
+}
