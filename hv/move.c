@@ -644,18 +644,6 @@ live_fresh(const NsMove *move, NsLiveMap *live)
            g_get_monotonic_time() - scanned < move->spec.fresh_us;
 }
 
-static GPtrArray *
-domain_pinning(gpointer data, GError **error)
-{
-    return ns_domain_get_vcpu_pinning(data, error);
-}
-
-gboolean
-ns_move_run(NsMove *move, NsDomain *dom, const NsMemMap *map, NsLiveMap *live, GError **error)
-{
-    return ns_move_run_on(move, ns_domain_get_config(dom), domain_pinning, dom, map, live, error);
-}
-
 gboolean
 ns_move_run_on(NsMove *move, const NsDomainConfig *config, NsMovePinningFunc pinning,
                gpointer pinning_data, const NsMemMap *map, NsLiveMap *live, GError **error)

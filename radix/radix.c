@@ -11,12 +11,22 @@
  *
  * Shape.  A node has 2^NS_RADIX_SHIFT slots and records its height above the
  * leaves (leaves are height 1, their slots hold entries; interior slots hold
- * tagged node pointers).  A tree of height h covers indices
- * [0, 2^(h * SHIFT) - 1].  The root pointer holds NULL, a node pointer, or -
- * when the only entry is at index 0 - that entry itself, so a one-page tree
- * needs no node at all.  Node pointers carry the low-bit tag 0b10 (the
- * "internal" tag of radix.h's entry table); entries never do, which is how
- * the root tells the two apart.
+ * tagged node pointers, or direct entries, below).  A tree of height h
+ * covers indices [0, 2^(h * SHIFT) - 1].  The root pointer holds NULL, a
+ * node pointer, or - when the only entry is at index 0 - that entry itself,
+ * so a one-page tree needs no node at all.  Node pointers carry the low-bit
+ * tag 0b10 (the "internal" tag of radix.h's entry table); entries never do,
+ * which is how a slot tells the two apart.
+ *
+ * Direct entries.  The same holds in every interior slot: while the only
+ * entry in a slot's range is at the range's first index, the slot holds
+ * that entry itself instead of a chain of nodes down to a leaf.  Guest
+ * memory backed by 2 MiB pages has one entry per 512 indices, each at a
+ * 512-aligned gfn: with 512 slots per node every such entry starts a slot
+ * of a height-2 node, and a huge page costs 8 bytes of tree instead of a
+ * leaf.  Storing another index in that range first moves the entry down
+ * into slot 0 of a new child (push-down); a delete that leaves a node with
+ * its slot 0 entry only gives the entry back to the parent's slot (fold).
  *
  * Growth and shrink.  The tree only grows at the top: to cover a larger
  * index the writer builds a new root whose slot 0 is the old root and
@@ -79,6 +89,9 @@
  *     tagged during the call or return one untagged during it, but every
  *     entry it returns was present at that index during the call.
  *  7. Gang lookups and iteration return indices in strictly ascending order.
+ *  8. Push-down and fold: the moved entry is in the new child (published
+ *     complete) or in the parent's slot, never in neither; a reader holding
+ *     a folded node still finds the entry in its slot 0.
  */
 #define _LGPL_SOURCE
 #include "numashift/radix.h"
@@ -91,7 +104,7 @@
 #include <urcu/urcu-memb.h>
 
 #ifndef NS_RADIX_SHIFT
-#define NS_RADIX_SHIFT 6
+#define NS_RADIX_SHIFT 9
 #endif
 
 #define FANOUT (1u << NS_RADIX_SHIFT)
@@ -100,7 +113,7 @@
 #define MAX_HEIGHT ((64u + NS_RADIX_SHIFT - 1u) / NS_RADIX_SHIFT)
 #define INTERNAL_TAG ((uintptr_t)2u)
 
-_Static_assert(NS_RADIX_SHIFT >= 1 && NS_RADIX_SHIFT <= 8, "fanout 2..256");
+_Static_assert(NS_RADIX_SHIFT >= 1 && NS_RADIX_SHIFT <= 12, "fanout 2..4096 (count is 16 bits)");
 _Static_assert(NS_RADIX_TAG_COUNT <= 8, "root_tags is one byte");
 
 typedef struct NsRadixNode NsRadixNode;
@@ -190,9 +203,34 @@ height_for(uint64_t index)
 }
 
 static inline unsigned
+slot_at(unsigned height, uint64_t index)
+{
+    return (unsigned)((index >> ((height - 1u) * NS_RADIX_SHIFT)) & SLOT_MASK);
+}
+
+static inline unsigned
 slot_of(const NsRadixNode *node, uint64_t index)
 {
-    return (unsigned)((index >> ((node->height - 1u) * NS_RADIX_SHIFT)) & SLOT_MASK);
+    return slot_at(node->height, index);
+}
+
+/* Index bits below a slot of a node of @height (0 for a leaf). */
+static inline uint64_t
+below_mask(unsigned height)
+{
+    unsigned bits = (height - 1u) * NS_RADIX_SHIFT;
+
+    return bits >= 64 ? UINT64_MAX : (UINT64_C(1) << bits) - 1;
+}
+
+/*
+ * Whether @index is the first index of its slot in a node of @height: the
+ * only index whose entry may sit in that slot directly (always, in a leaf).
+ */
+static inline bool
+slot_start(unsigned height, uint64_t index)
+{
+    return (index & below_mask(height)) == 0;
 }
 
 /* ---- tags ----------------------------------------------------------------- */
@@ -385,6 +423,8 @@ lookup_from(const void *p, uint64_t index)
 
         if (node->height == 1 || !slot)
             return slot;
+        if (!is_node(slot)) /* a direct entry, at its slot's first index */
+            return slot_start(node->height, index) ? slot : NULL;
         node = to_node(slot);
     }
 }
@@ -430,6 +470,8 @@ ns_radix_tag_get(const NsRadix *tree, uint64_t index, NsRadixTag tag)
             return false;
         if (node->height == 1)
             return true;
+        if (!is_node(p))
+            return slot_start(node->height, index);
         node = to_node(p);
     }
 }
@@ -509,6 +551,21 @@ gang_lookup(const NsRadix *tree, uint64_t index, int tag, size_t max,
             unsigned span = shift + NS_RADIX_SHIFT;
             uint64_t span_mask = span >= 64 ? UINT64_MAX : (UINT64_C(1) << span) - 1;
 
+            /* Direct entries of an interior node, in slot order, until the
+             * first child node (descended into) or the node's end. */
+            while (node->height > 1 && off < FANOUT && !is_node(slot)) {
+                uint64_t base = (index & ~span_mask) | ((uint64_t)off << shift);
+
+                if (base >= index) { /* not the slot @index points into the middle of */
+                    ret_entries[n] = slot;
+                    if (ret_indices)
+                        ret_indices[n] = base;
+                    n++;
+                    if (n == max)
+                        return n;
+                }
+                off = next_present(node, off + 1u, tag, &slot);
+            }
             if (off >= FANOUT || node->height == 1) {
                 if (node->height == 1) {
                     uint64_t base = index & ~SLOT_MASK;
@@ -625,7 +682,7 @@ subtree_retire(NsRadix *tree, NsRadixNode *node)
 {
     if (node->height > 1) {
         for (unsigned i = 0; i < FANOUT; i++)
-            if (node->slots[i])
+            if (is_node(node->slots[i]))
                 subtree_retire(tree, to_node(node->slots[i]));
     }
     node_retire(tree, node);
@@ -653,6 +710,26 @@ ns_radix_destroy(NsRadix *tree)
 #endif
 }
 
+/*
+ * New nodes that storing at @index needs below the slot for @index of a
+ * node of @height; the slot holds nothing (@occupied false) or the direct
+ * entry of index @base.  Mirrors descend_create().
+ */
+static unsigned
+nodes_below(unsigned height, uint64_t index, bool occupied, uint64_t base)
+{
+    unsigned need = 0;
+
+    for (unsigned h = height; h > 1; h--) {
+        if (occupied ? base == index : slot_start(h, index))
+            return need; /* stored in this slot */
+        need++;          /* a node of height h - 1 takes the slot */
+        if (occupied && slot_at(h - 1u, base) != slot_at(h - 1u, index))
+            occupied = false;
+    }
+    return need; /* the leaf's slot */
+}
+
 /* How many new nodes storing at @index needs.  Caller holds the lock. */
 static unsigned
 nodes_needed(const NsRadix *tree, uint64_t index)
@@ -663,19 +740,20 @@ nodes_needed(const NsRadix *tree, uint64_t index)
     NsRadixNode *node;
 
     if (!p)
-        return need; /* a fresh chain from the root down to a leaf */
+        return need == 0 ? 0 : 1u + nodes_below(need, index, false, 0);
     if (need > height) {
-        /* Grow to `need` levels (a direct entry first needs a leaf), then
-         * the path below the new root is new from top to bottom. */
-        return (need - height) + (need - 1u);
+        /* Grow to `need` levels (a direct root entry goes straight into
+         * slot 0 of the new root, one node); @index's slot in the new root
+         * is not slot 0, so it is empty. */
+        return (is_node(p) ? need - height : 1u) + nodes_below(need, index, false, 0);
     }
     if (!is_node(p))
         return 0; /* the direct entry's own slot, index 0 */
     node = to_node(p);
     while (node->height > 1) {
         p = node->slots[slot_of(node, index)];
-        if (!p)
-            return node->height - 1u;
+        if (!p || !is_node(p))
+            return nodes_below(node->height, index, p != NULL, index & ~below_mask(node->height));
         node = to_node(p);
     }
     return 0;
@@ -690,20 +768,27 @@ grow(NsRadix *tree, unsigned need, NodeReserve *res)
 
     if (!p)
         return; /* an empty tree gets its root built by the descent */
+    if (!is_node(p) && height < need) {
+        /* The entry at index 0 starts slot 0 at every height: it becomes
+         * that slot's direct entry in a root of the full height. */
+        NsRadixNode *node = reserve_take(res, need);
+
+        for (unsigned t = 0; t < NS_RADIX_TAG_COUNT; t++)
+            if (root_tag_test(tree, t))
+                tag_write(node, t, 0, true);
+        node->slots[0] = p;
+        node->count = 1;
+        counter_add(&tree->nodes, 1);
+        store_release(&tree->root, mk_internal(node));
+        return;
+    }
     while (height < need) {
         NsRadixNode *node = reserve_take(res, height + 1u);
+        NsRadixNode *old = to_node(p);
 
-        if (is_node(p)) {
-            NsRadixNode *old = to_node(p);
-
-            for (unsigned t = 0; t < NS_RADIX_TAG_COUNT; t++)
-                if (tag_any(old, t))
-                    tag_write(node, t, 0, true);
-        } else {
-            for (unsigned t = 0; t < NS_RADIX_TAG_COUNT; t++)
-                if (root_tag_test(tree, t))
-                    tag_write(node, t, 0, true);
-        }
+        for (unsigned t = 0; t < NS_RADIX_TAG_COUNT; t++)
+            if (tag_any(old, t))
+                tag_write(node, t, 0, true);
         node->slots[0] = p;
         node->count = 1;
         counter_add(&tree->nodes, 1);
@@ -714,11 +799,12 @@ grow(NsRadix *tree, unsigned need, NodeReserve *res)
 }
 
 /*
- * Where an entry lives: a leaf slot, or the root pointer itself (leaf NULL)
- * for the direct entry at index 0.
+ * Where an entry lives: a slot of a node (a leaf's, or an interior node's
+ * direct entry), or the root pointer itself (node NULL) for the direct
+ * entry at index 0.
  */
 typedef struct {
-    NsRadixNode *leaf;
+    NsRadixNode *node;
     unsigned off;
     void **addr;
 } Slot;
@@ -745,13 +831,31 @@ descend_create(NsRadix *tree, uint64_t index, NodeReserve *res)
         node = to_node(tree->root);
     }
     while (node->height > 1) {
-        void **slot = &node->slots[slot_of(node, index)];
+        unsigned off = slot_of(node, index);
+        void **slot = &node->slots[off];
 
         if (!*slot) {
+            if (slot_start(node->height, index))
+                return (Slot){ node, off, slot }; /* a direct entry: no node below */
             NsRadixNode *child = reserve_take(res, node->height - 1u);
 
             counter_add(&tree->nodes, 1);
             node->count++;
+            store_release(slot, mk_internal(child));
+        } else if (!is_node(*slot)) {
+            if (slot_start(node->height, index))
+                return (Slot){ node, off, slot }; /* the direct entry of @index itself */
+            /* Another index shares the slot: the direct entry moves down to
+             * slot 0 of a new child, tags and all, which then takes the slot.
+             * A reader sees the entry in either place, never neither. */
+            NsRadixNode *child = reserve_take(res, node->height - 1u);
+
+            child->slots[0] = *slot;
+            child->count = 1;
+            for (unsigned t = 0; t < NS_RADIX_TAG_COUNT; t++)
+                if (tag_test(node, t, off))
+                    tag_write(child, t, 0, true);
+            counter_add(&tree->nodes, 1);
             store_release(slot, mk_internal(child));
         }
         node = to_node(*slot);
@@ -794,6 +898,8 @@ descend_find(NsRadix *tree, uint64_t index, Path *path)
             return NULL;
         if (node->height == 1)
             return &node->slots[off];
+        if (!is_node(node->slots[off]))
+            return slot_start(node->height, index) ? &node->slots[off] : NULL;
         node = to_node(node->slots[off]);
     }
 }
@@ -814,12 +920,12 @@ store_locked(NsRadix *tree, uint64_t index, void *entry, bool replace, void **re
     old = *slot.addr;
     if (old && !replace)
         return -EEXIST;
-    if (!slot.leaf && !old)
+    if (!slot.node && !old)
         root_tags_write(tree, 0);
     store_release(slot.addr, entry);
     if (!old) {
-        if (slot.leaf)
-            slot.leaf->count++;
+        if (slot.node)
+            slot.node->count++;
         counter_add(&tree->count, 1);
     }
     if (ret_old)
@@ -898,7 +1004,7 @@ shrink(NsRadix *tree)
 
         if (node->count != 1 || !child)
             break;
-        if (node->height == 1) {
+        if (!is_node(child)) { /* the entry at index 0: into the root pointer */
             uint8_t tags = 0;
 
             for (unsigned t = 0; t < NS_RADIX_TAG_COUNT; t++)
@@ -907,6 +1013,31 @@ shrink(NsRadix *tree)
             root_tags_write(tree, tags);
         }
         store_release(&tree->root, child);
+        counter_add(&tree->nodes, -1);
+        node_retire(tree, node);
+    }
+}
+
+/*
+ * From @path->nodes[@d] up (not the root: shrink() does that one): a node
+ * left with one entry, in slot 0, gives it to its parent's slot as a direct
+ * entry and goes.  A 2 MiB page whose 4 KiB pieces were deleted around its
+ * head costs a slot again, not a leaf.  Caller holds the lock.
+ */
+static void
+fold(NsRadix *tree, Path *path, unsigned d)
+{
+    for (; d > 0; d--) {
+        NsRadixNode *node = path->nodes[d];
+        NsRadixNode *parent = path->nodes[d - 1];
+        unsigned poff = path->offs[d - 1];
+        void *entry = node->slots[0];
+
+        if (node->count != 1 || !entry || is_node(entry))
+            return;
+        /* The parent's tag bits for the slot already summarise the one
+         * entry below; it keeps them for the entry itself. */
+        store_release(&parent->slots[poff], entry);
         counter_add(&tree->nodes, -1);
         node_retire(tree, node);
     }
@@ -932,7 +1063,9 @@ ns_radix_delete(NsRadix *tree, uint64_t index)
                 if (tag_test(path.nodes[path.depth - 1], t, path.offs[path.depth - 1]))
                     tag_clear_path(&path, t);
             /* Unlink nodes the delete left empty, bottom-up. */
-            for (unsigned d = path.depth; d-- > 0;) {
+            unsigned d = path.depth;
+
+            while (d-- > 0) {
                 NsRadixNode *node = path.nodes[d];
 
                 if (--node->count > 0)
@@ -944,6 +1077,8 @@ ns_radix_delete(NsRadix *tree, uint64_t index)
                 counter_add(&tree->nodes, -1);
                 node_retire(tree, node);
             }
+            if (d < path.depth)
+                fold(tree, &path, d);
             shrink(tree);
         }
     }

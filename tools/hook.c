@@ -12,7 +12,7 @@
  * calls libvirt, gives stdin and then numashiftd one second each, writes
  * nothing on stdout, and exits 0 whatever happens -- a domain must start
  * even when numashiftd is down.  Problems are one line on stderr, which
- * libvirt logs.  The logic lives in hv/hook.c (include/numashift/hook.h).
+ * libvirt logs.  The logic lives in proto/hook.c (include/numashift/hook.h).
  */
 #include <signal.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The control socket: a UNIX stream socket, one JSON object per line each
- * way (hv/control.c).  The server reads lines with a hard length limit,
+ * way (proto/control.c).  The server reads lines with a hard length limit,
  * parses them, refuses state-changing requests from callers that are not
  * root (or in the configured group) by SO_PEERCRED, and hands the rest to
  * the daemon.  A malformed line gets an error reply and the connection

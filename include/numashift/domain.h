@@ -23,61 +23,13 @@
 #include <glib.h>
 #include <libvirt/libvirt.h>
 
+#include "numashift/domain-config.h"
 #include "numashift/memmap.h"
 #include "numashift/qmp.h"
 
 G_BEGIN_DECLS
 
-/* A guest vNUMA cell from <cpu><numa><cell .../>. */
-typedef struct {
-    guint id;
-    guint64 memory_kib;
-    GArray *vcpus;          /* of guint, ascending */
-} NsDomainCell;
-
-/* What the domain XML says about memory placement. */
-typedef struct {
-    char *name;
-    char *uuid;
-    guint vcpus;            /* <vcpu> count */
-    guint64 memory_kib;     /* <memory> */
-    GArray *cells;          /* of NsDomainCell, by id; empty without vNUMA */
-    char *numatune_mode;    /* "strict", "preferred", "interleave", "restrictive"; NULL */
-    char *numatune_nodeset; /* e.g. "0-1"; NULL when absent or placement='auto' */
-    char *numashift_policy; /* <metadata><numashift:policy mode='...'/>; NULL */
-} NsDomainConfig;
-
-/* The XML namespace of numashift's element in a domain's <metadata>. */
-#define NS_DOMAIN_METADATA_URI "http://numashift.org/schemas/domain/1.0"
-
 typedef struct _NsDomain NsDomain;
-
-/*
- * Parse the domain XML @xml (virDomainGetXMLDesc's) into a new config.
- * Errors: NS_ERROR_INVALID_INPUT for XML that does not parse, is not a
- * <domain>, or has a malformed number, unit or CPU list where we read one.
- * Context: any thread; no locks.
- */
-NsDomainConfig *ns_domain_config_parse(const char *xml, GError **error);
-
-/*
- * The vNUMA cell that holds vCPU @vcpu, or -1.
- * Context: any thread; no locks.
- */
-gint ns_domain_config_cell_of_vcpu(const NsDomainConfig *config, guint vcpu);
-
-/*
- * Free @config.  NULL is accepted.
- * Context: any thread; no locks.
- */
-void ns_domain_config_free(NsDomainConfig *config);
-
-/*
- * Parse a libvirt-style CPU or node list ("0-3,^2,8") into a new ascending
- * array of guint with no duplicates.  Errors: NS_ERROR_INVALID_INPUT.
- * Context: any thread; no locks.
- */
-GArray *ns_parse_cpulist(const char *list, GError **error);
 
 /*
  * Look up the running domain @name (an ID, a UUID or a name) on @conn, read
@@ -119,7 +71,6 @@ NsMemMap *ns_domain_load_memmap(NsDomain *domain, GError **error);
  */
 GPtrArray *ns_domain_get_vcpu_pinning(NsDomain *domain, GError **error);
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(NsDomainConfig, ns_domain_config_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(NsDomain, ns_domain_free)
 
 G_END_DECLS

@@ -41,7 +41,9 @@
 
 #include <glib.h>
 
-#include "numashift/qmp.h"
+/* The QMP connection ns_memmap_load() reads through (qmp.h); only named here,
+ * so that the core (placement, engine) sees no libvirt header. */
+typedef struct _NsQmp NsQmp;
 
 G_BEGIN_DECLS
 
@@ -116,6 +118,16 @@ gboolean ns_memmap_parse_gpa2hva(const char *reply, guint64 gpa, char **ret_regi
  * Context: any thread; no locks.
  */
 GArray *ns_memmap_parse_maps(const char *text, GError **error);
+
+/*
+ * Read and parse the mappings in @path (ns_memmap_parse_maps()):
+ * /proc/PID/maps or smaps when @is_proc, a captured file otherwise.  Errors:
+ * NS_ERROR_NOT_RUNNING for a /proc file that is gone (the process exited),
+ * NS_ERROR_NOT_FOUND for a missing captured file, NS_ERROR_PERMISSION,
+ * NS_ERROR_IO, and the parser's, prefixed with @path.
+ * Context: any thread; reads the file; no locks.
+ */
+GArray *ns_memmap_read_maps(const char *path, gboolean is_proc, GError **error);
 
 /*
  * Check and finish @raw (from ns_memmap_parse_mtree(), each range's hva

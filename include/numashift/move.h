@@ -34,7 +34,7 @@
 
 #include <glib.h>
 
-#include "numashift/domain.h"
+#include "numashift/domain-config.h"
 #include "numashift/engine.h"
 #include "numashift/livemap.h"
 #include "numashift/memmap.h"
@@ -77,6 +77,10 @@ typedef struct {
 } NsMoveSpec;
 
 typedef struct _NsMove NsMove;
+
+/* A running libvirt domain (domain.h): ns_move_run() is its adapter, in
+ * hv/libvirt/; the pipeline itself sees only its facts. */
+typedef struct _NsDomain NsDomain;
 
 /* A run of @spec (copied; its strings too).  Context: any thread. */
 NsMove *ns_move_new(const NsMoveSpec *spec);

@@ -31,7 +31,7 @@
 
 #include <glib.h>
 
-#include "numashift/domain.h"
+#include "numashift/domain-config.h"
 #include "numashift/placement.h"
 #include "numashift/topology.h"
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * libFuzzer target: the control protocol's parsers (hv/control.c).
+ * libFuzzer target: the control protocol's parsers (proto/control.c).
  *
  * Any input either fails with one NS_ERROR_INVALID_INPUT line, or parses
  * into a request that encodes back into a line which parses into the same

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * libFuzzer target: the libvirt hook's handling of its command line and
- * stdin (hv/hook.c), without the socket.
+ * stdin (proto/hook.c), without the socket.
  *
  * Input: up to four NUL-terminated arguments (DOMAIN OPERATION
  * SUBOPERATION EXTRA), then the bytes of stdin.  Invariants: a UUID found

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * libFuzzer target: everything numashift parses from QEMU and the kernel
- * (hv/qmp.c, hv/memmap.c): a QMP reply, HMP `info mtree -f` and `gpa2hva`
+ * (hv/qemu/qmp.c, hv/qemu/memmap-qemu.c, hv/kernel/proc-maps.c): a QMP reply, HMP `info mtree -f` and `gpa2hva`
  * text, /proc/PID/maps and smaps.  The first byte picks the parser, the
  * rest is its input.  Any input either parses or fails with a GError in
  * NS_ERROR; a parsed memory map is sorted and disjoint.  A crash, a leak

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The control protocol (hv/control.c): every op valid and invalid, the
+ * The control protocol (proto/control.c): every op valid and invalid, the
  * line's limits (size, nesting, NUL, UTF-8, line breaks), JSON that
  * json-glib alone would take but the protocol must not, random bytes and
  * mutated requests (never a crash, always a clean error or a request that

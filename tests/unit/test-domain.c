@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Domain XML and CPU-list parsing (hv/domain.c).  ns_domain_open() and the
+ * Domain XML and CPU-list parsing (hv/domain-config.c, hv/libvirt/domain.c).  ns_domain_open() and the
  * calls that need a running domain are tested in the libvirt suite.
  */
 #include <glib.h>

@@ -1882,6 +1882,130 @@ test_real_cross_node(Real *rl, gconstpointer data)
     }
 }
 
+/*
+ * Issue #10 item 7, on the real kernel: a transparent huge page split
+ * between the scan and the move (debugfs split_huge_pages, the kernel's own
+ * tool for it) while the tree still says "one 2 MiB page".  move_pages() on
+ * the head then moves one 4 KiB page; the engine must see the tails left
+ * behind, record the split and move them as the pages they became.  After
+ * the job the tree agrees with the kernel page by page and with
+ * /proc/PID/numa_maps in total.  Needs two nodes, THP and debugfs: the numa
+ * suite runs it in a 2-node test host (numa-engine-cross-node).
+ */
+#define SPLIT_HUGE_PAGES "/sys/kernel/debug/split_huge_pages"
+
+/* Pages of the mapping of @pid that holds @hva on @node, per numa_maps. */
+static guint64
+numa_maps_pages_on(pid_t pid, guint64 hva, guint node)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/numa_maps", (int)pid);
+    g_autofree char *maps_path = g_strdup_printf("/proc/%d/maps", (int)pid);
+    g_autofree char *text = NULL, *maps = NULL;
+    g_autofree char *want = g_strdup_printf("N%u=", node);
+    guint64 start = 0;
+
+    g_assert_true(g_file_get_contents(maps_path, &maps, NULL, NULL));
+    for (char *line = maps; line != NULL && *line != '\0';) {
+        char *nl = strchr(line, '\n');
+        guint64 a = g_ascii_strtoull(line, NULL, 16);
+        guint64 b = g_ascii_strtoull(strchr(line, '-') + 1, NULL, 16);
+
+        if (hva >= a && hva < b)
+            start = a;
+        line = nl != NULL ? nl + 1 : NULL;
+    }
+    g_assert_cmpuint(start, !=, 0);
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+
+    for (guint i = 0; lines[i] != NULL; i++) {
+        if (g_ascii_strtoull(lines[i], NULL, 16) != start)
+            continue;
+        g_auto(GStrv) fields = g_strsplit(lines[i], " ", -1);
+
+        for (guint f = 0; fields[f] != NULL; f++)
+            if (g_str_has_prefix(fields[f], want))
+                return g_ascii_strtoull(fields[f] + strlen(want), NULL, 10);
+        return 0;
+    }
+    g_error("no numa_maps line for the mapping at %" G_GINT64_MODIFIER "x", start);
+}
+
+static void
+test_real_thp_split(Real *rl, gconstpointer data)
+{
+    g_autoptr(GArray) nodes = ns_test_memory_nodes();
+    g_autoptr(NsEngineReport) r = NULL;
+    g_autoptr(GError) error = NULL;
+    guint64 hva = rl->child.huge_hva, pages = rl->child.huge_size >> NS_GUEST_PAGE_SHIFT;
+    guint64 gfn0 = NS_TEST_HUGE_GPA >> NS_GUEST_PAGE_SHIFT, on_dst = 0;
+    guint64 huge_before = ns_test_anon_huge_kib(rl->child.pid, hva);
+    guint dst;
+
+    if (!ns_test_require_host(nodes->len >= 2, "NS_TEST_REQUIRE_NUMA",
+                              "a second NUMA node with memory") ||
+        !ns_test_require_host(rl->scan.huge_entries >= 2 && huge_before >= 4096,
+                              "NS_TEST_REQUIRE_NUMA", "THP-backed memory in the test child") ||
+        !ns_test_require_host(g_file_test(SPLIT_HUGE_PAGES, G_FILE_TEST_EXISTS),
+                              "NS_TEST_REQUIRE_NUMA", "debugfs " SPLIT_HUGE_PAGES))
+        return;
+    dst = env_node("NS_TEST_TARGET_NODE", g_array_index(nodes, guint, nodes->len - 1));
+    if (dst == rl->src)
+        dst = g_array_index(nodes, guint, 0);
+
+    /* Split the first 2 MiB page behind the tree's back. */
+    g_autofree char *cmd = g_strdup_printf("%d,0x%" G_GINT64_MODIFIER "x,0x%" G_GINT64_MODIFIER
+                                           "x", (int)rl->child.pid, hva, hva + (2u << 20));
+
+    g_assert_true(g_file_set_contents(SPLIT_HUGE_PAGES, cmd, -1, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(ns_test_anon_huge_kib(rl->child.pid, hva), ==, huge_before - 2048);
+    NsPageInfo head = ns_radix_page_info(ns_test_tree_lookup(rl->tree, gfn0));
+
+    g_assert_cmpuint(head.order, ==, 9); /* the tree does not know yet */
+
+    g_assert_true(real_run(rl, dst, NULL, &r, &error));
+    g_assert_no_error(error);
+    g_test_message("split THP: moved %" G_GUINT64_FORMAT " pages (%" G_GUINT64_FORMAT
+                   " huge), %" G_GUINT64_FORMAT " found split, %" G_GUINT64_FORMAT " failed",
+                   r->moved_pages, r->moved_huge, r->split_huge, r->failed_pages);
+    g_assert_cmpuint(r->split_huge, ==, 1);
+    g_assert_cmpuint(r->failed_pages, ==, 0);
+    assert_report_adds_up(r);
+    assert_no_markers(rl->tree);
+
+    /* Page by page, the tree says what the kernel says. */
+    g_autofree void **addrs = g_new(void *, pages);
+    g_autofree int *status = g_new(int, pages);
+
+    for (guint64 i = 0; i < pages; i++)
+        addrs[i] = (void *)(uintptr_t)(hva + (i << NS_GUEST_PAGE_SHIFT));
+    const NsKernel *kernel = ns_kernel_host();
+
+    g_assert_cmpint(kernel->move_pages(kernel->data, rl->child.pid, pages, addrs, NULL, status, 0),
+                    ==, 0);
+    for (guint64 i = 0; i < pages;) {
+        const void *entry = ns_test_tree_lookup(rl->tree, gfn0 + i);
+        NsPageInfo info;
+
+        g_assert_nonnull(entry);
+        info = ns_radix_page_info(entry);
+        g_assert_cmpuint(info.state, ==, NS_PAGE_PRESENT);
+        for (guint64 j = 0; j < (G_GUINT64_CONSTANT(1) << info.order); j++) {
+            if (status[i + j] != (int)info.node)
+                g_error("page %" G_GUINT64_FORMAT ": the tree says node %u (order %u), the "
+                        "kernel %d", i + j, info.node, info.order, status[i + j]);
+        }
+        if (i < 512)
+            g_assert_cmpuint(info.order, ==, 0); /* the split page: base pages now */
+        if (info.node == dst)
+            on_dst += G_GUINT64_CONSTANT(1) << info.order;
+        i += G_GUINT64_CONSTANT(1) << info.order;
+    }
+    g_assert_cmpuint(on_dst, ==, pages);
+    g_assert_cmpuint(numa_maps_pages_on(rl->child.pid, hva, dst), ==, on_dst);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1927,6 +2051,7 @@ main(int argc, char **argv)
     REAL_TEST("/engine/real/dead-process", test_real_dead_process);
     REAL_TEST("/engine/real/resubmit", test_real_resubmit);
     REAL_TEST("/engine/real/cross-node", test_real_cross_node);
+    REAL_TEST("/engine/real/thp-split", test_real_thp_split);
 #undef REAL_TEST
 
     rc = g_test_run();

@@ -688,8 +688,9 @@ test_enomem_leaves_tree_unchanged(void)
         g_assert_true(tag_get_locked(tree, 0, NS_RADIX_TAG_FAILED));
         g_assert_null(lookup_locked(tree, UINT64_MAX));
     }
-    /* Growing from height 0 to full height and building the far path. */
-    g_assert_cmpint(fail_at, ==, 2 * (int)expected_height(UINT64_MAX) - 1);
+    /* A root of full height (the entry at 0 its slot 0's direct entry) and
+     * the far path below it. */
+    g_assert_cmpint(fail_at, ==, (int)expected_height(UINT64_MAX));
     g_assert_true(lookup_locked(tree, UINT64_MAX) == val(UINT64_MAX));
     g_assert_true(tag_get_locked(tree, 0, NS_RADIX_TAG_FAILED));
 
@@ -697,9 +698,75 @@ test_enomem_leaves_tree_unchanged(void)
     ns_radix__inject_alloc_failure(0);
     g_assert_cmpint(ns_radix_insert(tree, UINT64_MAX - 1, val(7)), ==, 0);
     g_assert_cmpint(ns_radix_insert(tree, UINT64_MAX - 1, val(8)), ==, -EEXIST);
-    g_assert_cmpint(ns_radix_store(tree, 1ull << 40, val(9), NULL), ==, -ENOMEM);
+    /* (An index that starts a slot would sit there directly, nodeless.) */
+    g_assert_cmpint(ns_radix_store(tree, (1ull << 40) | 1, val(9), NULL), ==, -ENOMEM);
     ns_radix__inject_alloc_failure(-1);
-    g_assert_null(lookup_locked(tree, 1ull << 40));
+    g_assert_null(lookup_locked(tree, (1ull << 40) | 1));
+    destroy_and_check(tree, live);
+}
+
+/*
+ * Direct entries in interior slots.  An entry whose index starts a slot of
+ * an interior node sits in that slot itself while nothing else falls in the
+ * slot's range: the head of a 2 MiB page (gfn a multiple of 512) costs one
+ * slot, not a leaf of its own.  The tree once kept a leaf per huge page:
+ * 1.2 B of tree per 4 KiB of THP-backed guest memory, 24 times issue #10's
+ * target (bench/ns-scale-bench).  Here: keys F apart (F the fanout) fill
+ * height-2 nodes with no leaf at all; a key beside one pushes it down into
+ * a leaf with its tags; deleting that key folds the leaf back.
+ */
+static void
+test_direct_interior(void)
+{
+    uint64_t live = live_baseline();
+    NsRadix *tree = ns_radix_new();
+    uint64_t fanout = ns_radix_fanout();
+    uint64_t n = fanout * fanout; /* keys 0, F, 2F, ... F^3 - F: a height-3 tree */
+    void *entries[8];
+    uint64_t indices[8];
+
+    for (uint64_t k = 0; k < n; k++)
+        g_assert_cmpint(ns_radix_insert(tree, k * fanout, val(k * fanout)), ==, 0);
+    g_assert_cmpuint(height_locked(tree), ==, 3);
+    /* The root and its F children of height 2; no leaf. */
+    g_assert_cmpuint(ns_radix_live_nodes(), ==, live + 1 + fanout);
+    g_assert_true(lookup_locked(tree, fanout) == val(fanout));
+    g_assert_null(lookup_locked(tree, fanout + 1));
+    g_assert_null(lookup_locked(tree, fanout - 1));
+
+    /* Push-down: a key beside a direct entry makes a leaf holding both. */
+    g_assert_cmpint(ns_radix_tag_set(tree, fanout, NS_RADIX_TAG_FAILED), ==, 0);
+    g_assert_cmpint(ns_radix_insert(tree, fanout + 1, val(fanout + 1)), ==, 0);
+    g_assert_cmpuint(ns_radix_live_nodes(), ==, live + 2 + fanout);
+    g_assert_true(lookup_locked(tree, fanout) == val(fanout));
+    g_assert_true(lookup_locked(tree, fanout + 1) == val(fanout + 1));
+    g_assert_true(tag_get_locked(tree, fanout, NS_RADIX_TAG_FAILED));
+    g_assert_false(tag_get_locked(tree, fanout + 1, NS_RADIX_TAG_FAILED));
+    urcu_memb_read_lock();
+    g_assert_cmpuint(ns_radix_gang_lookup(tree, 1, 3, entries, indices), ==, 3);
+    urcu_memb_read_unlock();
+    g_assert_cmpuint(indices[0], ==, fanout);
+    g_assert_cmpuint(indices[1], ==, fanout + 1);
+    g_assert_cmpuint(indices[2], ==, 2 * fanout);
+    urcu_memb_read_lock();
+    g_assert_cmpuint(ns_radix_gang_lookup_tag(tree, 0, NS_RADIX_TAG_FAILED, 8, entries, indices), ==, 1);
+    urcu_memb_read_unlock();
+    g_assert_cmpuint(indices[0], ==, fanout);
+
+    /* Fold: the leaf's last entry, in slot 0, goes back up with its tag. */
+    g_assert_true(ns_radix_delete(tree, fanout + 1) == val(fanout + 1));
+    assert_live_after_grace(live + 1 + fanout);
+    g_assert_true(lookup_locked(tree, fanout) == val(fanout));
+    g_assert_true(tag_get_locked(tree, fanout, NS_RADIX_TAG_FAILED));
+    g_assert_cmpint(ns_radix_tag_clear(tree, fanout, NS_RADIX_TAG_FAILED), ==, 0);
+    g_assert_false(tagged_locked(tree, NS_RADIX_TAG_FAILED));
+
+    /* A gang lookup from inside a direct entry's slot skips it. */
+    urcu_memb_read_lock();
+    g_assert_cmpuint(ns_radix_gang_lookup(tree, fanout + 1, 1, entries, indices), ==, 1);
+    urcu_memb_read_unlock();
+    g_assert_cmpuint(indices[0], ==, 2 * fanout);
+    g_assert_cmpuint(ns_radix_count(tree), ==, n);
     destroy_and_check(tree, live);
 }
 
@@ -718,6 +785,7 @@ main(int argc, char **argv)
     g_test_add_func("/radix/insert-lookup-delete", test_insert_lookup_delete);
     g_test_add_func("/radix/edge-keys", test_edge_keys);
     g_test_add_func("/radix/direct-root", test_direct_root);
+    g_test_add_func("/radix/direct-interior", test_direct_interior);
     g_test_add_func("/radix/grow-shrink-heights", test_grow_shrink_heights);
     g_test_add_func("/radix/reader-keeps-old-root", test_reader_keeps_old_root);
     g_test_add_func("/radix/store", test_store);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "json-check.h"
+#include "numashift/json-check.h"
 
 #include <string.h>
 

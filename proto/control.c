@@ -18,7 +18,7 @@
  * verified before json-glib's typed getters see it (they g_critical() on
  * a mismatch).
  */
-#include "json-check.h"
+#include "numashift/json-check.h"
 #include "numashift/control.h"
 
 #include <math.h>

@@ -15,7 +15,7 @@
  * json-glib's parser is recursive, so a deeply nested reply could exhaust
  * the stack: nesting is bounded by a linear pre-scan before parsing.
  */
-#include "json-check.h"
+#include "numashift/json-check.h"
 #include "numashift/qmp.h"
 
 #include <errno.h>

@@ -5,11 +5,13 @@
  * comments, single quotes, hex and octal numbers, trailing data, integers
  * that overflow, \u0000 and lone surrogates, and recurses per nesting
  * level; and what a parsed node holds, named for error messages.
- * Private to hv/.
+ * Part of proto/, used by the control protocol and by hv/qemu/'s QMP.
  */
 #pragma once
 
 #include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
 
 #define NS_JSON_DEPTH_MAX 64u
 
@@ -33,3 +35,5 @@ const char *ns_json_type_name(JsonNode *node);
 
 /* Whether @node is a value of @type (G_TYPE_INT64, G_TYPE_STRING...).  Context: any; pure. */
 gboolean ns_json_holds(JsonNode *node, GType type);
+
+G_END_DECLS

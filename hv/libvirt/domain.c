@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A running libvirt domain: lookup the virsh way, the placement facts of its
+ * live XML (read with GMarkup: we need a handful of elements, and a domain
+ * XML is input that must be checked, not trusted), its QEMU's PID and a
+ * monitor connection.
+ */
+#include "numashift/domain.h"
+
+#include <libvirt/virterror.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "numashift/error.h"
+#include "numashift/topology.h"
+
+struct _NsDomain {
+    virDomainPtr dom;
+    NsDomainConfig *config;
+    NsQmp *qmp;
+    pid_t pid;
+};
+
+/* ---------------------------------------------------------- the domain */
+
+/* libvirt's last error as a GError of @code, prefixed with @what. */
+static void
+set_virt_error(GError **error, NsErrorCode code, const char *what)
+{
+    virErrorPtr err = virGetLastError();
+
+    g_set_error(error, NS_ERROR, code, "%s: %s", what,
+                err != NULL && err->message != NULL ? err->message : "unknown libvirt error");
+}
+
+static gboolean
+looks_like_uuid(const char *s)
+{
+    gsize hex = 0;
+
+    for (const char *p = s; *p; p++) {
+        if (g_ascii_isxdigit(*p))
+            hex++;
+        else if (*p != '-')
+            return FALSE;
+    }
+    return hex == 32;
+}
+
+static virDomainPtr
+lookup(virConnectPtr conn, const char *name, GError **error)
+{
+    virDomainPtr dom = NULL;
+    char *end = NULL;
+
+    if (*name == '\0') {
+        g_set_error_literal(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "empty domain name");
+        return NULL;
+    }
+    /* virsh's order: ID, then UUID, then name. */
+    guint64 id = g_ascii_strtoull(name, &end, 10);
+
+    if (*end == '\0' && id <= G_MAXINT)
+        dom = virDomainLookupByID(conn, (int)id);
+    if (dom == NULL && looks_like_uuid(name))
+        dom = virDomainLookupByUUIDString(conn, name);
+    if (dom == NULL)
+        dom = virDomainLookupByName(conn, name);
+    if (dom == NULL) {
+        virErrorPtr err = virGetLastError();
+
+        if (err == NULL || err->code == VIR_ERR_NO_DOMAIN)
+            g_set_error(error, NS_ERROR, NS_ERROR_NOT_FOUND, "no domain '%s'", name);
+        else
+            set_virt_error(error, NS_ERROR_IO, name);
+    }
+    return dom;
+}
+
+/* The thread group (process) of thread @tid, from /proc/TID/status. */
+static pid_t
+tgid_of(gint64 tid, GError **error)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%" G_GINT64_FORMAT "/status", tid);
+    g_autofree char *text = NULL;
+    const char *line;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+        g_set_error(error, NS_ERROR, NS_ERROR_UNSUPPORTED,
+                    "vCPU thread %" G_GINT64_FORMAT " is not a process of this host "
+                    "(a remote libvirt URI?)", tid);
+        return 0;
+    }
+    line = strstr(text, "\nTgid:");
+    if (line == NULL) {
+        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "%s has no Tgid line", path);
+        return 0;
+    }
+    return (pid_t)strtol(line + 6, NULL, 10);
+}
+
+static pid_t
+find_qemu_pid(NsQmp *qmp, GError **error)
+{
+    g_autoptr(GArray) cpus = ns_qmp_query_cpus(qmp, error);
+    pid_t pid = 0;
+
+    if (cpus == NULL)
+        return 0;
+    if (cpus->len == 0) {
+        g_set_error_literal(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                            "query-cpus-fast listed no vCPU");
+        return 0;
+    }
+    for (guint i = 0; i < cpus->len; i++) {
+        pid_t p = tgid_of(g_array_index(cpus, NsQmpCpu, i).thread_id, error);
+
+        if (p <= 0)
+            return 0;
+        if (pid != 0 && p != pid) {
+            g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                        "vCPU threads belong to two processes (%d and %d)", (int)pid, (int)p);
+            return 0;
+        }
+        pid = p;
+    }
+    return pid;
+}
+
+NsDomain *
+ns_domain_open(virConnectPtr conn, const char *name, GError **error)
+{
+    g_autoptr(NsDomain) d = g_new0(NsDomain, 1);
+    g_autofree char *xml = NULL;
+    int active;
+
+    d->dom = lookup(conn, name, error);
+    if (d->dom == NULL)
+        return NULL;
+    active = virDomainIsActive(d->dom);
+    if (active < 0) {
+        set_virt_error(error, NS_ERROR_IO, name);
+        return NULL;
+    }
+    if (active == 0) {
+        g_set_error(error, NS_ERROR, NS_ERROR_NOT_RUNNING, "domain '%s' is not running",
+                    virDomainGetName(d->dom));
+        return NULL;
+    }
+    xml = virDomainGetXMLDesc(d->dom, 0);
+    if (xml == NULL) {
+        set_virt_error(error, NS_ERROR_IO, name);
+        return NULL;
+    }
+    d->config = ns_domain_config_parse(xml, error);
+    if (d->config == NULL)
+        return NULL;
+    d->qmp = ns_qmp_new_libvirt(d->dom);
+    d->pid = find_qemu_pid(d->qmp, error);
+    if (d->pid <= 0) {
+        g_prefix_error(error, "domain '%s': ", d->config->name);
+        return NULL;
+    }
+    return g_steal_pointer(&d);
+}
+
+void
+ns_domain_free(NsDomain *domain)
+{
+    if (domain == NULL)
+        return;
+    g_clear_pointer(&domain->qmp, ns_qmp_free);
+    g_clear_pointer(&domain->config, ns_domain_config_free);
+    if (domain->dom != NULL)
+        virDomainFree(domain->dom);
+    g_free(domain);
+}
+
+const NsDomainConfig *
+ns_domain_get_config(const NsDomain *domain)
+{
+    return domain->config;
+}
+
+pid_t
+ns_domain_get_pid(const NsDomain *domain)
+{
+    return domain->pid;
+}
+
+NsQmp *
+ns_domain_get_qmp(const NsDomain *domain)
+{
+    return domain->qmp;
+}
+
+virDomainPtr
+ns_domain_get_virdomain(const NsDomain *domain)
+{
+    return domain->dom;
+}
+
+NsMemMap *
+ns_domain_load_memmap(NsDomain *domain, GError **error)
+{
+    g_autoptr(GHashTable) cells = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+
+    /* libvirt names a vNUMA cell's memory backend "ram-node<N>". */
+    for (guint i = 0; i < domain->config->cells->len; i++) {
+        guint id = g_array_index(domain->config->cells, NsDomainCell, i).id;
+
+        g_hash_table_insert(cells, g_strdup_printf("ram-node%u", id), GINT_TO_POINTER((gint)id));
+    }
+    return ns_memmap_load(domain->qmp, domain->pid, NULL, cells, error);
+}
+
+GPtrArray *
+ns_domain_get_vcpu_pinning(NsDomain *domain, GError **error)
+{
+    int ncpus = virNodeGetCPUMap(virDomainGetConnect(domain->dom), NULL, NULL, 0);
+    guint nvcpus = domain->config->vcpus;
+
+    if (ncpus <= 0) {
+        set_virt_error(error, NS_ERROR_IO, "host CPU count");
+        return NULL;
+    }
+    if (nvcpus == 0) {
+        g_set_error_literal(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "domain has no vCPU");
+        return NULL;
+    }
+    int maplen = VIR_CPU_MAPLEN(ncpus);
+    g_autofree unsigned char *maps = g_new0(unsigned char, (gsize)maplen * nvcpus);
+    int got = virDomainGetVcpuPinInfo(domain->dom, (int)nvcpus, maps, maplen,
+                                      VIR_DOMAIN_AFFECT_LIVE);
+
+    if (got < 0) {
+        set_virt_error(error, NS_ERROR_IO, "vCPU pinning");
+        return NULL;
+    }
+    GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)g_array_unref);
+
+    for (int v = 0; v < got; v++) {
+        GArray *cpus = g_array_new(FALSE, FALSE, sizeof(guint));
+
+        for (int cpu = 0; cpu < ncpus; cpu++) {
+            if (VIR_CPU_USABLE(maps, maplen, v, cpu)) {
+                guint c = (guint)cpu;
+
+                g_array_append_val(cpus, c);
+            }
+        }
+        g_ptr_array_add(out, cpus);
+    }
+    return out;
+}

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What a domain's XML says about memory placement
+ * ===============================================
+ * The facts the policy and the move pipeline read about a domain (vCPUs,
+ * vNUMA cells, numatune, numashift's own metadata), parsed from the XML
+ * libvirt gives (virDomainGetXMLDesc).  No libvirt here: the policy is pure
+ * and is tested on XML text alone; domain.h reads the XML from libvirt.
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* A guest vNUMA cell from <cpu><numa><cell .../>. */
+typedef struct {
+    guint id;
+    guint64 memory_kib;
+    GArray *vcpus;          /* of guint, ascending */
+} NsDomainCell;
+
+/* What the domain XML says about memory placement. */
+typedef struct {
+    char *name;
+    char *uuid;
+    guint vcpus;            /* <vcpu> count */
+    guint64 memory_kib;     /* <memory> */
+    GArray *cells;          /* of NsDomainCell, by id; empty without vNUMA */
+    char *numatune_mode;    /* "strict", "preferred", "interleave", "restrictive"; NULL */
+    char *numatune_nodeset; /* e.g. "0-1"; NULL when absent or placement='auto' */
+    char *numashift_policy; /* <metadata><numashift:policy mode='...'/>; NULL */
+} NsDomainConfig;
+
+/* The XML namespace of numashift's element in a domain's <metadata>. */
+#define NS_DOMAIN_METADATA_URI "http://numashift.org/schemas/domain/1.0"
+
+/*
+ * Parse the domain XML @xml (virDomainGetXMLDesc's) into a new config.
+ * Errors: NS_ERROR_INVALID_INPUT for XML that does not parse, is not a
+ * <domain>, or has a malformed number, unit or CPU list where we read one.
+ * Context: any thread; no locks.
+ */
+NsDomainConfig *ns_domain_config_parse(const char *xml, GError **error);
+
+/*
+ * The vNUMA cell that holds vCPU @vcpu, or -1.
+ * Context: any thread; no locks.
+ */
+gint ns_domain_config_cell_of_vcpu(const NsDomainConfig *config, guint vcpu);
+
+/*
+ * Free @config.  NULL is accepted.
+ * Context: any thread; no locks.
+ */
+void ns_domain_config_free(NsDomainConfig *config);
+
+/*
+ * Parse a libvirt-style CPU or node list ("0-3,^2,8") into a new ascending
+ * array of guint with no duplicates.  Errors: NS_ERROR_INVALID_INPUT.
+ * Context: any thread; no locks.
+ */
+GArray *ns_parse_cpulist(const char *list, GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(NsDomainConfig, ns_domain_config_free)
+
+G_END_DECLS
