@@ -47,7 +47,9 @@ static const char *const phase_names[PHASE_COUNT] = { "open", "memmap" };
 struct _NsJob {
     NsJobSpec spec;
     NsJobCallbacks cb;
-    virConnectPtr conn;
+    virConnectPtr conn;           /* NULL with a run function of the caller's */
+    NsJobRunFunc run;             /* NULL: the real work (run()) */
+    gpointer run_data;
     GMainContext *context;
     GThread *thread;
     gint refs;
@@ -97,7 +99,8 @@ job_unref(gpointer p)
     g_clear_pointer(&job->decisions, json_node_unref);
     ns_move_free(job->move);
     g_mutex_clear(&job->lock);
-    virConnectClose(job->conn);
+    if (job->conn != NULL)
+        virConnectClose(job->conn);
     g_main_context_unref(job->context);
     g_free(job);
 }
@@ -307,7 +310,15 @@ job_thread(gpointer p)
     Call *c = g_new0(Call, 1);
 
     urcu_memb_register_thread();
-    gboolean ok = run(job, &error);
+    gboolean ok = job->run != NULL ? job->run(job, job->move, job->run_data, &error)
+                                   : run(job, &error);
+    if (job->run != NULL) {
+        g_mutex_lock(&job->lock);
+        job->report = ns_move_get_report(job->move);
+        if (ok && job->report == NULL)
+            job->state = STATE_NOTHING;
+        g_mutex_unlock(&job->lock);
+    }
     urcu_memb_unregister_thread();
 
     g_mutex_lock(&job->lock);
@@ -341,8 +352,9 @@ job_thread(gpointer p)
 
 /* ------------------------------------------------------------ public */
 
-NsJob *
-ns_job_start(virConnectPtr conn, const NsJobSpec *spec, const NsJobCallbacks *callbacks)
+static NsJob *
+job_start(virConnectPtr conn, NsJobRunFunc run_func, gpointer run_data, const NsJobSpec *spec,
+          const NsJobCallbacks *callbacks)
 {
     NsJob *job = g_new0(NsJob, 1);
 
@@ -355,7 +367,10 @@ ns_job_start(virConnectPtr conn, const NsJobSpec *spec, const NsJobCallbacks *ca
     job->spec.live = spec->live != NULL ? ns_live_map_ref(spec->live) : NULL;
     job->cb = *callbacks;
     job->conn = conn;
-    virConnectRef(conn);
+    if (conn != NULL)
+        virConnectRef(conn);
+    job->run = run_func;
+    job->run_data = run_data;
     job->context = g_main_context_ref_thread_default();
     g_mutex_init(&job->lock);
     job->state = STATE_PREPARING;
@@ -387,6 +402,21 @@ ns_job_start(virConnectPtr conn, const NsJobSpec *spec, const NsJobCallbacks *ca
     job->move = ns_move_new(&move);
     job->thread = g_thread_new("ns-job", job_thread, job_ref(job));
     return job;
+}
+
+NsJob *
+ns_job_start(virConnectPtr conn, const NsJobSpec *spec, const NsJobCallbacks *callbacks)
+{
+    g_return_val_if_fail(conn != NULL, NULL);
+    return job_start(conn, NULL, NULL, spec, callbacks);
+}
+
+NsJob *
+ns_job_start_run(NsJobRunFunc run_func, gpointer run_data, const NsJobSpec *spec,
+                 const NsJobCallbacks *callbacks)
+{
+    g_return_val_if_fail(run_func != NULL, NULL);
+    return job_start(NULL, run_func, run_data, spec, callbacks);
 }
 
 void

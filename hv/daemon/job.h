@@ -14,6 +14,7 @@
 #include "numashift/engine.h"
 #include "numashift/livemap.h"
 #include "numashift/memmap.h"
+#include "numashift/move.h"
 #include "numashift/policy.h"
 
 G_BEGIN_DECLS
@@ -60,10 +61,27 @@ typedef struct {
 
 /*
  * Start @spec (copied) on @conn (referenced for the job's life) in a new
- * thread.  Callbacks run in the calling thread's main context.
+ * thread: look the domain up, read its memory map, run the move pipeline
+ * into its live map.  Callbacks run in the calling thread's main context.
  * Context: main thread.
  */
 NsJob *ns_job_start(virConnectPtr conn, const NsJobSpec *spec, const NsJobCallbacks *callbacks);
+
+/*
+ * What a job's thread runs instead of the real work, for the daemon's
+ * manager tests: called in the job's thread (registered with liburcu) with
+ * the job's pipeline (@move: its pause, resume and cancel are the job's);
+ * returns FALSE with @error to fail the job.  A job that ran no engine
+ * ends "nothing-to-do".
+ */
+typedef gboolean (*NsJobRunFunc)(NsJob *job, NsMove *move, gpointer data, GError **error);
+
+/*
+ * ns_job_start() with @run in place of the real work, and no libvirt
+ * connection.  Context: main thread.
+ */
+NsJob *ns_job_start_run(NsJobRunFunc run, gpointer run_data, const NsJobSpec *spec,
+                        const NsJobCallbacks *callbacks);
 
 /*
  * Pause, resume or cancel; harmless before the engine starts or after it

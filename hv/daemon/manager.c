@@ -1,0 +1,765 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * numashiftd's manager (see manager.h): tracked domains, triggers, the job
+ * queue.  Everything here runs on the main thread; jobs run in their own
+ * threads and report back through the main context.
+ */
+#include "manager.h"
+
+#include <string.h>
+
+#include "numashift/error.h"
+#include "numashift/placement.h"
+
+struct _NsManagedDomain {
+    NsManager *manager;
+    char *uuid;
+    char *name;
+    char *runtime_mode;      /* set over the control socket; beats the config */
+    guint debounce_source;
+    guint start_source;
+    NsJob *job;              /* running, or the last one (done) */
+    NsJobSpec *pending;      /* waiting for a slot */
+    guint pinning_events;    /* since the daemon started, for the record */
+    gint64 pinning_at_us;    /* the last pinning event's time */
+    gboolean stopped;        /* the domain stopped while its job ran: drop it when done */
+    NsMemMap *memmap;        /* the last job's memory map, for the next to recheck; NULL: none */
+    guint layout_changes;    /* layout events so far: a job's map is kept only if none came */
+    guint job_layout;        /* layout_changes when the running job started */
+    NsLiveMap *live;         /* the live placement map of its QEMU, from the first scan;
+                                a running job's may be newer (live_map()) */
+};
+
+typedef NsManagedDomain Tracked;
+
+
+struct _NsManager {
+    const NsDaemonConfig *config;
+    NsManagerHost host;
+    GHashTable *domains; /* uuid -> Tracked */
+    GQueue queue;        /* Tracked with a pending job, in arrival order */
+    guint running;
+    guint64 next_serial; /* job numbers, for clients to follow the job they asked for */
+};
+
+void
+ns_job_spec_free(NsJobSpec *spec)
+{
+    if (spec == NULL)
+        return;
+    g_free(spec->uuid);
+    g_free(spec->trigger);
+    g_free(spec->mode_override);
+    g_free(spec);
+}
+
+static void
+tracked_free(gpointer p)
+{
+    Tracked *t = p;
+
+    if (t->debounce_source != 0)
+        g_source_remove(t->debounce_source);
+    if (t->start_source != 0)
+        g_source_remove(t->start_source);
+    g_queue_remove(&t->manager->queue, t);
+    ns_job_spec_free(t->pending);
+    if (t->job != NULL) {
+        ns_job_cancel(t->job, NULL);
+        ns_job_free(t->job);
+    }
+    g_free(t->uuid);
+    g_free(t->name);
+    g_free(t->runtime_mode);
+    ns_memmap_free(t->memmap);
+    ns_live_map_unref(t->live);
+    g_free(t);
+}
+
+/* The domain's live map as readers should see it: a running job's (it may
+ * have started one for a new QEMU), else the last one; NULL before any. */
+static NsLiveMap *
+live_map(Tracked *t)
+{
+    NsLiveMap *live = t->job != NULL ? ns_job_get_live(t->job) : NULL;
+
+    return live != NULL ? live : t->live;
+}
+
+static Tracked *
+track(NsManager *d, const char *uuid, const char *name)
+{
+    Tracked *t = g_hash_table_lookup(d->domains, uuid);
+
+    if (t == NULL) {
+        t = g_new0(Tracked, 1);
+        t->manager = d;
+        t->uuid = g_strdup(uuid);
+        g_hash_table_insert(d->domains, t->uuid, t);
+        g_message("tracking domain %s (%s)", name != NULL ? name : "?", uuid);
+    }
+    t->stopped = FALSE;
+    if (name != NULL && g_strcmp0(t->name, name) != 0) {
+        g_free(t->name);
+        t->name = g_strdup(name);
+    }
+    return t;
+}
+
+static void
+broadcast(NsManager *d, NsControlEvent event, JsonBuilder *b)
+{
+    g_autoptr(JsonNode) body = json_builder_get_root(b);
+
+    d->host.broadcast(d->host.data, event, body);
+}
+
+/* A JSON object builder with "domain" and "uuid" already in. */
+static JsonBuilder *
+event_builder(const Tracked *t, const char *what)
+{
+    JsonBuilder *b = json_builder_new();
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "event");
+    json_builder_add_string_value(b, what);
+    json_builder_set_member_name(b, "domain");
+    json_builder_add_string_value(b, t->name != NULL ? t->name : "");
+    json_builder_set_member_name(b, "uuid");
+    json_builder_add_string_value(b, t->uuid);
+    json_builder_set_member_name(b, "time_us");
+    json_builder_add_int_value(b, g_get_real_time());
+    return b;
+}
+
+static void
+emit(Tracked *t, NsControlEvent event, const char *what, const char *key, JsonNode *value)
+{
+    g_autoptr(JsonBuilder) b = event_builder(t, what);
+
+    if (key != NULL) {
+        json_builder_set_member_name(b, key);
+        json_builder_add_value(b, value);
+    }
+    json_builder_end_object(b);
+    broadcast(t->manager, event, b);
+}
+
+/* The mode the policy must use for @t, or NULL to let the domain's metadata decide. */
+static const char *
+mode_override(NsManager *d, const Tracked *t)
+{
+    if (t->runtime_mode != NULL)
+        return t->runtime_mode;
+    if (t->name != NULL && g_hash_table_contains(d->config->domain_modes, t->name))
+        return g_hash_table_lookup(d->config->domain_modes, t->name);
+    /* A host-wide "off" wins over metadata; "follow" leaves the metadata its say. */
+    return strcmp(d->config->mode, "follow") != 0 ? d->config->mode : NULL;
+}
+
+/* ---------------------------------------------------------------- jobs */
+
+static void start_queued(NsManager *d);
+
+static void
+on_job_decision(NsJob *job, JsonNode *decisions, gpointer data)
+{
+    Tracked *t = data;
+
+    for (guint i = 0; i < json_array_get_length(json_node_get_array(decisions)); i++) {
+        JsonObject *o = json_array_get_object_element(json_node_get_array(decisions), i);
+
+        g_message("domain %s cell %" G_GINT64_FORMAT ": %s (%s; trigger %s)", t->name,
+                  json_object_get_int_member(o, "cell"), json_object_get_string_member(o, "message"),
+                  json_object_get_string_member(o, "reason"), ns_job_get_spec(job)->trigger);
+    }
+    g_autoptr(JsonBuilder) b = event_builder(t, "decision");
+
+    json_builder_set_member_name(b, "trigger");
+    json_builder_add_string_value(b, ns_job_get_spec(job)->trigger);
+    json_builder_set_member_name(b, "decisions");
+    json_builder_add_value(b, json_node_copy(decisions));
+    json_builder_end_object(b);
+    broadcast(t->manager, NS_CONTROL_EVENT_POLICY, b);
+}
+
+static void
+on_job_progress(NsJob *job, const NsEngineProgress *p, gpointer data)
+{
+    Tracked *t = data;
+    g_autoptr(JsonBuilder) b = event_builder(t, "progress");
+
+    (void)job;
+    ns_job_add_progress(b, p);
+    json_builder_set_member_name(b, "paused");
+    json_builder_add_boolean_value(b, p->paused);
+    json_builder_end_object(b);
+    broadcast(t->manager, NS_CONTROL_EVENT_PROGRESS, b);
+}
+
+static void
+on_job_done(NsJob *job, gpointer data)
+{
+    Tracked *t = data;
+    NsManager *d = t->manager;
+    g_autoptr(JsonNode) desc = ns_job_describe(job);
+    JsonObject *o = json_node_get_object(desc);
+    const GError *error = ns_job_get_error(job);
+
+    d->running--;
+    if (error != NULL)
+        g_warning("domain %s: %s job (trigger %s) ended: %s: %s", t->name,
+                  json_object_get_string_member(o, "kind"), ns_job_get_spec(job)->trigger,
+                  json_object_get_string_member(o, "state"), error->message);
+    else if (strcmp(ns_job_get_spec(job)->trigger, "drift") == 0 &&
+             strcmp(json_object_get_string_member(o, "state"), "nothing-to-do") == 0)
+        g_debug("domain %s: drift check: in place", t->name); /* every 30 s: not news */
+    else
+        g_message("domain %s: %s job (trigger %s) ended: %s", t->name,
+                  json_object_get_string_member(o, "kind"), ns_job_get_spec(job)->trigger,
+                  json_object_get_string_member(o, "state"));
+    emit(t, NS_CONTROL_EVENT_JOB, "job-done", "job", json_node_copy(desc));
+    /* Keep the map for the next job unless the layout may have changed
+     * since this one read it, or the job failed (QEMU may be gone). */
+    g_clear_pointer(&t->memmap, ns_memmap_free);
+    if (error == NULL && ns_job_get_memmap(job) != NULL && t->job_layout == t->layout_changes)
+        t->memmap = ns_memmap_copy(ns_job_get_memmap(job));
+    /* The live map goes on (a new QEMU's, if the job started one). */
+    if (ns_job_get_live(job) != NULL && ns_job_get_live(job) != t->live) {
+        ns_live_map_unref(t->live);
+        t->live = ns_live_map_ref(ns_job_get_live(job));
+    }
+    /* Its domain stopped meanwhile: forget it (the Call delivering this
+     * still holds the job; the Tracked is not used after this). */
+    if (t->stopped)
+        g_hash_table_remove(d->domains, t->uuid);
+    start_queued(d);
+}
+
+/* Start @t's pending job; FALSE when the host cannot start jobs now. */
+static gboolean
+start_job(NsManager *d, Tracked *t)
+{
+    const NsJobCallbacks cb = { on_job_decision, on_job_progress, on_job_done, t };
+    g_autoptr(JsonNode) desc = NULL;
+    NsJob *job;
+
+    t->pending->rate_mib_s = t->pending->rate_mib_s > 0 ? t->pending->rate_mib_s
+                             : d->config->rate_limit_mib_s > 0
+                                 ? d->config->rate_limit_mib_s / d->config->max_jobs
+                                 : 0;
+    /* A map is worth reusing only while libvirt tells us of layout changes. */
+    t->pending->memmap = d->host.watches_layout(d->host.data) ? t->memmap : NULL;
+    t->pending->live = t->live; /* the job takes its own reference */
+    job = d->host.start_job(d->host.data, t->pending, &cb);
+    if (job == NULL)
+        return FALSE;
+    g_clear_pointer(&t->job, ns_job_free); /* the previous one, done */
+    t->job = job;
+    t->job_layout = t->layout_changes;
+    g_clear_pointer(&t->pending, ns_job_spec_free);
+    d->running++;
+    desc = ns_job_describe(t->job);
+    emit(t, NS_CONTROL_EVENT_JOB, "job-started", "job", g_steal_pointer(&desc));
+    return TRUE;
+}
+
+static void
+start_queued(NsManager *d)
+{
+    for (GList *l = d->queue.head; l != NULL && d->running < d->config->max_jobs;) {
+        Tracked *t = l->data;
+        GList *next = l->next;
+
+        if (t->job == NULL || ns_job_is_done(t->job)) {
+            if (!start_job(d, t))
+                return; /* the host cannot start jobs now (no libvirt): on kick */
+            g_queue_delete_link(&d->queue, l);
+        }
+        l = next;
+    }
+}
+
+/*
+ * Tell followers of @t's pending job that it will not run, and drop it.
+ * Every pending serial a client was given ends in exactly one job-done
+ * event: either its job's, or this one.  A follower (numashift migrate
+ * through the daemon) otherwise waits for ever; it did when a domain was
+ * destroyed while its migrate waited behind another job (CI, session 9).
+ *   @by > 0: superseded by job @by (which serves the request instead);
+ *   @by == 0: cancelled, with @why (the follower's one line).
+ */
+static void
+drop_pending(Tracked *t, guint64 by, const char *why)
+{
+    const NsJobSpec *old = t->pending;
+
+    if (old == NULL)
+        return;
+    g_autoptr(JsonBuilder) b = event_builder(t, "job-done");
+
+    json_builder_set_member_name(b, "job");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "serial");
+    json_builder_add_int_value(b, (gint64)old->serial);
+    json_builder_set_member_name(b, "kind");
+    json_builder_add_string_value(b, old->kind == NS_JOB_MIGRATE ? "migrate" : "rebalance");
+    json_builder_set_member_name(b, "trigger");
+    json_builder_add_string_value(b, old->trigger);
+    json_builder_set_member_name(b, "state");
+    json_builder_add_string_value(b, by > 0 ? "superseded" : "cancelled");
+    if (by > 0) {
+        json_builder_set_member_name(b, "superseded_by");
+        json_builder_add_int_value(b, (gint64)by);
+    } else {
+        json_builder_set_member_name(b, "error");
+        json_builder_add_string_value(b, why);
+        json_builder_set_member_name(b, "error_code");
+        json_builder_add_string_value(b, NS_CONTROL_ERR_NOT_RUNNING);
+    }
+    json_builder_end_object(b);
+    json_builder_end_object(b);
+    broadcast(t->manager, NS_CONTROL_EVENT_JOB, b);
+    g_clear_pointer(&t->pending, ns_job_spec_free);
+    g_queue_remove(&t->manager->queue, t);
+}
+
+/*
+ * Make @spec (taken) @t's pending job and return the serial of the job that
+ * will serve it: a rebalance does not replace a pending migrate (the
+ * migrate's serial serves it), a rebalance replacing a rebalance keeps the
+ * pending one's serial (the same job serves both), anything else gets a new
+ * serial and the replaced job is announced superseded.
+ */
+static guint64
+enqueue(NsManager *d, Tracked *t, NsJobSpec *spec)
+{
+    guint64 serial;
+
+    if (t->pending != NULL && t->pending->kind == NS_JOB_MIGRATE && spec->kind == NS_JOB_REBALANCE) {
+        ns_job_spec_free(spec);
+        return t->pending->serial;
+    }
+    if (t->pending != NULL && t->pending->kind == NS_JOB_REBALANCE && spec->kind == NS_JOB_REBALANCE) {
+        spec->serial = t->pending->serial;
+    } else {
+        spec->serial = ++d->next_serial;
+        drop_pending(t, spec->serial, NULL);
+    }
+    serial = spec->serial;
+    ns_job_spec_free(t->pending);
+    t->pending = spec;
+    if (g_queue_find(&d->queue, t) == NULL)
+        g_queue_push_tail(&d->queue, t);
+    start_queued(d);
+    return serial;
+}
+
+/* The drift check's sample: one page in 64 (a 2 GiB guest: 8192 addresses, one query). */
+#define DRIFT_SAMPLE_STRIDE 64u
+
+/*
+ * Whether @t's live map was scanned whole within rescan-interval-s: then a
+ * drift check may decide on a sample; otherwise it scans every page, which
+ * keeps what status shows current (the background rescan).
+ */
+static gboolean
+live_map_fresh(NsManager *d, Tracked *t)
+{
+    NsLiveMap *live = live_map(t);
+    gint64 scanned = live != NULL ? ns_live_map_get_scanned_us(live) : 0;
+
+    return scanned != 0 &&
+           g_get_monotonic_time() - scanned < (gint64)d->config->rescan_interval_s * G_USEC_PER_SEC;
+}
+
+static guint64
+enqueue_rebalance(NsManager *d, Tracked *t, const char *trigger)
+{
+    NsJobSpec *spec = g_new0(NsJobSpec, 1);
+
+    spec->kind = NS_JOB_REBALANCE;
+    spec->uuid = g_strdup(t->uuid);
+    spec->trigger = g_strdup(trigger);
+    spec->cell = -1;
+    spec->workers = d->config->workers;
+    spec->policy = d->config->policy;
+    spec->mode_override = g_strdup(mode_override(d, t));
+    spec->sample_stride = strcmp(trigger, "drift") == 0 && live_map_fresh(d, t) ? DRIFT_SAMPLE_STRIDE
+                                                                                : 0;
+    /* A pinning change moves no page: the live map tells where they are. */
+    spec->live_fresh_us = (gint64)d->config->rescan_interval_s * G_USEC_PER_SEC;
+    return enqueue(d, t, spec);
+}
+
+/* ------------------------------------------------------------ triggers */
+
+static gboolean
+debounce_fired(gpointer data)
+{
+    Tracked *t = data;
+
+    t->debounce_source = 0;
+    enqueue_rebalance(t->manager, t, "pinning");
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean
+start_delay_fired(gpointer data)
+{
+    Tracked *t = data;
+
+    t->start_source = 0;
+    enqueue_rebalance(t->manager, t, "start");
+    return G_SOURCE_REMOVE;
+}
+
+void
+ns_manager_domain_started(NsManager *d, const char *uuid, const char *name, const char *how)
+{
+    Tracked *t = track(d, uuid, name);
+
+    t->layout_changes++; /* a new QEMU (the PID check would tell too) */
+    g_clear_pointer(&t->memmap, ns_memmap_free);
+    g_clear_pointer(&t->live, ns_live_map_unref); /* its pages are another process's */
+    emit(t, NS_CONTROL_EVENT_DOMAIN, "started", "source", json_node_init_string(json_node_alloc(), how));
+    if (t->start_source == 0)
+        t->start_source = g_timeout_add(d->config->start_delay_ms, start_delay_fired, t);
+}
+
+void
+ns_manager_domain_stopped(NsManager *d, const char *uuid, const char *how)
+{
+    Tracked *t = g_hash_table_lookup(d->domains, uuid);
+
+    if (t == NULL)
+        return;
+    g_message("domain %s stopped (%s): no longer tracked", t->name, how);
+    emit(t, NS_CONTROL_EVENT_DOMAIN, "stopped", "source", json_node_init_string(json_node_alloc(), how));
+    const char *name = t->name != NULL ? t->name : t->uuid;
+
+    if (t->pending != NULL) {
+        g_autofree char *why = g_strdup_printf("domain %s stopped before the job ran", name);
+
+        drop_pending(t, 0, why);
+    }
+    if (t->job != NULL && !ns_job_is_done(t->job)) {
+        /* Its QEMU is gone or going: the job ends on its own errors, or
+         * cancelled, which the reason turns into the same failure (exit 4
+         * for a follower, as with --direct); on_job_done drops the entry. */
+        g_autoptr(GError) reason = g_error_new(NS_ERROR, NS_ERROR_NOT_RUNNING,
+                                               "domain %s stopped during the job", name);
+
+        ns_job_cancel(t->job, reason);
+        t->stopped = TRUE;
+        if (t->debounce_source != 0)
+            g_source_remove(t->debounce_source);
+        if (t->start_source != 0)
+            g_source_remove(t->start_source);
+        t->debounce_source = t->start_source = 0;
+        return;
+    }
+    g_hash_table_remove(d->domains, uuid);
+}
+
+void
+ns_manager_layout_changed(NsManager *d, const char *uuid, const char *what)
+{
+    Tracked *t = g_hash_table_lookup(d->domains, uuid);
+
+    if (t == NULL)
+        return;
+    g_debug("domain %s: %s: its memory map will be read again", t->name, what);
+    t->layout_changes++;
+    g_clear_pointer(&t->memmap, ns_memmap_free);
+    /* Memory may have come or gone: the next job scans the whole guest. */
+    if (live_map(t) != NULL)
+        ns_live_map_invalidate(live_map(t));
+}
+
+/* Pages found unmovable may be tried again at once: the facts changed. */
+static void
+forgive(Tracked *t, const char *why)
+{
+    NsLiveMap *live = live_map(t);
+
+    if (live == NULL)
+        return;
+    ns_live_map_forgive(live);
+    g_debug("domain %s: %s: unmovable pages will be tried again", t->name, why);
+}
+
+void
+ns_manager_pinning_changed(NsManager *d, const char *uuid, const char *name,
+                           const char *const *keys)
+{
+    Tracked *t = track(d, uuid, name);
+    g_autofree char *joined = g_strjoinv(",", (char **)keys);
+
+    t->pinning_events++;
+    t->pinning_at_us = g_get_real_time();
+    forgive(t, "pinning changed");
+    g_message("domain %s: pinning changed (%s); deciding in %u ms", t->name, joined,
+              d->config->debounce_ms);
+    emit(t, NS_CONTROL_EVENT_DOMAIN, "pinning", "keys",
+         json_node_init_string(json_node_alloc(), joined));
+    if (t->debounce_source != 0)
+        g_source_remove(t->debounce_source);
+    t->debounce_source = g_timeout_add(d->config->debounce_ms, debounce_fired, t);
+}
+
+void
+ns_manager_connection_lost(NsManager *d)
+{
+    GHashTableIter it;
+    gpointer v;
+
+    /* Layout events missed while down: no cached map is to be trusted. */
+    g_hash_table_iter_init(&it, d->domains);
+    while (g_hash_table_iter_next(&it, NULL, &v)) {
+        Tracked *t = v;
+
+        t->layout_changes++;
+        g_clear_pointer(&t->memmap, ns_memmap_free);
+        if (live_map(t) != NULL)
+            ns_live_map_invalidate(live_map(t));
+    }
+}
+
+void
+ns_manager_kick(NsManager *d)
+{
+    start_queued(d);
+}
+
+void
+ns_manager_drift_tick(NsManager *d)
+{
+    GHashTableIter it;
+    gpointer v;
+
+    g_hash_table_iter_init(&it, d->domains);
+    while (g_hash_table_iter_next(&it, NULL, &v)) {
+        Tracked *t = v;
+
+        if (t->pending == NULL && (t->job == NULL || ns_job_is_done(t->job)) &&
+            t->start_source == 0 && t->debounce_source == 0)
+            enqueue_rebalance(d, t, "drift");
+    }
+}
+
+/* ------------------------------------------------------------ requests */
+
+/* A tracked domain by UUID or name, without asking libvirt. */
+NsManagedDomain *
+ns_manager_find(NsManager *d, const char *key)
+{
+    GHashTableIter it;
+    gpointer v;
+    Tracked *t = g_hash_table_lookup(d->domains, key);
+
+    if (t != NULL)
+        return t;
+    g_hash_table_iter_init(&it, d->domains);
+    while (g_hash_table_iter_next(&it, NULL, &v))
+        if (g_strcmp0(((Tracked *)v)->name, key) == 0)
+            return v;
+    return NULL;
+}
+
+/*
+ * Where the guest's pages are, from its live map alone: no kernel call,
+ * markers of a running job counted in flight.  null before the first scan.
+ */
+static void
+add_placement(JsonBuilder *b, NsLiveMap *live)
+{
+    g_autoptr(NsPlacementSummary) summary = live != NULL ? ns_live_map_summarize(live) : NULL;
+
+    if (summary == NULL) {
+        json_builder_add_null_value(b);
+        return;
+    }
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "pid");
+    json_builder_add_int_value(b, ns_live_map_get_pid(live));
+    json_builder_set_member_name(b, "scanned_ms_ago");
+    json_builder_add_int_value(b, (g_get_monotonic_time() - ns_live_map_get_scanned_us(live)) / 1000);
+    ns_placement_summary_add_json(b, summary);
+    json_builder_end_object(b);
+}
+
+/* The domain as the control socket tells it; with @placement, where its
+ * pages are too (status: a walk of its tree). */
+JsonNode *
+ns_manager_describe(NsManager *d, NsManagedDomain *t, gboolean placement)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    const char *mode = mode_override(d, t);
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "domain");
+    json_builder_add_string_value(b, t->name != NULL ? t->name : "");
+    json_builder_set_member_name(b, "uuid");
+    json_builder_add_string_value(b, t->uuid);
+    json_builder_set_member_name(b, "mode");
+    json_builder_add_string_value(b, mode != NULL ? mode : "follow");
+    json_builder_set_member_name(b, "mode_source");
+    json_builder_add_string_value(b, t->runtime_mode != NULL ? "runtime"
+                                     : mode != NULL          ? "config"
+                                                             : "metadata or default");
+    json_builder_set_member_name(b, "pending");
+    json_builder_add_string_value(b, t->pending == NULL                   ? "none"
+                                     : t->pending->kind == NS_JOB_MIGRATE ? "migrate"
+                                                                          : "rebalance");
+    json_builder_set_member_name(b, "pinning_events");
+    json_builder_add_int_value(b, t->pinning_events);
+    json_builder_set_member_name(b, "memmap_cached");
+    json_builder_add_boolean_value(b, t->memmap != NULL);
+    if (placement) {
+        json_builder_set_member_name(b, "placement");
+        add_placement(b, live_map(t));
+    }
+    json_builder_set_member_name(b, "job");
+    if (t->job != NULL)
+        json_builder_add_value(b, ns_job_describe(t->job));
+    else
+        json_builder_add_null_value(b);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+GPtrArray *
+ns_manager_list(NsManager *d)
+{
+    GPtrArray *all = g_ptr_array_new();
+    GHashTableIter it;
+    gpointer v;
+
+    g_hash_table_iter_init(&it, d->domains);
+    while (g_hash_table_iter_next(&it, NULL, &v))
+        g_ptr_array_add(all, v);
+    return all;
+}
+
+NsJob *
+ns_manager_get_job(NsManagedDomain *t)
+{
+    return t->job;
+}
+
+const char *
+ns_manager_domain_name(NsManagedDomain *t)
+{
+    return t->name;
+}
+
+const char *
+ns_manager_domain_uuid(NsManagedDomain *t)
+{
+    return t->uuid;
+}
+
+guint64
+ns_manager_migrate(NsManager *d, NsManagedDomain *t, NsJobSpec *spec)
+{
+    g_free(spec->uuid);
+    spec->uuid = g_strdup(t->uuid);
+    if (spec->workers == 0)
+        spec->workers = d->config->workers;
+    forgive(t, "an operator asked for a move");
+    return enqueue(d, t, spec); /* the operator's word beats a pending rebalance */
+}
+
+guint64
+ns_manager_rebalance(NsManager *d, NsManagedDomain *t, const char *trigger)
+{
+    forgive(t, "an operator asked for a rebalance");
+    return enqueue_rebalance(d, t, trigger);
+}
+
+void
+ns_manager_set_mode(NsManager *d, NsManagedDomain *t, const char *mode)
+{
+    g_free(t->runtime_mode);
+    t->runtime_mode = g_strdup(mode);
+    emit(t, NS_CONTROL_EVENT_POLICY, "policy", "mode",
+         json_node_init_string(json_node_alloc(), t->runtime_mode));
+    if (strcmp(mode, "follow") == 0)
+        enqueue_rebalance(d, t, "policy");
+}
+
+gboolean
+ns_manager_control_job(NsManager *d, NsManagedDomain *t, NsControlOp op)
+{
+    if (t->job == NULL || ns_job_is_done(t->job))
+        return FALSE;
+    if (op == NS_CONTROL_OP_PAUSE)
+        ns_job_pause(t->job);
+    else if (op == NS_CONTROL_OP_RESUME)
+        ns_job_resume(t->job);
+    else
+        ns_job_cancel(t->job, NULL);
+    emit(t, NS_CONTROL_EVENT_JOB, ns_control_op_to_string(op), NULL, NULL);
+    return TRUE;
+}
+
+/* ------------------------------------------------------------ lifetime */
+
+NsManager *
+ns_manager_new(const NsDaemonConfig *config, const NsManagerHost *host)
+{
+    NsManager *d = g_new0(NsManager, 1);
+
+    d->config = config;
+    d->host = *host;
+    d->domains = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, tracked_free);
+    g_queue_init(&d->queue);
+    return d;
+}
+
+void
+ns_manager_set_config(NsManager *d, const NsDaemonConfig *config)
+{
+    const NsDaemonConfig *old = d->config;
+    g_autoptr(GPtrArray) changed = g_ptr_array_new();
+    GHashTableIter it;
+    gpointer v;
+
+    /* Domains whose mode the file decides and now decides differently,
+     * to a mode that may move something. */
+    g_hash_table_iter_init(&it, d->domains);
+    while (g_hash_table_iter_next(&it, NULL, &v)) {
+        g_autofree char *before = g_strdup(mode_override(d, v));
+        const char *after;
+
+        d->config = config;
+        after = mode_override(d, v);
+        if (g_strcmp0(before, after) != 0 && g_strcmp0(after, "off") != 0)
+            g_ptr_array_add(changed, v);
+        d->config = old;
+    }
+    d->config = config;
+    /* Running jobs keep the settings they started with; a mode turned on
+     * is applied now, as `numashift policy DOMAIN follow` would. */
+    for (guint i = 0; i < changed->len; i++)
+        enqueue_rebalance(d, changed->pdata[i], "reload");
+    start_queued(d); /* max-jobs may have grown */
+}
+
+void
+ns_manager_free(NsManager *d)
+{
+    GHashTableIter it;
+    gpointer v;
+
+    if (d == NULL)
+        return;
+    /* Jobs first: all cancelled at once, then each joined (pages in flight finish). */
+    g_hash_table_iter_init(&it, d->domains);
+    while (g_hash_table_iter_next(&it, NULL, &v))
+        if (((Tracked *)v)->job != NULL)
+            ns_job_cancel(((Tracked *)v)->job, NULL);
+    g_hash_table_unref(d->domains);
+    g_free(d);
+}

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * numashiftd's manager: the tracked domains, their triggers and the job queue
+ * ==========================================================================
+ * Triggers (pinning events, domain starts, hook calls, the drift timer,
+ * requests) never start a job directly: they set the domain's *pending*
+ * job and queue the domain.  A domain has at most one running and one
+ * pending job; a newer trigger replaces the pending one (the policy reads
+ * fresh facts when the job starts, so nothing is lost), and an operator's
+ * migrate beats a rebalance.  Jobs start in queue order while fewer than
+ * max_jobs run; the host-wide rate limit is split evenly between them.
+ * Every serial a client is given ends in exactly one job-done event.
+ *
+ * The manager neither talks to libvirt nor owns the control socket: jobs
+ * are started, and events sent, through an NsManagerHost, which the unit
+ * tests fill with jobs of their own (ns_job_start_run()) and a recorder.
+ */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "config.h"
+#include "job.h"
+#include "numashift/control.h"
+#include "numashift/livemap.h"
+
+G_BEGIN_DECLS
+
+typedef struct _NsManager NsManager;
+typedef struct _NsManagedDomain NsManagedDomain;
+
+typedef struct {
+    /* Start @spec's job; NULL while jobs cannot start (no libvirt
+     * connection): the domain stays queued until ns_manager_kick(). */
+    NsJob *(*start_job)(gpointer data, const NsJobSpec *spec, const NsJobCallbacks *callbacks);
+    /* Whether a memory map kept from the last job may be reused: true while
+     * libvirt reports layout changes (device plug, reboot). */
+    gboolean (*watches_layout)(gpointer data);
+    /* An event for the control socket's subscribers (@body borrowed). */
+    void (*broadcast)(gpointer data, NsControlEvent event, JsonNode *body);
+    gpointer data;
+} NsManagerHost;
+
+/*
+ * A manager with @config (borrowed; replaced with ns_manager_set_config())
+ * and @host (copied).  Context: main thread.
+ */
+NsManager *ns_manager_new(const NsDaemonConfig *config, const NsManagerHost *host);
+
+/*
+ * Cancel every job, wait for each (pages in flight finish), free.  NULL is
+ * accepted.  Context: main thread.
+ */
+void ns_manager_free(NsManager *manager);
+
+/*
+ * Use @config (borrowed) from now on: running jobs keep what they started
+ * with; a domain whose configured mode changed to one that may move pages
+ * is rebalanced (trigger "reload"); more job slots start queued jobs.
+ * Context: main thread.
+ */
+void ns_manager_set_config(NsManager *manager, const NsDaemonConfig *config);
+
+/* ---- triggers (each Context: main thread) ---- */
+
+/* A domain's QEMU started (or was found running, or the hook said so,
+ * as @how tells): tracked, its maps dropped, a rebalance after start-delay-ms. */
+void ns_manager_domain_started(NsManager *manager, const char *uuid, const char *name,
+                               const char *how);
+
+/* It stopped: its pending job ends "cancelled" (not-running), its running
+ * job is cancelled with that reason, and it is no longer tracked. */
+void ns_manager_domain_stopped(NsManager *manager, const char *uuid, const char *how);
+
+/* Its vCPU or emulator pinning changed (@keys, the tunable names): a
+ * rebalance after debounce-ms of quiet; unmovable pages forgiven. */
+void ns_manager_pinning_changed(NsManager *manager, const char *uuid, const char *name,
+                                const char *const *keys);
+
+/* Its memory layout may have changed (@what: a device came or went, a
+ * reboot): the kept memory map is dropped and the live map must be scanned
+ * whole again. */
+void ns_manager_layout_changed(NsManager *manager, const char *uuid, const char *what);
+
+/* The libvirt connection went down: events may be missed, so no kept map
+ * is trusted. */
+void ns_manager_connection_lost(NsManager *manager);
+
+/* Start what is queued, if slots and the host allow (after a connect). */
+void ns_manager_kick(NsManager *manager);
+
+/* The drift check: a rebalance for every idle domain (trigger "drift"). */
+void ns_manager_drift_tick(NsManager *manager);
+
+/* ---- requests (each Context: main thread) ---- */
+
+/* A tracked domain by UUID or name, or NULL. */
+NsManagedDomain *ns_manager_find(NsManager *manager, const char *key);
+
+/* Every tracked domain, borrowed (a new array). */
+GPtrArray *ns_manager_list(NsManager *manager);
+
+/*
+ * The domain as the control socket tells it: name, UUID, mode and where it
+ * comes from, pending job, pinning events, memory map kept, the job; with
+ * @placement, where its pages are, from its live map alone (no kernel call;
+ * null before the first scan).
+ */
+JsonNode *ns_manager_describe(NsManager *manager, NsManagedDomain *domain, gboolean placement);
+
+/* The domain's job (running, or the last one), or NULL. */
+NsJob *ns_manager_get_job(NsManagedDomain *domain);
+
+/* Its name (may be NULL before libvirt named it) and UUID. */
+const char *ns_manager_domain_name(NsManagedDomain *domain);
+const char *ns_manager_domain_uuid(NsManagedDomain *domain);
+
+/*
+ * An operator's migrate (@spec taken; its uuid is set here) or rebalance:
+ * unmovable pages are forgiven, the job queued.  Returns the serial of the
+ * job that will serve it: a rebalance does not replace a pending migrate
+ * (whose serial serves it), a rebalance replacing a rebalance keeps its
+ * serial, anything else gets a new serial and the replaced job ends
+ * "superseded".
+ */
+guint64 ns_manager_migrate(NsManager *manager, NsManagedDomain *domain, NsJobSpec *spec);
+guint64 ns_manager_rebalance(NsManager *manager, NsManagedDomain *domain, const char *trigger);
+
+/* Set the domain's runtime mode (a valid mode name), which beats the
+ * configuration; "follow" rebalances at once. */
+void ns_manager_set_mode(NsManager *manager, NsManagedDomain *domain, const char *mode);
+
+/* Pause, resume or cancel its running job (an event says so); FALSE when
+ * none runs. */
+gboolean ns_manager_control_job(NsManager *manager, NsManagedDomain *domain, NsControlOp op);
+
+/* Free a job spec made for ns_manager_migrate() that was not given to it.  NULL is accepted. */
+void ns_job_spec_free(NsJobSpec *spec);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(NsManager, ns_manager_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(NsJobSpec, ns_job_spec_free)
+
+G_END_DECLS

@@ -1,0 +1,410 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * numashiftd's manager (hv/daemon/manager.c) without libvirt: jobs are the
+ * manager's real NsJobs whose thread runs the test's function instead of
+ * the move pipeline (ns_job_start_run()), held at a gate the test opens;
+ * events are recorded.  What the numa suite can only catch by timing (one
+ * decision per burst of pinning events, every serial ending in one
+ * job-done, the job slots) is checked here deterministically.
+ *
+ * Every wait iterates the main context under its own deadline and fails
+ * naming what it waited for.
+ */
+#include <glib.h>
+#include <string.h>
+#include <urcu/urcu-memb.h>
+
+#include "manager.h"
+
+#define UUID_A "aaaaaaaa-0000-4000-8000-000000000001"
+#define UUID_B "bbbbbbbb-0000-4000-8000-000000000002"
+
+typedef struct {
+    GMutex lock;
+    GCond cond;
+    gboolean open;     /* jobs may end */
+    guint started;     /* jobs whose thread ran the test's function */
+} Gate;
+
+typedef struct {
+    NsDaemonConfig *config;
+    NsManager *manager;
+    Gate gate;
+    gboolean connected;
+    GPtrArray *specs;  /* of char *: "kind serial trigger uuid" per job started */
+    GPtrArray *events; /* of JsonNode *: every event body, in order */
+} Fixture;
+
+static gboolean
+gated_run(NsJob *job, NsMove *move, gpointer data, GError **error)
+{
+    Gate *gate = data;
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+
+    g_mutex_lock(&gate->lock);
+    gate->started++;
+    g_cond_broadcast(&gate->cond);
+    while (!gate->open && g_cond_wait_until(&gate->cond, &gate->lock, deadline))
+        ;
+    gboolean opened = gate->open;
+
+    g_mutex_unlock(&gate->lock);
+    if (!opened)
+        g_error("a job waited 10 s at a gate the test never opened");
+    return TRUE;
+}
+
+static NsJob *
+fake_start(gpointer data, const NsJobSpec *spec, const NsJobCallbacks *callbacks)
+{
+    Fixture *f = data;
+
+    if (!f->connected)
+        return NULL;
+    g_ptr_array_add(f->specs, g_strdup_printf("%s %" G_GUINT64_FORMAT " %s %s",
+                                              spec->kind == NS_JOB_MIGRATE ? "migrate"
+                                                                           : "rebalance",
+                                              spec->serial, spec->trigger, spec->uuid));
+    return ns_job_start_run(gated_run, &f->gate, spec, callbacks);
+}
+
+static gboolean
+fake_watches_layout(gpointer data)
+{
+    return TRUE;
+}
+
+static void
+fake_broadcast(gpointer data, NsControlEvent event, JsonNode *body)
+{
+    Fixture *f = data;
+
+    g_ptr_array_add(f->events, json_node_copy(body));
+}
+
+static void
+fixture_setup(Fixture *f, gconstpointer data)
+{
+    const NsManagerHost host = { fake_start, fake_watches_layout, fake_broadcast, f };
+
+    g_mutex_init(&f->gate.lock);
+    g_cond_init(&f->gate.cond);
+    f->config = ns_daemon_config_new_default();
+    f->config->debounce_ms = 100;
+    f->config->start_delay_ms = 10;
+    f->config->max_jobs = 1;
+    f->connected = TRUE;
+    f->specs = g_ptr_array_new_with_free_func(g_free);
+    f->events = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
+    f->manager = ns_manager_new(f->config, &host);
+}
+
+static void
+open_gate(Fixture *f)
+{
+    g_mutex_lock(&f->gate.lock);
+    f->gate.open = TRUE;
+    g_cond_broadcast(&f->gate.cond);
+    g_mutex_unlock(&f->gate.lock);
+}
+
+static void
+fixture_teardown(Fixture *f, gconstpointer data)
+{
+    open_gate(f);
+    ns_manager_free(f->manager);
+    g_ptr_array_unref(f->specs);
+    g_ptr_array_unref(f->events);
+    ns_daemon_config_free(f->config);
+    g_cond_clear(&f->gate.cond);
+    g_mutex_clear(&f->gate.lock);
+}
+
+/* Events whose "event" member is @what (and, for job events, whose job
+ * has @state when not NULL). */
+static guint
+count_events(Fixture *f, const char *what, const char *state)
+{
+    guint n = 0;
+
+    for (guint i = 0; i < f->events->len; i++) {
+        JsonObject *o = json_node_get_object(f->events->pdata[i]);
+
+        if (strcmp(json_object_get_string_member(o, "event"), what) != 0)
+            continue;
+        if (state != NULL &&
+            g_strcmp0(json_object_get_string_member_with_default(
+                          json_object_get_object_member(o, "job"), "state", ""),
+                      state) != 0)
+            continue;
+        n++;
+    }
+    return n;
+}
+
+/* The job-done event of @serial, or NULL. */
+static JsonObject *
+job_done_of(Fixture *f, guint64 serial)
+{
+    JsonObject *found = NULL;
+
+    for (guint i = 0; i < f->events->len; i++) {
+        JsonObject *o = json_node_get_object(f->events->pdata[i]);
+
+        if (strcmp(json_object_get_string_member(o, "event"), "job-done") == 0 &&
+            (guint64)json_object_get_int_member(json_object_get_object_member(o, "job"),
+                                                "serial") == serial) {
+            g_assert_null(found); /* exactly one per serial */
+            found = json_object_get_object_member(o, "job");
+        }
+    }
+    return found;
+}
+
+typedef gboolean (*Predicate)(Fixture *f, gconstpointer arg);
+
+/* Iterate the main context until @pred holds; fail after @secs naming @what. */
+static void
+wait_for(Fixture *f, Predicate pred, gconstpointer arg, guint secs, const char *what)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)secs * G_USEC_PER_SEC;
+
+    while (!pred(f, arg)) {
+        if (g_get_monotonic_time() >= deadline)
+            g_error("timed out after %u s waiting for %s", secs, what);
+        g_main_context_iteration(NULL, FALSE);
+        g_usleep(1000);
+    }
+}
+
+/* Let @ms pass with the main context running (timers fire). */
+static void
+run_for(guint ms)
+{
+    gint64 until = g_get_monotonic_time() + (gint64)ms * 1000;
+
+    while (g_get_monotonic_time() < until) {
+        g_main_context_iteration(NULL, FALSE);
+        g_usleep(1000);
+    }
+}
+
+static gboolean
+jobs_started(Fixture *f, gconstpointer n)
+{
+    return f->specs->len >= GPOINTER_TO_UINT(n);
+}
+
+static gboolean
+job_done_count(Fixture *f, gconstpointer n)
+{
+    return count_events(f, "job-done", NULL) >= GPOINTER_TO_UINT(n);
+}
+
+static gboolean
+gate_reached(Fixture *f, gconstpointer n)
+{
+    g_mutex_lock(&f->gate.lock);
+    gboolean ok = f->gate.started >= GPOINTER_TO_UINT(n);
+
+    g_mutex_unlock(&f->gate.lock);
+    return ok;
+}
+
+/* A domain started and its start job done, the gate closed again. */
+static NsManagedDomain *
+started_idle(Fixture *f, const char *uuid, const char *name)
+{
+    guint done = count_events(f, "job-done", NULL);
+
+    ns_manager_domain_started(f->manager, uuid, name, "test");
+    open_gate(f);
+    wait_for(f, job_done_count, GUINT_TO_POINTER(done + 1), 10, "the start job's job-done");
+    g_mutex_lock(&f->gate.lock);
+    f->gate.open = FALSE;
+    g_mutex_unlock(&f->gate.lock);
+    return ns_manager_find(f->manager, uuid);
+}
+
+/* Pinning events closer together than the debounce make one job. */
+static void
+test_pinning_debounced(Fixture *f, gconstpointer data)
+{
+    const char *keys[] = { "cputune.vcpupin0", NULL };
+    NsManagedDomain *a = started_idle(f, UUID_A, "a");
+    guint before = f->specs->len;
+
+    g_assert_nonnull(a);
+    g_assert_true(ns_manager_find(f->manager, "a") == a);
+    for (guint i = 0; i < 5; i++) {
+        ns_manager_pinning_changed(f->manager, UUID_A, "a", keys);
+        run_for(20); /* 5 events 20 ms apart, debounce 100 ms */
+    }
+    g_assert_cmpuint(f->specs->len, ==, before);
+    wait_for(f, jobs_started, GUINT_TO_POINTER(before + 1), 10, "the pinning job");
+    run_for(300); /* no second job from the same burst */
+    g_assert_cmpuint(f->specs->len, ==, before + 1);
+    g_assert_true(g_str_has_prefix(f->specs->pdata[before], "rebalance "));
+    g_assert_nonnull(strstr(f->specs->pdata[before], " pinning " UUID_A));
+    g_assert_cmpuint(count_events(f, "pinning", NULL), ==, 5);
+}
+
+/*
+ * One job slot: B's migrate waits behind A's running job; B stops: its
+ * follower gets job-done "cancelled" (not-running) for that serial, and no
+ * job ever runs for it.  Issue #9's hang, at the manager's level.
+ */
+static void
+test_stopped_while_pending(Fixture *f, gconstpointer data)
+{
+    NsManagedDomain *a = started_idle(f, UUID_A, "a");
+    NsManagedDomain *b = started_idle(f, UUID_B, "b");
+    NsJobSpec *spec = g_new0(NsJobSpec, 1);
+    guint before = f->specs->len;
+
+    ns_manager_rebalance(f->manager, a, "request");
+    wait_for(f, gate_reached, GUINT_TO_POINTER(3), 10, "A's job to run");
+    spec->kind = NS_JOB_MIGRATE;
+    spec->trigger = g_strdup("request from uid 0");
+    spec->to = 1;
+    spec->cell = -1;
+    guint64 serial = ns_manager_migrate(f->manager, b, spec);
+
+    run_for(50);
+    g_assert_cmpuint(f->specs->len, ==, before + 1); /* B waits for the slot */
+    ns_manager_domain_stopped(f->manager, UUID_B, "test");
+    JsonObject *done = job_done_of(f, serial);
+
+    g_assert_nonnull(done);
+    g_assert_cmpstr(json_object_get_string_member(done, "state"), ==, "cancelled");
+    g_assert_cmpstr(json_object_get_string_member(done, "error_code"), ==, "not-running");
+    g_assert_null(ns_manager_find(f->manager, UUID_B));
+    open_gate(f);
+    wait_for(f, job_done_count, GUINT_TO_POINTER(4), 10, "A's job-done");
+    run_for(50);
+    g_assert_cmpuint(f->specs->len, ==, before + 1); /* nothing ran for B */
+}
+
+/*
+ * Superseding: while A's job runs, a pending rebalance is served by the
+ * pending migrate that replaces it (job-done "superseded", superseded_by
+ * the migrate's serial); a rebalance after a pending migrate gets the
+ * migrate's serial; every serial ends in exactly one job-done.
+ */
+static void
+test_supersede(Fixture *f, gconstpointer data)
+{
+    NsManagedDomain *a = started_idle(f, UUID_A, "a");
+    guint64 first = ns_manager_rebalance(f->manager, a, "request");
+
+    wait_for(f, gate_reached, GUINT_TO_POINTER(2), 10, "A's first job to run");
+    guint64 pending = ns_manager_rebalance(f->manager, a, "request");
+    guint64 again = ns_manager_rebalance(f->manager, a, "request");
+
+    g_assert_cmpuint(pending, !=, first);
+    g_assert_cmpuint(again, ==, pending); /* one pending rebalance serves both */
+    NsJobSpec *spec = g_new0(NsJobSpec, 1);
+
+    spec->kind = NS_JOB_MIGRATE;
+    spec->trigger = g_strdup("request from uid 0");
+    spec->cell = -1;
+    guint64 migrate = ns_manager_migrate(f->manager, a, spec);
+    JsonObject *superseded = job_done_of(f, pending);
+
+    g_assert_nonnull(superseded);
+    g_assert_cmpstr(json_object_get_string_member(superseded, "state"), ==, "superseded");
+    g_assert_cmpint(json_object_get_int_member(superseded, "superseded_by"), ==, (gint64)migrate);
+    g_assert_cmpuint(ns_manager_rebalance(f->manager, a, "request"), ==, migrate);
+
+    open_gate(f);
+    wait_for(f, job_done_count, GUINT_TO_POINTER(4), 10, "the migrate's job-done");
+    g_assert_nonnull(job_done_of(f, first));
+    g_assert_nonnull(job_done_of(f, migrate));
+    g_assert_true(g_str_has_prefix(g_ptr_array_index(f->specs, f->specs->len - 1), "migrate "));
+}
+
+/* Without a libvirt connection nothing starts; a kick after it starts what waits. */
+static void
+test_kick_after_connect(Fixture *f, gconstpointer data)
+{
+    f->connected = FALSE;
+    ns_manager_domain_started(f->manager, UUID_A, "a", "test");
+    run_for(100);
+    g_assert_cmpuint(f->specs->len, ==, 0);
+    f->connected = TRUE;
+    ns_manager_kick(f->manager);
+    g_assert_cmpuint(f->specs->len, ==, 1);
+    g_assert_nonnull(strstr(f->specs->pdata[0], " start " UUID_A));
+
+    /* Drift checks leave a domain with a job alone. */
+    ns_manager_drift_tick(f->manager);
+    g_assert_cmpuint(f->specs->len, ==, 1);
+    open_gate(f);
+    wait_for(f, job_done_count, GUINT_TO_POINTER(1), 10, "the start job's job-done");
+    ns_manager_drift_tick(f->manager);
+    g_assert_cmpuint(f->specs->len, ==, 2);
+    g_assert_nonnull(strstr(f->specs->pdata[1], " drift " UUID_A));
+}
+
+/* The description requests answer with, and the runtime mode. */
+static void
+test_describe_and_mode(Fixture *f, gconstpointer data)
+{
+    NsManagedDomain *a = started_idle(f, UUID_A, "a");
+    g_autoptr(JsonNode) before = ns_manager_describe(f->manager, a, TRUE);
+    JsonObject *o = json_node_get_object(before);
+    g_autoptr(GPtrArray) all = ns_manager_list(f->manager);
+
+    g_assert_cmpuint(all->len, ==, 1);
+    g_assert_cmpstr(ns_manager_domain_uuid(a), ==, UUID_A);
+    g_assert_cmpstr(ns_manager_domain_name(a), ==, "a");
+    g_assert_cmpstr(json_object_get_string_member(o, "mode"), ==, "follow");
+    g_assert_true(json_object_has_member(o, "placement"));
+    g_assert_nonnull(ns_manager_get_job(a));
+    g_assert_false(ns_manager_control_job(f->manager, a, NS_CONTROL_OP_PAUSE)); /* none runs */
+
+    ns_manager_set_mode(f->manager, a, "off");
+    g_autoptr(JsonNode) after = ns_manager_describe(f->manager, a, FALSE);
+
+    g_assert_cmpstr(json_object_get_string_member(json_node_get_object(after), "mode"), ==, "off");
+    g_assert_cmpstr(json_object_get_string_member(json_node_get_object(after), "mode_source"), ==,
+                    "runtime");
+    g_assert_false(json_object_has_member(json_node_get_object(after), "placement"));
+    g_assert_cmpuint(count_events(f, "policy", NULL), ==, 1);
+
+    /* A layout change and a lost connection drop the kept memory map. */
+    ns_manager_layout_changed(f->manager, UUID_A, "device added");
+    ns_manager_connection_lost(f->manager);
+
+    /* A reload that turns the mode on rebalances (the runtime mode first
+     * goes back to the file's say). */
+    guint n = f->specs->len;
+    g_autoptr(NsDaemonConfig) off = ns_daemon_config_new_default();
+
+    ns_manager_set_mode(f->manager, a, "follow"); /* rebalance at once */
+    wait_for(f, jobs_started, GUINT_TO_POINTER(n + 1), 10, "the policy job");
+    open_gate(f);
+    wait_for(f, job_done_count, GUINT_TO_POINTER(2), 10, "the policy job's job-done");
+    g_free(off->mode);
+    off->mode = g_strdup("off");
+    ns_manager_set_config(f->manager, off);
+    ns_manager_set_config(f->manager, f->config);
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    urcu_memb_register_thread();
+#define MANAGER_TEST(path, fn) g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+    MANAGER_TEST("/manager/pinning-debounced", test_pinning_debounced);
+    MANAGER_TEST("/manager/stopped-while-pending", test_stopped_while_pending);
+    MANAGER_TEST("/manager/supersede", test_supersede);
+    MANAGER_TEST("/manager/kick-after-connect", test_kick_after_connect);
+    MANAGER_TEST("/manager/describe-and-mode", test_describe_and_mode);
+#undef MANAGER_TEST
+    int rc = g_test_run();
+
+    urcu_memb_unregister_thread();
+    return rc;
+}
