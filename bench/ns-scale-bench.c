@@ -21,6 +21,9 @@
  *                    ns_radix_memory_used(), scaled by what a node really
  *                    cost at the end)
  *   run_s            the whole run, the final full scan included
+ *   status_ms        one walk of the finished tree (ns_placement_summarize():
+ *                    what numashiftd's status answer costs, on its main
+ *                    thread)
  *
  * Every scenario moves until MOVE_CAP_GIB of it moved, then cancels (a
  * cancelled move ends with the full scan, so the tree still ends up
@@ -50,6 +53,7 @@
 #include "numashift/memmap.h"
 #include "numashift/move.h"
 #include "numashift/mover-lock.h"
+#include "numashift/placement.h"
 #include "numashift/radix.h"
 
 #define GIB (G_GUINT64_CONSTANT(1) << 30)
@@ -213,7 +217,7 @@ typedef struct {
     const char *name;
     guint64 gib;
     gboolean thp;
-    double first_batch_ms, tree_b_per_4k, other_peak_mib, run_s;
+    double first_batch_ms, tree_b_per_4k, other_peak_mib, run_s, status_ms;
 } Scenario;
 
 static void
@@ -268,6 +272,11 @@ run_scenario(Scenario *sc, const NsDomainConfig *config)
     g_assert_cmpuint(ns_radix_count(sim.tree), ==, sim.thp ? sim.bytes >> 21 : sim.bytes >> 12);
 
     size_t reported = ns_radix_memory_used(sim.tree);
+    gint64 walk0 = g_get_monotonic_time();
+    g_autoptr(NsPlacementSummary) summary = ns_placement_summarize(sim.tree, map);
+
+    sc->status_ms = (double)(g_get_monotonic_time() - walk0) / 1000.0;
+    g_assert_cmpuint(summary->all.total.pages, ==, sim.bytes >> 12);
 
     ns_move_free(sim.move);
     size_t with_tree = malloc_in_use();
@@ -316,8 +325,8 @@ main(int argc, char **argv)
     g_setenv(NS_MOVER_LOCK_DIR_ENV, lockdir, TRUE);
     urcu_memb_register_thread();
 
-    printf("%-22s %14s %10s %14s %14s %9s\n", "guest", "first_batch_ms", "x_1GiB",
-           "tree_B_per_4k", "other_peak_MiB", "run_s");
+    printf("%-22s %14s %10s %14s %14s %9s %10s\n", "guest", "first_batch_ms", "x_1GiB",
+           "tree_B_per_4k", "other_peak_MiB", "run_s", "status_ms");
     double base_ms[2] = { 0, 0 }; /* the 1 GiB guest's, 4 KiB pages and THP */
 
     for (guint i = 0; i < G_N_ELEMENTS(all); i++) {
@@ -328,8 +337,9 @@ main(int argc, char **argv)
         run_scenario(sc, config);
         if (sc->gib == 1)
             base_ms[sc->thp] = sc->first_batch_ms;
-        printf("%-22s %14.2f %10.2f %14.3f %14.1f %9.1f\n", sc->name, sc->first_batch_ms,
-               sc->first_batch_ms / base_ms[sc->thp], sc->tree_b_per_4k, sc->other_peak_mib, sc->run_s);
+        printf("%-22s %14.2f %10.2f %14.3f %14.1f %9.1f %10.1f\n", sc->name, sc->first_batch_ms,
+               sc->first_batch_ms / base_ms[sc->thp], sc->tree_b_per_4k, sc->other_peak_mib,
+               sc->run_s, sc->status_ms);
         fflush(stdout);
     }
     urcu_memb_unregister_thread();

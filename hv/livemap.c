@@ -18,6 +18,12 @@ struct _NsLiveMap {
     GMutex lock; /* guards the fields below */
     NsMemMap *map;
     gint64 scanned_us;
+
+    /* The background rescan (writer only, so no lock): the next
+     * guest-physical address to scan, and when the sweep now under way
+     * began (0: none, or invalidated since). */
+    guint64 rescan_gpa;
+    gint64 sweep_started_us;
 };
 
 NsLiveMap *
@@ -88,6 +94,70 @@ ns_live_map_invalidate(NsLiveMap *live)
     g_mutex_lock(&live->lock);
     live->scanned_us = 0;
     g_mutex_unlock(&live->lock);
+    /* A sweep that began before the layout changed never counts. */
+    __atomic_store_n(&live->sweep_started_us, 0, __ATOMIC_RELAXED);
+}
+
+gboolean
+ns_live_map_rescan_step(NsLiveMap *live, const NsMemMap *map, guint64 bytes,
+                        const NsPlacementOptions *opts, guint64 *ret_scanned, GError **error)
+{
+    const guint64 align = 2u << 20; /* whole 2 MiB pages: a THP is never cut */
+    guint64 left = (bytes + align - 1) & ~(align - 1), done = 0;
+    guint64 gpa = live->rescan_gpa;
+    gboolean wrapped;
+
+    if (ret_scanned != NULL)
+        *ret_scanned = 0;
+    if (bytes == 0 || map->ranges->len == 0)
+        return TRUE;
+    if (gpa == 0)
+        __atomic_store_n(&live->sweep_started_us, g_get_monotonic_time(), __ATOMIC_RELAXED);
+    for (guint i = 0; i < map->ranges->len && left > 0; i++) {
+        const NsMemRange *r = &g_array_index(map->ranges, NsMemRange, i);
+        guint64 end = r->gpa + r->size;
+
+        if (end <= gpa)
+            continue;
+        guint64 from = MAX(gpa, r->gpa);
+        guint64 stop = from + MIN(left, end - from);
+
+        if (stop < end) {
+            /* Stop on a 2 MiB boundary of QEMU's address space, where a
+             * transparent huge page would begin: at least one whole block. */
+            guint64 hva_from = r->hva + (from - r->gpa);
+            guint64 hva_stop = (r->hva + (stop - r->gpa)) & ~(align - 1);
+
+            if (hva_stop <= hva_from)
+                hva_stop = (hva_from & ~(align - 1)) + align;
+            stop = MIN(r->gpa + (hva_stop - r->hva), end);
+        }
+        if (!ns_placement_scan_window(live->tree, map, from, stop - from, opts, NULL, error))
+            return FALSE;
+        left -= MIN(left, stop - from);
+        done += stop - from;
+        gpa = stop;
+    }
+    const NsMemRange *last = &g_array_index(map->ranges, NsMemRange, map->ranges->len - 1);
+
+    /* Past the last range: the sweep is complete. */
+    wrapped = left > 0 || gpa >= last->gpa + last->size;
+    live->rescan_gpa = wrapped ? 0 : gpa;
+    gint64 started = __atomic_load_n(&live->sweep_started_us, __ATOMIC_RELAXED);
+
+    if (wrapped && started != 0) {
+        /* The map is as old as the sweep's first page, not its last. */
+        NsMemMap *copy = ns_memmap_copy(map);
+
+        g_mutex_lock(&live->lock);
+        ns_memmap_free(live->map);
+        live->map = copy;
+        live->scanned_us = started;
+        g_mutex_unlock(&live->lock);
+    }
+    if (ret_scanned != NULL)
+        *ret_scanned = done;
+    return TRUE;
 }
 
 NsMemMap *

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <gio/gio.h>
+#include <urcu/urcu-memb.h>
 
 #include "numashift/error.h"
 #include "numashift/mover-lock.h"
@@ -607,6 +608,27 @@ take_unmovable(NsPlacementSummary *sample, const NsPlacementSummary *known)
     }
 }
 
+/*
+ * What the live map knows cannot move, into @sample, when it knows any (an
+ * entry with the FAILED tag: a check in O(1), the walk only then): a sample
+ * cannot tell an unmovable page from one that can move, and a drift check
+ * would otherwise decide to move memory that stays where it is.
+ */
+static void
+take_known_unmovable(NsPlacementSummary *sample, NsLiveMap *live, const NsMemMap *map)
+{
+    gboolean failed;
+
+    urcu_memb_read_lock();
+    failed = ns_radix_tagged(ns_live_map_get_tree(live), NS_RADIX_TAG_FAILED);
+    urcu_memb_read_unlock();
+    if (!failed || ns_live_map_get_scanned_us(live) == 0)
+        return;
+    g_autoptr(NsPlacementSummary) known = ns_placement_summarize(ns_live_map_get_tree(live), map);
+
+    take_unmovable(sample, known);
+}
+
 /* Whether @plan's steps hold every page of @map's ranges. */
 static gboolean
 plan_covers(const NsPlan *plan, const NsMemMap *map)
@@ -669,14 +691,22 @@ ns_move_run_on(NsMove *move, const NsDomainConfig *config, NsMovePinningFunc pin
     if (sampled) {
         g_autoptr(NsPlacementSummary) sample = ns_placement_sample(map, spec->sample_stride,
                                                                         spec->engine.kernel, error);
-        g_autoptr(GArray) decisions = sample != NULL ? decide(move, &facts, map->pid, sample, error)
-                                                       : NULL;
+
+        if (sample == NULL)
+            return FALSE;
+        take_known_unmovable(sample, live, map);
+        g_autoptr(GArray) decisions = decide(move, &facts, map->pid, sample, error);
 
         if (decisions == NULL)
             return FALSE;
         phase_end(move, NS_MOVE_PHASE_SAMPLE, &clock);
-        if (!any_target(decisions))
-            return TRUE; /* in place: the full scan is not worth its cost */
+        if (!any_target(decisions)) {
+            /* In place: the full scan is not worth its cost; the live map
+             * is kept current by one bounded step of the background rescan. */
+            return spec->rescan_bytes == 0 ||
+                   ns_live_map_rescan_step(live, map, spec->rescan_bytes, &scan_opts, NULL,
+                                           error);
+        }
     }
     if (cancelled_early(move))
         return TRUE;

@@ -20,6 +20,7 @@ ns_daemon_config_new_default(void)
     c->start_delay_ms = 1000;
     c->drift_interval_s = 30;
     c->rescan_interval_s = 300;
+    c->rescan_rate_mib_s = 64;
     c->max_clients = 32;
     c->mode = g_strdup("follow");
     ns_policy_options_init(&c->policy);
@@ -143,6 +144,10 @@ load_daemon(GKeyFile *kf, NsDaemonConfig *c, GError **error)
             if (!get_uint(kf, g, *k, 0, 86400, &v, error))
                 return FALSE;
             c->rescan_interval_s = (guint)v;
+        } else if (strcmp(*k, "rescan-rate-mib-s") == 0) {
+            if (!get_uint(kf, g, *k, 0, 1048576, &v, error))
+                return FALSE;
+            c->rescan_rate_mib_s = (guint)v;
         } else if (strcmp(*k, "max-clients") == 0) {
             if (!get_uint(kf, g, *k, 1, 4096, &v, error))
                 return FALSE;

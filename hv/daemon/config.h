@@ -26,8 +26,12 @@ typedef struct {
     guint debounce_ms;       /* pinning events closer than this make one job */
     guint start_delay_ms;    /* after a domain starts, before its first look */
     guint drift_interval_s;  /* periodic placement check; 0: off */
-    guint rescan_interval_s; /* a drift check scans every page (refreshing the live map)
-                                when its last full scan is older; 0: at every check */
+    guint rescan_interval_s; /* a pinning job decides on a sample and the live map, without
+                                a full scan first, while the map's last complete sweep
+                                began within this; 0: always scan first */
+    guint rescan_rate_mib_s; /* the background rescan: each quiet drift check scans this
+                                many MiB of guest memory per second of drift interval
+                                into the live map; 0: off */
     guint max_clients;       /* control socket connections at once */
     /* [policy] */
     char *mode;              /* default policy mode for every domain ("follow") */

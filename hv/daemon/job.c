@@ -389,6 +389,7 @@ job_start(virConnectPtr conn, NsJobRunFunc run_func, gpointer run_data, const Ns
         .sysfs_root = spec->sysfs_root,
         .sample_stride = spec->sample_stride,
         .fresh_us = spec->live_fresh_us,
+        .rescan_bytes = spec->rescan_bytes,
         .holder = holder,
         .engine = {
             .workers = spec->workers,

@@ -38,6 +38,8 @@ typedef struct {
     const char *sysfs_root;  /* NULL: "/sys" (tests use captured trees) */
     guint sample_stride;     /* rebalance: decide on every Nth page first and stop
                                 there when nothing would move (0: full scan) */
+    guint64 rescan_bytes;    /* rebalance with a sample that moves nothing: this much
+                                more of the live map scanned (the background rescan) */
     gint64 live_fresh_us;    /* rebalance: decide from the live map scanned within this
                                 long, without a scan first (0: scan first) */
     const NsMemMap *memmap;  /* a map of the domain read earlier, to use (copied)

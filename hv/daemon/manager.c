@@ -358,21 +358,6 @@ enqueue(NsManager *d, Tracked *t, NsJobSpec *spec)
 /* The drift check's sample: one page in 64 (a 2 GiB guest: 8192 addresses, one query). */
 #define DRIFT_SAMPLE_STRIDE 64u
 
-/*
- * Whether @t's live map was scanned whole within rescan-interval-s: then a
- * drift check may decide on a sample; otherwise it scans every page, which
- * keeps what status shows current (the background rescan).
- */
-static gboolean
-live_map_fresh(NsManager *d, Tracked *t)
-{
-    NsLiveMap *live = live_map(t);
-    gint64 scanned = live != NULL ? ns_live_map_get_scanned_us(live) : 0;
-
-    return scanned != 0 &&
-           g_get_monotonic_time() - scanned < (gint64)d->config->rescan_interval_s * G_USEC_PER_SEC;
-}
-
 static guint64
 enqueue_rebalance(NsManager *d, Tracked *t, const char *trigger)
 {
@@ -385,8 +370,14 @@ enqueue_rebalance(NsManager *d, Tracked *t, const char *trigger)
     spec->workers = d->config->workers;
     spec->policy = d->config->policy;
     spec->mode_override = g_strdup(mode_override(d, t));
-    spec->sample_stride = strcmp(trigger, "drift") == 0 && live_map_fresh(d, t) ? DRIFT_SAMPLE_STRIDE
-                                                                                : 0;
+    if (strcmp(trigger, "drift") == 0) {
+        /* A sample first; when it moves nothing, one bounded step of the
+         * background rescan keeps the live map current (a 1 TiB guest is
+         * never scanned whole in one go). */
+        spec->sample_stride = DRIFT_SAMPLE_STRIDE;
+        spec->rescan_bytes = (guint64)d->config->rescan_rate_mib_s * d->config->drift_interval_s
+                             << 20;
+    }
     /* A pinning change moves no page: the live map tells where they are. */
     spec->live_fresh_us = (gint64)d->config->rescan_interval_s * G_USEC_PER_SEC;
     return enqueue(d, t, spec);
@@ -462,6 +453,19 @@ ns_manager_domain_stopped(NsManager *d, const char *uuid, const char *how)
     g_hash_table_remove(d->domains, uuid);
 }
 
+/*
+ * @t's memory may have come or gone: the kept memory map goes, a running
+ * job's map is not kept, and the live map must be scanned whole again.
+ */
+static void
+forget_layout(Tracked *t)
+{
+    t->layout_changes++;
+    g_clear_pointer(&t->memmap, ns_memmap_free);
+    if (live_map(t) != NULL)
+        ns_live_map_invalidate(live_map(t));
+}
+
 void
 ns_manager_layout_changed(NsManager *d, const char *uuid, const char *what)
 {
@@ -470,11 +474,7 @@ ns_manager_layout_changed(NsManager *d, const char *uuid, const char *what)
     if (t == NULL)
         return;
     g_debug("domain %s: %s: its memory map will be read again", t->name, what);
-    t->layout_changes++;
-    g_clear_pointer(&t->memmap, ns_memmap_free);
-    /* Memory may have come or gone: the next job scans the whole guest. */
-    if (live_map(t) != NULL)
-        ns_live_map_invalidate(live_map(t));
+    forget_layout(t);
 }
 
 /* Pages found unmovable may be tried again at once: the facts changed. */
@@ -516,14 +516,8 @@ ns_manager_connection_lost(NsManager *d)
 
     /* Layout events missed while down: no cached map is to be trusted. */
     g_hash_table_iter_init(&it, d->domains);
-    while (g_hash_table_iter_next(&it, NULL, &v)) {
-        Tracked *t = v;
-
-        t->layout_changes++;
-        g_clear_pointer(&t->memmap, ns_memmap_free);
-        if (live_map(t) != NULL)
-            ns_live_map_invalidate(live_map(t));
-    }
+    while (g_hash_table_iter_next(&it, NULL, &v))
+        forget_layout(v);
 }
 
 void

@@ -62,43 +62,57 @@ void ns_manager_free(NsManager *manager);
  */
 void ns_manager_set_config(NsManager *manager, const NsDaemonConfig *config);
 
-/* ---- triggers (each Context: main thread) ---- */
+/* ---- triggers ---- */
 
 /* A domain's QEMU started (or was found running, or the hook said so,
- * as @how tells): tracked, its maps dropped, a rebalance after start-delay-ms. */
+ * as @how tells): tracked, its maps dropped, a rebalance after start-delay-ms.
+ * Context: main thread.
+ */
 void ns_manager_domain_started(NsManager *manager, const char *uuid, const char *name,
                                const char *how);
 
 /* It stopped: its pending job ends "cancelled" (not-running), its running
- * job is cancelled with that reason, and it is no longer tracked. */
+ * job is cancelled with that reason, and it is no longer tracked.
+ * Context: main thread.
+ */
 void ns_manager_domain_stopped(NsManager *manager, const char *uuid, const char *how);
 
 /* Its vCPU or emulator pinning changed (@keys, the tunable names): a
- * rebalance after debounce-ms of quiet; unmovable pages forgiven. */
+ * rebalance after debounce-ms of quiet; unmovable pages forgiven.
+ * Context: main thread.
+ */
 void ns_manager_pinning_changed(NsManager *manager, const char *uuid, const char *name,
                                 const char *const *keys);
 
 /* Its memory layout may have changed (@what: a device came or went, a
  * reboot): the kept memory map is dropped and the live map must be scanned
- * whole again. */
+ * whole again.
+ * Context: main thread.
+ */
 void ns_manager_layout_changed(NsManager *manager, const char *uuid, const char *what);
 
 /* The libvirt connection went down: events may be missed, so no kept map
- * is trusted. */
+ * is trusted.
+ * Context: main thread.
+ */
 void ns_manager_connection_lost(NsManager *manager);
 
-/* Start what is queued, if slots and the host allow (after a connect). */
+/* Start what is queued, if slots and the host allow (after a connect).
+ * Context: main thread. */
 void ns_manager_kick(NsManager *manager);
 
-/* The drift check: a rebalance for every idle domain (trigger "drift"). */
+/* The drift check: a rebalance for every idle domain (trigger "drift").
+ * Context: main thread. */
 void ns_manager_drift_tick(NsManager *manager);
 
-/* ---- requests (each Context: main thread) ---- */
+/* ---- requests ---- */
 
-/* A tracked domain by UUID or name, or NULL. */
+/* A tracked domain by UUID or name, or NULL.
+ * Context: main thread. */
 NsManagedDomain *ns_manager_find(NsManager *manager, const char *key);
 
-/* Every tracked domain, borrowed (a new array). */
+/* Every tracked domain, borrowed (a new array).
+ * Context: main thread. */
 GPtrArray *ns_manager_list(NsManager *manager);
 
 /*
@@ -106,13 +120,16 @@ GPtrArray *ns_manager_list(NsManager *manager);
  * comes from, pending job, pinning events, memory map kept, the job; with
  * @placement, where its pages are, from its live map alone (no kernel call;
  * null before the first scan).
+ * Context: main thread.
  */
 JsonNode *ns_manager_describe(NsManager *manager, NsManagedDomain *domain, gboolean placement);
 
-/* The domain's job (running, or the last one), or NULL. */
+/* The domain's job (running, or the last one), or NULL.
+ * Context: main thread. */
 NsJob *ns_manager_get_job(NsManagedDomain *domain);
 
-/* Its name (may be NULL before libvirt named it) and UUID. */
+/* Its name (may be NULL before libvirt named it) and UUID.
+ * Context: main thread. */
 const char *ns_manager_domain_name(NsManagedDomain *domain);
 const char *ns_manager_domain_uuid(NsManagedDomain *domain);
 
@@ -123,19 +140,25 @@ const char *ns_manager_domain_uuid(NsManagedDomain *domain);
  * (whose serial serves it), a rebalance replacing a rebalance keeps its
  * serial, anything else gets a new serial and the replaced job ends
  * "superseded".
+ * Context: main thread.
  */
 guint64 ns_manager_migrate(NsManager *manager, NsManagedDomain *domain, NsJobSpec *spec);
 guint64 ns_manager_rebalance(NsManager *manager, NsManagedDomain *domain, const char *trigger);
 
 /* Set the domain's runtime mode (a valid mode name), which beats the
- * configuration; "follow" rebalances at once. */
+ * configuration; "follow" rebalances at once.
+ * Context: main thread.
+ */
 void ns_manager_set_mode(NsManager *manager, NsManagedDomain *domain, const char *mode);
 
 /* Pause, resume or cancel its running job (an event says so); FALSE when
- * none runs. */
+ * none runs.
+ * Context: main thread.
+ */
 gboolean ns_manager_control_job(NsManager *manager, NsManagedDomain *domain, NsControlOp op);
 
-/* Free a job spec made for ns_manager_migrate() that was not given to it.  NULL is accepted. */
+/* Free a job spec made for ns_manager_migrate() that was not given to it.  NULL is accepted.
+ * Context: main thread. */
 void ns_job_spec_free(NsJobSpec *spec);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(NsManager, ns_manager_free)

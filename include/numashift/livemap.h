@@ -70,6 +70,24 @@ void ns_live_map_set_scanned(NsLiveMap *live, const NsMemMap *map);
 void ns_live_map_invalidate(NsLiveMap *live);
 
 /*
+ * The background rescan, one bounded step: scan the next @bytes (rounded up
+ * to 2 MiB) of @map's guest memory after where the last step stopped
+ * (ranges in guest-physical order; ns_placement_scan_window()), so keeping
+ * a 1 TiB guest's map current costs a bounded amount of kernel work per
+ * call instead of one long scan.  The step that reaches the end completes
+ * a sweep: the map then counts as scanned at the time the sweep *began*
+ * (its first pages are that old) and describes @map, unless
+ * ns_live_map_invalidate() was called meanwhile; the next step starts a
+ * new sweep.  *@ret_scanned (may be NULL): bytes scanned.  Errors as
+ * ns_placement_scan(); the cursor does not move on error.
+ * Context: the writer (no job is moving this map's pages), a registered
+ * liburcu-memb thread outside any read-side section.
+ */
+gboolean ns_live_map_rescan_step(NsLiveMap *live, const NsMemMap *map, guint64 bytes,
+                                 const NsPlacementOptions *opts, guint64 *ret_scanned,
+                                 GError **error);
+
+/*
  * A copy of the memory map of the last scan, or NULL before the first.
  * Context: any thread; takes the map's mutex.
  */

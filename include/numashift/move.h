@@ -68,6 +68,9 @@ typedef struct {
     gint64 fresh_us;               /* REBALANCE: when the live map's last full scan is
                                       younger than this, decide on a sample and the map
                                       (no full scan before the move); 0: always scan first */
+    guint64 rescan_bytes;          /* REBALANCE with a sample that moves nothing: scan this
+                                      much more of the live map (the background rescan,
+                                      ns_live_map_rescan_step()); 0: none */
     const char *holder;            /* who moves, recorded in the mover lock ("numashiftd
                                       (pid 12), job 3"); required unless engine.dry_run */
     NsEngineOptions engine;        /* workers, rate, dry run, progress (copied) */

@@ -723,8 +723,9 @@ PY
 	# 3. Unmovable memory: another process maps the first 16 MiB of cell 0's
 	# memfd, so the kernel refuses to move those pages (EACCES: mapped
 	# twice).  Cell 0 follows its vCPU to node 1 but for them; the drift
-	# checks that follow (every 2 s, each a full scan) never try them again
-	# within the 1-minute backoff.
+	# checks that follow (every 2 s: a sample that knows what cannot move,
+	# then a step of the background rescan) never try them again within
+	# the 1-minute backoff.
 	# QEMU names every memfd alike: cell 0's is the file behind its mapping.
 	range=$(awk -v h="$hva0" '$1 ~ "^"h"-" { print $1 }' "/proc/$pid/maps")
 	memfd=/proc/$pid/map_files/$range

@@ -37,6 +37,7 @@ test_defaults(void)
     g_assert_cmpuint(c->max_jobs, ==, 1);
     g_assert_cmpuint(c->debounce_ms, ==, 500);
     g_assert_cmpuint(c->drift_interval_s, ==, 30);
+    g_assert_cmpuint(c->rescan_rate_mib_s, ==, 64);
     g_assert_cmpstr(c->mode, ==, "follow");
     g_assert_cmpuint(c->policy.reserve_mib, ==, NS_POLICY_RESERVE_MIB_DEFAULT);
     g_assert_cmpstr(ns_daemon_config_mode_for(c, "any"), ==, "follow");
@@ -72,6 +73,7 @@ test_full(void)
                                             "start-delay-ms=0\n"
                                             "drift-interval-s=0\n"
                                             "rescan-interval-s=60\n"
+                                            "rescan-rate-mib-s=16\n"
                                             "max-clients=5\n"
                                             "[policy]\n"
                                             "mode=off\n"
@@ -93,6 +95,7 @@ test_full(void)
     g_assert_cmpuint(c->start_delay_ms, ==, 0);
     g_assert_cmpuint(c->drift_interval_s, ==, 0);
     g_assert_cmpuint(c->rescan_interval_s, ==, 60);
+    g_assert_cmpuint(c->rescan_rate_mib_s, ==, 16);
     g_assert_cmpuint(c->max_clients, ==, 5);
     g_assert_cmpstr(c->mode, ==, "off");
     g_assert_cmpuint(c->policy.reserve_mib, ==, 1024);

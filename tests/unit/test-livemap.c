@@ -144,6 +144,90 @@ test_move_controls(void)
     g_assert_cmpstr(ns_move_phase_to_string(NS_MOVE_PHASE_COUNT), ==, "unknown");
 }
 
+static guint64
+map_bytes(const NsMemMap *map)
+{
+    guint64 n = 0;
+
+    for (guint i = 0; i < map->ranges->len; i++)
+        n += g_array_index(map->ranges, NsMemRange, i).size;
+    return n;
+}
+
+/*
+ * The background rescan, step by step on a real child (small 256 KiB at gpa
+ * 0, a 4 MiB THP region at 2 MiB, 256 KiB untouched at 8 MiB): 2 MiB per
+ * step covers it in three steps, never cutting the huge pages (the tree
+ * holds them whole, as a full scan would); the sweep's completion dates the
+ * map at its first step; an invalidation mid-sweep makes the sweep count
+ * for nothing, and the next one counts again.
+ */
+static void
+test_live_map_rescan_step(void)
+{
+    NsTestChild child;
+    g_autoptr(GError) error = NULL;
+    guint64 scanned = 0;
+
+    ns_test_child_start(&child, 64, 4, 64, -1);
+    g_autoptr(NsMemMap) map = ns_test_child_map(&child);
+    NsLiveMap *live = ns_live_map_new(child.pid, &error);
+    NsRadix *full = ns_radix_new();
+    NsPlacementScanStats st;
+
+    g_assert_true(ns_placement_scan(full, map, NULL, &st, &error));
+    g_assert_no_error(error);
+
+    gint64 t0 = g_get_monotonic_time();
+    guint steps = 0;
+
+    do {
+        g_assert_true(ns_live_map_rescan_step(live, map, 2u << 20, NULL, &scanned, &error));
+        g_assert_no_error(error);
+        g_assert_cmpuint(scanned, >, 0);
+        steps++;
+        g_assert_cmpuint(steps, <=, 4);
+    } while (ns_live_map_get_scanned_us(live) == 0);
+    gint64 t1 = g_get_monotonic_time();
+
+    g_assert_cmpuint(steps, ==, 3);
+    g_assert_cmpint(ns_live_map_get_scanned_us(live), >=, t0); /* the sweep's start */
+    g_assert_cmpint(ns_live_map_get_scanned_us(live), <=, t1);
+    g_autoptr(NsMemMap) described = ns_live_map_dup_memmap(live);
+
+    g_assert_nonnull(described);
+    g_assert_cmpuint(described->ranges->len, ==, map->ranges->len);
+    /* The same entries as one full scan: huge pages whole. */
+    g_assert_cmpuint(ns_radix_count(ns_live_map_get_tree(live)), ==, ns_radix_count(full));
+    g_autoptr(NsPlacementSummary) s = ns_live_map_summarize(live);
+
+    g_assert_cmpuint(s->all.total.pages, ==, 64 + 4 * 256 + 64);
+    if (st.huge_entries > 0)
+        g_assert_cmpuint(s->all.present.pages, ==, 64 + 4 * 256);
+
+    /* Invalidated mid-sweep: that sweep does not make the map fresh. */
+    ns_live_map_invalidate(live);
+    g_assert_true(ns_live_map_rescan_step(live, map, 2u << 20, NULL, NULL, &error));
+    ns_live_map_invalidate(live);
+    for (guint i = 0; i < 2; i++)
+        g_assert_true(ns_live_map_rescan_step(live, map, 2u << 20, NULL, NULL, &error));
+    g_assert_cmpint(ns_live_map_get_scanned_us(live), ==, 0);
+    /* The next full sweep counts; 0 bytes is no step at all. */
+    g_assert_true(ns_live_map_rescan_step(live, map, 0, NULL, &scanned, &error));
+    g_assert_cmpuint(scanned, ==, 0);
+    g_assert_true(ns_live_map_rescan_step(live, map, 64u << 20, NULL, &scanned, &error));
+    g_assert_cmpuint(scanned, ==, map_bytes(map));
+    g_assert_cmpint(ns_live_map_get_scanned_us(live), >, 0);
+
+    /* A dead process: the error, and the cursor stays. */
+    ns_test_child_stop(&child);
+    g_assert_false(ns_live_map_rescan_step(live, map, 2u << 20, NULL, NULL, &error));
+    g_assert_error(error, NS_ERROR, NS_ERROR_NOT_RUNNING);
+    ns_live_map_unref(live);
+    ns_radix_destroy(full);
+    urcu_memb_barrier();
+}
+
 int
 main(int argc, char **argv)
 {
@@ -153,6 +237,7 @@ main(int argc, char **argv)
     urcu_memb_register_thread();
     g_test_add_func("/livemap/scan", test_live_map_scan);
     g_test_add_func("/livemap/clock", test_live_map_clock);
+    g_test_add_func("/livemap/rescan-step", test_live_map_rescan_step);
     g_test_add_func("/move/numatune", test_move_numatune);
     g_test_add_func("/move/controls", test_move_controls);
     rc = g_test_run();
