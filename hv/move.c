@@ -191,35 +191,20 @@ ns_move_check_numatune(const NsDomainConfig *c, guint node, GError **error)
 /* ------------------------------------------------------------ deciding */
 
 /*
- * The nodes QEMU's cgroup lets it use (cgroup v2 cpuset.mems.effective),
- * or NULL when that cannot be read (cgroup v1, no cpuset): then the
- * domain XML's numatune is the only restriction the policy sees.
+ * The nodes QEMU's cgroup lets it use (the kernel seam's cpuset_mems()),
+ * or NULL when they cannot be read: then the domain XML's numatune is the
+ * only restriction the policy sees.
  */
 static GArray *
-read_cpuset_mems(pid_t pid)
+read_cpuset_mems(const NsMove *move, pid_t pid)
 {
-    g_autofree char *path = g_strdup_printf("/proc/%d/cgroup", (int)pid);
-    g_autofree char *text = NULL;
-    g_autofree char *mems = NULL;
+    NsKernel kernel;
 
-    if (!g_file_get_contents(path, &text, NULL, NULL))
-        return NULL;
-    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+    ns_kernel_resolve(move->spec.engine.kernel, &kernel);
+    g_autofree char *mems = kernel.cpuset_mems != NULL ? kernel.cpuset_mems(kernel.data, pid)
+                                                       : NULL;
 
-    for (char **l = lines; *l != NULL; l++) {
-        if (!g_str_has_prefix(*l, "0::/"))
-            continue;
-        g_autofree char *file =
-            g_strdup_printf("/sys/fs/cgroup%s/cpuset.mems.effective", *l + strlen("0::"));
-
-        if (!g_file_get_contents(file, &mems, NULL, NULL))
-            return NULL;
-        g_strstrip(mems);
-        if (*mems == '\0')
-            return NULL;
-        return ns_topology_parse_list(mems, 65535, NULL);
-    }
-    return NULL;
+    return mems != NULL ? ns_topology_parse_list(mems, 65535, NULL) : NULL;
 }
 
 /* What the pipeline asks of the domain (ns_move_run_on()). */
@@ -247,7 +232,7 @@ decide(NsMove *move, const Facts *facts, pid_t pid, const NsPlacementSummary *su
 
     if (topo == NULL || !ns_topology_refresh_memory(topo, error))
         return NULL;
-    g_autoptr(GArray) cpuset = read_cpuset_mems(pid);
+    g_autoptr(GArray) cpuset = read_cpuset_mems(move, pid);
     NsPolicyInput input = {
         .config = facts->config,
         .vcpu_affinity = pinning,

@@ -117,6 +117,66 @@ host_kpageflags_read(NsKernelPages *pages, guint64 pfn, guint64 *out, gsize n)
     return read_entries(pages->kpageflags_fd, pfn, out, n);
 }
 
+/* The first of @files (under @dir) that reads as a non-empty list. */
+static char *
+read_mems(const char *dir, const char *const *files)
+{
+    for (guint i = 0; files[i] != NULL; i++) {
+        g_autofree char *path = g_build_filename(dir, files[i], NULL);
+        g_autofree char *mems = NULL;
+
+        if (!g_file_get_contents(path, &mems, NULL, NULL))
+            continue;
+        g_strstrip(mems);
+        if (*mems != '\0')
+            return g_steal_pointer(&mems);
+    }
+    return NULL;
+}
+
+/*
+ * From /proc/PID/cgroup: the cpuset controller's cgroup, v1 ("N:cpuset:/x",
+ * mounted at /sys/fs/cgroup/cpuset) or v2 ("0::/x", at /sys/fs/cgroup, or
+ * /sys/fs/cgroup/unified on a hybrid host), then its effective mems.
+ */
+static char *
+host_cpuset_mems(gpointer data, pid_t pid)
+{
+    static const char *const v1_files[] = { "cpuset.effective_mems", "cpuset.mems", NULL };
+    static const char *const v2_files[] = { "cpuset.mems.effective", NULL };
+    g_autofree char *path = g_strdup_printf("/proc/%d/cgroup", (int)pid);
+    g_autofree char *text = NULL;
+    char *found = NULL;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL))
+        return NULL;
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+
+    for (char **l = lines; *l != NULL && found == NULL; l++) {
+        g_auto(GStrv) f = g_strsplit(*l, ":", 3);
+
+        if (g_strv_length(f) != 3 || f[2][0] != '/')
+            continue;
+        if (strcmp(f[0], "0") == 0 && f[1][0] == '\0') {
+            g_autofree char *unified = g_build_filename("/sys/fs/cgroup", f[2], NULL);
+            g_autofree char *hybrid = g_build_filename("/sys/fs/cgroup/unified", f[2], NULL);
+
+            found = read_mems(unified, v2_files);
+            if (found == NULL)
+                found = read_mems(hybrid, v2_files);
+        } else {
+            g_auto(GStrv) controllers = g_strsplit(f[1], ",", -1);
+
+            if (g_strv_contains((const char *const *)controllers, "cpuset")) {
+                g_autofree char *dir = g_build_filename("/sys/fs/cgroup/cpuset", f[2], NULL);
+
+                found = read_mems(dir, v1_files);
+            }
+        }
+    }
+    return found;
+}
+
 static const NsKernel host_kernel = {
     .move_pages = host_move_pages,
     .check_node = host_check_node,
@@ -127,6 +187,7 @@ static const NsKernel host_kernel = {
     .pagemap_read = host_pagemap_read,
     .kpageflags_read = host_kpageflags_read,
     .pages_close = host_pages_close,
+    .cpuset_mems = host_cpuset_mems,
     .data = NULL,
 };
 

@@ -7,13 +7,14 @@
  * moves) reach the kernel through an NsKernel only: move_pages(2) in query
  * and move mode, /proc/PID/pagemap and /proc/kpageflags (large folios),
  * /proc/PID/maps (is a range still mapped), the node check (libnuma) and
- * the clock.  ns_kernel_host() is the real one; tests and benchmarks pass
+ * the clock, the cgroup's cpuset.mems.  ns_kernel_host() is the real one; tests and benchmarks pass
  * their own, which is how a 4 TiB guest is simulated on a small machine.
  *
  * Every member may be NULL in a caller's NsKernel: ns_kernel_resolve()
- * fills the gaps with the host's, except mapped() and the pagemap reader,
- * which a caller's kernel leaves off when it does not give them (a test's
- * fake must not read the real /proc of an unrelated process).
+ * fills the gaps with the host's, except mapped(), the pagemap reader and
+ * cpuset_mems(), which a caller's kernel leaves off when it does not give
+ * them (a test's fake must not read the real /proc of an unrelated
+ * process).
  */
 #pragma once
 
@@ -62,6 +63,13 @@ typedef struct {
     gssize (*pagemap_read)(NsKernelPages *pages, guint64 vpage, guint64 *out, gsize n);
     gssize (*kpageflags_read)(NsKernelPages *pages, guint64 pfn, guint64 *out, gsize n);
     void (*pages_close)(NsKernelPages *pages);
+    /*
+     * The nodes @pid's cgroup lets it use (cgroup v2 cpuset.mems.effective,
+     * as text: "0-1"), a new string; NULL when that cannot be read (cgroup
+     * v1, no cpuset controller, the process gone).  NULL member in a
+     * caller's kernel: none known.
+     */
+    char *(*cpuset_mems)(gpointer data, pid_t pid);
     gpointer data;
 } NsKernel;
 
@@ -70,8 +78,8 @@ const NsKernel *ns_kernel_host(void);
 
 /*
  * @given (NULL: the host's) with its NULL members filled from the host's,
- * into @ret_kernel; mapped() and the pagemap reader stay NULL when @given
- * is not NULL and leaves them so.
+ * into @ret_kernel; mapped(), the pagemap reader and cpuset_mems() stay
+ * NULL when @given is not NULL and leaves them so.
  * Context: any; pure.
  */
 void ns_kernel_resolve(const NsKernel *given, NsKernel *ret_kernel);

@@ -96,6 +96,7 @@ test_resolve(void)
     g_assert_true(got.now_us == ns_kernel_host()->now_us);
     g_assert_null(got.mapped);
     g_assert_null(got.pages_open);
+    g_assert_null(got.cpuset_mems);
 
     /* Half a pagemap reader is none. */
     ns_kernel_resolve(&half, &got);
@@ -149,12 +150,31 @@ test_set_error(void)
     }
 }
 
+/* Our own cgroup's cpuset mems (v1 on a hybrid host such as this one, v2 in the
+ * test host): a node list. */
+static void
+test_host_cpuset_mems(void)
+{
+    const NsKernel *k = ns_kernel_host();
+    g_autofree char *mems = k->cpuset_mems(k->data, getpid());
+
+    g_assert_null(k->cpuset_mems(k->data, G_MAXINT32 - 1)); /* no such process */
+    if (mems == NULL) {
+        g_test_skip("no cpuset controller (cgroup v1 or v2) for this process");
+        return;
+    }
+    g_test_message("the cgroup's effective mems: %s", mems);
+    g_assert_true(g_ascii_isdigit(mems[0]));
+    g_assert_true(strspn(mems, "0123456789,-") == strlen(mems));
+}
+
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/kernel/host/pages", test_host_pages);
     g_test_add_func("/kernel/host/mapped", test_host_mapped);
+    g_test_add_func("/kernel/host/cpuset-mems", test_host_cpuset_mems);
     g_test_add_func("/kernel/resolve", test_resolve);
     g_test_add_func("/kernel/check-node", test_check_node);
     g_test_add_func("/kernel/set-error", test_set_error);
