@@ -724,9 +724,7 @@ ns_move_run_on(NsMove *move, const NsDomainConfig *config, NsMovePinningFunc pin
                                           error);
             if (summary == NULL)
                 return FALSE;
-            g_autoptr(NsPlacementSummary) known = ns_placement_summarize(tree, map);
-
-            take_unmovable(summary, known);
+            take_known_unmovable(summary, live, map);
             phase_end(move, NS_MOVE_PHASE_SAMPLE, &clock);
         }
         if (!plan_rebalance(move, &facts, summary, map, plan, error))
