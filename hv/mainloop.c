@@ -5,6 +5,8 @@
  */
 #include "numashift/mainloop.h"
 
+#include <glib-unix.h>
+
 void
 ns_main_post(GMainContext *context, GSourceFunc func, gpointer data, GDestroyNotify destroy)
 {
@@ -42,4 +44,18 @@ ns_main_done_wait(NsMainDone *done)
 {
     while (!ns_main_done_is_set(done))
         g_main_context_iteration(done->context, TRUE);
+}
+
+static gboolean
+swallow_signal(gpointer data)
+{
+    (void)data;
+    return G_SOURCE_CONTINUE;
+}
+
+void
+ns_main_hold_signal(int signum)
+{
+    /* Never removed: while it is attached, GLib's handler stays. */
+    g_unix_signal_add(signum, swallow_signal, NULL);
 }

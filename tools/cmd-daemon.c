@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "numashift/control.h"
 #include "numashift/error.h"
+#include "numashift/mainloop.h"
 #include "numashift/policy.h"
 
 struct NsDaemonLink {
@@ -221,7 +222,7 @@ static gboolean
 on_interrupt(gpointer loop)
 {
     g_main_loop_quit(loop);
-    return G_SOURCE_REMOVE;
+    return G_SOURCE_CONTINUE; /* removed by follow() */
 }
 
 typedef struct {
@@ -334,6 +335,8 @@ follow(NsCli *cli, NsDaemonLink *link, const char *uuid, gint64 serial, GError *
     gboolean until_done = serial >= 0;
     Follow f = { .cli = cli, .link = link, .loop = loop, .uuid = uuid, .until_done = until_done,
                  .serial = serial };
+
+    ns_main_hold_signal(SIGINT);
     guint sig = g_unix_signal_add(SIGINT, on_interrupt, loop);
 
     read_event(&f);

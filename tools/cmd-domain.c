@@ -338,7 +338,7 @@ on_status_signal(gpointer data)
     StatusView *v = data;
 
     g_main_loop_quit(v->loop);
-    return G_SOURCE_REMOVE;
+    return G_SOURCE_CONTINUE; /* removed by ns_cmd_status() */
 }
 
 int
@@ -378,6 +378,9 @@ ns_cmd_status(NsCli *cli, int argc, char **argv)
         return view.code;
     g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
     guint tick = g_timeout_add((guint)(interval * 1000), on_status_tick, &view);
+
+    ns_main_hold_signal(SIGINT);
+    ns_main_hold_signal(SIGTERM);
     guint sigint = g_unix_signal_add(SIGINT, on_status_signal, &view);
     guint sigterm = g_unix_signal_add(SIGTERM, on_status_signal, &view);
 
@@ -626,6 +629,9 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
 
     job.move = move;
     g_autoptr(GArray) before = dry_run ? NULL : kvm_stats(dom);
+
+    ns_main_hold_signal(SIGINT);
+    ns_main_hold_signal(SIGTERM);
     guint sigint = g_unix_signal_add(SIGINT, on_signal, &job);
     guint sigterm = g_unix_signal_add(SIGTERM, on_signal, &job);
     GThread *thread;

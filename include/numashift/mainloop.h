@@ -64,4 +64,21 @@ gboolean ns_main_done_is_set(NsMainDone *done);
  */
 void ns_main_done_wait(NsMainDone *done);
 
+/*
+ * Keep a handler for @signum (SIGINT, SIGTERM, SIGHUP...) installed in the
+ * process until it exits: from now on @signum never takes its default
+ * action (death); it is dispatched to the g_unix_signal_add() sources that
+ * want it, or swallowed when none does.
+ *
+ * Why: GLib restores the default action when the last source for a signal
+ * goes, and timeout(1), like a shell's Ctrl-C, delivers SIGINT twice (to
+ * the process, then to its process group).  The second one, arriving after
+ * the command's own source had ended its wait and gone, killed
+ * `numashift status --watch` (exit 130 in CI, 2026-11-30) instead of
+ * letting it exit 0.  Call this before adding the command's own sources.
+ * Context: the main thread; the default main context dispatches the
+ * (empty) source it adds.
+ */
+void ns_main_hold_signal(int signum);
+
 G_END_DECLS

@@ -486,15 +486,16 @@ mode=off"
 	pid=$(lv_qemu_pid nsguest)
 	hva=$(guest_ram_hva "$pid" 128) || fail "guest RAM mapping not found"
 	ns_vma_on_node "$pid" "$hva" 0 95
-	# Node 1 filled to 32 MiB of free memory by anonymous memory bound
-	# there (no swap: the kernel cannot make room by reclaiming it).
+	# Node 1 filled by anonymous memory bound there (no swap: the kernel
+	# cannot make room by reclaiming it) until 16 MiB stay free above its
+	# reserve: far less than the guest's 128 MiB.
 	sync
 	echo 3 >/proc/sys/vm/drop_caches
-	numactl --membind=1 python3 "$here/../lib/fill-node.py" 1 32 >"$GUEST_DIR/hog.out" &
+	numactl --membind=1 python3 "$here/../lib/fill-node.py" 1 16 >"$GUEST_DIR/hog.out" &
 	hog_pid=$!
 	on_exit "kill $hog_pid 2>/dev/null"
 	wait_diag="kill -0 $hog_pid 2>/dev/null || say 'pid $hog_pid is gone'; dmesg | grep -i 'killed process' | tail -2 >&2"
-	wait_until 60 "the process filling node 1 (pid $hog_pid) to leave 32 MiB free" grep -q ready "$GUEST_DIR/hog.out"
+	wait_until 60 "the process filling node 1 (pid $hog_pid) to leave 16 MiB above the reserve free" grep -q ready "$GUEST_DIR/hog.out"
 	wait_diag=
 	say "node 1: $(settled_free_mib 1) MiB free; pid $hog_pid: $(<"$GUEST_DIR/hog.out")"
 	ns_expect_exit 6 "migrate to a full node" "$NUMASHIFT" migrate nsguest --to 1

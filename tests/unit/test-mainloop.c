@@ -14,8 +14,21 @@
  * It takes a millisecond; if the bug comes back the wait never returns by
  * itself, and a 10 s watchdog source on the same context ends it and
  * fails the test with a message that says what was waited for.
+ *
+ * Regression (/mainloop/hold-signal/...): `numashift status --watch`, ended
+ * by `timeout -s INT`, exited 130 (killed by SIGINT) instead of 0 in CI
+ * (numa-daemon-live-map, 2026-11-30).  timeout(1) sends the signal to the
+ * command and then to its process group, so the command gets it twice;
+ * the first one ended the wait and its source returned G_SOURCE_REMOVE,
+ * GLib then restored the default action, and the second one killed the
+ * process.  The test does that in a subprocess: SIGINT, wait, SIGINT
+ * again.  With ns_main_hold_signal() the subprocess exits normally; the
+ * companion case shows the same steps without it die of the signal, so
+ * the first case can fail.
  */
+#include <glib-unix.h>
 #include <glib.h>
+#include <signal.h>
 
 #include "numashift/mainloop.h"
 
@@ -225,6 +238,53 @@ test_post_from_thread(void)
     g_assert_cmpuint(counted.destroyed, ==, 1);
 }
 
+static gboolean
+done_on_signal(gpointer data)
+{
+    ns_main_done_set(data);
+    return G_SOURCE_REMOVE;
+}
+
+/* SIGINT ends a wait (its source gone with it), then SIGINT again. */
+static void
+interrupt_twice(gboolean hold)
+{
+    NsMainDone done;
+
+    if (hold)
+        ns_main_hold_signal(SIGINT);
+    ns_main_done_init(&done, NULL);
+    g_unix_signal_add(SIGINT, done_on_signal, &done);
+    raise(SIGINT);
+    ns_main_done_wait(&done);
+    raise(SIGINT);
+    /* Dispatch whatever the second one queued, as an exiting command does. */
+    while (g_main_context_iteration(NULL, FALSE))
+        ;
+}
+
+static void
+test_hold_signal_second_sigint(void)
+{
+    if (g_test_subprocess()) {
+        interrupt_twice(TRUE);
+        return;
+    }
+    g_test_trap_subprocess(NULL, 10 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
+    g_test_trap_assert_passed();
+}
+
+static void
+test_hold_signal_without_it_kills(void)
+{
+    if (g_test_subprocess()) {
+        interrupt_twice(FALSE);
+        return;
+    }
+    g_test_trap_subprocess(NULL, 10 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
+    g_test_trap_assert_failed();
+}
+
 int
 main(int argc, char **argv)
 {
@@ -235,5 +295,7 @@ main(int argc, char **argv)
     g_test_add_func("/mainloop/done/private-context", test_done_private_context);
     g_test_add_func("/mainloop/post/never-inline", test_post_never_inline);
     g_test_add_func("/mainloop/post/from-thread", test_post_from_thread);
+    g_test_add_func("/mainloop/hold-signal/second-sigint", test_hold_signal_second_sigint);
+    g_test_add_func("/mainloop/hold-signal/without-it-kills", test_hold_signal_without_it_kills);
     return g_test_run();
 }
