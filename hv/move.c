@@ -21,14 +21,15 @@ struct _NsMove {
     NsPolicyOptions policy;
 
     GMutex lock; /* guards the fields below */
+    GCond settled; /* released or cancelled */
     NsEngine *engine;
-    gboolean want_pause, want_cancel;
+    gboolean want_pause, want_cancel, released;
     NsEngineReport *report;
     gint64 phase_us[NS_MOVE_PHASE_COUNT];
 };
 
-static const char *const phase_names[NS_MOVE_PHASE_COUNT] = { "sample", "scan", "decide",
-                                                              "engine" };
+static const char *const phase_names[NS_MOVE_PHASE_COUNT] = { "sample", "host",   "settle",
+                                                              "scan",   "decide", "engine" };
 
 NsMove *
 ns_move_new(const NsMoveSpec *spec)
@@ -45,6 +46,8 @@ ns_move_new(const NsMoveSpec *spec)
         ns_policy_options_init(&move->policy);
     move->spec.policy = &move->policy;
     g_mutex_init(&move->lock);
+    g_cond_init(&move->settled);
+    move->released = !spec->held;
     for (guint i = 0; i < NS_MOVE_PHASE_COUNT; i++)
         move->phase_us[i] = -1;
     return move;
@@ -59,6 +62,7 @@ ns_move_free(NsMove *move)
     g_free((char *)move->spec.sysfs_root);
     g_free((char *)move->spec.holder);
     g_clear_pointer(&move->report, ns_engine_report_free);
+    g_cond_clear(&move->settled);
     g_mutex_clear(&move->lock);
     g_free(move);
 }
@@ -121,7 +125,41 @@ ns_move_cancel(NsMove *move)
     move->want_cancel = TRUE;
     if (move->engine != NULL)
         ns_engine_cancel(move->engine);
+    g_cond_broadcast(&move->settled);
     g_mutex_unlock(&move->lock);
+}
+
+void
+ns_move_release(NsMove *move)
+{
+    g_mutex_lock(&move->lock);
+    move->released = TRUE;
+    g_cond_broadcast(&move->settled);
+    g_mutex_unlock(&move->lock);
+}
+
+gboolean
+ns_move_settle(NsMove *move)
+{
+    gboolean released;
+
+    g_mutex_lock(&move->lock);
+    while (!move->released && !move->want_cancel)
+        g_cond_wait(&move->settled, &move->lock);
+    released = !move->want_cancel;
+    g_mutex_unlock(&move->lock);
+    return released;
+}
+
+gboolean
+ns_move_is_held(NsMove *move)
+{
+    gboolean held;
+
+    g_mutex_lock(&move->lock);
+    held = !move->released;
+    g_mutex_unlock(&move->lock);
+    return held;
 }
 
 gboolean
@@ -214,9 +252,35 @@ typedef struct {
     gpointer pinning_data;
 } Facts;
 
-/* The policy's decisions for @summary, from fresh facts (pinning, free memory, cpuset). */
+/* The host's side of a decision: the topology with free memory, the
+ * cgroup's nodes.  Read before a held run waits: none depends on pinning. */
+typedef struct {
+    NsTopology *topology;
+    GArray *cpuset_mems; /* NULL: unknown */
+} HostFacts;
+
+static void
+host_facts_clear(HostFacts *host)
+{
+    g_clear_pointer(&host->topology, ns_topology_free);
+    g_clear_pointer(&host->cpuset_mems, g_array_unref);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(HostFacts, host_facts_clear)
+
+static gboolean
+load_host_facts(NsMove *move, pid_t pid, HostFacts *host, GError **error)
+{
+    host->topology = ns_topology_load(move->spec.sysfs_root, error);
+    if (host->topology == NULL || !ns_topology_refresh_memory(host->topology, error))
+        return FALSE;
+    host->cpuset_mems = read_cpuset_mems(move, pid);
+    return TRUE;
+}
+
+/* The policy's decisions for @summary, from fresh pinning and @host. */
 static GArray *
-decide(NsMove *move, const Facts *facts, pid_t pid, const NsPlacementSummary *summary,
+decide(NsMove *move, const Facts *facts, const HostFacts *host, const NsPlacementSummary *summary,
        GError **error)
 {
     if (facts->pinning == NULL) {
@@ -228,17 +292,12 @@ decide(NsMove *move, const Facts *facts, pid_t pid, const NsPlacementSummary *su
 
     if (pinning == NULL)
         return NULL;
-    g_autoptr(NsTopology) topo = ns_topology_load(move->spec.sysfs_root, error);
-
-    if (topo == NULL || !ns_topology_refresh_memory(topo, error))
-        return NULL;
-    g_autoptr(GArray) cpuset = read_cpuset_mems(move, pid);
     NsPolicyInput input = {
         .config = facts->config,
         .vcpu_affinity = pinning,
-        .topology = topo,
+        .topology = host->topology,
         .placement = summary,
-        .cpuset_mems = cpuset,
+        .cpuset_mems = host->cpuset_mems,
         .mode_override = move->spec.mode_override,
         .options = &move->policy,
     };
@@ -285,10 +344,11 @@ any_target(const GArray *decisions)
 }
 
 static gboolean
-plan_rebalance(NsMove *move, const Facts *facts, const NsPlacementSummary *summary,
-               const NsMemMap *map, NsPlan *plan, GError **error)
+plan_rebalance(NsMove *move, const Facts *facts, const HostFacts *host,
+               const NsPlacementSummary *summary, const NsMemMap *map, NsPlan *plan,
+               GError **error)
 {
-    g_autoptr(GArray) decisions = decide(move, facts, map->pid, summary, error);
+    g_autoptr(GArray) decisions = decide(move, facts, host, summary, error);
 
     if (decisions == NULL)
         return FALSE;
@@ -672,6 +732,7 @@ ns_move_run_on(NsMove *move, const NsDomainConfig *config, NsMovePinningFunc pin
          !ns_move_check_numatune(config, spec->to, error)))
         return FALSE;
     gboolean sampled = spec->kind == NS_MOVE_REBALANCE && spec->sample_stride > 0;
+    g_auto(HostFacts) host = { NULL, NULL };
 
     if (sampled) {
         g_autoptr(NsPlacementSummary) sample = ns_placement_sample(map, spec->sample_stride,
@@ -680,7 +741,9 @@ ns_move_run_on(NsMove *move, const NsDomainConfig *config, NsMovePinningFunc pin
         if (sample == NULL)
             return FALSE;
         take_known_unmovable(sample, live, map);
-        g_autoptr(GArray) decisions = decide(move, &facts, map->pid, sample, error);
+        if (!load_host_facts(move, map->pid, &host, error))
+            return FALSE;
+        g_autoptr(GArray) decisions = decide(move, &facts, &host, sample, error);
 
         if (decisions == NULL)
             return FALSE;
@@ -692,6 +755,30 @@ ns_move_run_on(NsMove *move, const NsDomainConfig *config, NsMovePinningFunc pin
                    ns_live_map_rescan_step(live, map, spec->rescan_bytes, &scan_opts, NULL,
                                            error);
         }
+    }
+    /* The policy weighs the whole guest.  A live map that is fresh: a
+     * sample says where pages are now (the guest touches new memory all
+     * the time: the live map does not know those pages) and the live map
+     * what cannot move.  Taken before a held run waits, with the host's
+     * facts: when the burst of pinning events settles, only the pinning,
+     * the policy and the move are left. */
+    g_autoptr(NsPlacementSummary) summary = NULL;
+
+    if (spec->kind == NS_MOVE_REBALANCE && !sampled && live_fresh(move, live)) {
+        summary = ns_placement_sample(map, decide_sample_stride(map), spec->engine.kernel, error);
+        if (summary == NULL)
+            return FALSE;
+        take_known_unmovable(summary, live, map);
+        phase_end(move, NS_MOVE_PHASE_SAMPLE, &clock);
+    }
+    if (spec->kind == NS_MOVE_REBALANCE && host.topology == NULL) {
+        if (!load_host_facts(move, map->pid, &host, error))
+            return FALSE;
+        phase_end(move, NS_MOVE_PHASE_HOST, &clock);
+    }
+    if (spec->held) {
+        ns_move_settle(move); /* FALSE: cancelled, which the check below sees */
+        phase_end(move, NS_MOVE_PHASE_SETTLE, &clock);
     }
     if (cancelled_early(move))
         return TRUE;
@@ -705,29 +792,17 @@ ns_move_run_on(NsMove *move, const NsDomainConfig *config, NsMovePinningFunc pin
     if (!spec->engine.dry_run && mover == NULL)
         return FALSE;
     if (spec->kind == NS_MOVE_REBALANCE) {
-        /* The policy weighs the whole guest.  A drift the sample saw, or a
-         * live map that is not fresh: a full scan first (the move then
-         * needs no other).  Otherwise a sample says where pages are now
-         * (the guest touches new memory all the time: the live map does
-         * not know those pages) and the live map what cannot move. */
-        g_autoptr(NsPlacementSummary) summary = NULL;
-
-        if (sampled || !live_fresh(move, live)) {
+        /* A drift the sample saw, or a live map that is not fresh: a full
+         * scan first (the move then needs no other). */
+        if (summary == NULL) {
             if (!ns_placement_scan(tree, map, &scan_opts, NULL, error))
                 return FALSE;
             ns_live_map_set_scanned(live, map);
             scanned = TRUE;
             phase_end(move, NS_MOVE_PHASE_SCAN, &clock);
             summary = ns_placement_summarize(tree, map);
-        } else {
-            summary = ns_placement_sample(map, decide_sample_stride(map), spec->engine.kernel,
-                                          error);
-            if (summary == NULL)
-                return FALSE;
-            take_known_unmovable(summary, live, map);
-            phase_end(move, NS_MOVE_PHASE_SAMPLE, &clock);
         }
-        if (!plan_rebalance(move, &facts, summary, map, plan, error))
+        if (!plan_rebalance(move, &facts, &host, summary, map, plan, error))
             return FALSE;
     } else if (!plan_to_node(move, &facts, map, plan, error)) {
         return FALSE;

@@ -68,6 +68,7 @@ struct _NsJob {
     NsMemMap *memmap;             /* the map the job used; set once, before done */
     NsLiveMap *live;              /* the placement map it writes; set once */
     gboolean memmap_cached;       /* it was the earlier one, rechecked */
+    gboolean ran;                 /* the thread's run returned */
 
     gboolean done_delivered; /* main thread only */
 };
@@ -322,6 +323,7 @@ job_thread(gpointer p)
     urcu_memb_unregister_thread();
 
     g_mutex_lock(&job->lock);
+    job->ran = TRUE;
     gboolean cancelled =
         ok && job->report != NULL && job->report->outcome == NS_ENGINE_OUTCOME_CANCELLED;
 
@@ -390,6 +392,7 @@ job_start(virConnectPtr conn, NsJobRunFunc run_func, gpointer run_data, const Ns
         .sample_stride = spec->sample_stride,
         .fresh_us = spec->live_fresh_us,
         .rescan_bytes = spec->rescan_bytes,
+        .held = spec->held,
         .holder = holder,
         .engine = {
             .workers = spec->workers,
@@ -443,6 +446,25 @@ ns_job_cancel(NsJob *job, const GError *reason)
 }
 
 gboolean
+ns_job_release(NsJob *job)
+{
+    gboolean waits;
+
+    g_mutex_lock(&job->lock);
+    waits = !job->ran;
+    if (waits)
+        ns_move_release(job->move);
+    g_mutex_unlock(&job->lock);
+    return waits;
+}
+
+gboolean
+ns_job_is_held(NsJob *job)
+{
+    return ns_move_is_held(job->move);
+}
+
+gboolean
 ns_job_is_done(NsJob *job)
 {
     return job->done_delivered;
@@ -487,7 +509,7 @@ state_name(const NsJob *job)
 {
     switch (job->state) {
     case STATE_PREPARING:
-        return "preparing";
+        return ns_move_is_held(job->move) ? "settling" : "preparing";
     case STATE_MOVING:
         return job->progress.paused || ns_move_is_paused(job->move) ? "paused" : "moving";
     case STATE_NOTHING:

@@ -42,6 +42,8 @@ typedef struct {
                                 more of the live map scanned (the background rescan) */
     gint64 live_fresh_us;    /* rebalance: decide from the live map scanned within this
                                 long, without a scan first (0: scan first) */
+    gboolean held;           /* rebalance: prepare, then wait for ns_job_release()
+                                before deciding (NsMoveSpec.held) */
     const NsMemMap *memmap;  /* a map of the domain read earlier, to use (copied)
                                 if it still holds (ns_memmap_recheck()); NULL: read it */
     NsLiveMap *live;         /* the domain's live placement map (referenced by the job),
@@ -95,11 +97,22 @@ void ns_job_pause(NsJob *job);
 void ns_job_resume(NsJob *job);
 void ns_job_cancel(NsJob *job, const GError *reason);
 
+/*
+ * Let a held job (NsJobSpec.held) decide and move.  FALSE when its run
+ * had already ended (it failed while preparing): the caller starts another.
+ * Context: main thread (any thread would do: the job's and the move's mutex).
+ */
+gboolean ns_job_release(NsJob *job);
+
+/* Whether @job is held and not released yet.  Context: any thread. */
+gboolean ns_job_is_held(NsJob *job);
+
 /* Whether on_done has been delivered.  Context: main thread. */
 gboolean ns_job_is_done(NsJob *job);
 
 /*
- * The job as JSON: kind, trigger, state ("preparing", "moving", "paused",
+ * The job as JSON: kind, trigger, state ("preparing", "settling" (held,
+ * prepared or preparing, waiting for its release), "moving", "paused",
  * "done", "cancelled", "failed", "nothing-to-do"), progress, and when done
  * the engine's report or the error.  Context: main thread.
  */

@@ -359,7 +359,7 @@ enqueue(NsManager *d, Tracked *t, NsJobSpec *spec)
 #define DRIFT_SAMPLE_STRIDE 64u
 
 static guint64
-enqueue_rebalance(NsManager *d, Tracked *t, const char *trigger)
+enqueue_rebalance(NsManager *d, Tracked *t, const char *trigger, gboolean held)
 {
     NsJobSpec *spec = g_new0(NsJobSpec, 1);
 
@@ -380,6 +380,7 @@ enqueue_rebalance(NsManager *d, Tracked *t, const char *trigger)
     }
     /* A pinning change moves no page: the live map tells where they are. */
     spec->live_fresh_us = (gint64)d->config->rescan_interval_s * G_USEC_PER_SEC;
+    spec->held = held;
     return enqueue(d, t, spec);
 }
 
@@ -391,7 +392,15 @@ debounce_fired(gpointer data)
     Tracked *t = data;
 
     t->debounce_source = 0;
-    enqueue_rebalance(t->manager, t, "pinning");
+    /* The burst has settled: its job, prepared meanwhile, decides now. */
+    if (t->job != NULL && !ns_job_is_done(t->job) && ns_job_is_held(t->job) &&
+        ns_job_release(t->job))
+        return G_SOURCE_REMOVE;
+    if (t->pending != NULL && t->pending->held) {
+        t->pending->held = FALSE; /* not started yet: it will not wait */
+        return G_SOURCE_REMOVE;
+    }
+    enqueue_rebalance(t->manager, t, "pinning", FALSE);
     return G_SOURCE_REMOVE;
 }
 
@@ -401,7 +410,7 @@ start_delay_fired(gpointer data)
     Tracked *t = data;
 
     t->start_source = 0;
-    enqueue_rebalance(t->manager, t, "start");
+    enqueue_rebalance(t->manager, t, "start", FALSE);
     return G_SOURCE_REMOVE;
 }
 
@@ -489,6 +498,26 @@ forgive(Tracked *t, const char *why)
     g_debug("domain %s: %s: unmovable pages will be tried again", t->name, why);
 }
 
+/*
+ * The job for a burst of pinning events starts at its first event, held:
+ * it looks the domain up, rechecks its memory map, samples where its pages
+ * are and reads the host's facts while the debounce runs, and
+ * debounce_fired() releases it.  Only the new pinning, the policy and the
+ * move are left after the burst (issue #10: the reaction was debounce +
+ * 121 ms, most of it this preparation).  It takes a job slot from its
+ * start, as any job.  A pending migrate is the operator's word and goes
+ * first; the rebalance is enqueued when the debounce fires.
+ */
+static void
+hold_pinning_job(NsManager *d, Tracked *t)
+{
+    if (t->job != NULL && !ns_job_is_done(t->job) && ns_job_is_held(t->job))
+        return;
+    if (t->pending != NULL && (t->pending->held || t->pending->kind == NS_JOB_MIGRATE))
+        return;
+    enqueue_rebalance(d, t, "pinning", TRUE);
+}
+
 void
 ns_manager_pinning_changed(NsManager *d, const char *uuid, const char *name,
                            const char *const *keys)
@@ -506,6 +535,7 @@ ns_manager_pinning_changed(NsManager *d, const char *uuid, const char *name,
     if (t->debounce_source != 0)
         g_source_remove(t->debounce_source);
     t->debounce_source = g_timeout_add(d->config->debounce_ms, debounce_fired, t);
+    hold_pinning_job(d, t);
 }
 
 void
@@ -538,7 +568,7 @@ ns_manager_drift_tick(NsManager *d)
 
         if (t->pending == NULL && (t->job == NULL || ns_job_is_done(t->job)) &&
             t->start_source == 0 && t->debounce_source == 0)
-            enqueue_rebalance(d, t, "drift");
+            enqueue_rebalance(d, t, "drift", FALSE);
     }
 }
 
@@ -669,7 +699,7 @@ guint64
 ns_manager_rebalance(NsManager *d, NsManagedDomain *t, const char *trigger)
 {
     forgive(t, "an operator asked for a rebalance");
-    return enqueue_rebalance(d, t, trigger);
+    return enqueue_rebalance(d, t, trigger, FALSE);
 }
 
 void
@@ -680,7 +710,7 @@ ns_manager_set_mode(NsManager *d, NsManagedDomain *t, const char *mode)
     emit(t, NS_CONTROL_EVENT_POLICY, "policy", "mode",
          json_node_init_string(json_node_alloc(), t->runtime_mode));
     if (strcmp(mode, "follow") == 0)
-        enqueue_rebalance(d, t, "policy");
+        enqueue_rebalance(d, t, "policy", FALSE);
 }
 
 gboolean
@@ -737,7 +767,7 @@ ns_manager_set_config(NsManager *d, const NsDaemonConfig *config)
     /* Running jobs keep the settings they started with; a mode turned on
      * is applied now, as `numashift policy DOMAIN follow` would. */
     for (guint i = 0; i < changed->len; i++)
-        enqueue_rebalance(d, changed->pdata[i], "reload");
+        enqueue_rebalance(d, changed->pdata[i], "reload", FALSE);
     start_queued(d); /* max-jobs may have grown */
 }
 

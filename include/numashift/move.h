@@ -51,8 +51,10 @@ typedef enum {
 /* Where a run's time goes; ns_move_get_phase_us() reports each. */
 typedef enum {
     NS_MOVE_PHASE_SAMPLE, /* the sampled look (rebalance with a stride only) */
+    NS_MOVE_PHASE_HOST,   /* topology, free memory, the cgroup's nodes */
+    NS_MOVE_PHASE_SETTLE, /* a held run waiting for ns_move_release() */
     NS_MOVE_PHASE_SCAN,   /* the mover lock and every page's placement */
-    NS_MOVE_PHASE_DECIDE, /* pinning, topology, policy, plan */
+    NS_MOVE_PHASE_DECIDE, /* pinning, policy, plan */
     NS_MOVE_PHASE_ENGINE, /* the engine set up */
     NS_MOVE_PHASE_COUNT,
 } NsMovePhase;
@@ -71,6 +73,11 @@ typedef struct {
     guint64 rescan_bytes;          /* REBALANCE with a sample that moves nothing: scan this
                                       much more of the live map (the background rescan,
                                       ns_live_map_rescan_step()); 0: none */
+    gboolean held;                 /* REBALANCE without a stride: do what does not depend
+                                      on the vCPU pinning (sample, host facts), then wait
+                                      for ns_move_release() before deciding (numashiftd
+                                      starts a pinning job at the first event of a burst
+                                      and releases it when the burst has settled) */
     const char *holder;            /* who moves, recorded in the mover lock ("numashiftd
                                       (pid 12), job 3"); required unless engine.dry_run */
     NsEngineOptions engine;        /* workers, rate, dry run, progress (copied) */
@@ -136,6 +143,24 @@ void ns_move_pause(NsMove *move);
 void ns_move_resume(NsMove *move);
 void ns_move_cancel(NsMove *move);
 
+/*
+ * Let a held run (NsMoveSpec.held) go on to decide and move; a run not
+ * held, or not yet at its wait, goes on without waiting.
+ * Context: any thread; takes the move's mutex.
+ */
+void ns_move_release(NsMove *move);
+
+/*
+ * Wait until @move is released or cancelled; TRUE when released (at once
+ * when the run is not held).  ns_move_run_on() waits here; run functions
+ * of tests do too.
+ * Context: the run's thread; blocks.
+ */
+gboolean ns_move_settle(NsMove *move);
+
+/* Whether @move is held and not released yet.  Context: any thread. */
+gboolean ns_move_is_held(NsMove *move);
+
 /* Whether the run is paused (asked to, or the engine says so).  Context: any thread. */
 gboolean ns_move_is_paused(NsMove *move);
 
@@ -150,7 +175,8 @@ NsEngineReport *ns_move_get_report(NsMove *move);
 /* Microseconds @phase took, or -1 when not reached.  Context: any thread. */
 gint64 ns_move_get_phase_us(NsMove *move, NsMovePhase phase);
 
-/* The phase's short name ("sample", "scan", "decide", "engine").  Context: any; pure. */
+/* The phase's short name ("sample", "host", "settle", "scan", "decide", "engine").
+ * Context: any; pure. */
 const char *ns_move_phase_to_string(NsMovePhase phase);
 
 /*

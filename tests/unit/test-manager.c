@@ -7,6 +7,10 @@
  * decision per burst of pinning events, every serial ending in one
  * job-done, the job slots) is checked here deterministically.
  *
+ * Pinning jobs start held at the first event of a burst (they prepare
+ * while the debounce runs) and are released when it fires: the gated run
+ * waits in ns_move_settle() first, as the pipeline does.
+ *
  * Every wait iterates the main context under its own deadline and fails
  * naming what it waited for.
  */
@@ -15,6 +19,8 @@
 #include <urcu/urcu-memb.h>
 
 #include "manager.h"
+#include "numashift/error.h"
+#include "numashift/move.h"
 
 #define UUID_A "aaaaaaaa-0000-4000-8000-000000000001"
 #define UUID_B "bbbbbbbb-0000-4000-8000-000000000002"
@@ -23,7 +29,8 @@ typedef struct {
     GMutex lock;
     GCond cond;
     gboolean open;     /* jobs may end */
-    guint started;     /* jobs whose thread ran the test's function */
+    guint started;     /* jobs whose run passed ns_move_settle() (released, or never held) */
+    gboolean fail_before_settle; /* runs fail while preparing (QEMU gone, say) */
 } Gate;
 
 typedef struct {
@@ -41,6 +48,16 @@ gated_run(NsJob *job, NsMove *move, gpointer data, GError **error)
     Gate *gate = data;
     gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
 
+    g_mutex_lock(&gate->lock);
+    gboolean fail = gate->fail_before_settle;
+
+    g_mutex_unlock(&gate->lock);
+    if (fail) {
+        g_set_error_literal(error, NS_ERROR, NS_ERROR_NOT_RUNNING, "QEMU went away");
+        return FALSE;
+    }
+    if (!ns_move_settle(move))
+        return TRUE; /* cancelled while held: nothing was done */
     g_mutex_lock(&gate->lock);
     gate->started++;
     g_cond_broadcast(&gate->cond);
@@ -226,27 +243,127 @@ started_idle(Fixture *f, const char *uuid, const char *name)
     return ns_manager_find(f->manager, uuid);
 }
 
-/* Pinning events closer together than the debounce make one job. */
+static guint
+gate_count(Fixture *f)
+{
+    g_mutex_lock(&f->gate.lock);
+    guint n = f->gate.started;
+
+    g_mutex_unlock(&f->gate.lock);
+    return n;
+}
+
+static const char *
+job_state(NsJob *job)
+{
+    static char state[32];
+    g_autoptr(JsonNode) desc = ns_job_describe(job);
+
+    g_strlcpy(state, json_object_get_string_member(json_node_get_object(desc), "state"),
+              sizeof state);
+    return state;
+}
+
+/*
+ * Pinning events closer together than the debounce make one job, started
+ * held at the first event ("settling": it prepares meanwhile) and released
+ * when the debounce fires after the last.
+ */
 static void
 test_pinning_debounced(Fixture *f, gconstpointer data)
 {
     const char *keys[] = { "cputune.vcpupin0", NULL };
     NsManagedDomain *a = started_idle(f, UUID_A, "a");
-    guint before = f->specs->len;
+    guint before = f->specs->len, reached = gate_count(f);
 
     g_assert_nonnull(a);
     g_assert_true(ns_manager_find(f->manager, "a") == a);
     for (guint i = 0; i < 5; i++) {
         ns_manager_pinning_changed(f->manager, UUID_A, "a", keys);
+        g_assert_cmpuint(f->specs->len, ==, before + 1); /* from the first event on */
         run_for(20); /* 5 events 20 ms apart, debounce 100 ms */
     }
-    g_assert_cmpuint(f->specs->len, ==, before);
-    wait_for(f, jobs_started, GUINT_TO_POINTER(before + 1), 10, "the pinning job");
+    g_assert_true(ns_job_is_held(ns_manager_get_job(a)));
+    g_assert_cmpstr(job_state(ns_manager_get_job(a)), ==, "settling");
+    g_assert_false(gate_reached(f, GUINT_TO_POINTER(reached + 1)));
+    wait_for(f, gate_reached, GUINT_TO_POINTER(reached + 1), 10,
+             "the pinning job's release when the debounce fires");
+    g_assert_false(ns_job_is_held(ns_manager_get_job(a)));
     run_for(300); /* no second job from the same burst */
     g_assert_cmpuint(f->specs->len, ==, before + 1);
     g_assert_true(g_str_has_prefix(f->specs->pdata[before], "rebalance "));
     g_assert_nonnull(strstr(f->specs->pdata[before], " pinning " UUID_A));
     g_assert_cmpuint(count_events(f, "pinning", NULL), ==, 5);
+}
+
+/* The held job fails while preparing: the debounce starts another, not held. */
+static void
+test_pinning_held_failed(Fixture *f, gconstpointer data)
+{
+    const char *keys[] = { "cputune.vcpupin0", NULL };
+    NsManagedDomain *a = started_idle(f, UUID_A, "a");
+    guint before = f->specs->len, done = count_events(f, "job-done", NULL);
+
+    /* The manager warns of the failed job: that warning is this test's point. */
+    GLogLevelFlags fatal = g_log_set_always_fatal(G_LOG_FATAL_MASK);
+
+    f->gate.fail_before_settle = TRUE;
+    ns_manager_pinning_changed(f->manager, UUID_A, "a", keys);
+    wait_for(f, job_done_count, GUINT_TO_POINTER(done + 1), 10, "the failed held job's job-done");
+    g_log_set_always_fatal(fatal);
+    g_assert_cmpuint(count_events(f, "job-done", "failed"), ==, 1);
+    g_mutex_lock(&f->gate.lock);
+    f->gate.fail_before_settle = FALSE;
+    g_mutex_unlock(&f->gate.lock);
+    wait_for(f, jobs_started, GUINT_TO_POINTER(before + 2), 10,
+             "a second pinning job when the debounce fires");
+    g_assert_nonnull(strstr(f->specs->pdata[before + 1], " pinning " UUID_A));
+    g_assert_false(ns_job_is_held(ns_manager_get_job(a)));
+    open_gate(f);
+    wait_for(f, job_done_count, GUINT_TO_POINTER(done + 2), 10, "the second job's job-done");
+}
+
+/* The domain stops while its pinning job is held: it ends, nothing follows. */
+static void
+test_pinning_stopped_while_settling(Fixture *f, gconstpointer data)
+{
+    const char *keys[] = { "cputune.vcpupin0", NULL };
+    started_idle(f, UUID_A, "a");
+    guint before = f->specs->len;
+    guint done = count_events(f, "job-done", NULL), reached = gate_count(f);
+
+    ns_manager_pinning_changed(f->manager, UUID_A, "a", keys);
+    g_assert_cmpuint(f->specs->len, ==, before + 1);
+    ns_manager_domain_stopped(f->manager, UUID_A, "test");
+    wait_for(f, job_done_count, GUINT_TO_POINTER(done + 1), 10,
+             "the held job's job-done after its domain stopped");
+    g_assert_null(ns_manager_find(f->manager, UUID_A));
+    run_for(300); /* past the debounce: nothing starts, nothing passed the wait */
+    g_assert_cmpuint(f->specs->len, ==, before + 1);
+    g_assert_cmpuint(gate_count(f), ==, reached);
+}
+
+/*
+ * A pinning burst while another job of the domain runs: the burst's job
+ * waits for the slot; the debounce firing first makes it start released.
+ */
+static void
+test_pinning_behind_running_job(Fixture *f, gconstpointer data)
+{
+    const char *keys[] = { "cputune.vcpupin0", NULL };
+    NsManagedDomain *a = started_idle(f, UUID_A, "a");
+    guint before = f->specs->len, reached = gate_count(f);
+
+    ns_manager_rebalance(f->manager, a, "request");
+    wait_for(f, gate_reached, GUINT_TO_POINTER(reached + 1), 10, "the request's job to run");
+    ns_manager_pinning_changed(f->manager, UUID_A, "a", keys);
+    run_for(300); /* the debounce fires while the request's job runs */
+    g_assert_cmpuint(f->specs->len, ==, before + 1);
+    open_gate(f);
+    wait_for(f, jobs_started, GUINT_TO_POINTER(before + 2), 10, "the pinning job");
+    g_assert_nonnull(strstr(f->specs->pdata[before + 1], " pinning " UUID_A));
+    wait_for(f, gate_reached, GUINT_TO_POINTER(reached + 2), 10,
+             "the pinning job to run without waiting");
 }
 
 /*
@@ -398,6 +515,9 @@ main(int argc, char **argv)
     urcu_memb_register_thread();
 #define MANAGER_TEST(path, fn) g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
     MANAGER_TEST("/manager/pinning-debounced", test_pinning_debounced);
+    MANAGER_TEST("/manager/pinning-held-failed", test_pinning_held_failed);
+    MANAGER_TEST("/manager/pinning-stopped-while-settling", test_pinning_stopped_while_settling);
+    MANAGER_TEST("/manager/pinning-behind-running-job", test_pinning_behind_running_job);
     MANAGER_TEST("/manager/stopped-while-pending", test_stopped_while_pending);
     MANAGER_TEST("/manager/supersede", test_supersede);
     MANAGER_TEST("/manager/kick-after-connect", test_kick_after_connect);
