@@ -591,19 +591,14 @@ ns_manager_find(NsManager *d, const char *key)
     return NULL;
 }
 
-/*
- * Where the guest's pages are, from its live map alone: no kernel call,
- * markers of a running job counted in flight.  null before the first scan.
- */
-static void
-add_placement(JsonBuilder *b, NsLiveMap *live)
+JsonNode *
+ns_manager_placement_json(NsLiveMap *live)
 {
     g_autoptr(NsPlacementSummary) summary = live != NULL ? ns_live_map_summarize(live) : NULL;
+    g_autoptr(JsonBuilder) b = json_builder_new();
 
-    if (summary == NULL) {
-        json_builder_add_null_value(b);
-        return;
-    }
+    if (summary == NULL)
+        return json_node_init_null(json_node_alloc());
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "pid");
     json_builder_add_int_value(b, ns_live_map_get_pid(live));
@@ -611,12 +606,20 @@ add_placement(JsonBuilder *b, NsLiveMap *live)
     json_builder_add_int_value(b, (g_get_monotonic_time() - ns_live_map_get_scanned_us(live)) / 1000);
     ns_placement_summary_add_json(b, summary);
     json_builder_end_object(b);
+    return json_builder_get_root(b);
 }
 
-/* The domain as the control socket tells it; with @placement, where its
- * pages are too (status: a walk of its tree). */
+NsLiveMap *
+ns_manager_ref_live_map(NsManagedDomain *t)
+{
+    NsLiveMap *live = live_map(t);
+
+    return live != NULL ? ns_live_map_ref(live) : NULL;
+}
+
+/* The domain as the control socket tells it. */
 JsonNode *
-ns_manager_describe(NsManager *d, NsManagedDomain *t, gboolean placement)
+ns_manager_describe(NsManager *d, NsManagedDomain *t)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
     const char *mode = mode_override(d, t);
@@ -640,10 +643,6 @@ ns_manager_describe(NsManager *d, NsManagedDomain *t, gboolean placement)
     json_builder_add_int_value(b, t->pinning_events);
     json_builder_set_member_name(b, "memmap_cached");
     json_builder_add_boolean_value(b, t->memmap != NULL);
-    if (placement) {
-        json_builder_set_member_name(b, "placement");
-        add_placement(b, live_map(t));
-    }
     json_builder_set_member_name(b, "job");
     if (t->job != NULL)
         json_builder_add_value(b, ns_job_describe(t->job));

@@ -117,12 +117,27 @@ GPtrArray *ns_manager_list(NsManager *manager);
 
 /*
  * The domain as the control socket tells it: name, UUID, mode and where it
- * comes from, pending job, pinning events, memory map kept, the job; with
- * @placement, where its pages are, from its live map alone (no kernel call;
- * null before the first scan).
+ * comes from, pending job, pinning events, memory map kept, the job.
+ * Where its pages are is ns_manager_placement_json()'s, off this thread.
  * Context: main thread.
  */
-JsonNode *ns_manager_describe(NsManager *manager, NsManagedDomain *domain, gboolean placement);
+JsonNode *ns_manager_describe(NsManager *manager, NsManagedDomain *domain);
+
+/*
+ * The live map readers of @domain should see (a running job's, else the
+ * last one), referenced; NULL before the first scan.
+ * Context: main thread.
+ */
+NsLiveMap *ns_manager_ref_live_map(NsManagedDomain *domain);
+
+/*
+ * Where @live's pages are, from the map alone (no kernel call; markers of a
+ * running job counted in flight): pid, scanned_ms_ago, the summary; JSON
+ * null for NULL.  A walk of the tree, O(entries): seconds for a TiB guest
+ * on 4 KiB pages, so numashiftd runs it in a worker thread.
+ * Context: a registered liburcu-memb thread outside any read-side section.
+ */
+JsonNode *ns_manager_placement_json(NsLiveMap *live);
 
 /* The domain's job (running, or the last one), or NULL.
  * Context: main thread. */

@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+#include <urcu/urcu-memb.h>
+
 #include "numashift/error.h"
 #include "numashift/kernel.h"
 #include "numashift/policy.h"
@@ -17,9 +19,9 @@ typedef void (*Handler)(const NsRequestContext *ctx, NsClient *client,
 
 static void
 reply_described(const NsRequestContext *ctx, NsClient *client, const NsControlRequest *req,
-                NsManagedDomain *t, gboolean placement, gint64 serial)
+                NsManagedDomain *t, gint64 serial)
 {
-    g_autoptr(JsonNode) result = ns_manager_describe(ctx->manager, t, placement);
+    g_autoptr(JsonNode) result = ns_manager_describe(ctx->manager, t);
 
     if (serial > 0)
         json_object_set_int_member(json_node_get_object(result), "serial", serial);
@@ -38,7 +40,7 @@ handle_list(const NsRequestContext *ctx, NsClient *client, const NsControlReques
         NsManagedDomain *x = all->pdata[i];
 
         if (req->op == NS_CONTROL_OP_LIST)
-            json_builder_add_value(b, ns_manager_describe(ctx->manager, x, FALSE));
+            json_builder_add_value(b, ns_manager_describe(ctx->manager, x));
         else if (ns_manager_get_job(x) != NULL)
             json_builder_add_value(b, ns_job_describe(ns_manager_get_job(x)));
     }
@@ -48,11 +50,69 @@ handle_list(const NsRequestContext *ctx, NsClient *client, const NsControlReques
     ns_client_reply_ok(client, req, result);
 }
 
+/* A status answer in the making: the domain described on the main thread,
+ * its placement added by a worker. */
+typedef struct {
+    JsonNode *described;
+    NsLiveMap *live; /* NULL before the first scan */
+    NsClientReply *reply;
+} StatusAnswer;
+
+static void
+status_answer_free(gpointer p)
+{
+    StatusAnswer *a = p;
+
+    json_node_unref(a->described);
+    if (a->live != NULL)
+        ns_live_map_unref(a->live);
+    g_free(a);
+}
+
+static void
+status_placement(GTask *task, gpointer source, gpointer data, GCancellable *cancel)
+{
+    StatusAnswer *a = data;
+
+    urcu_memb_register_thread();
+    JsonNode *placement = ns_manager_placement_json(a->live);
+
+    urcu_memb_unregister_thread();
+    g_task_return_pointer(task, placement, (GDestroyNotify)json_node_unref);
+}
+
+static void
+status_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+    StatusAnswer *a = g_task_get_task_data(G_TASK(res));
+    JsonNode *placement = g_task_propagate_pointer(G_TASK(res), NULL);
+
+    json_object_set_member(json_node_get_object(a->described), "placement", placement);
+    ns_client_reply_deferred_ok(a->reply, a->described);
+}
+
+/*
+ * status: the domain now, and where its pages are from its live map.  That
+ * is a walk of the tree (4.8 s for a 1 TiB guest on 4 KiB pages): a worker
+ * does it, so the main thread goes on serving events, jobs and other
+ * clients; this client's next requests wait for the answer.
+ */
 static void
 handle_status(const NsRequestContext *ctx, NsClient *client, const NsControlRequest *req,
               NsManagedDomain *t)
 {
-    reply_described(ctx, client, req, t, req->op == NS_CONTROL_OP_STATUS, 0);
+    if (req->op != NS_CONTROL_OP_STATUS) {
+        reply_described(ctx, client, req, t, 0);
+        return;
+    }
+    StatusAnswer *a = g_new0(StatusAnswer, 1);
+    g_autoptr(GTask) task = g_task_new(NULL, NULL, status_done, NULL);
+
+    a->described = ns_manager_describe(ctx->manager, t);
+    a->live = ns_manager_ref_live_map(t);
+    a->reply = ns_client_defer(client, req);
+    g_task_set_task_data(task, a, status_answer_free);
+    g_task_run_in_thread(task, status_placement);
 }
 
 static void
@@ -73,16 +133,14 @@ handle_migrate(const NsRequestContext *ctx, NsClient *client, const NsControlReq
     spec->cell = req->cell;
     spec->rate_mib_s = req->rate;
     spec->workers = req->workers;
-    reply_described(ctx, client, req, t, FALSE,
-                    (gint64)ns_manager_migrate(ctx->manager, t, spec));
+    reply_described(ctx, client, req, t, (gint64)ns_manager_migrate(ctx->manager, t, spec));
 }
 
 static void
 handle_rebalance(const NsRequestContext *ctx, NsClient *client, const NsControlRequest *req,
                  NsManagedDomain *t)
 {
-    reply_described(ctx, client, req, t, FALSE,
-                    (gint64)ns_manager_rebalance(ctx->manager, t, "request"));
+    reply_described(ctx, client, req, t, (gint64)ns_manager_rebalance(ctx->manager, t, "request"));
 }
 
 static void
@@ -111,7 +169,7 @@ handle_policy_set(const NsRequestContext *ctx, NsClient *client, const NsControl
     g_message("domain %s: policy set to %s by uid %u", ns_manager_domain_name(t),
               ns_policy_mode_to_string(mode), (guint)ns_client_get_uid(client));
     ns_manager_set_mode(ctx->manager, t, ns_policy_mode_to_string(mode));
-    reply_described(ctx, client, req, t, FALSE, 0);
+    reply_described(ctx, client, req, t, 0);
 }
 
 static void

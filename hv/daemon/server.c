@@ -45,7 +45,14 @@ struct _NsClient {
     GQueue out;          /* of GBytes */
     gsize out_bytes;
     gboolean writing;
+    gboolean reading;    /* a read is in flight */
+    gboolean deferred;   /* a reply is promised: the next lines wait */
     guint8 chunk[READ_CHUNK];
+};
+
+struct _NsClientReply {
+    NsClient *client; /* referenced */
+    JsonNode *id;     /* the request's, or NULL */
 };
 
 static NsClient *
@@ -221,31 +228,34 @@ handle_line(NsClient *c, const char *line, gsize len)
 
 static void read_more(NsClient *c);
 
+/*
+ * Handle the buffered lines, one by one, until none is complete or one's
+ * reply is deferred; then read on unless a reply is promised (the socket's
+ * own buffer holds the client back meanwhile).
+ */
 static void
-on_read(GObject *source, GAsyncResult *res, gpointer data)
+process_lines(NsClient *c)
 {
-    NsClient *c = data;
-    g_autoptr(GError) error = NULL;
-    gssize n = g_input_stream_read_finish(G_INPUT_STREAM(source), res, &error);
-
-    if (c->server == NULL || n <= 0) {
-        client_close(c);
-        client_unref(c);
-        return;
-    }
-    g_byte_array_append(c->buf, c->chunk, (guint)n);
-    for (;;) {
+    while (!c->deferred && c->server != NULL) {
         guint8 *nl = memchr(c->buf->data, '\n', c->buf->len);
 
         if (nl == NULL)
             break;
         gsize len = (gsize)(nl - c->buf->data);
+        g_autofree char *line = g_malloc(len + 1); /* bytes as they came, NULs too */
 
-        if (!c->discarding && c->server != NULL)
-            handle_line(c, (const char *)c->buf->data, len);
-        c->discarding = FALSE;
+        memcpy(line, c->buf->data, len);
+        line[len] = '\0';
+
+        /* Off the buffer first: a handler may defer, and the lines after
+         * this one are handled when its reply is given. */
         g_byte_array_remove_range(c->buf, 0, (guint)len + 1);
+        if (!c->discarding)
+            handle_line(c, line, len);
+        c->discarding = FALSE;
     }
+    if (c->deferred || c->server == NULL)
+        return;
     if (c->buf->len > NS_CONTROL_LINE_MAX) {
         if (!c->discarding) {
             g_autofree char *msg =
@@ -257,17 +267,74 @@ on_read(GObject *source, GAsyncResult *res, gpointer data)
         g_byte_array_set_size(c->buf, 0);
     }
     read_more(c);
+}
+
+static void
+on_read(GObject *source, GAsyncResult *res, gpointer data)
+{
+    NsClient *c = data;
+    g_autoptr(GError) error = NULL;
+    gssize n = g_input_stream_read_finish(G_INPUT_STREAM(source), res, &error);
+
+    c->reading = FALSE;
+    if (c->server == NULL || n <= 0) {
+        client_close(c);
+        client_unref(c);
+        return;
+    }
+    g_byte_array_append(c->buf, c->chunk, (guint)n);
+    process_lines(c);
     client_unref(c);
 }
 
 static void
 read_more(NsClient *c)
 {
-    if (c->server == NULL)
+    if (c->server == NULL || c->reading)
         return;
+    c->reading = TRUE;
     g_input_stream_read_async(g_io_stream_get_input_stream(G_IO_STREAM(c->conn)), c->chunk,
                               sizeof c->chunk, G_PRIORITY_DEFAULT, c->cancel, on_read,
                               client_ref(c));
+}
+
+NsClientReply *
+ns_client_defer(NsClient *client, const NsControlRequest *request)
+{
+    NsClientReply *reply = g_new0(NsClientReply, 1);
+
+    g_return_val_if_fail(!client->deferred, NULL);
+    reply->client = client_ref(client);
+    reply->id = request != NULL && request->id != NULL ? json_node_copy(request->id) : NULL;
+    client->deferred = TRUE;
+    return reply;
+}
+
+/* Send @line (taken) for @reply, free it, and go on with the client's lines. */
+static void
+deferred_send(NsClientReply *reply, char *line)
+{
+    NsClient *c = reply->client;
+
+    client_send(c, line);
+    c->deferred = FALSE;
+    process_lines(c);
+    if (reply->id != NULL)
+        json_node_unref(reply->id);
+    g_free(reply);
+    client_unref(c);
+}
+
+void
+ns_client_reply_deferred_ok(NsClientReply *reply, JsonNode *result)
+{
+    deferred_send(reply, ns_control_reply_ok(reply->id, result));
+}
+
+void
+ns_client_reply_deferred_error(NsClientReply *reply, const char *code, const char *message)
+{
+    deferred_send(reply, ns_control_reply_error(reply->id, code, message));
 }
 
 /* ---------------------------------------------------------- accepting */

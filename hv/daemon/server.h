@@ -47,6 +47,22 @@ void ns_client_reply_ok(NsClient *client, const NsControlRequest *request, JsonN
 void ns_client_reply_error(NsClient *client, const NsControlRequest *request, const char *code,
                            const char *message);
 
+/*
+ * A reply given later, from the main thread still (a handler whose answer
+ * takes work off it).  Until it is given the client's next requests wait,
+ * unread: replies stay in request order.  The client may go meanwhile;
+ * the reply is then dropped.
+ */
+typedef struct _NsClientReply NsClientReply;
+
+/* Promise the reply to @request.  Context: main thread, in the request's handler. */
+NsClientReply *ns_client_defer(NsClient *client, const NsControlRequest *request);
+
+/* Give it (and free @reply): ok with @result (borrowed; NULL: null), or an
+ * error.  Context: main thread. */
+void ns_client_reply_deferred_ok(NsClientReply *reply, JsonNode *result);
+void ns_client_reply_deferred_error(NsClientReply *reply, const char *code, const char *message);
+
 /* Subscribe the client to @events (NsControlEvent bits).  Context: main thread. */
 void ns_client_subscribe(NsClient *client, guint events);
 

@@ -189,6 +189,20 @@ def run(d, sock):
     r = c.call({"op": "status", "domain": "test"})
     check("status says there is no live placement map yet",
           r.get("ok") is True and "placement" in r["result"] and r["result"]["placement"] is None, str(r))
+    # status is answered from a worker thread (its walk of a big guest's
+    # map takes seconds); the client's next requests wait for it, so
+    # pipelined requests are answered in order.
+    c.send(b'{"op": "status", "domain": "test", "id": 1}\n{"op": "list", "id": 2}\n'
+           b'{"op": "status", "domain": "test", "id": 3}\n{"op": "jobs", "id": 4}\n')
+    ids = [c.reply().get("id") for _ in range(4)]
+    check("pipelined requests around status are answered in order", ids == [1, 2, 3, 4], str(ids))
+    # A client that leaves before its status answer: the daemon goes on.
+    gone = Client(sock)
+    gone.send(b'{"op": "status", "domain": "test"}\n{"op": "list"}\n')
+    gone.close()
+    r = c.call({"op": "status", "domain": "test", "id": 5})
+    check("a client gone before its status answer leaves the daemon answering",
+          r.get("ok") is True and r.get("id") == 5, str(r))
     sub = Client(sock)
     r = sub.call({"op": "subscribe", "events": ["policy"]})
     check("subscribe answers", r.get("ok") is True, str(r))

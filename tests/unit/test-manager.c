@@ -16,11 +16,13 @@
  */
 #include <glib.h>
 #include <string.h>
+#include <unistd.h>
 #include <urcu/urcu-memb.h>
 
 #include "manager.h"
 #include "numashift/error.h"
 #include "numashift/move.h"
+#include "numashift/radix.h"
 
 #define UUID_A "aaaaaaaa-0000-4000-8000-000000000001"
 #define UUID_B "bbbbbbbb-0000-4000-8000-000000000002"
@@ -468,7 +470,7 @@ static void
 test_describe_and_mode(Fixture *f, gconstpointer data)
 {
     NsManagedDomain *a = started_idle(f, UUID_A, "a");
-    g_autoptr(JsonNode) before = ns_manager_describe(f->manager, a, TRUE);
+    g_autoptr(JsonNode) before = ns_manager_describe(f->manager, a);
     JsonObject *o = json_node_get_object(before);
     g_autoptr(GPtrArray) all = ns_manager_list(f->manager);
 
@@ -476,12 +478,16 @@ test_describe_and_mode(Fixture *f, gconstpointer data)
     g_assert_cmpstr(ns_manager_domain_uuid(a), ==, UUID_A);
     g_assert_cmpstr(ns_manager_domain_name(a), ==, "a");
     g_assert_cmpstr(json_object_get_string_member(o, "mode"), ==, "follow");
-    g_assert_true(json_object_has_member(o, "placement"));
+    g_assert_false(json_object_has_member(o, "placement")); /* a worker's: status */
+    g_assert_null(ns_manager_ref_live_map(a));              /* no scan yet */
+    g_autoptr(JsonNode) nowhere = ns_manager_placement_json(NULL);
+
+    g_assert_true(JSON_NODE_HOLDS_NULL(nowhere));
     g_assert_nonnull(ns_manager_get_job(a));
     g_assert_false(ns_manager_control_job(f->manager, a, NS_CONTROL_OP_PAUSE)); /* none runs */
 
     ns_manager_set_mode(f->manager, a, "off");
-    g_autoptr(JsonNode) after = ns_manager_describe(f->manager, a, FALSE);
+    g_autoptr(JsonNode) after = ns_manager_describe(f->manager, a);
 
     g_assert_cmpstr(json_object_get_string_member(json_node_get_object(after), "mode"), ==, "off");
     g_assert_cmpstr(json_object_get_string_member(json_node_get_object(after), "mode_source"), ==,
@@ -508,12 +514,40 @@ test_describe_and_mode(Fixture *f, gconstpointer data)
     ns_manager_set_config(f->manager, f->config);
 }
 
+/* Where a live map's pages are, as status answers it (a worker runs this). */
+static void
+test_placement_json(void)
+{
+    g_autoptr(GError) error = NULL;
+    NsLiveMap *live = ns_live_map_new(getpid(), &error);
+    g_autoptr(NsMemMap) map = ns_memmap_new(getpid());
+    NsMemRange r = { .gpa = 0, .size = 16 * 4096, .hva = 0x7f0000000000, .page_size = 4096,
+                     .backend = g_strdup("pc.ram"), .offset = 0, .cell = -1 };
+
+    g_assert_no_error(error);
+    g_array_append_val(map->ranges, r);
+    for (guint64 gfn = 0; gfn < 12; gfn++)
+        g_assert_cmpint(ns_radix_insert(ns_live_map_get_tree(live), gfn,
+                                        ns_radix_mk_present(gfn < 8 ? 0 : 1, 0)), ==, 0);
+    ns_live_map_set_scanned(live, map);
+    g_autoptr(JsonNode) node = ns_manager_placement_json(live);
+    JsonObject *o = json_node_get_object(node);
+    JsonObject *guest = json_object_get_object_member(o, "guest");
+
+    g_assert_cmpint(json_object_get_int_member(o, "pid"), ==, getpid());
+    g_assert_cmpint(json_object_get_int_member(o, "scanned_ms_ago"), >=, 0);
+    g_assert_cmpint(json_object_get_int_member(guest, "present_pages"), ==, 12);
+    g_assert_cmpint(json_object_get_int_member(guest, "total_pages"), ==, 12);
+    ns_live_map_unref(live);
+}
+
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     urcu_memb_register_thread();
 #define MANAGER_TEST(path, fn) g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+    g_test_add_func("/manager/placement-json", test_placement_json);
     MANAGER_TEST("/manager/pinning-debounced", test_pinning_debounced);
     MANAGER_TEST("/manager/pinning-held-failed", test_pinning_held_failed);
     MANAGER_TEST("/manager/pinning-stopped-while-settling", test_pinning_stopped_while_settling);
