@@ -105,19 +105,11 @@ if [[ ${NUMA_HOST:-0} != 1 ]]; then
 			--env "NS_BUILD_ROOT=${NS_BUILD_ROOT:?}" -- "$0" "$@"
 	}
 	[[ $case_name == migrate-2node-kvm ]] || { run_host "$@"; exit; }
-	# Nested KVM runs on TCG's emulation of AMD SVM, which once reset the
-	# test host mid-test (QEMU exited 0, no status, nothing on the console;
-	# CI, session 8) and once froze it (nothing at all for 300 s, the
-	# guest's bounded 240 s wait included; session 9: numa-host now kills
-	# a host whose heartbeat stops, status 125).  That is the rig failing,
-	# not a test: one more boot, said out loud.  A failed check (exit 1)
-	# is never retried.
+	# shellcheck source=../lib/test-host.sh
+	. "$here/../lib/test-host.sh"
 	rc=0
-	run_host "$@" || rc=$?
-	((rc == 125)) || exit "$rc"
-	echo "test-numa.sh: the nested-KVM test host died or hung (exit 125): booting it once more" >&2
-	run_host "$@"
-	exit
+	run_nested_kvm test-numa.sh run_host "$@" || rc=$?
+	exit "$rc"
 fi
 
 # shellcheck source=../lib/guest.sh

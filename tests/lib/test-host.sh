@@ -1,0 +1,22 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck shell=bash
+#
+# Running a test case inside the multi-NUMA test host (vm-images/numa-host),
+# outside it: sourced by the test scripts before they re-run themselves in
+# the host.  Needs nothing else from tests/lib.
+
+# run_nested_kvm NAME CMD...: run CMD (which boots a test host with --kvm);
+# when it exits 125, run it once more, saying so on stderr as NAME.  Nested
+# KVM runs on TCG's emulation of AMD SVM, which has frozen the whole test
+# host (numa-host: no heartbeat, status 125) or reset it (CI, session 8:
+# QEMU exited 0, no status, nothing on the console).  That is the rig
+# failing, not a test: one more boot, said out loud.  Any other status (a
+# failed check is 1) is returned as it is, never retried.
+run_nested_kvm() {
+	local name=$1 rc=0
+	shift
+	"$@" || rc=$?
+	((rc == 125)) || return "$rc"
+	echo "$name: the nested-KVM test host died or hung (exit 125): booting it once more" >&2
+	"$@"
+}
