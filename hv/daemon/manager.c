@@ -386,6 +386,13 @@ enqueue_rebalance(NsManager *d, Tracked *t, const char *trigger, gboolean held)
 
 /* ------------------------------------------------------------ triggers */
 
+/* Whether @t's job is a pinning job still waiting for its burst to settle. */
+static gboolean
+job_held(Tracked *t)
+{
+    return t->job != NULL && !ns_job_is_done(t->job) && ns_job_is_held(t->job);
+}
+
 static gboolean
 debounce_fired(gpointer data)
 {
@@ -393,8 +400,7 @@ debounce_fired(gpointer data)
 
     t->debounce_source = 0;
     /* The burst has settled: its job, prepared meanwhile, decides now. */
-    if (t->job != NULL && !ns_job_is_done(t->job) && ns_job_is_held(t->job) &&
-        ns_job_release(t->job))
+    if (job_held(t) && ns_job_release(t->job))
         return G_SOURCE_REMOVE;
     if (t->pending != NULL && t->pending->held) {
         t->pending->held = FALSE; /* not started yet: it will not wait */
@@ -511,7 +517,7 @@ forgive(Tracked *t, const char *why)
 static void
 hold_pinning_job(NsManager *d, Tracked *t)
 {
-    if (t->job != NULL && !ns_job_is_done(t->job) && ns_job_is_held(t->job))
+    if (job_held(t))
         return;
     if (t->pending != NULL && (t->pending->held || t->pending->kind == NS_JOB_MIGRATE))
         return;

@@ -310,31 +310,18 @@ ns_client_defer(NsClient *client, const NsControlRequest *request)
     return reply;
 }
 
-/* Send @line (taken) for @reply, free it, and go on with the client's lines. */
-static void
-deferred_send(NsClientReply *reply, char *line)
+void
+ns_client_reply_deferred_ok(NsClientReply *reply, JsonNode *result)
 {
     NsClient *c = reply->client;
 
-    client_send(c, line);
+    client_send(c, ns_control_reply_ok(reply->id, result));
     c->deferred = FALSE;
     process_lines(c);
     if (reply->id != NULL)
         json_node_unref(reply->id);
     g_free(reply);
     client_unref(c);
-}
-
-void
-ns_client_reply_deferred_ok(NsClientReply *reply, JsonNode *result)
-{
-    deferred_send(reply, ns_control_reply_ok(reply->id, result));
-}
-
-void
-ns_client_reply_deferred_error(NsClientReply *reply, const char *code, const char *message)
-{
-    deferred_send(reply, ns_control_reply_error(reply->id, code, message));
 }
 
 /* ---------------------------------------------------------- accepting */

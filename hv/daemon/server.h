@@ -58,10 +58,9 @@ typedef struct _NsClientReply NsClientReply;
 /* Promise the reply to @request.  Context: main thread, in the request's handler. */
 NsClientReply *ns_client_defer(NsClient *client, const NsControlRequest *request);
 
-/* Give it (and free @reply): ok with @result (borrowed; NULL: null), or an
- * error.  Context: main thread. */
+/* Give it (and free @reply): ok with @result (borrowed; NULL: null).
+ * Context: main thread. */
 void ns_client_reply_deferred_ok(NsClientReply *reply, JsonNode *result);
-void ns_client_reply_deferred_error(NsClientReply *reply, const char *code, const char *message);
 
 /* Subscribe the client to @events (NsControlEvent bits).  Context: main thread. */
 void ns_client_subscribe(NsClient *client, guint events);
