@@ -5,8 +5,10 @@
 #include "numashift/livemap.h"
 
 #include <errno.h>
+#include <urcu/urcu-memb.h>
 
 #include "numashift/error.h"
+#include "placement-tally.h"
 
 struct _NsLiveMap {
     gint refs;
@@ -19,12 +21,30 @@ struct _NsLiveMap {
     NsMemMap *map;
     gint64 scanned_us;
 
+    /* Where the pages are, by cell, state and node, for the layout of
+     * @map: kept by the tree's observer on every change, so that a reader
+     * needs no walk (placement-tally.h).  Replaced, by the writer, when a
+     * scan brings a map of another layout; read under RCU.  NULL before
+     * the first scan. */
+    NsTally *tally;
+
     /* The background rescan (writer only, so no lock): the next
      * guest-physical address to scan, and when the sweep now under way
      * began (0: none, or invalidated since). */
     guint64 rescan_gpa;
     gint64 sweep_started_us;
 };
+
+/* The tree's observer: every change of an entry, under the tree's lock. */
+static void
+tally_observe(void *data, uint64_t index, const void *old_entry, const void *new_entry)
+{
+    NsLiveMap *live = data;
+    NsTally *tally = __atomic_load_n(&live->tally, __ATOMIC_RELAXED); /* the writer's own */
+
+    if (tally != NULL)
+        ns_tally_change(tally, index, old_entry, new_entry);
+}
 
 NsLiveMap *
 ns_live_map_new(pid_t pid, GError **error)
@@ -43,6 +63,7 @@ ns_live_map_new(pid_t pid, GError **error)
     live->tree = tree;
     live->born_us = g_get_monotonic_time();
     g_mutex_init(&live->lock);
+    ns_radix_set_observer(tree, tally_observe, live);
     return live;
 }
 
@@ -59,6 +80,7 @@ ns_live_map_unref(NsLiveMap *live)
     if (live == NULL || !g_atomic_int_dec_and_test(&live->refs))
         return;
     ns_radix_destroy(live->tree);
+    ns_tally_retire(live->tally);
     ns_memmap_free(live->map);
     g_mutex_clear(&live->lock);
     g_free(live);
@@ -76,16 +98,37 @@ ns_live_map_get_tree(NsLiveMap *live)
     return live->tree;
 }
 
-void
-ns_live_map_set_scanned(NsLiveMap *live, const NsMemMap *map)
+/*
+ * The tree now describes @map, as of @scanned_us.  A map of another layout
+ * (the first, or one after a device came or went) gets a tally counted
+ * from the tree, a walk as long as the scan that preceded it; the same
+ * layout keeps the running one.  The writer's: no entry changes meanwhile.
+ */
+static void
+adopt_map(NsLiveMap *live, const NsMemMap *map, gint64 scanned_us)
 {
     NsMemMap *copy = ns_memmap_copy(map);
+    NsTally *old = live->tally, *tally = NULL;
 
+    if (old == NULL || !ns_tally_matches(old, map)) {
+        tally = ns_tally_new(map, TRUE);
+        ns_tally_count_tree(tally, live->tree);
+    }
     g_mutex_lock(&live->lock);
     ns_memmap_free(live->map);
     live->map = copy;
-    live->scanned_us = g_get_monotonic_time();
+    live->scanned_us = scanned_us;
+    if (tally != NULL)
+        __atomic_store_n(&live->tally, tally, __ATOMIC_RELEASE);
     g_mutex_unlock(&live->lock);
+    if (tally != NULL)
+        ns_tally_retire(old);
+}
+
+void
+ns_live_map_set_scanned(NsLiveMap *live, const NsMemMap *map)
+{
+    adopt_map(live, map, g_get_monotonic_time());
 }
 
 void
@@ -145,16 +188,8 @@ ns_live_map_rescan_step(NsLiveMap *live, const NsMemMap *map, guint64 bytes,
     live->rescan_gpa = wrapped ? 0 : gpa;
     gint64 started = __atomic_load_n(&live->sweep_started_us, __ATOMIC_RELAXED);
 
-    if (wrapped && started != 0) {
-        /* The map is as old as the sweep's first page, not its last. */
-        NsMemMap *copy = ns_memmap_copy(map);
-
-        g_mutex_lock(&live->lock);
-        ns_memmap_free(live->map);
-        live->map = copy;
-        live->scanned_us = started;
-        g_mutex_unlock(&live->lock);
-    }
+    if (wrapped && started != 0)
+        adopt_map(live, map, started); /* as old as the sweep's first page, not its last */
     if (ret_scanned != NULL)
         *ret_scanned = done;
     return TRUE;
@@ -185,11 +220,15 @@ ns_live_map_get_scanned_us(NsLiveMap *live)
 NsPlacementSummary *
 ns_live_map_summarize(NsLiveMap *live)
 {
-    g_autoptr(NsMemMap) map = ns_live_map_dup_memmap(live);
+    NsPlacementSummary *summary = NULL;
 
-    /* The copy keeps the walk outside the mutex: a scan may replace the
-     * map meanwhile, and the walk then counts what the old one covers. */
-    return map != NULL ? ns_placement_summarize(live->tree, map) : NULL;
+    urcu_memb_read_lock();
+    const NsTally *tally = __atomic_load_n(&live->tally, __ATOMIC_ACQUIRE);
+
+    if (tally != NULL)
+        summary = ns_tally_read(tally);
+    urcu_memb_read_unlock();
+    return summary;
 }
 
 guint

@@ -654,24 +654,20 @@ take_unmovable(NsPlacementSummary *sample, const NsPlacementSummary *known)
 }
 
 /*
- * What the live map knows cannot move, into @sample, when it knows any (an
- * entry with the FAILED tag: a check in O(1), the walk only then): a sample
- * cannot tell an unmovable page from one that can move, and a drift check
- * would otherwise decide to move memory that stays where it is.
+ * What the live map knows cannot move, into @sample (its running counts:
+ * no walk): a sample cannot tell an unmovable page from one that can move,
+ * and a drift check would otherwise decide to move memory that stays where
+ * it is.  Only from a map that describes the guest's layout now.
  */
 static void
-take_known_unmovable(NsPlacementSummary *sample, NsLiveMap *live, const NsMemMap *map)
+take_known_unmovable(NsPlacementSummary *sample, NsLiveMap *live)
 {
-    gboolean failed;
-
-    urcu_memb_read_lock();
-    failed = ns_radix_tagged(ns_live_map_get_tree(live), NS_RADIX_TAG_FAILED);
-    urcu_memb_read_unlock();
-    if (!failed || ns_live_map_get_scanned_us(live) == 0)
+    if (ns_live_map_get_scanned_us(live) == 0)
         return;
-    g_autoptr(NsPlacementSummary) known = ns_placement_summarize(ns_live_map_get_tree(live), map);
+    g_autoptr(NsPlacementSummary) known = ns_live_map_summarize(live);
 
-    take_unmovable(sample, known);
+    if (known != NULL)
+        take_unmovable(sample, known);
 }
 
 /* Whether @plan's steps hold every page of @map's ranges. */
@@ -740,7 +736,7 @@ ns_move_run_on(NsMove *move, const NsDomainConfig *config, NsMovePinningFunc pin
 
         if (sample == NULL)
             return FALSE;
-        take_known_unmovable(sample, live, map);
+        take_known_unmovable(sample, live);
         if (!load_host_facts(move, map->pid, &host, error))
             return FALSE;
         g_autoptr(GArray) decisions = decide(move, &facts, &host, sample, error);
@@ -768,7 +764,7 @@ ns_move_run_on(NsMove *move, const NsDomainConfig *config, NsMovePinningFunc pin
         summary = ns_placement_sample(map, decide_sample_stride(map), spec->engine.kernel, error);
         if (summary == NULL)
             return FALSE;
-        take_known_unmovable(summary, live, map);
+        take_known_unmovable(summary, live);
         phase_end(move, NS_MOVE_PHASE_SAMPLE, &clock);
     }
     if (spec->kind == NS_MOVE_REBALANCE && host.topology == NULL) {

@@ -25,6 +25,7 @@
 #include <urcu/urcu-memb.h>
 
 #include "numashift/error.h"
+#include "placement-tally.h"
 
 #define PM_PRESENT (G_GUINT64_CONSTANT(1) << 63)
 #define PM_PFN_MASK ((G_GUINT64_CONSTANT(1) << 55) - 1)
@@ -32,7 +33,6 @@
 #define FOLIO_ORDER_MAX 9u
 #define FOLIO_PAGES_MAX (1u << FOLIO_ORDER_MAX)
 #define SUMMARY_READ_SECTION 1024u /* entries per read-side section */
-#define ORDER_COUNT_MAX 40u        /* larger orders are nonsense: clamp the arithmetic */
 
 /* ---- large folios: pagemap + kpageflags ---------------------------------- */
 
@@ -496,25 +496,6 @@ ns_placement_scan_window(NsRadix *tree, const NsMemMap *map, guint64 gpa, guint6
 
 /* ---- summary ------------------------------------------------------------- */
 
-static void
-stats_init(NsPlacementStats *stats, gint cell)
-{
-    memset(stats, 0, sizeof(*stats));
-    stats->cell = cell;
-    stats->nodes = g_array_new(FALSE, TRUE, sizeof(NsPlacementCount));
-    stats->unmovable_nodes = g_array_new(FALSE, TRUE, sizeof(NsPlacementCount));
-}
-
-static void
-stats_free(gpointer p)
-{
-    NsPlacementStats *stats = p;
-
-    g_array_unref(stats->nodes);
-    g_clear_pointer(&stats->unmovable_nodes, g_array_unref);
-    g_free(stats);
-}
-
 NsUnmovableCause
 ns_unmovable_cause(unsigned err)
 {
@@ -544,105 +525,13 @@ ns_unmovable_cause_to_string(NsUnmovableCause cause)
     return "unknown";
 }
 
-static void
-count_add(NsPlacementCount *count, guint64 pages)
-{
-    count->pages += pages;
-    count->bytes += pages << NS_GUEST_PAGE_SHIFT;
-}
-
-static void
-stats_account(NsPlacementStats *stats, const NsPageInfo *info, guint64 pages)
-{
-    count_add(&stats->total, pages);
-    if (info->order > 0)
-        count_add(&stats->huge, pages);
-    switch (info->state) {
-    case NS_PAGE_ABSENT:
-        count_add(&stats->absent, pages);
-        return; /* on no node */
-    case NS_PAGE_PRESENT:
-        count_add(&stats->present, pages);
-        break;
-    case NS_PAGE_MIGRATING:
-        count_add(&stats->migrating, pages);
-        break;
-    case NS_PAGE_FAILED:
-        count_add(&stats->failed, pages);
-        if (info->strikes > 0)
-            count_add(&stats->unmovable[ns_unmovable_cause(info->error)], pages);
-        break;
-    }
-    if (info->node > NS_PAGE_NODE_MAX)
-        return;
-    if (stats->nodes->len <= info->node)
-        g_array_set_size(stats->nodes, info->node + 1);
-    count_add(&g_array_index(stats->nodes, NsPlacementCount, info->node), pages);
-    if (info->state == NS_PAGE_FAILED && info->strikes > 0) {
-        if (stats->unmovable_nodes->len <= info->node)
-            g_array_set_size(stats->unmovable_nodes, info->node + 1);
-        count_add(&g_array_index(stats->unmovable_nodes, NsPlacementCount, info->node), pages);
-    }
-}
-
-static NsPlacementStats *
-cell_stats(NsPlacementSummary *summary, gint cell)
-{
-    NsPlacementStats *stats;
-    guint pos;
-
-    for (pos = 0; pos < summary->cells->len; pos++) {
-        stats = g_ptr_array_index(summary->cells, pos);
-        if (stats->cell == cell)
-            return stats;
-        if (stats->cell > cell)
-            break;
-    }
-    stats = g_new(NsPlacementStats, 1);
-    stats_init(stats, cell);
-    g_ptr_array_insert(summary->cells, (gint)pos, stats);
-    return stats;
-}
-
 NsPlacementSummary *
 ns_placement_summarize(const NsRadix *tree, const NsMemMap *map)
 {
-    NsPlacementSummary *summary = g_new0(NsPlacementSummary, 1);
+    g_autoptr(NsTally) tally = ns_tally_new(map, FALSE);
 
-    stats_init(&summary->all, -1);
-    summary->cells = g_ptr_array_new_with_free_func(stats_free);
-    for (guint i = 0; i < map->ranges->len; i++) {
-        const NsMemRange *r = &g_array_index(map->ranges, NsMemRange, i);
-        NsPlacementStats *cell = r->cell >= 0 ? cell_stats(summary, r->cell) : NULL;
-        guint64 first = r->gpa >> NS_GUEST_PAGE_SHIFT;
-        NsRadixIter it;
-        void *entry;
-        guint64 index;
-
-        if (r->size < NS_GUEST_PAGE_SIZE)
-            continue;
-        ns_radix_iter_init(&it, first, first + (r->size >> NS_GUEST_PAGE_SHIFT) - 1);
-        do {
-            urcu_memb_read_lock();
-            for (guint k = 0; k < SUMMARY_READ_SECTION; k++) {
-                NsPageInfo info;
-                guint64 pages;
-
-                entry = ns_radix_iter_next(tree, &it, &index);
-                if (entry == NULL)
-                    break;
-                if (!ns_radix_is_page(entry))
-                    continue;
-                info = ns_radix_page_info(entry);
-                pages = G_GUINT64_CONSTANT(1) << MIN(info.order, ORDER_COUNT_MAX);
-                stats_account(&summary->all, &info, pages);
-                if (cell != NULL)
-                    stats_account(cell, &info, pages);
-            }
-            urcu_memb_read_unlock();
-        } while (entry != NULL);
-    }
-    return summary;
+    ns_tally_count_tree(tally, tree);
+    return ns_tally_read(tally);
 }
 
 NsPlacementSummary *
@@ -651,13 +540,11 @@ ns_placement_sample(const NsMemMap *map, guint stride, const NsKernel *kernel_gi
 {
     NsKernel kernel;
     long rc;
-    g_autoptr(NsPlacementSummary) summary = g_new0(NsPlacementSummary, 1);
+    g_autoptr(NsTally) tally = ns_tally_new(map, FALSE);
     g_autoptr(GArray) addrs = g_array_new(FALSE, FALSE, sizeof(void *));
     g_autoptr(GArray) weight = g_array_new(FALSE, FALSE, sizeof(guint64));
-    g_autoptr(GArray) cells = g_array_new(FALSE, FALSE, sizeof(gint));
+    g_autoptr(GArray) gfns = g_array_new(FALSE, FALSE, sizeof(guint64));
 
-    stats_init(&summary->all, -1);
-    summary->cells = g_ptr_array_new_with_free_func(stats_free);
     if (stride == 0) {
         g_set_error_literal(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "sampling stride 0");
         return NULL;
@@ -666,15 +553,14 @@ ns_placement_sample(const NsMemMap *map, guint stride, const NsKernel *kernel_gi
         const NsMemRange *r = &g_array_index(map->ranges, NsMemRange, i);
         guint64 pages = r->size >> NS_GUEST_PAGE_SHIFT;
 
-        if (r->cell >= 0)
-            cell_stats(summary, r->cell); /* a cell with no sample still shows */
         for (guint64 p = 0; p < pages; p += stride) {
             void *addr = (void *)(uintptr_t)(r->hva + (p << NS_GUEST_PAGE_SHIFT));
             guint64 w = MIN((guint64)stride, pages - p);
+            guint64 gfn = (r->gpa >> NS_GUEST_PAGE_SHIFT) + p;
 
             g_array_append_val(addrs, addr);
             g_array_append_val(weight, w);
-            g_array_append_val(cells, r->cell);
+            g_array_append_val(gfns, gfn);
         }
     }
     ns_kernel_resolve(kernel_given, &kernel);
@@ -698,7 +584,6 @@ ns_placement_sample(const NsMemMap *map, guint stride, const NsKernel *kernel_gi
     }
     for (guint k = 0; k < addrs->len; k++) {
         NsPageInfo info = { .order = 0 };
-        gint cell = g_array_index(cells, gint, k);
         guint64 w = g_array_index(weight, guint64, k);
 
         if (status[k] >= 0) {
@@ -708,11 +593,9 @@ ns_placement_sample(const NsMemMap *map, guint stride, const NsKernel *kernel_gi
             info.state = NS_PAGE_ABSENT; /* -ENOENT, -EFAULT: not backed */
             info.node = NS_PAGE_NODE_NONE;
         }
-        stats_account(&summary->all, &info, w);
-        if (cell >= 0)
-            stats_account(cell_stats(summary, cell), &info, w);
+        ns_tally_add(tally, g_array_index(gfns, guint64, k), &info, w);
     }
-    return g_steal_pointer(&summary);
+    return ns_tally_read(tally);
 }
 
 void

@@ -136,6 +136,8 @@ struct NsRadix {
     pthread_mutex_t lock;
     struct rcu_head rcu;
     NsRadixNode *deferred; /* radix_defer_free builds: retired nodes */
+    NsRadixObserver observer; /* under lock, after every change of an entry */
+    void *observer_data;
 };
 
 static uint64_t live_nodes;
@@ -689,6 +691,15 @@ subtree_retire(NsRadix *tree, NsRadixNode *node)
 }
 
 void
+ns_radix_set_observer(NsRadix *tree, NsRadixObserver observer, void *data)
+{
+    pthread_mutex_lock(&tree->lock);
+    tree->observer = observer;
+    tree->observer_data = data;
+    pthread_mutex_unlock(&tree->lock);
+}
+
+void
 ns_radix_destroy(NsRadix *tree)
 {
     if (!tree)
@@ -928,6 +939,8 @@ store_locked(NsRadix *tree, uint64_t index, void *entry, bool replace, void **re
             slot.node->count++;
         counter_add(&tree->count, 1);
     }
+    if (tree->observer && old != entry)
+        tree->observer(tree->observer_data, index, old, entry);
     if (ret_old)
         *ret_old = old;
     return 0;
@@ -976,6 +989,8 @@ ns_radix_replace_if(NsRadix *tree, uint64_t index, void *expected, void *desired
         r = -EAGAIN;
     else
         store_release(slot, desired);
+    if (r == 0 && tree->observer && expected != desired)
+        tree->observer(tree->observer_data, index, expected, desired);
     pthread_mutex_unlock(&tree->lock);
     return r;
 }
@@ -1056,6 +1071,8 @@ ns_radix_delete(NsRadix *tree, uint64_t index)
         old = *slot;
         store_release(slot, NULL);
         counter_add(&tree->count, -1);
+        if (tree->observer)
+            tree->observer(tree->observer_data, index, old, NULL);
         if (path.depth == 0) {
             root_tags_write(tree, 0);
         } else {

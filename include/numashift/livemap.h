@@ -10,7 +10,8 @@
  *
  * Writers: one at a time, the move pipeline (scan and engine) of the job
  * that holds the domain's mover lock.  Readers: any registered
- * liburcu-memb thread, any time (ns_live_map_summarize()).
+ * liburcu-memb thread, any time (ns_live_map_summarize(): running counts
+ * the writer keeps beside the tree, so a status answer costs no walk).
  *
  * Unmovable memory.  A page whose move still fails after the engine's
  * passes with a lasting cause (EBUSY: pinned; EACCES: mapped by another
@@ -57,8 +58,13 @@ pid_t ns_live_map_get_pid(const NsLiveMap *live);
 NsRadix *ns_live_map_get_tree(NsLiveMap *live);
 
 /*
- * Record that the tree now describes @map (copied), scanned just now.
- * Context: the writer, right after its scan; takes the map's mutex.
+ * Record that the tree now describes @map (copied), scanned just now.  A
+ * map whose layout (ranges, cells) differs from the last one's, and the
+ * first, count the tree's entries for ns_live_map_summarize(): a walk, as
+ * long as the scan was; otherwise the running counts go on.
+ * Context: the writer, right after its scan, with no other change of the
+ * tree under way; a registered liburcu-memb thread outside any read-side
+ * section; takes the map's mutex.
  */
 void ns_live_map_set_scanned(NsLiveMap *live, const NsMemMap *map);
 
@@ -97,10 +103,16 @@ NsMemMap *ns_live_map_dup_memmap(NsLiveMap *live);
 gint64 ns_live_map_get_scanned_us(NsLiveMap *live);
 
 /*
- * Where the guest's pages are now, from the tree alone (no kernel call):
- * pages in flight, failed and unmovable included.  NULL before the first
- * scan.  Context: a registered liburcu-memb thread outside any read-side
- * section; enters them itself; takes the map's mutex briefly.
+ * Where the guest's pages are now, as the tree knows them (no kernel call,
+ * no walk): pages in flight, failed and unmovable included, for the whole
+ * guest and per vNUMA cell of the last scan's map.  The answer comes from
+ * running counts that the tree's observer keeps on every change
+ * (ns_radix_set_observer()), so it costs O(cells x nodes) whatever the
+ * guest's size, and it is one consistent snapshot: its counts add up even
+ * while a job writes.  A scan that brings a map of another layout counts
+ * the tree afresh (ns_live_map_set_scanned()).  NULL before the first scan.
+ * Context: a registered liburcu-memb thread; enters a read-side section
+ * itself (nesting is fine); takes no lock.
  */
 NsPlacementSummary *ns_live_map_summarize(NsLiveMap *live);
 

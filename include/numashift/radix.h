@@ -273,6 +273,27 @@ NsRadix *ns_radix_new(void);
 void ns_radix_destroy(NsRadix *tree);
 
 /*
+ * A writer's callback: the entry at @index changed from @old_entry to
+ * @new_entry (either may be NULL: an insert, a delete).  It runs under the
+ * writer lock, after the change is published, once per change that
+ * replaced one entry by another; a failed call or a replace by the same
+ * entry makes none.  Tags do not count.  It must not call the tree's
+ * writer functions (the lock is held) and should be short: every writer
+ * waits for it.
+ */
+typedef void (*NsRadixObserver)(void *data, uint64_t index, const void *old_entry,
+                                const void *new_entry);
+
+/*
+ * Have @observer(@data, ...) called for every later change of an entry
+ * (NULL: none).  What the tree holds already is not replayed: an observer
+ * that counts entries starts from a walk of its own.  For a live summary
+ * of the tree that needs no walk per read.
+ * Context: writer: takes the tree's writer lock; any thread.
+ */
+void ns_radix_set_observer(NsRadix *tree, NsRadixObserver observer, void *data);
+
+/*
  * The entry at @index, or NULL.  A pointer entry stays valid until the
  * caller's read-side section ends (or longer, by the caller's own rules).
  * Context: registered RCU reader inside urcu_memb_read_lock(); takes no lock.

@@ -473,6 +473,72 @@ test_store(void)
     ns_radix_destroy(tree);
 }
 
+typedef struct {
+    uint64_t index;
+    const void *old_entry, *new_entry;
+} Change;
+
+static void
+record_change(void *data, uint64_t index, const void *old_entry, const void *new_entry)
+{
+    Change c = { index, old_entry, new_entry };
+
+    g_array_append_val((GArray *)data, c);
+}
+
+static void
+assert_change(GArray *seen, guint at, uint64_t index, const void *old_entry, const void *new_entry)
+{
+    g_assert_cmpuint(seen->len, >, at);
+    const Change *c = &g_array_index(seen, Change, at);
+
+    g_assert_cmpuint(c->index, ==, index);
+    g_assert_true(c->old_entry == old_entry);
+    g_assert_true(c->new_entry == new_entry);
+}
+
+/*
+ * The observer sees every change of an entry once, with the old and the
+ * new entry, and nothing for a call that changed nothing (an insert on a
+ * taken slot, a replace_if that lost, a delete of nothing, a store of the
+ * same entry, tags); after ns_radix_set_observer(NULL) nothing at all.
+ */
+static void
+test_observer(void)
+{
+    NsRadix *tree = ns_radix_new();
+    g_autoptr(GArray) seen = g_array_new(FALSE, FALSE, sizeof(Change));
+    void *page = ns_radix_mk_present(0, 0);
+    void *marker = ns_radix_mk_marker(page, 1);
+    void *moved = ns_radix_mk_present(1, 0);
+
+    g_assert_cmpint(ns_radix_insert(tree, 7, val(7)), ==, 0); /* before: not replayed */
+    ns_radix_set_observer(tree, record_change, seen);
+    g_assert_cmpint(ns_radix_insert(tree, 1000, page), ==, 0);
+    assert_change(seen, 0, 1000, NULL, page);
+    g_assert_cmpint(ns_radix_insert(tree, 1000, moved), ==, -EEXIST);
+    g_assert_cmpint(ns_radix_replace_if(tree, 1000, moved, marker), ==, -EAGAIN);
+    g_assert_cmpint(ns_radix_replace_if(tree, 1001, page, marker), ==, -ENOENT);
+    g_assert_cmpint(ns_radix_tag_set(tree, 1000, NS_RADIX_TAG_MIGRATING), ==, 0);
+    g_assert_cmpuint(seen->len, ==, 1);
+    g_assert_cmpint(ns_radix_replace_if(tree, 1000, page, marker), ==, 0);
+    assert_change(seen, 1, 1000, page, marker);
+    g_assert_cmpint(ns_radix_store(tree, 1000, moved, NULL), ==, 0);
+    assert_change(seen, 2, 1000, marker, moved);
+    g_assert_cmpint(ns_radix_store(tree, 1000, moved, NULL), ==, 0); /* the same entry */
+    g_assert_cmpuint(seen->len, ==, 3);
+    g_assert_cmpint(ns_radix_store(tree, 0, val(1), NULL), ==, 0); /* the direct root */
+    assert_change(seen, 3, 0, NULL, val(1));
+    g_assert_true(ns_radix_delete(tree, 1000) == moved);
+    assert_change(seen, 4, 1000, moved, NULL);
+    g_assert_null(ns_radix_delete(tree, 1000));
+    g_assert_cmpuint(seen->len, ==, 5);
+    ns_radix_set_observer(tree, NULL, NULL);
+    g_assert_true(ns_radix_delete(tree, 0) == val(1));
+    g_assert_cmpuint(seen->len, ==, 5);
+    ns_radix_destroy(tree);
+}
+
 static void
 test_replace_if_markers(void)
 {
@@ -790,6 +856,7 @@ main(int argc, char **argv)
     g_test_add_func("/radix/reader-keeps-old-root", test_reader_keeps_old_root);
     g_test_add_func("/radix/store", test_store);
     g_test_add_func("/radix/replace-if-markers", test_replace_if_markers);
+    g_test_add_func("/radix/observer", test_observer);
     g_test_add_func("/radix/tags", test_tags);
     g_test_add_func("/radix/gang-lookup", test_gang_lookup);
     g_test_add_func("/radix/iter", test_iter);
