@@ -103,6 +103,7 @@ ns_domain_config_free(NsDomainConfig *config)
     g_clear_pointer(&config->cells, g_array_unref);
     g_free(config->numatune_mode);
     g_free(config->numatune_nodeset);
+    g_clear_pointer(&config->emulator_cpus, g_array_unref);
     g_free(config->numashift_policy);
     g_free(config);
 }
@@ -234,6 +235,18 @@ xml_start(GMarkupParseContext *ctx, const char *element, const char **names,
             cell.vcpus = g_array_new(FALSE, FALSE, sizeof(guint));
         }
         g_array_append_val(c->cells, cell);
+    } else if (PATH_IS(st, "domain", "cputune", "emulatorpin")) {
+        const char *cpuset = attr(names, values, "cpuset");
+
+        if (cpuset == NULL) {
+            g_set_error_literal(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                                "<emulatorpin> without a cpuset");
+            return;
+        }
+        g_clear_pointer(&c->emulator_cpus, g_array_unref);
+        c->emulator_cpus = ns_parse_cpulist(cpuset, error);
+        if (c->emulator_cpus == NULL)
+            return;
     } else if (PATH_IS(st, "domain", "numatune", "memory")) {
         const char *mode = attr(names, values, "mode");
         const char *placement = attr(names, values, "placement");

@@ -18,6 +18,14 @@ ns_engine_report_to_json(const NsEngineReport *r)
     json_builder_add_string_value(b, ns_engine_outcome_to_string(r->outcome));
     add_int(b, "pid", r->pid);
     add_int(b, "workers", r->workers);
+    json_builder_set_member_name(b, "worker_cpus");
+    json_builder_add_string_value(b, r->worker_cpus);
+    json_builder_set_member_name(b, "worker_class");
+    json_builder_add_string_value(b, r->worker_background ? "idle" : "normal");
+    if (r->worker_bind_errno != 0) {
+        json_builder_set_member_name(b, "worker_bind_error");
+        json_builder_add_string_value(b, g_strerror(r->worker_bind_errno));
+    }
     add_int(b, "total_pages", (gint64)r->total_pages);
     add_int(b, "planned_pages", (gint64)r->planned_pages);
     add_int(b, "moved_pages", (gint64)r->moved_pages);

@@ -58,6 +58,7 @@
 #include "numashift/engine.h"
 #include "numashift/kernel.h"
 #include "numashift/livemap.h"
+#include "numashift/topology.h"
 
 #include <errno.h>
 #include <gio/gio.h>
@@ -1211,6 +1212,14 @@ worker_main(gpointer data)
     Worker *w = data;
     NsEngine *e = w->engine;
 
+    int bind_errno = ns_kernel_bind_thread(e->opts.worker_cpus, e->opts.worker_background);
+
+    if (bind_errno != 0) {
+        g_mutex_lock(&e->lock);
+        if (e->report.worker_bind_errno == 0)
+            e->report.worker_bind_errno = bind_errno;
+        g_mutex_unlock(&e->lock);
+    }
     urcu_memb_register_thread();
     while (take_batch(e, w))
         run_batch(e, w);
@@ -1259,6 +1268,14 @@ run_workers(NsEngine *e, GError **error)
     g_mutex_lock(&e->lock);
     e->report.workers = n;
     e->live_workers = n;
+    e->report.worker_background = e->opts.worker_background;
+    if (e->opts.worker_cpus != NULL && e->opts.worker_cpus->len > 0) {
+        g_autofree char *list = ns_topology_format_list(e->opts.worker_cpus);
+
+        if (g_strlcpy(e->report.worker_cpus, list, sizeof(e->report.worker_cpus)) >=
+            sizeof(e->report.worker_cpus))
+            strcpy(e->report.worker_cpus + sizeof(e->report.worker_cpus) - 4, "...");
+    }
     g_mutex_unlock(&e->lock);
 
     for (guint i = 0; i < n; i++) {

@@ -15,6 +15,7 @@
 #include "numashift/mover-lock.h"
 #include "numashift/placement.h"
 #include "numashift/topology.h"
+#include "numashift/worker-cpus.h"
 
 struct _NsMove {
     NsMoveSpec spec;
@@ -26,6 +27,10 @@ struct _NsMove {
     gboolean want_pause, want_cancel, released;
     NsEngineReport *report;
     gint64 phase_us[NS_MOVE_PHASE_COUNT];
+
+    /* The run thread's own. */
+    GPtrArray *pinning;          /* the vCPU pinning the policy decided on; NULL: not read */
+    NsWorkerCpus *worker_choice; /* where the engine's workers run */
 };
 
 static const char *const phase_names[NS_MOVE_PHASE_COUNT] = { "sample", "host",   "settle",
@@ -40,6 +45,7 @@ ns_move_new(const NsMoveSpec *spec)
     move->spec.mode_override = g_strdup(spec->mode_override);
     move->spec.sysfs_root = g_strdup(spec->sysfs_root);
     move->spec.holder = g_strdup(spec->holder);
+    move->spec.worker_cpus = g_strdup(spec->worker_cpus);
     if (spec->policy != NULL)
         move->policy = *spec->policy;
     else
@@ -61,6 +67,9 @@ ns_move_free(NsMove *move)
     g_free((char *)move->spec.mode_override);
     g_free((char *)move->spec.sysfs_root);
     g_free((char *)move->spec.holder);
+    g_free((char *)move->spec.worker_cpus);
+    g_clear_pointer(&move->pinning, g_ptr_array_unref);
+    g_clear_pointer(&move->worker_choice, ns_worker_cpus_free);
     g_clear_pointer(&move->report, ns_engine_report_free);
     g_cond_clear(&move->settled);
     g_mutex_clear(&move->lock);
@@ -292,6 +301,8 @@ decide(NsMove *move, const Facts *facts, const HostFacts *host, const NsPlacemen
 
     if (pinning == NULL)
         return NULL;
+    g_clear_pointer(&move->pinning, g_ptr_array_unref);
+    move->pinning = g_ptr_array_ref(pinning); /* where the workers must not run */
     NsPolicyInput input = {
         .config = facts->config,
         .vcpu_affinity = pinning,
@@ -359,6 +370,118 @@ plan_rebalance(NsMove *move, const Facts *facts, const HostFacts *host,
 
         if (d->target >= 0 && d->bytes > 0 && !plan_decision(plan, map, d, error))
             return FALSE;
+    }
+    return TRUE;
+}
+
+/*
+ * Where the engine's workers run (worker-cpus.h): away from the CPUs the
+ * domain's vCPUs may run on, preferring the target nodes'.  The pinning is
+ * the one the policy decided on, or read now for a move to a node; when it
+ * cannot be read, every CPU counts as a vCPU's.  Only the operator's list
+ * can fail the run (a bad list); a host that cannot tell its CPUs leaves
+ * the workers where they were, as before this choice existed.
+ */
+/* The operator's worker CPUs (NULL: none given; FALSE: a bad list). */
+static gboolean
+operator_cpus(const NsMove *move, GArray **ret_cpus, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+
+    *ret_cpus = NULL;
+    if (move->spec.worker_cpus == NULL)
+        return TRUE;
+    *ret_cpus = ns_parse_cpulist(move->spec.worker_cpus, &local);
+    if (*ret_cpus == NULL || (*ret_cpus)->len == 0) {
+        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "worker CPUs '%s': %s",
+                    move->spec.worker_cpus, local != NULL ? local->message : "no CPU");
+        g_clear_pointer(ret_cpus, g_array_unref);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* Before anything moves: the operator's CPUs hold one numashift may use. */
+static gboolean
+check_operator_cpus(const NsMove *move, GError **error)
+{
+    g_autoptr(GArray) cpus = NULL;
+
+    if (!operator_cpus(move, &cpus, error))
+        return FALSE;
+    if (cpus == NULL)
+        return TRUE;
+    g_autoptr(GArray) allowed = ns_kernel_thread_cpus(NULL);
+
+    for (guint i = 0; allowed != NULL && i < cpus->len; i++)
+        for (guint k = 0; k < allowed->len; k++)
+            if (g_array_index(allowed, guint, k) == g_array_index(cpus, guint, i))
+                return TRUE;
+    g_autofree char *usable = allowed != NULL ? ns_topology_format_list(allowed) : g_strdup("?");
+
+    g_set_error(error, NS_ERROR, NS_ERROR_NOT_FOUND,
+                "worker CPUs %s: numashift may run on none of them (it may use %s)",
+                move->spec.worker_cpus, usable);
+    return FALSE;
+}
+
+static gboolean
+choose_worker_cpus(NsMove *move, const Facts *facts, HostFacts *host, const NsPlan *plan,
+                   GError **error)
+{
+    g_autoptr(GArray) override = NULL;
+    g_autoptr(GArray) targets = g_array_new(FALSE, FALSE, sizeof(guint));
+    g_autoptr(GError) local = NULL;
+
+    if (!operator_cpus(move, &override, error))
+        return FALSE;
+    if (host->topology == NULL) {
+        host->topology = ns_topology_load(move->spec.sysfs_root, &local);
+        if (host->topology == NULL) {
+            g_warning("worker CPUs: left as they are: %s", local->message);
+            return TRUE;
+        }
+    }
+    if (move->pinning == NULL && facts->pinning != NULL) {
+        move->pinning = facts->pinning(facts->pinning_data, &local);
+        if (move->pinning == NULL)
+            g_clear_error(&local); /* unknown: every CPU may run a vCPU */
+    }
+    g_autoptr(GArray) allowed = ns_kernel_thread_cpus(&local);
+
+    if (allowed == NULL) {
+        g_warning("worker CPUs: left as they are: %s", local->message);
+        return TRUE;
+    }
+    for (guint i = 0; i < plan->steps->len; i++) {
+        guint node = g_array_index(plan->steps, NsPlanStep, i).node;
+        gboolean seen = FALSE;
+
+        for (guint k = 0; k < targets->len && !seen; k++)
+            seen = g_array_index(targets, guint, k) == node;
+        if (!seen)
+            g_array_append_val(targets, node);
+    }
+    NsWorkerCpusInput input = {
+        .topology = host->topology,
+        .allowed = allowed,
+        .vcpu_pins = move->pinning,
+        .emulator_cpus = facts->config->emulator_cpus,
+        .target_nodes = targets,
+        .cpus_override = override,
+        .workers = move->spec.engine.workers != 0 ? move->spec.engine.workers
+                                                  : NS_ENGINE_WORKERS_DEFAULT,
+    };
+    NsWorkerCpus *choice = ns_worker_cpus_choose(&input, error);
+
+    if (choice == NULL)
+        return FALSE;
+    g_clear_pointer(&move->worker_choice, ns_worker_cpus_free);
+    move->worker_choice = choice;
+    if (move->spec.on_workers != NULL) {
+        g_autofree char *line = ns_worker_cpus_describe(choice);
+
+        move->spec.on_workers(line, move->spec.data);
     }
     return TRUE;
 }
@@ -437,6 +560,10 @@ report_add(NsEngineReport *sum, const NsEngineReport *w, gint64 since_start_us)
         sum->failed_by_errno[e] += w->failed_by_errno[e];
     sum->passes = MAX(sum->passes, w->passes);
     sum->workers = w->workers;
+    memcpy(sum->worker_cpus, w->worker_cpus, sizeof(sum->worker_cpus));
+    sum->worker_background = w->worker_background;
+    if (sum->worker_bind_errno == 0)
+        sum->worker_bind_errno = w->worker_bind_errno;
     sum->pid = w->pid;
     sum->outcome = w->outcome;
 }
@@ -490,6 +617,11 @@ run_engine(NsMove *move, NsLiveMap *live, const NsMemMap *map, const NsPlan *pla
     opts.unmovable_forgiven = forgiven ? opts.unmovable_minute + 1 : 0;
     opts.progress = on_window_progress;
     opts.progress_data = pr;
+    if (move->worker_choice != NULL) {
+        opts.workers = move->worker_choice->workers;
+        opts.worker_cpus = move->worker_choice->cpus;
+        opts.worker_background = move->worker_choice->background;
+    }
     g_autoptr(NsEngine) engine =
         ns_engine_new(ns_live_map_get_tree(live), map, plan, &opts, error);
 
@@ -727,6 +859,8 @@ ns_move_run_on(NsMove *move, const NsDomainConfig *config, NsMovePinningFunc pin
         (!kernel.check_node(kernel.data, spec->to, error) ||
          !ns_move_check_numatune(config, spec->to, error)))
         return FALSE;
+    if (!check_operator_cpus(move, error))
+        return FALSE;
     gboolean sampled = spec->kind == NS_MOVE_REBALANCE && spec->sample_stride > 0;
     g_auto(HostFacts) host = { NULL, NULL };
 
@@ -808,6 +942,8 @@ ns_move_run_on(NsMove *move, const NsDomainConfig *config, NsMovePinningFunc pin
         return TRUE;
     if (cancelled_early(move))
         return TRUE;
+    if (!spec->engine.dry_run && !choose_worker_cpus(move, &facts, &host, plan, error))
+        return FALSE;
     gboolean ok = run_windows(move, live, map, plan, scanned, &clock, error);
 
     /* The live map describes the whole guest afterwards: windows that

@@ -83,6 +83,27 @@ parse_id(const char *text, guint max, guint *out, GError **error)
     return TRUE;
 }
 
+char *
+ns_topology_format_list(const GArray *ids)
+{
+    g_autoptr(GString) out = g_string_new(NULL);
+
+    for (guint i = 0; i < ids->len;) {
+        guint first = g_array_index(ids, guint, i), last = first;
+
+        while (i + 1 < ids->len && g_array_index(ids, guint, i + 1) == last + 1)
+            last = g_array_index(ids, guint, ++i);
+        i++;
+        if (out->len > 0)
+            g_string_append_c(out, ',');
+        if (last == first)
+            g_string_append_printf(out, "%u", first);
+        else
+            g_string_append_printf(out, "%u-%u", first, last);
+    }
+    return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
 GArray *
 ns_topology_parse_list(const char *text, guint max, GError **error)
 {

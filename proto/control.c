@@ -48,15 +48,16 @@ enum {
     F_UUID = 1 << 7,
     F_OPERATION = 1 << 8,
     F_SUBOPERATION = 1 << 9,
+    F_CPUS = 1 << 10,
 };
 
 /* By bit number of the F_ flags. */
 static const char *const field_names[] = {
     "domain", "to", "cell", "rate", "workers", "mode", "events", "uuid", "operation",
-    "suboperation",
+    "suboperation", "cpus",
 };
 
-_Static_assert(1u << G_N_ELEMENTS(field_names) == F_SUBOPERATION << 1, "one name per field bit");
+_Static_assert(1u << G_N_ELEMENTS(field_names) == F_CPUS << 1, "one name per field bit");
 
 static const struct {
     const char *name;
@@ -66,7 +67,8 @@ static const struct {
 } ops[NS_CONTROL_N_OPS] = {
     [NS_CONTROL_OP_LIST] = { "list", 0, 0, FALSE },
     [NS_CONTROL_OP_STATUS] = { "status", F_DOMAIN, 0, FALSE },
-    [NS_CONTROL_OP_MIGRATE] = { "migrate", F_DOMAIN | F_TO, F_CELL | F_RATE | F_WORKERS, TRUE },
+    [NS_CONTROL_OP_MIGRATE] = { "migrate", F_DOMAIN | F_TO, F_CELL | F_RATE | F_WORKERS | F_CPUS,
+                                     TRUE },
     [NS_CONTROL_OP_REBALANCE] = { "rebalance", F_DOMAIN, 0, TRUE },
     [NS_CONTROL_OP_PAUSE] = { "pause", F_DOMAIN, 0, TRUE },
     [NS_CONTROL_OP_RESUME] = { "resume", F_DOMAIN, 0, TRUE },
@@ -284,6 +286,28 @@ get_domain(JsonObject *obj, char **ret, GError **error)
     return TRUE;
 }
 
+/* A CPU list in libvirt's syntax, checked for its characters only. */
+static gboolean
+get_cpus(JsonObject *obj, char **ret, GError **error)
+{
+    const char *s;
+    gsize n;
+
+    if (!get_string(obj, "cpus", &s, error))
+        return FALSE;
+    n = strlen(s);
+    if (n == 0 || n > NS_CONTROL_CPUS_MAX || strspn(s, "0123456789,-^") != n) {
+        g_autofree char *shown = quoted(s);
+
+        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                    "\"cpus\" is %s: a CPU list (\"2-3,8\") of 1 to %u bytes", shown,
+                    NS_CONTROL_CPUS_MAX);
+        return FALSE;
+    }
+    *ret = g_strdup(s);
+    return TRUE;
+}
+
 static gboolean
 get_token(JsonObject *obj, const char *name, char **ret, GError **error)
 {
@@ -474,6 +498,7 @@ ns_control_request_free(NsControlRequest *request)
     g_free(request->uuid);
     g_free(request->operation);
     g_free(request->suboperation);
+    g_free(request->cpus);
     g_free(request);
 }
 
@@ -526,6 +551,8 @@ ns_control_request_parse(const char *line, gsize len, GError **error)
         return NULL;
     if (json_object_has_member(obj, "workers") &&
         !get_uint(obj, "workers", 1, NS_CONTROL_WORKERS_MAX, &request->workers, error))
+        return NULL;
+    if (json_object_has_member(obj, "cpus") && !get_cpus(obj, &request->cpus, error))
         return NULL;
     if (json_object_has_member(obj, "mode") && !get_token(obj, "mode", &request->mode, error))
         return NULL;
@@ -626,6 +653,8 @@ ns_control_request_to_line(const NsControlRequest *request, GError **error)
         json_object_set_double_member(obj, "rate", request->rate);
     if ((fields & F_WORKERS) && request->workers != 0)
         json_object_set_int_member(obj, "workers", request->workers);
+    if ((fields & F_CPUS) && request->cpus != NULL)
+        json_object_set_string_member(obj, "cpus", request->cpus);
     if ((fields & F_MODE) && request->mode != NULL)
         json_object_set_string_member(obj, "mode", request->mode);
     if ((fields & F_EVENTS) && request->events != NS_CONTROL_EVENTS_ALL) {

@@ -516,6 +516,12 @@ print_report(const NsCli *cli, const NsEngineReport *r)
            ", retries %" G_GUINT64_FORMAT " (pages)\n",
            r->in_place_pages, r->absent_pages, r->failed_pages, r->remaining_pages + r->skipped_pages,
            r->retries);
+    if (r->worker_cpus[0] != '\0')
+        printf("  workers on CPU(s) %s%s\n", r->worker_cpus,
+               r->worker_background ? ", at SCHED_IDLE (a vCPU is pinned to every such CPU)" : "");
+    if (r->worker_bind_errno != 0)
+        printf("  workers could not be confined to them (%s): they ran anywhere\n",
+               g_strerror(r->worker_bind_errno));
     if (r->gone_pages > 0)
         printf("  unmapped during the move (gone): %" G_GUINT64_FORMAT " pages\n", r->gone_pages);
     if (r->unmovable_pages > 0)
@@ -540,6 +546,7 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
 {
     /* Sentinels tell "not given" from any value a user can type. */
     gint to = G_MININT, cell = G_MININT, workers = G_MININT;
+    g_autofree char *cpus = NULL;
     double rate = NAN;
     gboolean dry_run = FALSE, direct = FALSE;
     const GOptionEntry entries[] = {
@@ -547,6 +554,8 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
         { "cell", 0, 0, G_OPTION_ARG_INT, &cell, "Move only this vNUMA cell's memory", "N" },
         { "rate", 0, 0, G_OPTION_ARG_DOUBLE, &rate, "Rate limit in MiB/s (default: none)", "MIB/S" },
         { "workers", 'w', 0, G_OPTION_ARG_INT, &workers, "Worker threads (default 2)", "N" },
+        { "cpus", 0, 0, G_OPTION_ARG_STRING, &cpus,
+          "Host CPUs the workers run on (default: where no vCPU is pinned)", "LIST" },
         { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry_run, "Only say what would move", NULL },
         { "direct", 0, 0, G_OPTION_ARG_NONE, &direct,
           "Move from this process even when numashiftd runs", NULL },
@@ -575,6 +584,13 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
     else if (workers < 1 || workers > (gint)NS_ENGINE_WORKERS_MAX)
         return ns_cli_usage(cli, "migrate", "--workers %d: must be 1..%u", workers,
                             NS_ENGINE_WORKERS_MAX);
+    if (cpus != NULL) {
+        g_autoptr(GError) bad = NULL;
+        g_autoptr(GArray) ids = ns_parse_cpulist(cpus, &bad);
+
+        if (ids == NULL || strlen(cpus) > NS_CONTROL_CPUS_MAX)
+            return ns_cli_usage(cli, "migrate", "--cpus %s: not a CPU list (\"2-3,8\")", cpus);
+    }
     if (isnan(rate))
         rate = 0;
     else if (!(rate > 0) || isinf(rate))
@@ -593,6 +609,7 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
             req->cell = cell;
             req->rate = rate;
             req->workers = (guint)workers;
+            req->cpus = g_strdup(cpus);
             return ns_cli_daemon_submit(cli, link, req, FALSE);
         }
         if (!g_error_matches(derr, NS_ERROR, NS_ERROR_NOT_RUNNING))
@@ -617,6 +634,7 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
         .to = (guint)to,
         .cell = cell,
         .holder = holder,
+        .worker_cpus = cpus,
         .engine = {
             .workers = (guint)workers,
             .rate_limit_mib_s = rate,

@@ -36,6 +36,7 @@ ns_daemon_config_free(NsDaemonConfig *config)
     g_free(config->uri);
     g_free(config->socket_path);
     g_free(config->socket_group);
+    g_free(config->worker_cpus);
     g_free(config->mode);
     g_hash_table_unref(config->domain_modes);
     g_free(config);
@@ -128,6 +129,17 @@ load_daemon(GKeyFile *kf, NsDaemonConfig *c, GError **error)
             if (!get_uint(kf, g, *k, 0, NS_ENGINE_WORKERS_MAX, &v, error))
                 return FALSE;
             c->workers = (guint)v;
+        } else if (strcmp(*k, "worker-cpus") == 0) {
+            g_autofree char *s = g_strstrip(g_key_file_get_value(kf, g, *k, NULL));
+            g_autoptr(GArray) cpus = ns_parse_cpulist(s, NULL);
+
+            if (cpus == NULL || cpus->len == 0) {
+                g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                            "[%s] %s: '%s' is not a CPU list (\"2-3,8\")", g, *k, s);
+                return FALSE;
+            }
+            g_free(c->worker_cpus);
+            c->worker_cpus = g_steal_pointer(&s);
         } else if (strcmp(*k, "debounce-ms") == 0) {
             if (!get_uint(kf, g, *k, 0, 60000, &v, error))
                 return FALSE;

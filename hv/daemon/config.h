@@ -23,6 +23,8 @@ typedef struct {
     guint max_jobs;          /* jobs running at once, host-wide */
     double rate_limit_mib_s; /* host-wide MiB/s, shared by the running jobs; 0: none */
     guint workers;           /* engine workers per job; 0: the engine's default */
+    char *worker_cpus;       /* their CPUs (libvirt list syntax); NULL: chosen away from
+                                each domain's vCPUs (worker-cpus.h) */
     guint debounce_ms;       /* pinning events closer than this make one job */
     guint start_delay_ms;    /* after a domain starts, before its first look */
     guint drift_interval_s;  /* periodic placement check; 0: off */

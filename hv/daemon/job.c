@@ -90,6 +90,7 @@ job_unref(gpointer p)
     g_free(job->spec.uuid);
     g_free(job->spec.trigger);
     g_free(job->spec.mode_override);
+    g_free(job->spec.worker_cpus);
     ns_memmap_free((NsMemMap *)job->spec.memmap);
     ns_memmap_free(job->memmap);
     ns_live_map_unref(job->spec.live);
@@ -229,6 +230,15 @@ on_decisions(const GArray *decisions, gpointer data)
     post(job, c);
 }
 
+/* Where the workers run: the log says, the report's worker_* fields too. */
+static void
+on_workers(const char *line, gpointer data)
+{
+    NsJob *job = data;
+
+    g_message("domain %s: job %" G_GUINT64_FORMAT ": %s", job->spec.uuid, job->spec.serial, line);
+}
+
 /* The earlier map if it still holds for this QEMU, else a fresh one (QMP). */
 static NsMemMap *
 load_memmap(NsJob *job, NsDomain *dom, GError **error)
@@ -365,6 +375,7 @@ job_start(virConnectPtr conn, NsJobRunFunc run_func, gpointer run_data, const Ns
     job->spec.uuid = g_strdup(spec->uuid);
     job->spec.trigger = g_strdup(spec->trigger != NULL ? spec->trigger : "request");
     job->spec.mode_override = g_strdup(spec->mode_override);
+    job->spec.worker_cpus = g_strdup(spec->worker_cpus);
     job->spec.memmap = spec->memmap != NULL ? ns_memmap_copy(spec->memmap) : NULL;
     job->spec.live = spec->live != NULL ? ns_live_map_ref(spec->live) : NULL;
     job->cb = *callbacks;
@@ -400,7 +411,9 @@ job_start(virConnectPtr conn, NsJobRunFunc run_func, gpointer run_data, const Ns
             .progress = on_engine_progress,
             .progress_data = job,
         },
+        .worker_cpus = spec->worker_cpus,
         .on_decisions = on_decisions,
+        .on_workers = on_workers,
         .data = job,
     };
     job->move = ns_move_new(&move);

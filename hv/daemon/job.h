@@ -33,6 +33,8 @@ typedef struct {
     gint cell;               /* migrate: one vNUMA cell, -1: all */
     double rate_mib_s;       /* 0: unlimited */
     guint workers;           /* 0: the engine's default */
+    char *worker_cpus;       /* the workers' CPUs (libvirt list syntax); NULL: chosen
+                                away from the domain's vCPUs (worker-cpus.h) */
     NsPolicyOptions policy;  /* rebalance */
     char *mode_override;     /* rebalance: the daemon's per-domain mode; NULL: none */
     const char *sysfs_root;  /* NULL: "/sys" (tests use captured trees) */

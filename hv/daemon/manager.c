@@ -50,6 +50,7 @@ ns_job_spec_free(NsJobSpec *spec)
     g_free(spec->uuid);
     g_free(spec->trigger);
     g_free(spec->mode_override);
+    g_free(spec->worker_cpus);
     g_free(spec);
 }
 
@@ -368,6 +369,7 @@ enqueue_rebalance(NsManager *d, Tracked *t, const char *trigger, gboolean held)
     spec->trigger = g_strdup(trigger);
     spec->cell = -1;
     spec->workers = d->config->workers;
+    spec->worker_cpus = g_strdup(d->config->worker_cpus);
     spec->policy = d->config->policy;
     spec->mode_override = g_strdup(mode_override(d, t));
     if (strcmp(trigger, "drift") == 0) {
@@ -696,6 +698,8 @@ ns_manager_migrate(NsManager *d, NsManagedDomain *t, NsJobSpec *spec)
     spec->uuid = g_strdup(t->uuid);
     if (spec->workers == 0)
         spec->workers = d->config->workers;
+    if (spec->worker_cpus == NULL)
+        spec->worker_cpus = g_strdup(d->config->worker_cpus);
     forgive(t, "an operator asked for a move");
     return enqueue(d, t, spec); /* the operator's word beats a pending rebalance */
 }

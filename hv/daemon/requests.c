@@ -133,6 +133,7 @@ handle_migrate(const NsRequestContext *ctx, NsClient *client, const NsControlReq
     spec->cell = req->cell;
     spec->rate_mib_s = req->rate;
     spec->workers = req->workers;
+    spec->worker_cpus = g_strdup(req->cpus);
     reply_described(ctx, client, req, t, (gint64)ns_manager_migrate(ctx->manager, t, spec));
 }
 

@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <numa.h>
 #include <numaif.h>
 #include <stdio.h>
@@ -286,4 +288,63 @@ ns_kernel_set_error(GError **error, int err, pid_t pid, gint node)
         break;
     }
     return FALSE;
+}
+
+/* ---- threads: where they run --------------------------------------------- */
+
+/* CPU sets sized for the kernel's CPU ids, however many there are. */
+#define CPU_IDS_MAX 8192u
+
+GArray *
+ns_kernel_thread_cpus(GError **error)
+{
+    cpu_set_t *set = CPU_ALLOC(CPU_IDS_MAX);
+    size_t size = CPU_ALLOC_SIZE(CPU_IDS_MAX);
+    GArray *cpus = NULL;
+
+    if (set == NULL) {
+        g_set_error_literal(error, NS_ERROR, NS_ERROR_FAILED, "out of memory for a CPU set");
+        return NULL;
+    }
+    if (sched_getaffinity(0, size, set) != 0) {
+        int err = errno;
+
+        CPU_FREE(set);
+        g_set_error(error, NS_ERROR, NS_ERROR_FAILED, "sched_getaffinity: %s", g_strerror(err));
+        return NULL;
+    }
+    cpus = g_array_new(FALSE, FALSE, sizeof(guint));
+    for (guint cpu = 0; cpu < CPU_IDS_MAX; cpu++)
+        if (CPU_ISSET_S(cpu, size, set))
+            g_array_append_val(cpus, cpu);
+    CPU_FREE(set);
+    return cpus;
+}
+
+int
+ns_kernel_bind_thread(const GArray *cpus, gboolean background)
+{
+    int first = 0;
+
+    if (cpus != NULL && cpus->len > 0) {
+        cpu_set_t *set = CPU_ALLOC(CPU_IDS_MAX);
+        size_t size = CPU_ALLOC_SIZE(CPU_IDS_MAX);
+
+        if (set == NULL)
+            return ENOMEM;
+        CPU_ZERO_S(size, set);
+        for (guint i = 0; i < cpus->len; i++)
+            if (g_array_index(cpus, guint, i) < CPU_IDS_MAX)
+                CPU_SET_S(g_array_index(cpus, guint, i), size, set);
+        first = pthread_setaffinity_np(pthread_self(), size, set);
+        CPU_FREE(set);
+    }
+    if (background) {
+        struct sched_param param = { .sched_priority = 0 };
+        int rc = pthread_setschedparam(pthread_self(), SCHED_IDLE, &param);
+
+        if (first == 0)
+            first = rc;
+    }
+    return first;
 }

@@ -21,7 +21,8 @@
  *       resume, cancel,
  *       policy-get
  *     migrate                     "domain": str, "to": node, "cell"?: node,
- *                                 "rate"?: MiB/s, "workers"?: 1..64
+ *                                 "rate"?: MiB/s, "workers"?: 1..64,
+ *                                 "cpus"?: CPU list (the workers' CPUs)
  *     policy-set                  "domain": str, "mode": token
  *     subscribe                   "events"?: ["progress"|"job"|"policy"|"domain", ...]
  *     hook                        "domain": str, "uuid"?: UUID,
@@ -33,7 +34,9 @@
  *   NS_CONTROL_RATE_MIN..NS_CONTROL_RATE_MAX.  A token is 1..64 bytes of
  *   ASCII letters, digits, '-', '_' and '.'; which policy modes and which
  *   hook operations mean something is the daemon's business.  "uuid" is a
- *   UUID in its 36-character text form.
+ *   UUID in its 36-character text form.  A CPU list is libvirt's syntax
+ *   ("2-3,^3,8"), 1..NS_CONTROL_CPUS_MAX bytes of digits, ',', '-' and '^';
+ *   whether its CPUs exist is the daemon's business.
  *
  * Strictness.  A request line is at most NS_CONTROL_LINE_MAX bytes, its
  * "\n" included; it must be RFC 8259 JSON -- no comments, single quotes,
@@ -96,6 +99,8 @@ G_BEGIN_DECLS
 #define NS_CONTROL_RATE_MAX 1048576.0
 /* The range of "workers". */
 #define NS_CONTROL_WORKERS_MAX 64
+/* The longest "cpus", in bytes. */
+#define NS_CONTROL_CPUS_MAX 256
 
 /* Error codes of error replies. */
 #define NS_CONTROL_ERR_INVALID_REQUEST "invalid-request"
@@ -146,6 +151,7 @@ typedef struct {
     gint cell;           /* only this vNUMA cell's memory; -1: all of it */
     gdouble rate;        /* MiB/s; 0: not given (no limit) */
     guint workers;       /* 0: not given (the daemon's default) */
+    char *cpus;          /* the workers' CPUs, libvirt list syntax; NULL: not given */
     /* policy-set */
     char *mode;
     /* subscribe */

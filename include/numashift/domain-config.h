@@ -30,6 +30,8 @@ typedef struct {
     char *numatune_mode;    /* "strict", "preferred", "interleave", "restrictive"; NULL */
     char *numatune_nodeset; /* e.g. "0-1"; NULL when absent or placement='auto' */
     char *numashift_policy; /* <metadata><numashift:policy mode='...'/>; NULL */
+    GArray *emulator_cpus;  /* <cputune><emulatorpin cpuset='...'/>: host CPUs QEMU's
+                               own threads run on, of guint ascending; NULL: none */
 } NsDomainConfig;
 
 /* The XML namespace of numashift's element in a domain's <metadata>. */

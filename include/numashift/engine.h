@@ -219,6 +219,12 @@ typedef struct {
      */
     guint unmovable_minute;
     guint unmovable_forgiven;
+    /* Where the workers run (worker-cpus.h): each confines itself to
+     * @worker_cpus (of guint; NULL: where the run thread may run) and, when
+     * @worker_background, to the SCHED_IDLE class.  Borrowed: must outlive
+     * the engine. */
+    const GArray *worker_cpus;
+    gboolean worker_background;
 } NsEngineOptions;
 
 typedef enum {
@@ -247,6 +253,11 @@ typedef struct {
     NsEngineOutcome outcome;
     pid_t pid;
     guint workers;               /* worker threads the job used */
+    char worker_cpus[128];       /* their CPUs, "2-3" ("" when left as they were; cut
+                                    with "..." when longer) */
+    gboolean worker_background;  /* they ran at SCHED_IDLE */
+    gint worker_bind_errno;      /* the first failure to confine a worker (0: none):
+                                    that worker ran where the run thread may */
     guint64 total_pages;         /* tracked pages inside the plan */
     guint64 planned_pages;       /* not on their target when the job started */
     guint64 planned_bytes;

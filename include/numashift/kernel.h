@@ -106,4 +106,21 @@ gboolean ns_kernel_check_node(guint node, GError **error);
  */
 gboolean ns_kernel_set_error(GError **error, int err, pid_t pid, gint node);
 
+/*
+ * The CPUs the calling thread may run on (sched_getaffinity(2)), of guint
+ * ascending.  NS_ERROR_FAILED when the kernel does not say.
+ * Context: any thread.
+ */
+GArray *ns_kernel_thread_cpus(GError **error);
+
+/*
+ * Confine the calling thread to @cpus (of guint; NULL or empty: leave its
+ * affinity), and when @background, put it in the SCHED_IDLE class: it
+ * then runs only on CPU time nothing else wants.  Returns 0 or the errno
+ * of the first call that failed (EINVAL: none of @cpus is allowed to this
+ * process; EPERM), after trying the other.
+ * Context: any thread; changes the calling thread only.
+ */
+int ns_kernel_bind_thread(const GArray *cpus, gboolean background);
+
 G_END_DECLS

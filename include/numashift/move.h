@@ -80,9 +80,16 @@ typedef struct {
                                       and releases it when the burst has settled) */
     const char *holder;            /* who moves, recorded in the mover lock ("numashiftd
                                       (pid 12), job 3"); required unless engine.dry_run */
-    NsEngineOptions engine;        /* workers, rate, dry run, progress (copied) */
+    NsEngineOptions engine;        /* workers, rate, dry run, progress (copied); its
+                                      worker_cpus and worker_background are the run's
+                                      own choice (worker-cpus.h), overwritten */
+    const char *worker_cpus;       /* the operator's CPUs for the workers ("2-3");
+                                      NULL: chosen away from the domain's vCPUs */
     /* Called from the running thread, with no lock held; each may be NULL. */
     void (*on_decisions)(const GArray *decisions, gpointer data); /* of NsPolicyDecision */
+    void (*on_workers)(const char *line, gpointer data); /* where the workers run, once
+                                                            per run that moves
+                                                            (ns_worker_cpus_describe()) */
     gpointer data;
 } NsMoveSpec;
 

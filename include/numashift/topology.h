@@ -105,6 +105,13 @@ guint ns_topology_distance(const NsTopology *topo, guint from, guint to);
 GArray *ns_topology_parse_list(const char *text, guint max, GError **error);
 
 /*
+ * The kernel's list syntax for @ids (of guint, ascending, no duplicates):
+ * "0-3,8,10-11"; "" for none.  The inverse of ns_topology_parse_list().
+ * Context: any thread; pure.
+ */
+char *ns_topology_format_list(const GArray *ids);
+
+/*
  * Free @topo and its nodes.  NULL is accepted.
  * Context: any thread; no locks; no reader may still use @topo.
  */

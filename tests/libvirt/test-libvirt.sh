@@ -170,6 +170,8 @@ bad-input)
 	ns_expect_exit 2 "an interval that is no number" "$NUMASHIFT" status nsguest --watch --interval soon
 	ns_expect_exit 2 "zero workers" "$NUMASHIFT" migrate nsguest --to 0 --workers 0
 	ns_expect_exit 2 "too many workers" "$NUMASHIFT" migrate nsguest --to 0 --workers 100000
+	ns_expect_exit 2 "worker CPUs that are no list" "$NUMASHIFT" migrate nsguest --to 0 --cpus all
+	ns_expect_exit 3 "worker CPUs numashift may not use" "$NUMASHIFT" migrate nsguest --to 0 --cpus 4000
 	ns_expect_exit 2 "a negative rate" "$NUMASHIFT" migrate nsguest --to 0 --rate -5
 	ns_expect_exit 2 "a zero rate" "$NUMASHIFT" migrate nsguest --to 0 --rate 0
 	ns_expect_exit 2 "an infinite rate" "$NUMASHIFT" migrate nsguest --to 0 --rate inf

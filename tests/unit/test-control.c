@@ -61,6 +61,7 @@ assert_same_request(const NsControlRequest *a, const NsControlRequest *b)
     g_assert_cmpint(a->cell, ==, b->cell);
     g_assert_cmpfloat(a->rate, ==, b->rate);
     g_assert_cmpuint(a->workers, ==, b->workers);
+    g_assert_cmpstr(a->cpus, ==, b->cpus);
     g_assert_cmpstr(a->mode, ==, b->mode);
     g_assert_cmpuint(a->events, ==, b->events);
     g_assert_cmpstr(a->uuid, ==, b->uuid);
@@ -163,7 +164,7 @@ test_migrate(void)
 {
     g_autoptr(NsControlRequest) full = parse_ok(
         "{\"id\":3,\"op\":\"migrate\",\"domain\":\"vm\",\"to\":1,\"cell\":0,\"rate\":12.5,"
-        "\"workers\":4}");
+        "\"workers\":4,\"cpus\":\"2-5,^3\"}");
     g_autoptr(NsControlRequest) min = parse_ok("{\"op\":\"migrate\",\"domain\":\"vm\",\"to\":0}");
     g_autoptr(NsControlRequest) edges = parse_ok(
         "{\"op\":\"migrate\",\"domain\":\"vm\",\"to\":2046,\"cell\":2046,\"rate\":1048576,"
@@ -176,6 +177,8 @@ test_migrate(void)
     g_assert_cmpint(full->cell, ==, 0);
     g_assert_cmpfloat(full->rate, ==, 12.5);
     g_assert_cmpuint(full->workers, ==, 4);
+    g_assert_cmpstr(full->cpus, ==, "2-5,^3");
+    g_assert_null(min->cpus);
     g_assert_cmpint(json_node_get_int(full->id), ==, 3);
     g_assert_cmpint(min->cell, ==, -1);
     g_assert_cmpfloat(min->rate, ==, 0);
@@ -223,6 +226,18 @@ test_migrate_invalid(void)
     parse_fails(M "\"to\":1,\"workers\":65}", "out of range 1..64");
     parse_fails(M "\"to\":1,\"workers\":-1}", "out of range");
     parse_fails(M "\"to\":1,\"workers\":2.5}", "\"workers\" is a number");
+    parse_fails(M "\"to\":1,\"cpus\":\"\"}", "\"cpus\" is \"\": a CPU list");
+    parse_fails(M "\"to\":1,\"cpus\":\"2 3\"}", "\"cpus\" is \"2 3\": a CPU list");
+    parse_fails(M "\"to\":1,\"cpus\":\"all\"}", "a CPU list");
+    parse_fails(M "\"to\":1,\"cpus\":3}", "\"cpus\" is an integer, expected a string");
+    {
+        g_autofree char *long_list = g_strnfill(NS_CONTROL_CPUS_MAX + 1, '1');
+        g_autofree char *line = g_strdup_printf(M "\"to\":1,\"cpus\":\"%s\"}", long_list);
+
+        parse_fails(line, "of 1 to 256 bytes");
+    }
+    parse_fails("{\"op\":\"rebalance\",\"domain\":\"vm\",\"cpus\":\"1\"}",
+                "takes no field \"cpus\"");
     parse_fails(M "\"to\":1,\"speed\":1}", "takes no field \"speed\"");
     parse_fails(M "\"to\":1,\"mode\":\"x\"}", "takes no field \"mode\"");
 #undef M

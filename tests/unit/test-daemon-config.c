@@ -69,6 +69,7 @@ test_full(void)
                                             "max-jobs=3\n"
                                             "rate-limit-mib-s=250.5\n"
                                             "workers=4\n"
+                                            "worker-cpus= 2-3,^3,8 \n"
                                             "debounce-ms=800\n"
                                             "start-delay-ms=0\n"
                                             "drift-interval-s=0\n"
@@ -91,6 +92,7 @@ test_full(void)
     g_assert_cmpuint(c->max_jobs, ==, 3);
     g_assert_cmpfloat(c->rate_limit_mib_s, ==, 250.5);
     g_assert_cmpuint(c->workers, ==, 4);
+    g_assert_cmpstr(c->worker_cpus, ==, "2-3,^3,8");
     g_assert_cmpuint(c->debounce_ms, ==, 800);
     g_assert_cmpuint(c->start_delay_ms, ==, 0);
     g_assert_cmpuint(c->drift_interval_s, ==, 0);
@@ -117,6 +119,8 @@ test_errors(void)
         { "[daemon]\nmax-jobs=0\n", "max-jobs" },
         { "[daemon]\nmax-jobs=many\n", "max-jobs" },
         { "[daemon]\nworkers=65\n", "workers" },
+        { "[daemon]\nworker-cpus=all\n", "worker-cpus: 'all' is not a CPU list" },
+        { "[daemon]\nworker-cpus=\n", "worker-cpus" },
         { "[daemon]\ndebounce-ms=-1\n", "debounce-ms" },
         { "[daemon]\nrate-limit-mib-s=fast\n", "rate-limit-mib-s" },
         { "[daemon]\nrate-limit-mib-s=-5\n", "rate-limit-mib-s" },

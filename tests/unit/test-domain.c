@@ -99,6 +99,24 @@ test_config_plain(void)
     /* Another namespace's <policy> is not ours. */
     g_assert_null(c->numashift_policy);
     g_assert_cmpint(ns_domain_config_cell_of_vcpu(c, 0), ==, -1);
+    g_assert_null(c->emulator_cpus);
+}
+
+/* libvirt's emulator pin set: where the copy workers go when every CPU is a vCPU's. */
+static void
+test_config_emulatorpin(void)
+{
+    const char *xml = "<domain type='kvm'><name>pinned</name><vcpu>2</vcpu>"
+                      "<cputune><vcpupin vcpu='0' cpuset='2'/><vcpupin vcpu='1' cpuset='3'/>"
+                      "<emulatorpin cpuset='0-1,^1,5'/></cputune></domain>";
+    g_autoptr(GError) error = NULL;
+    g_autoptr(NsDomainConfig) c = ns_domain_config_parse(xml, &error);
+
+    g_assert_no_error(error);
+    g_assert_nonnull(c->emulator_cpus);
+    g_assert_cmpuint(c->emulator_cpus->len, ==, 2);
+    g_assert_cmpuint(g_array_index(c->emulator_cpus, guint, 0), ==, 0);
+    g_assert_cmpuint(g_array_index(c->emulator_cpus, guint, 1), ==, 5);
 }
 
 static void
@@ -116,6 +134,8 @@ test_config_bad(void)
         "<domain><name>x</name><cpu><numa><cell id='0' cpus='0-' memory='1'/></numa></cpu></domain>",
         "<domain><name>x</name><cpu><numa><cell id='0' cpus='0' memory='1'/>"
         "<cell id='0' cpus='1' memory='1'/></numa></cpu></domain>",
+        "<domain><name>x</name><cputune><emulatorpin/></cputune></domain>",
+        "<domain><name>x</name><cputune><emulatorpin cpuset='1-'/></cputune></domain>",
         NULL,
     };
 
@@ -141,5 +161,6 @@ main(int argc, char **argv)
     g_test_add_func("/domain/config-vnuma", test_config_vnuma);
     g_test_add_func("/domain/config-plain", test_config_plain);
     g_test_add_func("/domain/config-bad", test_config_bad);
+    g_test_add_func("/domain/config-emulatorpin", test_config_emulatorpin);
     return g_test_run();
 }

@@ -25,6 +25,7 @@
 #include <glib.h>
 #include <math.h>
 #include <numa.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <urcu/urcu-memb.h>
@@ -145,6 +146,9 @@ typedef struct {
     gboolean partial_moves;/* ... the unwritten half moved anyway */
     gboolean check_in_flight; /* summarize the tree inside each call */
     gulong call_sleep_us;  /* real time each call takes */
+    const GArray *expect_cpus; /* non-NULL: count move calls from a thread confined elsewhere */
+    guint wrong_cpu_calls;
+    guint idle_calls;          /* move calls from a SCHED_IDLE thread */
     guint violations;
     gboolean gate_closed;
     guint blocked;
@@ -229,6 +233,15 @@ fake_move_pages(gpointer data, pid_t pid, gulong count, void **pages, const int 
     }
 
     f->calls++;
+    if (sched_getscheduler(0) == SCHED_IDLE)
+        f->idle_calls++;
+    if (f->expect_cpus != NULL) {
+        g_autoptr(GArray) mine = ns_kernel_thread_cpus(NULL);
+
+        if (mine == NULL || mine->len != f->expect_cpus->len ||
+            memcmp(mine->data, f->expect_cpus->data, mine->len * sizeof(guint)) != 0)
+            f->wrong_cpu_calls++;
+    }
     if (f->gate_closed) {
         f->blocked++;
         g_cond_broadcast(&f->cond);
@@ -843,6 +856,66 @@ test_fake_move_all(void)
     g_assert_cmpuint(f->submits[1024], ==, 1);
     g_assert_cmpuint(f->submits[1025], ==, 0);
     assert_no_markers(f->tree);
+}
+
+/*
+ * Issue #11: the workers run where the job says (worker-cpus.h), not where
+ * the run thread may: every move call comes from a thread confined to the
+ * chosen CPU and, when asked, in the SCHED_IDLE class; the report says so.
+ * A CPU the process may not use fails the confinement: the report gives
+ * the errno and the pages still move, from wherever the worker runs.
+ */
+static void
+test_fake_worker_cpus(void)
+{
+    g_autoptr(GArray) allowed = ns_kernel_thread_cpus(NULL);
+    g_autoptr(GArray) one = g_array_new(FALSE, FALSE, sizeof(guint));
+    g_autoptr(GArray) impossible = g_array_new(FALSE, FALSE, sizeof(guint));
+    guint cpu = g_array_index(allowed, guint, allowed->len - 1), nowhere = 8000;
+
+    g_array_append_val(one, cpu);
+    g_array_append_val(impossible, nowhere);
+    for (guint round = 0; round < 2; round++) {
+        g_autoptr(Fake) f = fake_new(4096, 1, NULL, 0);
+        NsKernel host = fake_host(f, FALSE);
+        NsEngineOptions opts = { .workers = 2, .batch_max_pages = 512,
+                                 .worker_cpus = round == 0 ? one : impossible,
+                                 .worker_background = round == 0 };
+        g_autoptr(NsEngine) e = NULL;
+        g_autoptr(NsEngineReport) r = NULL;
+        g_autoptr(GError) error = NULL;
+
+        f->expect_cpus = round == 0 ? one : allowed;
+        e = fake_engine(f, 0, &opts, &host);
+        g_assert_true(ns_engine_run(e, &error));
+        g_assert_no_error(error);
+        r = ns_engine_get_report(e);
+        g_assert_cmpuint(r->moved_pages, ==, 4096);
+        g_assert_cmpuint(f->calls, >=, 8);
+        g_assert_cmpuint(f->wrong_cpu_calls, ==, 0);
+        g_assert_cmpuint(f->idle_calls, ==, round == 0 ? f->calls : 0);
+        g_assert_cmpint(r->worker_background, ==, round == 0);
+        if (round == 0) {
+            g_autofree char *want = g_strdup_printf("%u", cpu);
+
+            g_assert_cmpstr(r->worker_cpus, ==, want);
+            g_assert_cmpint(r->worker_bind_errno, ==, 0);
+        } else {
+            g_assert_cmpstr(r->worker_cpus, ==, "8000");
+            g_assert_cmpint(r->worker_bind_errno, ==, EINVAL);
+        }
+        g_autoptr(JsonNode) json = ns_engine_report_to_json(r);
+        JsonObject *o = json_node_get_object(json);
+
+        g_assert_cmpstr(json_object_get_string_member(o, "worker_class"), ==,
+                        round == 0 ? "idle" : "normal");
+        g_assert_cmpint(json_object_has_member(o, "worker_bind_error"), ==, round == 1);
+    }
+    /* The run thread itself stays where it was. */
+    g_autoptr(GArray) after = ns_kernel_thread_cpus(NULL);
+
+    g_assert_cmpuint(after->len, ==, allowed->len);
+    g_assert_cmpint(sched_getscheduler(0), ==, SCHED_OTHER);
 }
 
 /*
@@ -2050,6 +2123,7 @@ main(int argc, char **argv)
     g_test_add_func("/engine/fake/reader", test_fake_reader);
     g_test_add_func("/engine/fake/progress", test_fake_progress);
     g_test_add_func("/engine/fake/other-job", test_fake_other_job);
+    g_test_add_func("/engine/fake/worker-cpus", test_fake_worker_cpus);
 #define REAL_TEST(path, fn) g_test_add(path, Real, NULL, real_setup, fn, real_teardown)
     REAL_TEST("/engine/real/in-place", test_real_in_place);
     REAL_TEST("/engine/real/enodev", test_real_enodev);

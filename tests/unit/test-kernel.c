@@ -5,6 +5,7 @@
  * errno map.  Runs on any host: node numbers come from the host.
  */
 #include <errno.h>
+#include <sched.h>
 #include <glib.h>
 #include <stdint.h>
 #include <string.h>
@@ -168,6 +169,72 @@ test_host_cpuset_mems(void)
     g_assert_true(strspn(mems, "0123456789,-") == strlen(mems));
 }
 
+typedef struct {
+    const GArray *cpus;
+    gboolean background;
+    int rc;
+    GArray *after;
+    int policy;
+} Bind;
+
+static gpointer
+bind_thread(gpointer data)
+{
+    Bind *b = data;
+
+    b->rc = ns_kernel_bind_thread(b->cpus, b->background);
+    b->after = ns_kernel_thread_cpus(NULL);
+    b->policy = sched_getscheduler(0);
+    return NULL;
+}
+
+/*
+ * Where a thread may run, and confining one (the engine's workers): the
+ * calling thread's CPUs as sched_getaffinity says; a bind to one of them
+ * at SCHED_IDLE holds for that thread only; a CPU the process may not use
+ * is EINVAL and leaves the thread as it was; NULL binds nothing.
+ */
+static void
+test_thread_cpus(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GArray) mine = ns_kernel_thread_cpus(&error);
+
+    g_assert_no_error(error);
+    g_assert_cmpuint(mine->len, >=, 1);
+    g_assert_cmpuint(mine->len, ==, (guint)g_get_num_processors());
+    g_autoptr(GArray) last = g_array_new(FALSE, FALSE, sizeof(guint));
+    g_autoptr(GArray) nowhere = g_array_new(FALSE, FALSE, sizeof(guint));
+    guint cpu = g_array_index(mine, guint, mine->len - 1), bad = 8000;
+
+    g_array_append_val(last, cpu);
+    g_array_append_val(nowhere, bad);
+    Bind cases[] = {
+        { .cpus = last, .background = TRUE },
+        { .cpus = nowhere, .background = FALSE },
+        { .cpus = NULL, .background = FALSE },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS(cases); i++)
+        g_thread_join(g_thread_new("bind", bind_thread, &cases[i]));
+    g_assert_cmpint(cases[0].rc, ==, 0);
+    g_assert_cmpuint(cases[0].after->len, ==, 1);
+    g_assert_cmpuint(g_array_index(cases[0].after, guint, 0), ==, cpu);
+    g_assert_cmpint(cases[0].policy, ==, SCHED_IDLE);
+    g_assert_cmpint(cases[1].rc, ==, EINVAL);
+    g_assert_cmpuint(cases[1].after->len, ==, mine->len);
+    g_assert_cmpint(cases[1].policy, ==, SCHED_OTHER);
+    g_assert_cmpint(cases[2].rc, ==, 0);
+    g_assert_cmpuint(cases[2].after->len, ==, mine->len);
+    for (guint i = 0; i < G_N_ELEMENTS(cases); i++)
+        g_array_unref(cases[i].after);
+    /* This thread was never touched. */
+    g_autoptr(GArray) still = ns_kernel_thread_cpus(NULL);
+
+    g_assert_cmpuint(still->len, ==, mine->len);
+    g_assert_cmpint(sched_getscheduler(0), ==, SCHED_OTHER);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -178,5 +245,6 @@ main(int argc, char **argv)
     g_test_add_func("/kernel/resolve", test_resolve);
     g_test_add_func("/kernel/check-node", test_check_node);
     g_test_add_func("/kernel/set-error", test_set_error);
+    g_test_add_func("/kernel/thread-cpus", test_thread_cpus);
     return g_test_run();
 }

@@ -431,6 +431,24 @@ test_free_null(void)
     ns_topology_free(NULL);
 }
 
+/* The kernel's list syntax back from ids: runs fold, singles stay, the
+ * parser reads it back to the same ids. */
+static void
+test_format_list(void)
+{
+    const char *lists[] = { "", "0", "0-3", "0-1,3", "1,3,5", "0-2,4-6,9,11-12", NULL };
+
+    for (const char **l = lists; *l != NULL; l++) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GArray) ids = ns_topology_parse_list(*l, 65535, &error);
+
+        g_assert_no_error(error);
+        g_autofree char *text = ns_topology_format_list(ids);
+
+        g_assert_cmpstr(text, ==, *l);
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -444,6 +462,7 @@ main(int argc, char **argv)
     g_test_add_func("/topology/refresh-memory", test_refresh_memory);
     g_test_add_func("/topology/refresh-offline-node", test_refresh_offline_node);
     g_test_add_func("/topology/parse-list", test_parse_list);
+    g_test_add_func("/topology/format-list", test_format_list);
     g_test_add_func("/topology/libnuma-reports", test_libnuma_reports);
     g_test_add_func("/topology/free-null", test_free_null);
     return g_test_run();
