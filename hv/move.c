@@ -378,7 +378,8 @@ plan_rebalance(NsMove *move, const Facts *facts, const HostFacts *host,
  * Where the engine's workers run (worker-cpus.h): away from the CPUs the
  * domain's vCPUs may run on, preferring the target nodes'.  The pinning is
  * the one the policy decided on, or read now for a move to a node; when it
- * cannot be read, every CPU counts as a vCPU's.  Only the operator's list
+ * cannot be read, every CPU counts as a vCPU's; a caller with no pinning
+ * function has no vCPUs to avoid (a simulated guest).  Only the operator's list
  * can fail the run (a bad list); a host that cannot tell its CPUs leaves
  * the workers where they were, as before this choice existed.
  */
@@ -442,10 +443,16 @@ choose_worker_cpus(NsMove *move, const Facts *facts, HostFacts *host, const NsPl
             return TRUE;
         }
     }
-    if (move->pinning == NULL && facts->pinning != NULL) {
+    if (move->pinning == NULL && facts->pinning == NULL) {
+        /* A caller without vCPUs to tell of (a simulated guest). */
+        move->pinning = g_ptr_array_new();
+    } else if (move->pinning == NULL) {
         move->pinning = facts->pinning(facts->pinning_data, &local);
-        if (move->pinning == NULL)
-            g_clear_error(&local); /* unknown: every CPU may run a vCPU */
+        if (move->pinning == NULL) {
+            g_warning("worker CPUs: the vCPU pinning is unknown (%s): every CPU counts as a "
+                      "vCPU's", local->message);
+            g_clear_error(&local);
+        }
     }
     g_autoptr(GArray) allowed = ns_kernel_thread_cpus(&local);
 
