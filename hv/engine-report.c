@@ -22,6 +22,15 @@ ns_engine_report_to_json(const NsEngineReport *r)
     json_builder_add_string_value(b, r->worker_cpus);
     json_builder_set_member_name(b, "worker_class");
     json_builder_add_string_value(b, r->worker_background ? "idle" : "normal");
+    if (r->paced) {
+        json_builder_set_member_name(b, "pacing");
+        json_builder_begin_object(b);
+        add_int(b, "vcpu_wait_baseline_permille", r->vcpu_wait_baseline_permille);
+        add_int(b, "vcpu_wait_peak_permille", r->vcpu_wait_peak_permille);
+        add_int(b, "backoffs", r->pace_backoffs);
+        add_int(b, "slowest_level", r->pace_slowest_level);
+        json_builder_end_object(b);
+    }
     if (r->worker_bind_errno != 0) {
         json_builder_set_member_name(b, "worker_bind_error");
         json_builder_add_string_value(b, g_strerror(r->worker_bind_errno));

@@ -132,6 +132,7 @@ struct NsEngine {
     guint64 handled_planned_bytes; /* planned bytes no longer waiting: for the ETA */
     gint64 start_us;
     gint64 end_us;        /* 0 while running */
+    NsPace pace;          /* how many workers take batches, budget, rest (pacer.h) */
 
     NsEngineReport report;
 };
@@ -139,6 +140,10 @@ struct NsEngine {
 typedef struct {
     NsEngine *engine;
     GThread *thread;
+    guint number;         /* 0..: workers at or past pace.workers take no batch */
+    gint64 budget_us;     /* the pace's, when the batch was taken */
+    guint gap;
+    gint64 rest_us;       /* to rest before the next batch */
     guint64 batch_pages;  /* adaptive, base pages */
     GArray *batch;        /* of Item */
     void **addrs;
@@ -360,6 +365,7 @@ ns_engine_new(NsRadix *tree, const NsMemMap *map, const NsPlan *plan,
     e->sizing = (NsBatchSizing){ .budget_us = o.batch_budget_us,
                                  .min_pages = o.batch_min_pages,
                                  .max_pages = o.batch_max_pages };
+    e->pace = (NsPace){ .workers = o.workers, .budget_us = o.batch_budget_us, .gap = 0 };
     e->report.pid = map->pid;
     e->report.first_move_us = -1;
     e->report.outcome = NS_ENGINE_OUTCOME_NONE;
@@ -696,6 +702,14 @@ take_batch(NsEngine *e, Worker *w)
             g_cond_wait(&e->cond, &e->lock);
             continue;
         }
+        if (w->number >= e->pace.workers) {
+            /* Parked by the pacer: until the pace allows it again, or the
+             * work is done. */
+            if (e->cursor >= e->queue->len && e->busy == 0 && e->retry->len == 0)
+                break;
+            g_cond_wait(&e->cond, &e->lock);
+            continue;
+        }
         if (e->cursor < e->queue->len) {
             guint64 limit = batch_limit_locked(e, w);
             guint64 weight = 0;
@@ -717,6 +731,8 @@ take_batch(NsEngine *e, Worker *w)
             }
             e->busy++;
             e->in_flight_pages += weight;
+            w->budget_us = e->pace.budget_us;
+            w->gap = e->pace.gap;
             got = TRUE;
             break;
         }
@@ -1192,7 +1208,11 @@ run_batch(NsEngine *e, Worker *w)
             settle_gone(e, w, &res);
             if (rc == -ENOMEM)
                 res.no_memory = TRUE;
-            w->batch_pages = ns_engine_batch_next(&e->sizing, submitted, t1 - t0);
+            NsBatchSizing sizing = e->sizing;
+
+            sizing.budget_us = w->budget_us;
+            w->batch_pages = ns_engine_batch_next(&sizing, submitted, t1 - t0);
+            w->rest_us = (gint64)w->gap * (t1 - t0);
         } else {
             /* The call failed as a whole: markers back exactly as they were. */
             for (guint k = 0; k < n; k++) {
@@ -1221,8 +1241,19 @@ worker_main(gpointer data)
         g_mutex_unlock(&e->lock);
     }
     urcu_memb_register_thread();
-    while (take_batch(e, w))
+    while (take_batch(e, w)) {
         run_batch(e, w);
+        if (w->rest_us > 0) {
+            /* The pacer's rest after a call: the guest gets the CPU. */
+            g_mutex_lock(&e->lock);
+            gint64 until = kernel_now(e) + w->rest_us;
+
+            while (!e->cancelled && !e->stopping && kernel_now(e) < until)
+                wait_step_locked(e, until);
+            g_mutex_unlock(&e->lock);
+            w->rest_us = 0;
+        }
+    }
     urcu_memb_unregister_thread();
 
     g_mutex_lock(&e->lock);
@@ -1263,7 +1294,17 @@ run_workers(NsEngine *e, GError **error)
 {
     guint n = (guint)MIN((guint64)e->opts.workers, (guint64)e->queue->len);
     g_autofree Worker *workers = g_new0(Worker, MAX(n, 1u));
-    gint64 next;
+    g_autoptr(GArray) waits = g_array_new(FALSE, FALSE, sizeof(NsThreadWait));
+    NsPacer *pacer = e->kernel.vcpu_waits != NULL ? e->opts.pacer : NULL;
+    gint64 next, next_pace = G_MAXINT64;
+
+    if (pacer != NULL) {
+        if (!e->kernel.vcpu_waits(e->kernel.data, e->pid, waits))
+            g_array_set_size(waits, 0);
+        ns_pacer_begin(pacer, e->opts.workers, e->opts.batch_budget_us, waits,
+                       g_get_monotonic_time());
+        next_pace = g_get_monotonic_time() + NS_PACER_INTERVAL_US;
+    }
 
     g_mutex_lock(&e->lock);
     e->report.workers = n;
@@ -1276,6 +1317,10 @@ run_workers(NsEngine *e, GError **error)
             sizeof(e->report.worker_cpus))
             strcpy(e->report.worker_cpus + sizeof(e->report.worker_cpus) - 4, "...");
     }
+    if (pacer != NULL) {
+        e->pace = ns_pacer_get(pacer); /* a window after another goes on at its pace */
+        e->report.paced = TRUE;
+    }
     g_mutex_unlock(&e->lock);
 
     for (guint i = 0; i < n; i++) {
@@ -1283,6 +1328,7 @@ run_workers(NsEngine *e, GError **error)
         Worker *w = &workers[i];
 
         w->engine = e;
+        w->number = i;
         w->batch_pages = ns_engine_batch_next(&e->sizing, 0, 0);
         w->batch = g_array_new(FALSE, FALSE, sizeof(Item));
         w->thread = g_thread_try_new(name, worker_main, w, i == 0 ? error : NULL);
@@ -1300,7 +1346,22 @@ run_workers(NsEngine *e, GError **error)
     g_mutex_lock(&e->lock);
     next = g_get_monotonic_time() + e->opts.progress_interval_us;
     while (e->live_workers > 0) {
-        g_cond_wait_until(&e->cond, &e->lock, next);
+        g_cond_wait_until(&e->cond, &e->lock, MIN(next, next_pace));
+        if (g_get_monotonic_time() >= next_pace) {
+            gboolean changed;
+
+            /* /proc reads and the pacer without the lock: workers go on. */
+            g_mutex_unlock(&e->lock);
+            if (!e->kernel.vcpu_waits(e->kernel.data, e->pid, waits))
+                g_array_set_size(waits, 0);
+            changed = ns_pacer_sample(pacer, waits, g_get_monotonic_time());
+            g_mutex_lock(&e->lock);
+            if (changed) {
+                e->pace = ns_pacer_get(pacer);
+                g_cond_broadcast(&e->cond); /* parked workers may go again */
+            }
+            next_pace = g_get_monotonic_time() + NS_PACER_INTERVAL_US;
+        }
         if (g_get_monotonic_time() >= next) {
             if (e->opts.progress != NULL) {
                 NsEngineProgress p;
@@ -1320,6 +1381,16 @@ run_workers(NsEngine *e, GError **error)
             continue;
         g_thread_join(workers[i].thread);
         worker_free(&workers[i]);
+    }
+    if (pacer != NULL) {
+        NsPacerStats st = ns_pacer_get_stats(pacer);
+
+        g_mutex_lock(&e->lock);
+        e->report.vcpu_wait_baseline_permille = st.baseline_permille;
+        e->report.vcpu_wait_peak_permille = st.peak_permille;
+        e->report.pace_backoffs = st.backoffs;
+        e->report.pace_slowest_level = st.slowest_level;
+        g_mutex_unlock(&e->lock);
     }
     return TRUE;
 }

@@ -13,6 +13,7 @@
 
 #include "numashift/error.h"
 #include "numashift/mover-lock.h"
+#include "numashift/pacer.h"
 #include "numashift/placement.h"
 #include "numashift/topology.h"
 #include "numashift/worker-cpus.h"
@@ -31,6 +32,7 @@ struct _NsMove {
     /* The run thread's own. */
     GPtrArray *pinning;          /* the vCPU pinning the policy decided on; NULL: not read */
     NsWorkerCpus *worker_choice; /* where the engine's workers run */
+    NsPacer *pacer;              /* the guest's vCPU run delay, from the run's start */
 };
 
 static const char *const phase_names[NS_MOVE_PHASE_COUNT] = { "sample", "host",   "settle",
@@ -70,6 +72,7 @@ ns_move_free(NsMove *move)
     g_free((char *)move->spec.worker_cpus);
     g_clear_pointer(&move->pinning, g_ptr_array_unref);
     g_clear_pointer(&move->worker_choice, ns_worker_cpus_free);
+    g_clear_pointer(&move->pacer, ns_pacer_free);
     g_clear_pointer(&move->report, ns_engine_report_free);
     g_cond_clear(&move->settled);
     g_mutex_clear(&move->lock);
@@ -569,6 +572,14 @@ report_add(NsEngineReport *sum, const NsEngineReport *w, gint64 since_start_us)
     sum->workers = w->workers;
     memcpy(sum->worker_cpus, w->worker_cpus, sizeof(sum->worker_cpus));
     sum->worker_background = w->worker_background;
+    /* The pacer's figures run over the whole move: the last window's hold them. */
+    sum->paced = sum->paced || w->paced;
+    if (w->paced) {
+        sum->vcpu_wait_baseline_permille = w->vcpu_wait_baseline_permille;
+        sum->vcpu_wait_peak_permille = w->vcpu_wait_peak_permille;
+        sum->pace_backoffs = w->pace_backoffs;
+        sum->pace_slowest_level = w->pace_slowest_level;
+    }
     if (sum->worker_bind_errno == 0)
         sum->worker_bind_errno = w->worker_bind_errno;
     sum->pid = w->pid;
@@ -629,6 +640,7 @@ run_engine(NsMove *move, NsLiveMap *live, const NsMemMap *map, const NsPlan *pla
         opts.worker_cpus = move->worker_choice->cpus;
         opts.worker_background = move->worker_choice->background;
     }
+    opts.pacer = move->pacer;
     g_autoptr(NsEngine) engine =
         ns_engine_new(ns_live_map_get_tree(live), map, plan, &opts, error);
 
@@ -868,6 +880,16 @@ ns_move_run_on(NsMove *move, const NsDomainConfig *config, NsMovePinningFunc pin
         return FALSE;
     if (!check_operator_cpus(move, error))
         return FALSE;
+    if (!spec->engine.dry_run && kernel.vcpu_waits != NULL) {
+        /* The guest's vCPUs' waits from here to the first move are the
+         * pacer's baseline: what the host costs them without us. */
+        g_autoptr(GArray) waits = g_array_new(FALSE, FALSE, sizeof(NsThreadWait));
+
+        if (!kernel.vcpu_waits(kernel.data, map->pid, waits))
+            g_array_set_size(waits, 0);
+        g_clear_pointer(&move->pacer, ns_pacer_free);
+        move->pacer = ns_pacer_new(waits, g_get_monotonic_time());
+    }
     gboolean sampled = spec->kind == NS_MOVE_REBALANCE && spec->sample_stride > 0;
     g_auto(HostFacts) host = { NULL, NULL };
 

@@ -522,6 +522,11 @@ print_report(const NsCli *cli, const NsEngineReport *r)
     if (r->worker_bind_errno != 0)
         printf("  workers could not be confined to them (%s): they ran anywhere\n",
                g_strerror(r->worker_bind_errno));
+    if (r->paced)
+        printf("  guest's vCPUs waited for a CPU: %.1f%% before the move, at most %.1f%% during it;"
+               " %u slow-down step(s)\n",
+               r->vcpu_wait_baseline_permille / 10.0, r->vcpu_wait_peak_permille / 10.0,
+               r->pace_backoffs);
     if (r->gone_pages > 0)
         printf("  unmapped during the move (gone): %" G_GUINT64_FORMAT " pages\n", r->gone_pages);
     if (r->unmovable_pages > 0)

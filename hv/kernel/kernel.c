@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "numashift/error.h"
+#include "numashift/pacer.h"
 #include "numashift/radix.h"
 
 struct NsKernelPages {
@@ -179,6 +180,44 @@ host_cpuset_mems(gpointer data, pid_t pid)
     return found;
 }
 
+/* QEMU's names for vCPU threads: "CPU 0/KVM", "CPU 3/TCG", "ALL CPUs/TCG". */
+static gboolean
+is_vcpu_thread(const char *comm)
+{
+    return (g_str_has_prefix(comm, "CPU ") || g_str_has_prefix(comm, "ALL CPUs/")) &&
+           (g_str_has_suffix(comm, "/KVM") || g_str_has_suffix(comm, "/TCG"));
+}
+
+static gboolean
+host_vcpu_waits(gpointer data, pid_t pid, GArray *ret_waits)
+{
+    g_autofree char *dir = g_strdup_printf("/proc/%d/task", (int)pid);
+    g_autoptr(GDir) tasks = g_dir_open(dir, 0, NULL);
+    const char *name;
+
+    g_array_set_size(ret_waits, 0);
+    if (tasks == NULL)
+        return FALSE;
+    while ((name = g_dir_read_name(tasks)) != NULL) {
+        g_autofree char *comm_path = g_build_filename(dir, name, "comm", NULL);
+        g_autofree char *stat_path = g_build_filename(dir, name, "schedstat", NULL);
+        g_autofree char *comm = NULL;
+        g_autofree char *stat = NULL;
+        guint64 run_ns, wait_ns;
+        NsThreadWait w;
+
+        if (!g_file_get_contents(comm_path, &comm, NULL, NULL) ||
+            !is_vcpu_thread(g_strchomp(comm)) ||
+            !g_file_get_contents(stat_path, &stat, NULL, NULL) ||
+            sscanf(stat, "%" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT, &run_ns, &wait_ns) != 2)
+            continue; /* not a vCPU, or gone meanwhile */
+        w.tid = (pid_t)g_ascii_strtoll(name, NULL, 10);
+        w.wait_ns = wait_ns;
+        g_array_append_val(ret_waits, w);
+    }
+    return ret_waits->len > 0;
+}
+
 static const NsKernel host_kernel = {
     .move_pages = host_move_pages,
     .check_node = host_check_node,
@@ -190,6 +229,7 @@ static const NsKernel host_kernel = {
     .kpageflags_read = host_kpageflags_read,
     .pages_close = host_pages_close,
     .cpuset_mems = host_cpuset_mems,
+    .vcpu_waits = host_vcpu_waits,
     .data = NULL,
 };
 

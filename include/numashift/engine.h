@@ -48,6 +48,7 @@
 #include "numashift/kernel.h"
 
 #include "numashift/memmap.h"
+#include "numashift/pacer.h"
 #include "numashift/radix.h"
 
 G_BEGIN_DECLS
@@ -225,6 +226,13 @@ typedef struct {
      * the engine. */
     const GArray *worker_cpus;
     gboolean worker_background;
+    /* Pacing by the guest's vCPU run delay (pacer.h): the run thread
+     * samples the kernel's vcpu_waits() every NS_PACER_INTERVAL_US and
+     * applies the pace (workers taking batches, budget per call, rest
+     * after a call).  Borrowed: one pacer may serve several engines of one
+     * run in turn, so the pace carries over.  NULL, or a kernel without
+     * vcpu_waits: full pace throughout. */
+    NsPacer *pacer;
 } NsEngineOptions;
 
 typedef enum {
@@ -258,6 +266,11 @@ typedef struct {
     gboolean worker_background;  /* they ran at SCHED_IDLE */
     gint worker_bind_errno;      /* the first failure to confine a worker (0: none):
                                     that worker ran where the run thread may */
+    gboolean paced;              /* the guest's vCPU run delay was watched (pacer.h) */
+    guint vcpu_wait_baseline_permille; /* paced: the worst vCPU's wait before the move */
+    guint vcpu_wait_peak_permille;     /* paced: its worst interval during the move */
+    guint pace_backoffs;         /* paced: steps down (fewer workers, shorter calls, rests) */
+    guint pace_slowest_level;    /* paced: steps down at the slowest (0: full pace) */
     guint64 total_pages;         /* tracked pages inside the plan */
     guint64 planned_pages;       /* not on their target when the job started */
     guint64 planned_bytes;

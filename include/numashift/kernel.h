@@ -11,8 +11,8 @@
  * their own, which is how a 4 TiB guest is simulated on a small machine.
  *
  * Every member may be NULL in a caller's NsKernel: ns_kernel_resolve()
- * fills the gaps with the host's, except mapped(), the pagemap reader and
- * cpuset_mems(), which a caller's kernel leaves off when it does not give
+ * fills the gaps with the host's, except mapped(), the pagemap reader,
+ * cpuset_mems() and vcpu_waits(), which a caller's kernel leaves off when it does not give
  * them (a test's fake must not read the real /proc of an unrelated
  * process).
  */
@@ -22,6 +22,12 @@
 #include <sys/types.h>
 
 G_BEGIN_DECLS
+
+/* One vCPU thread's run delay so far (NsKernel.vcpu_waits). */
+typedef struct {
+    pid_t tid;
+    guint64 wait_ns;
+} NsThreadWait;
 
 /* A reader of one process's pagemap and of kpageflags, from pages_open(). */
 typedef struct NsKernelPages NsKernelPages;
@@ -70,6 +76,15 @@ typedef struct {
      * caller's kernel: none known.
      */
     char *(*cpuset_mems)(gpointer data, pid_t pid);
+    /*
+     * How long each vCPU thread of QEMU process @pid has waited for a CPU
+     * so far, into @ret_waits (emptied first; of NsThreadWait):
+     * the run delay, /proc/PID/task/TID/schedstat's second field, of the
+     * threads QEMU names "CPU N/KVM", "CPU N/TCG" or "ALL CPUs/TCG".
+     * FALSE when none can be read.  NULL member in a caller's kernel: no
+     * vCPU is known, and the engine does not pace.
+     */
+    gboolean (*vcpu_waits)(gpointer data, pid_t pid, GArray *ret_waits);
     gpointer data;
 } NsKernel;
 

@@ -149,6 +149,12 @@ typedef struct {
     const GArray *expect_cpus; /* non-NULL: count move calls from a thread confined elsewhere */
     guint wrong_cpu_calls;
     guint idle_calls;          /* move calls from a SCHED_IDLE thread */
+    /* A vCPU that waits for a CPU while move calls run (pacing): */
+    guint64 vcpu_wait_ns;      /* its run delay so far: every call's time is added */
+    guint pace_samples;        /* vcpu_waits() calls */
+    guint calls_in_flight;
+    guint late_calls;          /* calls that began after the second interval's sample */
+    guint late_overlaps;       /* ... while another call was in flight */
     guint violations;
     gboolean gate_closed;
     guint blocked;
@@ -233,6 +239,12 @@ fake_move_pages(gpointer data, pid_t pid, gulong count, void **pages, const int 
     }
 
     f->calls++;
+    if (f->pace_samples >= 3) { /* begin, the first interval (a step down), the second */
+        f->late_calls++;
+        if (f->calls_in_flight > 0)
+            f->late_overlaps++;
+    }
+    f->calls_in_flight++;
     if (sched_getscheduler(0) == SCHED_IDLE)
         f->idle_calls++;
     if (f->expect_cpus != NULL) {
@@ -286,7 +298,26 @@ fake_move_pages(gpointer data, pid_t pid, gulong count, void **pages, const int 
     g_mutex_unlock(&f->lock);
     if (f->call_sleep_us != 0)
         g_usleep(f->call_sleep_us);
+    g_mutex_lock(&f->lock);
+    f->calls_in_flight--;
+    f->vcpu_wait_ns += (guint64)f->call_sleep_us * 1000;
+    g_mutex_unlock(&f->lock);
     return rc;
+}
+
+static gboolean
+fake_vcpu_waits(gpointer data, pid_t pid, GArray *ret_waits)
+{
+    Fake *f = data;
+    NsThreadWait w = { .tid = 4243 };
+
+    g_mutex_lock(&f->lock);
+    w.wait_ns = f->vcpu_wait_ns;
+    f->pace_samples++;
+    g_mutex_unlock(&f->lock);
+    g_array_set_size(ret_waits, 0);
+    g_array_append_val(ret_waits, w);
+    return TRUE;
 }
 
 static gboolean
@@ -856,6 +887,61 @@ test_fake_move_all(void)
     g_assert_cmpuint(f->submits[1024], ==, 1);
     g_assert_cmpuint(f->submits[1025], ==, 0);
     assert_no_markers(f->tree);
+}
+
+/*
+ * Issue #11: pacing.  A fake vCPU waits for a CPU for as long as every move
+ * call takes (two workers: twice wall time), far over the bound.  The run
+ * thread samples it every 100 ms and the pace steps down: after the first
+ * over-bound interval only one worker takes batches, so no call that
+ * begins after the second interval's sample overlaps another (a call taken
+ * before the first may still run into the second); every page still moves.  The
+ * same run without vcpu_waits in the kernel is not paced at all.
+ */
+static void
+test_fake_pacing(void)
+{
+    for (guint round = 0; round < 2; round++) {
+        g_autoptr(Fake) f = fake_new(4096, 1, NULL, 0);
+        NsKernel host = fake_host(f, FALSE);
+        g_autoptr(GArray) none = g_array_new(FALSE, FALSE, sizeof(NsThreadWait));
+        g_autoptr(NsPacer) pacer = ns_pacer_new(none, g_get_monotonic_time());
+        NsEngineOptions opts = { .workers = 2, .batch_min_pages = 32, .batch_max_pages = 32,
+                                 .pacer = pacer };
+        g_autoptr(NsEngine) e = NULL;
+        g_autoptr(NsEngineReport) r = NULL;
+        g_autoptr(GError) error = NULL;
+
+        if (round == 0)
+            host.vcpu_waits = fake_vcpu_waits;
+        f->call_sleep_us = 4000;
+        e = fake_engine(f, 0, &opts, &host);
+        g_assert_true(ns_engine_run(e, &error));
+        g_assert_no_error(error);
+        r = ns_engine_get_report(e);
+        g_assert_cmpuint(r->moved_pages, ==, 4096);
+        g_assert_cmpint(r->outcome, ==, NS_ENGINE_OUTCOME_DONE);
+        if (round == 1) {
+            g_assert_false(r->paced);
+            g_assert_cmpuint(f->pace_samples, ==, 0);
+            continue;
+        }
+        g_test_message("%u samples, %u calls after the second, peak %u per mille, %u backoffs",
+                       f->pace_samples, f->late_calls, r->vcpu_wait_peak_permille,
+                       r->pace_backoffs);
+        g_assert_true(r->paced);
+        g_assert_cmpuint(f->pace_samples, >=, 4);
+        g_assert_cmpuint(r->pace_backoffs, >=, 2);
+        g_assert_cmpuint(r->pace_slowest_level, >=, 2);
+        g_assert_cmpuint(r->vcpu_wait_peak_permille, >, NS_PACER_WAIT_BOUND_PERMILLE);
+        g_assert_cmpuint(f->late_calls, >, 0);
+        g_assert_cmpuint(f->late_overlaps, ==, 0);
+        g_autoptr(JsonNode) json = ns_engine_report_to_json(r);
+        JsonObject *pacing = json_object_get_object_member(json_node_get_object(json), "pacing");
+
+        g_assert_nonnull(pacing);
+        g_assert_cmpint(json_object_get_int_member(pacing, "backoffs"), ==, r->pace_backoffs);
+    }
 }
 
 /*
@@ -2124,6 +2210,7 @@ main(int argc, char **argv)
     g_test_add_func("/engine/fake/progress", test_fake_progress);
     g_test_add_func("/engine/fake/other-job", test_fake_other_job);
     g_test_add_func("/engine/fake/worker-cpus", test_fake_worker_cpus);
+    g_test_add_func("/engine/fake/pacing", test_fake_pacing);
 #define REAL_TEST(path, fn) g_test_add(path, Real, NULL, real_setup, fn, real_teardown)
     REAL_TEST("/engine/real/in-place", test_real_in_place);
     REAL_TEST("/engine/real/enodev", test_real_enodev);

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The pacer (pacer.h): the baseline, the bound, the ladder down (workers,
+ * budget, rests) and back up, and what it reports.  Pure: run delays are
+ * made up here; the engine's use of it is /engine/fake/pacing.
+ */
+#include <glib.h>
+
+#include "numashift/pacer.h"
+
+#define MS G_GINT64_CONSTANT(1000)
+
+/* Two vCPU threads, 11 and 12, that have waited @a and @b ms so far. */
+static GArray *
+waits2(guint64 a_ms, guint64 b_ms)
+{
+    GArray *w = g_array_new(FALSE, FALSE, sizeof(NsThreadWait));
+    NsThreadWait t[] = { { 11, a_ms * 1000000 }, { 12, b_ms * 1000000 } };
+
+    g_array_append_vals(w, t, 2);
+    return w;
+}
+
+static void
+assert_pace(const NsPacer *p, guint workers, gint64 budget_us, guint gap)
+{
+    NsPace pace = ns_pacer_get(p);
+
+    g_assert_cmpuint(pace.workers, ==, workers);
+    g_assert_cmpint(pace.budget_us, ==, budget_us);
+    g_assert_cmpuint(pace.gap, ==, gap);
+}
+
+/* The baseline is the worst vCPU's wait over the time before the move. */
+static void
+test_baseline(void)
+{
+    g_autoptr(GArray) w0 = waits2(0, 0);
+    g_autoptr(GArray) w1 = waits2(5, 20); /* over 200 ms: 25 and 100 per mille */
+    g_autoptr(NsPacer) p = ns_pacer_new(w0, 0);
+    g_autoptr(NsPacer) quick = ns_pacer_new(w0, 0);
+    g_autoptr(NsPacer) blind = ns_pacer_new(NULL, 0);
+
+    ns_pacer_begin(p, 2, 20 * MS, w1, 200 * MS);
+    g_assert_cmpuint(ns_pacer_get_stats(p).baseline_permille, ==, 100);
+    assert_pace(p, 2, 20 * MS, 0);
+    /* Too short to tell (under NS_PACER_BASELINE_MIN_US), or nothing known: 0. */
+    ns_pacer_begin(quick, 2, 20 * MS, w1, 40 * MS);
+    g_assert_cmpuint(ns_pacer_get_stats(quick).baseline_permille, ==, 0);
+    ns_pacer_begin(blind, 2, 20 * MS, w1, 200 * MS);
+    g_assert_cmpuint(ns_pacer_get_stats(blind).baseline_permille, ==, 0);
+    /* The bound sits above the baseline: 100 + 50 per mille tolerated. */
+    g_autoptr(GArray) w2 = waits2(5, 20 + 15); /* 150 per mille over 100 ms */
+
+    g_assert_false(ns_pacer_sample(p, w2, 300 * MS));
+    g_autoptr(GArray) w3 = waits2(5, 35 + 16); /* 160 */
+
+    g_assert_true(ns_pacer_sample(p, w3, 400 * MS));
+    assert_pace(p, 1, 20 * MS, 0);
+}
+
+/*
+ * Over the bound, interval after interval: one worker fewer, then the
+ * budget halves down to 2 ms, then rests of 1, 3, 7, 15 calls; then it
+ * stays there (the move never stops).  A second begin (the next window)
+ * keeps the pace.
+ */
+static void
+test_ladder_down(void)
+{
+    g_autoptr(GArray) w = waits2(0, 0);
+    g_autoptr(NsPacer) p = ns_pacer_new(w, 0);
+    static const struct {
+        guint workers;
+        gint64 budget_us;
+        guint gap;
+    } ladder[] = {
+        { 3, 20000, 0 }, { 2, 20000, 0 }, { 1, 20000, 0 }, { 1, 10000, 0 }, { 1, 5000, 0 },
+        { 1, 2500, 0 },  { 1, 2500, 1 },  { 1, 2500, 3 },  { 1, 2500, 7 },  { 1, 2500, 15 },
+    };
+    gint64 now = 0;
+    guint64 waited = 0;
+
+    ns_pacer_begin(p, 3, 20 * MS, w, now);
+    for (guint i = 0; i < G_N_ELEMENTS(ladder) + 3; i++) {
+        guint step = MIN(i, G_N_ELEMENTS(ladder) - 1);
+
+        assert_pace(p, ladder[step].workers, ladder[step].budget_us, ladder[step].gap);
+        now += 100 * MS;
+        waited += 30; /* 300 per mille */
+        g_autoptr(GArray) more = waits2(0, waited);
+
+        g_assert_cmpint(ns_pacer_sample(p, more, now), ==, i + 1 < G_N_ELEMENTS(ladder));
+    }
+    NsPacerStats st = ns_pacer_get_stats(p);
+
+    g_assert_cmpuint(st.backoffs, ==, G_N_ELEMENTS(ladder) - 1);
+    g_assert_cmpuint(st.slowest_level, ==, G_N_ELEMENTS(ladder) - 1);
+    g_assert_cmpuint(st.peak_permille, ==, 300);
+    g_assert_cmpuint(st.intervals, ==, G_N_ELEMENTS(ladder) + 3);
+    g_autoptr(GArray) again = waits2(0, waited);
+
+    ns_pacer_begin(p, 3, 20 * MS, again, now);
+    assert_pace(p, 1, 2500, 15);
+}
+
+/*
+ * Back up one step per NS_PACER_CALM_INTERVALS intervals in a row under half
+ * the bound; an interval between half and the bound breaks the run.
+ */
+static void
+test_ladder_up(void)
+{
+    g_autoptr(GArray) w = waits2(0, 0);
+    g_autoptr(NsPacer) p = ns_pacer_new(w, 0);
+    gint64 now = 0;
+    guint64 waited = 0;
+
+    ns_pacer_begin(p, 2, 20 * MS, w, now);
+    for (guint i = 0; i < 2; i++) { /* two steps down: 1 worker, 10 ms */
+        now += 100 * MS;
+        waited += 10;
+        g_autoptr(GArray) more = waits2(waited, 0);
+
+        ns_pacer_sample(p, more, now);
+    }
+    assert_pace(p, 1, 10 * MS, 0);
+    /* 20 per mille is calm (under 25); 30 is neither over nor calm. */
+    static const guint ms_per_interval[] = { 2, 2, 3, 2, 2, 2, 2, 2, 2 };
+    static const gboolean changes[] = { FALSE, FALSE, FALSE, FALSE, FALSE, TRUE,
+                                        FALSE, FALSE, TRUE };
+
+    for (guint i = 0; i < G_N_ELEMENTS(ms_per_interval); i++) {
+        now += 100 * MS;
+        waited += ms_per_interval[i];
+        g_autoptr(GArray) more = waits2(waited, 0);
+
+        g_assert_cmpint(ns_pacer_sample(p, more, now), ==, changes[i]);
+    }
+    assert_pace(p, 2, 20 * MS, 0);
+    g_assert_cmpuint(ns_pacer_get_stats(p).backoffs, ==, 2);
+}
+
+/* Only threads seen in both samples count; a counter that went back does not. */
+static void
+test_threads_come_and_go(void)
+{
+    g_autoptr(GArray) w = waits2(0, 50);
+    g_autoptr(NsPacer) p = ns_pacer_new(w, 0);
+    g_autoptr(GArray) other = g_array_new(FALSE, FALSE, sizeof(NsThreadWait));
+    NsThreadWait newcomer = { 99, 90 * 1000000 }, back = { 12, 10 * 1000000 };
+
+    ns_pacer_begin(p, 2, 20 * MS, w, 0);
+    g_array_append_val(other, newcomer);
+    g_array_append_val(other, back);
+    g_assert_false(ns_pacer_sample(p, other, 100 * MS));
+    g_assert_cmpuint(ns_pacer_get_stats(p).peak_permille, ==, 0);
+    g_assert_false(ns_pacer_sample(p, NULL, 200 * MS));
+    assert_pace(p, 2, 20 * MS, 0);
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/pacer/baseline", test_baseline);
+    g_test_add_func("/pacer/ladder-down", test_ladder_down);
+    g_test_add_func("/pacer/ladder-up", test_ladder_up);
+    g_test_add_func("/pacer/threads-come-and-go", test_threads_come_and_go);
+    return g_test_run();
+}
