@@ -21,6 +21,7 @@ struct _NsPacer {
     guint levels;       /* the slowest level + 1 */
     guint level;
     guint calm;         /* intervals in a row under half the bound */
+    guint over;         /* intervals in a row over the bound */
     gboolean begun;
     guint bound_permille; /* baseline + NS_PACER_WAIT_BOUND_PERMILLE */
     GArray *last;         /* of Seen: the previous sample */
@@ -107,17 +108,20 @@ ns_pacer_sample(NsPacer *p, const GArray *waits, gint64 now_us)
     p->stats.peak_permille = MAX(p->stats.peak_permille, permille);
     if (permille > p->bound_permille) {
         p->calm = 0;
-        if (p->level + 1 < p->levels) {
+        if (++p->over >= NS_PACER_OVER_INTERVALS && p->level + 1 < p->levels) {
             p->level++;
+            p->over = 0;
             p->stats.backoffs++;
         }
     } else if (permille * 2 <= p->bound_permille) {
+        p->over = 0;
         if (++p->calm >= NS_PACER_CALM_INTERVALS && p->level > 0) {
             p->level--;
             p->calm = 0;
         }
     } else {
         p->calm = 0;
+        p->over = 0;
     }
     p->stats.slowest_level = MAX(p->stats.slowest_level, p->level);
     return p->level != old;

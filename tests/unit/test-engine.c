@@ -239,7 +239,7 @@ fake_move_pages(gpointer data, pid_t pid, gulong count, void **pages, const int 
     }
 
     f->calls++;
-    if (f->pace_samples >= 3) { /* begin, the first interval (a step down), the second */
+    if (f->pace_samples >= 4) { /* begin, two intervals (a step down), the third */
         f->late_calls++;
         if (f->calls_in_flight > 0)
             f->late_overlaps++;
@@ -892,17 +892,17 @@ test_fake_move_all(void)
 /*
  * Issue #11: pacing.  A fake vCPU waits for a CPU for as long as every move
  * call takes (two workers: twice wall time), far over the bound.  The run
- * thread samples it every 100 ms and the pace steps down: after the first
- * over-bound interval only one worker takes batches, so no call that
- * begins after the second interval's sample overlaps another (a call taken
- * before the first may still run into the second); every page still moves.  The
+ * thread samples it every 100 ms and the pace steps down: after two
+ * over-bound intervals only one worker takes batches, so no call that
+ * begins after the third interval's sample overlaps another (a call taken
+ * before the step may still run into the third); every page still moves.  The
  * same run without vcpu_waits in the kernel is not paced at all.
  */
 static void
 test_fake_pacing(void)
 {
     for (guint round = 0; round < 2; round++) {
-        g_autoptr(Fake) f = fake_new(4096, 1, NULL, 0);
+        g_autoptr(Fake) f = fake_new(8192, 1, NULL, 0);
         NsKernel host = fake_host(f, FALSE);
         g_autoptr(GArray) none = g_array_new(FALSE, FALSE, sizeof(NsThreadWait));
         g_autoptr(NsPacer) pacer = ns_pacer_new(none, g_get_monotonic_time());
@@ -919,7 +919,7 @@ test_fake_pacing(void)
         g_assert_true(ns_engine_run(e, &error));
         g_assert_no_error(error);
         r = ns_engine_get_report(e);
-        g_assert_cmpuint(r->moved_pages, ==, 4096);
+        g_assert_cmpuint(r->moved_pages, ==, 8192);
         g_assert_cmpint(r->outcome, ==, NS_ENGINE_OUTCOME_DONE);
         if (round == 1) {
             g_assert_false(r->paced);
@@ -930,7 +930,7 @@ test_fake_pacing(void)
                        f->pace_samples, f->late_calls, r->vcpu_wait_peak_permille,
                        r->pace_backoffs);
         g_assert_true(r->paced);
-        g_assert_cmpuint(f->pace_samples, >=, 4);
+        g_assert_cmpuint(f->pace_samples, >=, 5);
         g_assert_cmpuint(r->pace_backoffs, >=, 2);
         g_assert_cmpuint(r->pace_slowest_level, >=, 2);
         g_assert_cmpuint(r->vcpu_wait_peak_permille, >, NS_PACER_WAIT_BOUND_PERMILLE);

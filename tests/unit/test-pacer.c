@@ -53,17 +53,19 @@ test_baseline(void)
     g_autoptr(GArray) w2 = waits2(5, 20 + 15); /* 150 per mille over 100 ms */
 
     g_assert_false(ns_pacer_sample(p, w2, 300 * MS));
-    g_autoptr(GArray) w3 = waits2(5, 35 + 16); /* 160 */
+    g_autoptr(GArray) w3 = waits2(5, 35 + 16); /* 160: over, once */
+    g_autoptr(GArray) w4 = waits2(5, 51 + 16); /* and twice in a row: a step down */
 
-    g_assert_true(ns_pacer_sample(p, w3, 400 * MS));
+    g_assert_false(ns_pacer_sample(p, w3, 400 * MS));
+    g_assert_true(ns_pacer_sample(p, w4, 500 * MS));
     assert_pace(p, 1, 20 * MS, 0);
 }
 
 /*
- * Over the bound, interval after interval: one worker fewer, then the
- * budget halves down to 2 ms, then rests of 1, 3, 7, 15 calls; then it
- * stays there (the move never stops).  A second begin (the next window)
- * keeps the pace.
+ * Over the bound, interval after interval: a step per two intervals (one
+ * worker fewer, then the budget halves down to 2 ms, then rests of 1, 3,
+ * 7, 15 calls); then it stays there (the move never stops).  A second
+ * begin (the next window) keeps the pace.
  */
 static void
 test_ladder_down(void)
@@ -82,22 +84,23 @@ test_ladder_down(void)
     guint64 waited = 0;
 
     ns_pacer_begin(p, 3, 20 * MS, w, now);
-    for (guint i = 0; i < G_N_ELEMENTS(ladder) + 3; i++) {
-        guint step = MIN(i, G_N_ELEMENTS(ladder) - 1);
+    for (guint i = 0; i < 2 * G_N_ELEMENTS(ladder) + 4; i++) {
+        guint step = MIN(i / 2, G_N_ELEMENTS(ladder) - 1);
 
         assert_pace(p, ladder[step].workers, ladder[step].budget_us, ladder[step].gap);
         now += 100 * MS;
         waited += 30; /* 300 per mille */
         g_autoptr(GArray) more = waits2(0, waited);
 
-        g_assert_cmpint(ns_pacer_sample(p, more, now), ==, i + 1 < G_N_ELEMENTS(ladder));
+        g_assert_cmpint(ns_pacer_sample(p, more, now), ==,
+                        i % 2 == 1 && i / 2 + 1 < G_N_ELEMENTS(ladder));
     }
     NsPacerStats st = ns_pacer_get_stats(p);
 
     g_assert_cmpuint(st.backoffs, ==, G_N_ELEMENTS(ladder) - 1);
     g_assert_cmpuint(st.slowest_level, ==, G_N_ELEMENTS(ladder) - 1);
     g_assert_cmpuint(st.peak_permille, ==, 300);
-    g_assert_cmpuint(st.intervals, ==, G_N_ELEMENTS(ladder) + 3);
+    g_assert_cmpuint(st.intervals, ==, 2 * G_N_ELEMENTS(ladder) + 4);
     g_autoptr(GArray) again = waits2(0, waited);
 
     ns_pacer_begin(p, 3, 20 * MS, again, now);
@@ -117,7 +120,7 @@ test_ladder_up(void)
     guint64 waited = 0;
 
     ns_pacer_begin(p, 2, 20 * MS, w, now);
-    for (guint i = 0; i < 2; i++) { /* two steps down: 1 worker, 10 ms */
+    for (guint i = 0; i < 4; i++) { /* two steps down: 1 worker, 10 ms */
         now += 100 * MS;
         waited += 10;
         g_autoptr(GArray) more = waits2(waited, 0);
