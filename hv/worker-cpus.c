@@ -107,9 +107,15 @@ ns_worker_cpus_choose(const NsWorkerCpusInput *in, GError **error)
         if (on_target_node(in, cpu))
             g_array_append_val(target, cpu);
     }
-    if (target->len > 0)
+    if (target->len > 0) {
+        /* Too few there for the workers wanted: the other free CPUs too
+         * (a copy stream more beats a copy that lands remote). */
+        if (target->len < in->workers)
+            return choice_new(g_steal_pointer(&free_cpus), in->workers, FALSE,
+                              NS_WORKER_CPUS_TARGET_NODE);
         return choice_new(g_steal_pointer(&target), in->workers, FALSE,
                           NS_WORKER_CPUS_TARGET_NODE);
+    }
     if (free_cpus->len > 0)
         return choice_new(g_steal_pointer(&free_cpus), in->workers, FALSE,
                           NS_WORKER_CPUS_HOUSEKEEPING);
@@ -134,7 +140,7 @@ ns_worker_cpus_describe(const NsWorkerCpus *c)
 
     switch (c->source) {
     case NS_WORKER_CPUS_TARGET_NODE:
-        why = "no vCPU of the domain is pinned there; on the target nodes";
+        why = "no vCPU of the domain is pinned there; the target nodes' ones among them";
         break;
     case NS_WORKER_CPUS_HOUSEKEEPING:
         why = "no vCPU of the domain is pinned there; none such on the target nodes";

@@ -11,7 +11,9 @@
  * a busy CPU, so it reserves none):
  *
  *   1. free CPUs (allowed to numashift, no vCPU pinned there) of the nodes
- *      the pages go to: the copy's destination is local there;
+ *      the pages go to: the copy's destination is local there; when they
+ *      are fewer than the workers wanted, every free CPU (a copy stream
+ *      more is worth more than a local destination);
  *   2. otherwise any free CPU: the host's housekeeping CPUs;
  *   3. no free CPU (vCPUs pinned to every CPU, or the pinning unknown): one
  *      worker, in the SCHED_IDLE class, on the emulator pin set if the

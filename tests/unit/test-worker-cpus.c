@@ -98,7 +98,7 @@ test_target_node(Fixture *f, gconstpointer data)
     g_autofree char *line = ns_worker_cpus_describe(c);
 
     g_assert_cmpstr(line, ==, "1 worker on CPU 2 (no vCPU of the domain is pinned there; "
-                              "on the target nodes)");
+                              "the target nodes' ones among them)");
 }
 
 /* The target node's CPU is a vCPU's: the free CPU elsewhere (housekeeping);
@@ -115,16 +115,19 @@ test_housekeeping(Fixture *f, gconstpointer data)
 }
 
 /* A vCPU pinned to every CPU numashift may use floats: it reserves none.
- * Two workers on the target node's CPU would only take turns: one. */
+ * The target node's one CPU for two workers: every free CPU, two workers;
+ * two target nodes' CPUs for two workers: those; one worker: its node's. */
 static void
 test_floating_vcpus(Fixture *f, gconstpointer data)
 {
     g_autoptr(GPtrArray) p = pins((const char *const[]){ "0-2", "0-3", NULL });
     g_autoptr(NsWorkerCpus) c = choose(f, p, "0", NULL, NULL, 2, NULL);
-    g_autoptr(NsWorkerCpus) two = choose(f, p, "0,1", NULL, NULL, 4, NULL);
+    g_autoptr(NsWorkerCpus) two = choose(f, p, "0,1", NULL, NULL, 2, NULL);
+    g_autoptr(NsWorkerCpus) one = choose(f, p, "1", NULL, NULL, 1, NULL);
 
-    assert_choice(c, "0", 1, FALSE, NS_WORKER_CPUS_TARGET_NODE);
+    assert_choice(c, "0-2", 2, FALSE, NS_WORKER_CPUS_TARGET_NODE);
     assert_choice(two, "0-1", 2, FALSE, NS_WORKER_CPUS_TARGET_NODE);
+    assert_choice(one, "1", 1, FALSE, NS_WORKER_CPUS_TARGET_NODE);
 }
 
 /* Every CPU pinned to a vCPU (or the pinning unknown): one worker at
