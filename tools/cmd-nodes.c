@@ -5,24 +5,11 @@
 #include "cli.h"
 #include "numashift/topology.h"
 
+/* The kernel's list syntax, "-" for none. */
 static char *
 format_ids(const GArray *ids)
 {
-    g_autoptr(GString) s = g_string_new(NULL);
-
-    for (guint i = 0; i < ids->len;) {
-        guint lo = g_array_index(ids, guint, i), hi = lo;
-
-        while (i + 1 < ids->len && g_array_index(ids, guint, i + 1) == hi + 1)
-            hi = g_array_index(ids, guint, ++i);
-        i++;
-        g_string_append_printf(s, "%s%u", s->len ? "," : "", lo);
-        if (hi != lo)
-            g_string_append_printf(s, "-%u", hi);
-    }
-    if (s->len == 0)
-        g_string_assign(s, "-");
-    return g_string_free(g_steal_pointer(&s), FALSE);
+    return ids->len > 0 ? ns_topology_format_list(ids) : g_strdup("-");
 }
 
 int
