@@ -33,6 +33,7 @@ struct _NsMove {
     GPtrArray *pinning;          /* the vCPU pinning the policy decided on; NULL: not read */
     NsWorkerCpus *worker_choice; /* where the engine's workers run */
     NsPacer *pacer;              /* the guest's vCPU run delay, from the run's start */
+    GArray *pinned_cpus;         /* where the domain's pinned vCPUs may run; NULL: unknown */
 };
 
 static const char *const phase_names[NS_MOVE_PHASE_COUNT] = { "sample", "host",   "settle",
@@ -48,6 +49,11 @@ ns_move_new(const NsMoveSpec *spec)
     move->spec.sysfs_root = g_strdup(spec->sysfs_root);
     move->spec.holder = g_strdup(spec->holder);
     move->spec.worker_cpus = g_strdup(spec->worker_cpus);
+    move->spec.reserved_cpus =
+        spec->reserved_cpus != NULL
+            ? g_array_append_vals(g_array_new(FALSE, FALSE, sizeof(guint)),
+                                  spec->reserved_cpus->data, spec->reserved_cpus->len)
+            : NULL;
     if (spec->policy != NULL)
         move->policy = *spec->policy;
     else
@@ -70,6 +76,9 @@ ns_move_free(NsMove *move)
     g_free((char *)move->spec.sysfs_root);
     g_free((char *)move->spec.holder);
     g_free((char *)move->spec.worker_cpus);
+    if (move->spec.reserved_cpus != NULL)
+        g_array_unref((GArray *)move->spec.reserved_cpus);
+    g_clear_pointer(&move->pinned_cpus, g_array_unref);
     g_clear_pointer(&move->pinning, g_ptr_array_unref);
     g_clear_pointer(&move->worker_choice, ns_worker_cpus_free);
     g_clear_pointer(&move->pacer, ns_pacer_free);
@@ -77,6 +86,20 @@ ns_move_free(NsMove *move)
     g_cond_clear(&move->settled);
     g_mutex_clear(&move->lock);
     g_free(move);
+}
+
+const GArray *
+ns_move_get_pinned_cpus(NsMove *move)
+{
+    return move->pinned_cpus;
+}
+
+void
+ns_move_note_pinned_cpus(NsMove *move, const GArray *cpus)
+{
+    g_clear_pointer(&move->pinned_cpus, g_array_unref);
+    move->pinned_cpus = g_array_append_vals(g_array_new(FALSE, FALSE, sizeof(guint)), cpus->data,
+                                            cpus->len);
 }
 
 const char *
@@ -477,6 +500,7 @@ choose_worker_cpus(NsMove *move, const Facts *facts, HostFacts *host, const NsPl
         .allowed = allowed,
         .vcpu_pins = move->pinning,
         .emulator_cpus = facts->config->emulator_cpus,
+        .reserved_cpus = move->spec.reserved_cpus,
         .target_nodes = targets,
         .cpus_override = override,
         .workers = move->spec.engine.workers != 0 ? move->spec.engine.workers
@@ -486,6 +510,11 @@ choose_worker_cpus(NsMove *move, const Facts *facts, HostFacts *host, const NsPl
 
     if (choice == NULL)
         return FALSE;
+    if (move->pinning != NULL) {
+        g_autoptr(GArray) pinned = ns_worker_cpus_pinned(move->pinning, allowed);
+
+        ns_move_note_pinned_cpus(move, pinned);
+    }
     g_clear_pointer(&move->worker_choice, ns_worker_cpus_free);
     move->worker_choice = choice;
     if (move->spec.on_workers != NULL) {

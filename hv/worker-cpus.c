@@ -40,6 +40,13 @@ vcpu_pinned_to(const NsWorkerCpusInput *in, guint cpu)
     return FALSE;
 }
 
+/* Whether a pinned vCPU, of this domain or another, may run on @cpu. */
+static gboolean
+busy(const NsWorkerCpusInput *in, guint cpu)
+{
+    return vcpu_pinned_to(in, cpu) || holds(in->reserved_cpus, cpu);
+}
+
 static gboolean
 on_target_node(const NsWorkerCpusInput *in, guint cpu)
 {
@@ -71,14 +78,14 @@ ns_worker_cpus_choose(const NsWorkerCpusInput *in, GError **error)
     }
     if (in->cpus_override != NULL) {
         g_autoptr(GArray) cpus = g_array_new(FALSE, FALSE, sizeof(guint));
-        gboolean busy = FALSE;
+        gboolean pinned = FALSE;
 
         for (guint i = 0; i < in->cpus_override->len; i++) {
             guint cpu = g_array_index(in->cpus_override, guint, i);
 
             if (holds(in->allowed, cpu)) {
                 g_array_append_val(cpus, cpu);
-                busy = busy || vcpu_pinned_to(in, cpu);
+                pinned = pinned || busy(in, cpu);
             }
         }
         if (cpus->len == 0) {
@@ -91,7 +98,7 @@ ns_worker_cpus_choose(const NsWorkerCpusInput *in, GError **error)
             return NULL;
         }
         /* The operator's word, but a vCPU's CPU still gets only idle time. */
-        return busy ? choice_new(g_steal_pointer(&cpus), 1, TRUE, NS_WORKER_CPUS_OPERATOR)
+        return pinned ? choice_new(g_steal_pointer(&cpus), 1, TRUE, NS_WORKER_CPUS_OPERATOR)
                     : choice_new(g_steal_pointer(&cpus), in->workers, FALSE,
                                  NS_WORKER_CPUS_OPERATOR);
     }
@@ -101,7 +108,7 @@ ns_worker_cpus_choose(const NsWorkerCpusInput *in, GError **error)
     for (guint i = 0; i < in->allowed->len; i++) {
         guint cpu = g_array_index(in->allowed, guint, i);
 
-        if (vcpu_pinned_to(in, cpu))
+        if (busy(in, cpu))
             continue;
         g_array_append_val(free_cpus, cpu);
         if (on_target_node(in, cpu))
@@ -140,22 +147,37 @@ ns_worker_cpus_describe(const NsWorkerCpus *c)
 
     switch (c->source) {
     case NS_WORKER_CPUS_TARGET_NODE:
-        why = "no vCPU of the domain is pinned there; the target nodes' ones among them";
+        why = "no pinned vCPU there; the target nodes' ones among them";
         break;
     case NS_WORKER_CPUS_HOUSEKEEPING:
-        why = "no vCPU of the domain is pinned there; none such on the target nodes";
+        why = "no pinned vCPU there; none such on the target nodes";
         break;
     case NS_WORKER_CPUS_NONE_FREE:
-        why = "a vCPU of the domain is pinned to every CPU numashift may use";
+        why = "a vCPU is pinned to every CPU numashift may use";
         break;
     case NS_WORKER_CPUS_OPERATOR:
-        why = c->background ? "the operator's; a vCPU of the domain is pinned there"
+        why = c->background ? "the operator's; a vCPU is pinned there"
                             : "the operator's";
         break;
     }
     return g_strdup_printf("%u worker%s%s on CPU%s %s (%s)", c->workers,
                            c->workers == 1 ? "" : "s", c->background ? " at SCHED_IDLE" : "",
                            c->cpus->len == 1 ? "" : "s", list, why);
+}
+
+GArray *
+ns_worker_cpus_pinned(const GPtrArray *vcpu_pins, const GArray *allowed)
+{
+    GArray *cpus = g_array_new(FALSE, FALSE, sizeof(guint));
+    NsWorkerCpusInput in = { .vcpu_pins = vcpu_pins, .allowed = allowed };
+
+    for (guint i = 0; vcpu_pins != NULL && i < allowed->len; i++) {
+        guint cpu = g_array_index(allowed, guint, i);
+
+        if (vcpu_pinned_to(&in, cpu))
+            g_array_append_val(cpus, cpu);
+    }
+    return cpus;
 }
 
 void

@@ -66,6 +66,7 @@ struct _NsJob {
     JsonNode *decisions;
     gint64 phase_us[PHASE_COUNT]; /* -1: not reached */
     NsMemMap *memmap;             /* the map the job used; set once, before done */
+    GArray *pinned_cpus;          /* its domain's pinned vCPUs' CPUs; set once, before done */
     NsLiveMap *live;              /* the placement map it writes; set once */
     gboolean memmap_cached;       /* it was the earlier one, rechecked */
     gboolean ran;                 /* the thread's run returned */
@@ -91,6 +92,9 @@ job_unref(gpointer p)
     g_free(job->spec.trigger);
     g_free(job->spec.mode_override);
     g_free(job->spec.worker_cpus);
+    if (job->spec.reserved_cpus != NULL)
+        g_array_unref((GArray *)job->spec.reserved_cpus);
+    g_clear_pointer(&job->pinned_cpus, g_array_unref);
     ns_memmap_free((NsMemMap *)job->spec.memmap);
     ns_memmap_free(job->memmap);
     ns_live_map_unref(job->spec.live);
@@ -334,6 +338,12 @@ job_thread(gpointer p)
 
     g_mutex_lock(&job->lock);
     job->ran = TRUE;
+    if (ns_move_get_pinned_cpus(job->move) != NULL) {
+        const GArray *pinned = ns_move_get_pinned_cpus(job->move);
+
+        job->pinned_cpus = g_array_append_vals(g_array_new(FALSE, FALSE, sizeof(guint)),
+                                               pinned->data, pinned->len);
+    }
     gboolean cancelled =
         ok && job->report != NULL && job->report->outcome == NS_ENGINE_OUTCOME_CANCELLED;
 
@@ -376,6 +386,11 @@ job_start(virConnectPtr conn, NsJobRunFunc run_func, gpointer run_data, const Ns
     job->spec.trigger = g_strdup(spec->trigger != NULL ? spec->trigger : "request");
     job->spec.mode_override = g_strdup(spec->mode_override);
     job->spec.worker_cpus = g_strdup(spec->worker_cpus);
+    job->spec.reserved_cpus =
+        spec->reserved_cpus != NULL
+            ? g_array_append_vals(g_array_new(FALSE, FALSE, sizeof(guint)),
+                                  spec->reserved_cpus->data, spec->reserved_cpus->len)
+            : NULL;
     job->spec.memmap = spec->memmap != NULL ? ns_memmap_copy(spec->memmap) : NULL;
     job->spec.live = spec->live != NULL ? ns_live_map_ref(spec->live) : NULL;
     job->cb = *callbacks;
@@ -412,6 +427,7 @@ job_start(virConnectPtr conn, NsJobRunFunc run_func, gpointer run_data, const Ns
             .progress_data = job,
         },
         .worker_cpus = spec->worker_cpus,
+        .reserved_cpus = job->spec.reserved_cpus,
         .on_decisions = on_decisions,
         .on_workers = on_workers,
         .data = job,
@@ -487,6 +503,17 @@ const GError *
 ns_job_get_error(NsJob *job)
 {
     return job->done_delivered ? job->error : NULL;
+}
+
+const GArray *
+ns_job_get_pinned_cpus(NsJob *job)
+{
+    const GArray *cpus;
+
+    g_mutex_lock(&job->lock);
+    cpus = job->pinned_cpus;
+    g_mutex_unlock(&job->lock);
+    return cpus;
 }
 
 const NsMemMap *

@@ -35,6 +35,9 @@ typedef struct {
     guint workers;           /* 0: the engine's default */
     char *worker_cpus;       /* the workers' CPUs (libvirt list syntax); NULL: chosen
                                 away from the domain's vCPUs (worker-cpus.h) */
+    const GArray *reserved_cpus; /* of guint: CPUs other tracked domains' vCPUs are
+                                pinned to, kept free of workers too; borrowed (the
+                                job copies it); NULL: none */
     NsPolicyOptions policy;  /* rebalance */
     char *mode_override;     /* rebalance: the daemon's per-domain mode; NULL: none */
     const char *sysfs_root;  /* NULL: "/sys" (tests use captured trees) */
@@ -129,6 +132,11 @@ const GError *ns_job_get_error(NsJob *job);
 /* The memory map it used (read or rechecked), once done; NULL if it got
  * none.  Borrowed: valid while @job lives.  Context: main thread. */
 const NsMemMap *ns_job_get_memmap(NsJob *job);
+
+/* The CPUs the job found its domain's vCPUs pinned to (of guint), once
+ * done; NULL when it did not look (nothing to move, a dry run) or could
+ * not tell.  Borrowed: valid while @job lives.  Context: main thread. */
+const GArray *ns_job_get_pinned_cpus(NsJob *job);
 
 /*
  * The live placement map the job writes (the spec's, or the new one it

@@ -28,6 +28,8 @@ struct _NsManagedDomain {
     guint job_layout;        /* layout_changes when the running job started */
     NsLiveMap *live;         /* the live placement map of its QEMU, from the first scan;
                                 a running job's may be newer (live_map()) */
+    GArray *pinned_cpus;     /* CPUs its pinned vCPUs may run on, as its last job found
+                                them: other domains' workers keep off; NULL: unknown */
 };
 
 typedef NsManagedDomain Tracked;
@@ -74,6 +76,7 @@ tracked_free(gpointer p)
     g_free(t->runtime_mode);
     ns_memmap_free(t->memmap);
     ns_live_map_unref(t->live);
+    g_clear_pointer(&t->pinned_cpus, g_array_unref);
     g_free(t);
 }
 
@@ -225,6 +228,14 @@ on_job_done(NsJob *job, gpointer data)
     g_clear_pointer(&t->memmap, ns_memmap_free);
     if (error == NULL && ns_job_get_memmap(job) != NULL && t->job_layout == t->layout_changes)
         t->memmap = ns_memmap_copy(ns_job_get_memmap(job));
+    /* Where its vCPUs are pinned, for other domains' workers to keep off. */
+    if (ns_job_get_pinned_cpus(job) != NULL) {
+        const GArray *pinned = ns_job_get_pinned_cpus(job);
+
+        g_clear_pointer(&t->pinned_cpus, g_array_unref);
+        t->pinned_cpus = g_array_append_vals(g_array_new(FALSE, FALSE, sizeof(guint)),
+                                             pinned->data, pinned->len);
+    }
     /* The live map goes on (a new QEMU's, if the job started one). */
     if (ns_job_get_live(job) != NULL && ns_job_get_live(job) != t->live) {
         ns_live_map_unref(t->live);
@@ -237,12 +248,46 @@ on_job_done(NsJob *job, gpointer data)
     start_queued(d);
 }
 
+static gint
+cpu_cmp(gconstpointer a, gconstpointer b)
+{
+    guint x = *(const guint *)a, y = *(const guint *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* The CPUs every other tracked domain's pinned vCPUs may run on, ascending. */
+static GArray *
+others_pinned_cpus(NsManager *d, const Tracked *t)
+{
+    g_autoptr(GHashTable) seen = g_hash_table_new(g_direct_hash, g_direct_equal);
+    GArray *cpus = g_array_new(FALSE, FALSE, sizeof(guint));
+    GHashTableIter it;
+    gpointer value;
+
+    g_hash_table_iter_init(&it, d->domains);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        const Tracked *other = value;
+
+        for (guint i = 0; other != t && other->pinned_cpus != NULL && i < other->pinned_cpus->len;
+             i++) {
+            guint cpu = g_array_index(other->pinned_cpus, guint, i);
+
+            if (g_hash_table_add(seen, GUINT_TO_POINTER(cpu + 1)))
+                g_array_append_val(cpus, cpu);
+        }
+    }
+    g_array_sort(cpus, cpu_cmp);
+    return cpus;
+}
+
 /* Start @t's pending job; FALSE when the host cannot start jobs now. */
 static gboolean
 start_job(NsManager *d, Tracked *t)
 {
     const NsJobCallbacks cb = { on_job_decision, on_job_progress, on_job_done, t };
     g_autoptr(JsonNode) desc = NULL;
+    g_autoptr(GArray) reserved = others_pinned_cpus(d, t);
     NsJob *job;
 
     t->pending->rate_mib_s = t->pending->rate_mib_s > 0 ? t->pending->rate_mib_s
@@ -252,7 +297,9 @@ start_job(NsManager *d, Tracked *t)
     /* A map is worth reusing only while libvirt tells us of layout changes. */
     t->pending->memmap = d->host.watches_layout(d->host.data) ? t->memmap : NULL;
     t->pending->live = t->live; /* the job takes its own reference */
+    t->pending->reserved_cpus = reserved->len > 0 ? reserved : NULL; /* the job copies it */
     job = d->host.start_job(d->host.data, t->pending, &cb);
+    t->pending->reserved_cpus = NULL;
     if (job == NULL)
         return FALSE;
     g_clear_pointer(&t->job, ns_job_free); /* the previous one, done */

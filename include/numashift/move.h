@@ -85,6 +85,8 @@ typedef struct {
                                       own choice (worker-cpus.h), overwritten */
     const char *worker_cpus;       /* the operator's CPUs for the workers ("2-3");
                                       NULL: chosen away from the domain's vCPUs */
+    const GArray *reserved_cpus;   /* of guint: CPUs other domains' vCPUs are pinned to,
+                                      kept free of workers too (copied); NULL: none */
     /* Called from the running thread, with no lock held; each may be NULL. */
     void (*on_decisions)(const GArray *decisions, gpointer data); /* of NsPolicyDecision */
     void (*on_workers)(const char *line, gpointer data); /* where the workers run, once
@@ -101,6 +103,24 @@ typedef struct _NsDomain NsDomain;
 
 /* A run of @spec (copied; its strings too).  Context: any thread. */
 NsMove *ns_move_new(const NsMoveSpec *spec);
+
+/*
+ * The CPUs this run found its domain's vCPUs pinned to
+ * (ns_worker_cpus_pinned()), when it chose where its workers run; NULL
+ * before that, for a dry run, or when the pinning could not be read.
+ * numashiftd keeps it to keep the next domain's workers off them.
+ * Borrowed: valid until the next note or ns_move_free().
+ * Context: after ns_move_run() returned, or from its thread.
+ */
+const GArray *ns_move_get_pinned_cpus(NsMove *move);
+
+/*
+ * Record @cpus (of guint; copied) as the CPUs the domain's vCPUs are pinned
+ * to, as the pipeline does when it chooses worker CPUs: for a caller that
+ * runs a move of its own making instead (numashiftd's tests).
+ * Context: the run's thread.
+ */
+void ns_move_note_pinned_cpus(NsMove *move, const GArray *cpus);
 
 /* Free @move; NULL is accepted.  Context: any thread, not while ns_move_run() runs. */
 void ns_move_free(NsMove *move);

@@ -6,7 +6,8 @@
  * A worker on a CPU where one of the guest's vCPUs is pinned takes that
  * vCPU's time, in 20 ms calls, for the whole move: measured in the test
  * host (issue #11), the guest's worst memory access grew 10x.  So the
- * workers run where no vCPU of the domain is pinned (a vCPU whose pin set
+ * workers run where no vCPU is pinned, of the domain or of any other domain
+ * numashiftd tracks (a vCPU whose pin set
  * is every CPU numashift may use floats: the scheduler moves it away from
  * a busy CPU, so it reserves none):
  *
@@ -49,6 +50,9 @@ typedef struct {
                                      (ns_domain_get_vcpu_pinning()); NULL:
                                      unknown, so every CPU counts as pinned */
     const GArray *emulator_cpus;  /* libvirt's emulator pin set; NULL: none */
+    const GArray *reserved_cpus;  /* CPUs other domains' vCPUs are pinned to
+                                     (ns_worker_cpus_pinned() of each): kept
+                                     free of workers like this domain's; NULL: none */
     const GArray *target_nodes;   /* where the pages go */
     const GArray *cpus_override;  /* the operator's CPUs; NULL: choose */
     guint workers;                /* wanted, >= 1 */
@@ -75,6 +79,14 @@ NsWorkerCpus *ns_worker_cpus_choose(const NsWorkerCpusInput *input, GError **err
  * CPU may run a vCPU of the domain)".  Context: any thread; pure.
  */
 char *ns_worker_cpus_describe(const NsWorkerCpus *choice);
+
+/*
+ * The CPUs @vcpu_pins reserves (of guint, ascending): those of every vCPU
+ * pinned to fewer than all of @allowed (a floating vCPU reserves none).
+ * What numashiftd remembers of a domain for the next domain's workers.
+ * Context: any thread; pure.
+ */
+GArray *ns_worker_cpus_pinned(const GPtrArray *vcpu_pins, const GArray *allowed);
 
 /* Free @choice; NULL accepted.  Context: any thread. */
 void ns_worker_cpus_free(NsWorkerCpus *choice);

@@ -23,6 +23,7 @@
 #include "numashift/error.h"
 #include "numashift/move.h"
 #include "numashift/radix.h"
+#include "numashift/topology.h"
 
 #define UUID_A "aaaaaaaa-0000-4000-8000-000000000001"
 #define UUID_B "bbbbbbbb-0000-4000-8000-000000000002"
@@ -33,6 +34,7 @@ typedef struct {
     gboolean open;     /* jobs may end */
     guint started;     /* jobs whose run passed ns_move_settle() (released, or never held) */
     gboolean fail_before_settle; /* runs fail while preparing (QEMU gone, say) */
+    const char *pinned_uuid; /* this domain's runs find its vCPUs pinned to CPUs 2-3 */
 } Gate;
 
 typedef struct {
@@ -61,6 +63,11 @@ gated_run(NsJob *job, NsMove *move, gpointer data, GError **error)
     if (!ns_move_settle(move))
         return TRUE; /* cancelled while held: nothing was done */
     g_mutex_lock(&gate->lock);
+    if (gate->pinned_uuid != NULL && strcmp(ns_job_get_spec(job)->uuid, gate->pinned_uuid) == 0) {
+        g_autoptr(GArray) cpus = ns_topology_parse_list("2-3", 64, NULL);
+
+        ns_move_note_pinned_cpus(move, cpus);
+    }
     gate->started++;
     g_cond_broadcast(&gate->cond);
     while (!gate->open && g_cond_wait_until(&gate->cond, &gate->lock, deadline))
@@ -80,10 +87,15 @@ fake_start(gpointer data, const NsJobSpec *spec, const NsJobCallbacks *callbacks
 
     if (!f->connected)
         return NULL;
-    g_ptr_array_add(f->specs, g_strdup_printf("%s %" G_GUINT64_FORMAT " %s %s",
+    g_autofree char *reserved =
+        spec->reserved_cpus != NULL ? ns_topology_format_list(spec->reserved_cpus) : NULL;
+
+    g_ptr_array_add(f->specs, g_strdup_printf("%s %" G_GUINT64_FORMAT " %s %s%s%s",
                                               spec->kind == NS_JOB_MIGRATE ? "migrate"
                                                                            : "rebalance",
-                                              spec->serial, spec->trigger, spec->uuid));
+                                              spec->serial, spec->trigger, spec->uuid,
+                                              reserved != NULL ? " reserved=" : "",
+                                              reserved != NULL ? reserved : ""));
     return ns_job_start_run(gated_run, &f->gate, spec, callbacks);
 }
 
@@ -442,6 +454,32 @@ test_supersede(Fixture *f, gconstpointer data)
     g_assert_true(g_str_has_prefix(g_ptr_array_index(f->specs, f->specs->len - 1), "migrate "));
 }
 
+/*
+ * Issue #11: the workers of one domain's job keep off the CPUs of every
+ * other tracked domain's pinned vCPUs.  A's job finds A's vCPUs pinned to
+ * CPUs 2-3; B's next job is told to keep off them, A's own is not (its
+ * own pinning it reads itself); once A stops, nobody reserves them.
+ */
+static void
+test_reserved_cpus(Fixture *f, gconstpointer data)
+{
+    f->gate.pinned_uuid = UUID_A;
+    NsManagedDomain *a = started_idle(f, UUID_A, "a");
+
+    g_assert_null(strstr(f->specs->pdata[0], "reserved="));
+    NsManagedDomain *b = started_idle(f, UUID_B, "b");
+
+    g_assert_nonnull(strstr(f->specs->pdata[1], " " UUID_B " reserved=2-3"));
+    ns_manager_rebalance(f->manager, a, "request");
+    open_gate(f);
+    wait_for(f, job_done_count, GUINT_TO_POINTER(3), 10, "A's second job-done");
+    g_assert_null(strstr(f->specs->pdata[2], "reserved="));
+    ns_manager_domain_stopped(f->manager, UUID_A, "test");
+    ns_manager_rebalance(f->manager, b, "request");
+    wait_for(f, job_done_count, GUINT_TO_POINTER(4), 10, "B's second job-done");
+    g_assert_null(strstr(f->specs->pdata[3], "reserved="));
+}
+
 /* Without a libvirt connection nothing starts; a kick after it starts what waits. */
 static void
 test_kick_after_connect(Fixture *f, gconstpointer data)
@@ -555,6 +593,7 @@ main(int argc, char **argv)
     MANAGER_TEST("/manager/stopped-while-pending", test_stopped_while_pending);
     MANAGER_TEST("/manager/supersede", test_supersede);
     MANAGER_TEST("/manager/kick-after-connect", test_kick_after_connect);
+    MANAGER_TEST("/manager/reserved-cpus", test_reserved_cpus);
     MANAGER_TEST("/manager/describe-and-mode", test_describe_and_mode);
 #undef MANAGER_TEST
     int rc = g_test_run();

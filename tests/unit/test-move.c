@@ -283,6 +283,13 @@ test_held_decides_after_release(Fixture *f, gconstpointer held)
 
     g_assert_nonnull(report);
     g_assert_cmpint(report->outcome, ==, NS_ENGINE_OUTCOME_DONE);
+    /* What the run found pinned, for numashiftd's other domains: the vCPU's
+     * CPUs 2-3, as far as this process may use them. */
+    const GArray *pinned = ns_move_get_pinned_cpus(f->move);
+
+    g_assert_nonnull(pinned);
+    for (guint i = 0; i < pinned->len; i++)
+        g_assert_cmpuint(g_array_index(pinned, guint, i), >=, 2);
 }
 
 /* Held and cancelled (the domain stopped, the daemon stops): nothing moves. */

@@ -86,6 +86,23 @@ choose(Fixture *f, const GPtrArray *vcpu_pins, const char *targets, const GArray
     return ns_worker_cpus_choose(&in, error);
 }
 
+static NsWorkerCpus *
+choose_reserved(Fixture *f, const GPtrArray *vcpu_pins, const char *targets,
+                const GArray *reserved)
+{
+    g_autoptr(GArray) target_nodes = ids(targets);
+    NsWorkerCpusInput in = {
+        .topology = f->topology,
+        .allowed = f->allowed,
+        .vcpu_pins = vcpu_pins,
+        .reserved_cpus = reserved,
+        .target_nodes = target_nodes,
+        .workers = 2,
+    };
+
+    return ns_worker_cpus_choose(&in, NULL);
+}
+
 /* vCPUs pinned to CPUs 0 and 1: a move to node 2 copies on CPU 2, node 2's
  * own, with one worker (never more workers than CPUs). */
 static void
@@ -97,7 +114,7 @@ test_target_node(Fixture *f, gconstpointer data)
     assert_choice(c, "2", 1, FALSE, NS_WORKER_CPUS_TARGET_NODE);
     g_autofree char *line = ns_worker_cpus_describe(c);
 
-    g_assert_cmpstr(line, ==, "1 worker on CPU 2 (no vCPU of the domain is pinned there; "
+    g_assert_cmpstr(line, ==, "1 worker on CPU 2 (no pinned vCPU there; "
                               "the target nodes' ones among them)");
 }
 
@@ -146,8 +163,8 @@ test_none_free(Fixture *f, gconstpointer data)
     assert_choice(unknown, "0-2", 1, TRUE, NS_WORKER_CPUS_NONE_FREE);
     g_autofree char *line = ns_worker_cpus_describe(c);
 
-    g_assert_cmpstr(line, ==, "1 worker at SCHED_IDLE on CPUs 0-2 (a vCPU of the domain is "
-                              "pinned to every CPU numashift may use)");
+    g_assert_cmpstr(line, ==, "1 worker at SCHED_IDLE on CPUs 0-2 (a vCPU is pinned to "
+                              "every CPU numashift may use)");
 }
 
 /* The operator's CPUs: as given (only those numashift may use), at
@@ -167,6 +184,34 @@ test_operator(Fixture *f, gconstpointer data)
     g_assert_error(error, NS_ERROR, NS_ERROR_NOT_FOUND);
     g_assert_cmpstr(error->message, ==,
                     "worker CPUs 8-9: numashift may run on none of them (it may use 0-2)");
+}
+
+/*
+ * Other domains' pinned vCPUs (numashiftd's reserved CPUs) are kept free
+ * like this domain's: with CPU 2 reserved, a move to node 2 copies on
+ * another free CPU; everything reserved or pinned, one worker at
+ * SCHED_IDLE.  ns_worker_cpus_pinned(): the CPUs of pinned vCPUs only.
+ */
+static void
+test_reserved(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GPtrArray) p = pins((const char *const[]){ "0", NULL });
+    g_autoptr(GArray) two = ids("2");
+    g_autoptr(GArray) one_two = ids("1-2");
+    g_autoptr(NsWorkerCpus) c = choose_reserved(f, p, "2", two);
+    g_autoptr(NsWorkerCpus) none = choose_reserved(f, p, "2", one_two);
+
+    assert_choice(c, "1", 1, FALSE, NS_WORKER_CPUS_HOUSEKEEPING);
+    assert_choice(none, "0-2", 1, TRUE, NS_WORKER_CPUS_NONE_FREE);
+
+    g_autoptr(GPtrArray) mixed = pins((const char *const[]){ "1", "0-2", "2,5", NULL });
+    g_autoptr(GArray) pinned = ns_worker_cpus_pinned(mixed, f->allowed);
+    g_autofree char *text = ns_topology_format_list(pinned);
+
+    g_assert_cmpstr(text, ==, "1-2"); /* the floating vCPU (0-2) reserves nothing */
+    g_autoptr(GArray) unknown = ns_worker_cpus_pinned(NULL, f->allowed);
+
+    g_assert_cmpuint(unknown->len, ==, 0);
 }
 
 static void
@@ -190,6 +235,7 @@ main(int argc, char **argv)
     ADD("/worker-cpus/floating-vcpus", test_floating_vcpus);
     ADD("/worker-cpus/none-free", test_none_free);
     ADD("/worker-cpus/operator", test_operator);
+    ADD("/worker-cpus/reserved", test_reserved);
     ADD("/worker-cpus/bad-input", test_bad_input);
     return g_test_run();
 }
