@@ -34,6 +34,8 @@ struct _NsMove {
     NsWorkerCpus *worker_choice; /* where the engine's workers run */
     NsPacer *pacer;              /* the guest's vCPU run delay, from the run's start */
     GArray *pinned_cpus;         /* where the domain's pinned vCPUs may run; NULL: unknown */
+    NsMoveKvmCountersFunc kvm_counters;
+    gpointer kvm_counters_data;
 };
 
 static const char *const phase_names[NS_MOVE_PHASE_COUNT] = { "sample", "host",   "settle",
@@ -86,6 +88,33 @@ ns_move_free(NsMove *move)
     g_cond_clear(&move->settled);
     g_mutex_clear(&move->lock);
     g_free(move);
+}
+
+void
+ns_move_set_kvm_counters(NsMove *move, NsMoveKvmCountersFunc counters, gpointer data)
+{
+    move->kvm_counters = counters;
+    move->kvm_counters_data = data;
+}
+
+/* @after less @before into the run's report. */
+static void
+note_kvm_deltas(NsMove *move, const NsKvmCounters *before, const NsKvmCounters *after)
+{
+    g_mutex_lock(&move->lock);
+    if (move->report != NULL) {
+        NsKvmCounterDeltas *k = &move->report->kvm;
+
+        k->pages_4k = after->pages_4k - before->pages_4k;
+        k->pages_2m = after->pages_2m - before->pages_2m;
+        k->pages_1g = after->pages_1g - before->pages_1g;
+        k->remote_tlb_flush = after->remote_tlb_flush - before->remote_tlb_flush;
+        k->remote_tlb_flush_requests =
+            after->remote_tlb_flush_requests - before->remote_tlb_flush_requests;
+        k->mmu_shadow_zapped = after->mmu_shadow_zapped - before->mmu_shadow_zapped;
+        k->valid = TRUE;
+    }
+    g_mutex_unlock(&move->lock);
 }
 
 const GArray *
@@ -1002,7 +1031,13 @@ ns_move_run_on(NsMove *move, const NsDomainConfig *config, NsMovePinningFunc pin
         return TRUE;
     if (!spec->engine.dry_run && !choose_worker_cpus(move, &facts, &host, plan, error))
         return FALSE;
+    NsKvmCounters kvm_before, kvm_after;
+    gboolean kvm = !spec->engine.dry_run && move->kvm_counters != NULL &&
+                   move->kvm_counters(move->kvm_counters_data, &kvm_before);
     gboolean ok = run_windows(move, live, map, plan, scanned, &clock, error);
+
+    if (kvm && move->kvm_counters(move->kvm_counters_data, &kvm_after))
+        note_kvm_deltas(move, &kvm_before, &kvm_after);
 
     /* The live map describes the whole guest afterwards: windows that
      * covered all of it did; otherwise the rest is as old as it was, and

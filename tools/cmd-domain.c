@@ -468,33 +468,6 @@ on_signal(gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
-/* KVM's counters now, or NULL (TCG, an old QEMU): the report says so. */
-static GArray *
-kvm_stats(NsDomain *dom)
-{
-    return ns_qmp_query_kvm_stats(ns_domain_get_qmp(dom), NULL);
-}
-
-static void
-fill_kvm_deltas(NsEngineReport *r, const GArray *before, const GArray *after)
-{
-    guint64 a, b;
-
-    if (before == NULL || after == NULL || before->len == 0 || after->len == 0)
-        return;
-#define DELTA(field)                                                                               \
-    if (ns_qmp_stats_get(before, #field, &b) && ns_qmp_stats_get(after, #field, &a))               \
-        r->kvm.field = (gint64)(a - b);
-    DELTA(pages_4k)
-    DELTA(pages_2m)
-    DELTA(pages_1g)
-    DELTA(remote_tlb_flush)
-    DELTA(remote_tlb_flush_requests)
-    DELTA(mmu_shadow_zapped)
-#undef DELTA
-    r->kvm.valid = TRUE;
-}
-
 static void
 print_report(const NsCli *cli, const NsEngineReport *r)
 {
@@ -651,8 +624,6 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
     g_autoptr(NsMove) move = ns_move_new(&spec);
 
     job.move = move;
-    g_autoptr(GArray) before = dry_run ? NULL : kvm_stats(dom);
-
     ns_main_hold_signal(SIGINT);
     ns_main_hold_signal(SIGTERM);
     guint sigint = g_unix_signal_add(SIGINT, on_signal, &job);
@@ -677,9 +648,6 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
         g_clear_error(&job.error);
         return code;
     }
-    g_autoptr(GArray) after = dry_run ? NULL : kvm_stats(dom);
-
-    fill_kvm_deltas(report, before, after);
     print_report(cli, report);
     /* After a failed job (QEMU gone, say) the tree is history, not a status. */
     if (!cli->json && !dry_run && job.ok) {

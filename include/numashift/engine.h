@@ -245,6 +245,13 @@ typedef enum {
     NS_ENGINE_OUTCOME_ERROR,     /* a move_pages() call failed as a whole */
 } NsEngineOutcome;
 
+/* KVM's counters of a VM at one moment (QMP query-stats, provider kvm). */
+typedef struct {
+    gint64 pages_4k, pages_2m, pages_1g;
+    gint64 remote_tlb_flush, remote_tlb_flush_requests;
+    gint64 mmu_shadow_zapped;
+} NsKvmCounters;
+
 /* KVM's counters over the job (QMP query-stats); the engine never fills these. */
 typedef struct {
     gboolean valid; /* the caller filled the deltas below */

@@ -105,6 +105,22 @@ typedef struct _NsDomain NsDomain;
 NsMove *ns_move_new(const NsMoveSpec *spec);
 
 /*
+ * KVM's counters of the domain now, into @ret; FALSE when there are none
+ * (a TCG guest, a QEMU before 7.1, the monitor busy or gone).
+ */
+typedef gboolean (*NsMoveKvmCountersFunc)(gpointer data, NsKvmCounters *ret);
+
+/*
+ * Have the run read @counters (@data: its argument) right before its
+ * first move and after its last, and put the difference in its report
+ * (NsEngineReport.kvm): what KVM did for the move (pages remapped, remote
+ * TLB flushes: the MMU notifier zapping the guest's mappings).  Nothing is
+ * claimed when either read fails.  ns_move_run() sets the domain's own.
+ * Context: before ns_move_run_on().
+ */
+void ns_move_set_kvm_counters(NsMove *move, NsMoveKvmCountersFunc counters, gpointer data);
+
+/*
  * The CPUs this run found its domain's vCPUs pinned to
  * (ns_worker_cpus_pinned()), when it chose where its workers run; NULL
  * before that, for a dry run, or when the pinning could not be read.

@@ -23,6 +23,7 @@
 #include <urcu/urcu-memb.h>
 
 #include "ns-test-sysfs.h"
+#include "numashift/engine-report.h"
 #include "numashift/kernel.h"
 #include "numashift/livemap.h"
 #include "numashift/move.h"
@@ -340,6 +341,72 @@ test_not_held(Fixture *f, gconstpointer held)
     g_assert_cmpuint(pages_on(f, 1), ==, GUEST_PAGES);
 }
 
+/* KVM's counters as a VM would count them: each read, every counter one more per move call. */
+static gboolean
+fake_kvm_counters(gpointer data, NsKvmCounters *ret)
+{
+    Fixture *f = data;
+    gint64 moves = g_atomic_int_get(&f->moves);
+
+    *ret = (NsKvmCounters){ .pages_4k = 1000 - moves, .pages_2m = 10 + moves,
+                            .remote_tlb_flush = 7 * moves, .remote_tlb_flush_requests = 9 * moves,
+                            .mmu_shadow_zapped = 0 };
+    return TRUE;
+}
+
+static gboolean
+no_kvm_counters(gpointer data, NsKvmCounters *ret)
+{
+    return FALSE; /* TCG: query-stats answers an empty list */
+}
+
+/*
+ * Issue #12: KVM's counters over the move, for every job (CLI and daemon
+ * alike, through ns_move_run()): read right before the first move and
+ * after the last, the difference in the report and its JSON; nothing
+ * claimed when the counters cannot be read.
+ */
+static void
+test_kvm_counters(Fixture *f, gconstpointer held)
+{
+    ns_move_set_kvm_counters(f->move, fake_kvm_counters, f);
+    run(f);
+    g_assert_no_error(f->error);
+    g_assert_true(f->ok);
+    gint64 moves = g_atomic_int_get(&f->moves);
+    g_autoptr(NsEngineReport) report = ns_move_get_report(f->move);
+
+    g_assert_cmpint(moves, >, 0);
+    g_assert_true(report->kvm.valid);
+    g_assert_cmpint(report->kvm.pages_4k, ==, -moves);
+    g_assert_cmpint(report->kvm.pages_2m, ==, moves);
+    g_assert_cmpint(report->kvm.remote_tlb_flush, ==, 7 * moves);
+    g_assert_cmpint(report->kvm.remote_tlb_flush_requests, ==, 9 * moves);
+    g_autoptr(JsonNode) json = ns_engine_report_to_json(report);
+    JsonObject *kvm = json_object_get_object_member(json_node_get_object(json), "kvm");
+
+    g_assert_cmpint(json_object_get_int_member(kvm, "remote_tlb_flush"), ==, 7 * moves);
+
+}
+
+/* TCG: no counters (query-stats answers an empty list), nothing claimed. */
+static void
+test_kvm_counters_none(Fixture *f, gconstpointer held)
+{
+    ns_move_set_kvm_counters(f->move, no_kvm_counters, f);
+    run(f);
+    g_assert_no_error(f->error);
+    g_assert_true(f->ok);
+    g_autoptr(NsEngineReport) report = ns_move_get_report(f->move);
+
+    g_assert_nonnull(report);
+    g_assert_cmpuint(report->moved_pages, >, 0);
+    g_assert_false(report->kvm.valid);
+    g_autoptr(JsonNode) json = ns_engine_report_to_json(report);
+
+    g_assert_false(json_object_has_member(json_node_get_object(json), "kvm"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -356,6 +423,8 @@ main(int argc, char **argv)
     MOVE_TEST("/move/held/cancelled", TRUE, test_held_cancelled);
     MOVE_TEST("/move/held/released-early", TRUE, test_held_released_early);
     MOVE_TEST("/move/not-held", FALSE, test_not_held);
+    MOVE_TEST("/move/kvm-counters", FALSE, test_kvm_counters);
+    MOVE_TEST("/move/kvm-counters-none", FALSE, test_kvm_counters_none);
     rc = g_test_run();
     ns_test_sysfs_remove(lockdir);
     return rc;
