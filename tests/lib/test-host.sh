@@ -5,18 +5,20 @@
 # outside it: sourced by the test scripts before they re-run themselves in
 # the host.  Needs nothing else from tests/lib.
 
-# run_nested_kvm NAME CMD...: run CMD (which boots a test host with --kvm);
-# when it exits 125, run it once more, saying so on stderr as NAME.  Nested
-# KVM runs on TCG's emulation of AMD SVM, which has frozen the whole test
-# host (numa-host: no heartbeat, status 125) or reset it (CI, session 8:
-# QEMU exited 0, no status, nothing on the console).  That is the rig
-# failing, not a test: one more boot, said out loud.  Any other status (a
-# failed check is 1) is returned as it is, never retried.
-run_nested_kvm() {
+# run_rig_retry NAME CMD...: run CMD (which boots a test host); when it
+# exits 125, run it once more, saying so on stderr as NAME.  125 is the rig
+# failing, not a test: nested KVM runs on TCG's emulation of AMD SVM, which
+# has frozen the whole test host (numa-host: no heartbeat) or reset it (CI,
+# session 8: QEMU exited 0, no status, nothing on the console), and a plain
+# TCG test host has hung while booting (a fresh-root run, 2026-11-30: no
+# output for 300 s).  One more boot, said out loud.  Any other status (a
+# failed check is 1, a timeout of the command 124) is returned as it is,
+# never retried.
+run_rig_retry() {
 	local name=$1 rc=0
 	shift
 	"$@" || rc=$?
 	((rc == 125)) || return "$rc"
-	echo "$name: the nested-KVM test host died or hung (exit 125): booting it once more" >&2
+	echo "$name: the test host died or hung (exit 125): booting it once more" >&2
 	"$@"
 }

@@ -39,7 +39,7 @@ if [[ ${NUMA_HOST:-0} != 1 ]]; then
 	# shellcheck source=../lib/test-host.sh
 	. "$here/../lib/test-host.sh"
 	rc=0
-	run_nested_kvm test-libvirt.sh run_host "$@" || rc=$?
+	run_rig_retry test-libvirt.sh run_host "$@" || rc=$?
 	exit "$rc"
 fi
 

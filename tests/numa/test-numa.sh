@@ -104,11 +104,10 @@ if [[ ${NUMA_HOST:-0} != 1 ]]; then
 		"$src/vm-images/numa-host" "${args[@]}" --numa-balancing 0 \
 			--env "NS_BUILD_ROOT=${NS_BUILD_ROOT:?}" -- "$0" "$@"
 	}
-	[[ $case_name == migrate-2node-kvm ]] || { run_host "$@"; exit; }
 	# shellcheck source=../lib/test-host.sh
 	. "$here/../lib/test-host.sh"
 	rc=0
-	run_nested_kvm test-numa.sh run_host "$@" || rc=$?
+	run_rig_retry test-numa.sh run_host "$@" || rc=$?
 	exit "$rc"
 fi
 

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# The rig's own failure handling (vm-images/numa-host, tests/lib/test-host.sh).
+#
+# Story: a fresh-root run (2026-11-30) lost numa-numashift-faults to a test
+# host that never finished booting: no line from the test for 300 s, then
+# "timed out" (124), which read as the test hanging.  numa-host now gives a
+# boot NUMA_HOST_BOOT_SECS (120; it takes about 6 s) and then says the rig
+# failed (125, with the console's last lines), and every numa case boots
+# once more on 125, saying so.  If this comes back: the first check sees a
+# host that cannot boot in 1 s time out (124) or hang instead of 125; the
+# second sees run_rig_retry retry what it must not, or not retry a 125.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd -P)
+src=$(cd "$here/../.." && pwd -P)
+# shellcheck source=../lib/test-host.sh
+. "$src/tests/lib/test-host.sh"
+
+fail() {
+	echo "test-rig.sh: FAIL: $*" >&2
+	exit 1
+}
+
+# 1. A boot that does not finish in time: 125 and one line that says so.
+rc=0
+NUMA_HOST_BOOT_SECS=1 timeout 60 "$src/vm-images/numa-host" --nodes 2 --mem-per-node 256 --quiet \
+	-- true 2>"${TMPDIR:-/tmp}/test-rig.$$.err" || rc=$?
+err=$(<"${TMPDIR:-/tmp}/test-rig.$$.err")
+rm -f "${TMPDIR:-/tmp}/test-rig.$$.err"
+((rc == 125)) || fail "a test host given 1 s to boot exited $rc, not 125: $err"
+grep -q 'did not finish booting in 1s' <<<"$err" || fail "no boot-deadline line: $err"
+echo "test-rig.sh: a boot past its deadline: exit 125: $(grep 'did not finish' <<<"$err")" >&2
+
+# 2. run_rig_retry: 125 runs once more (said out loud), anything else never.
+count=0
+flaky() {
+	count=$((count + 1))
+	return "$1"
+}
+for want in 0 1 124; do
+	count=0 rc=0
+	run_rig_retry test-rig.sh flaky "$want" 2>/dev/null || rc=$?
+	((rc == want && count == 1)) || fail "status $want: returned $rc after $count runs, not once"
+done
+count=0 rc=0
+said_file=${TMPDIR:-/tmp}/test-rig.$$.said
+run_rig_retry test-rig.sh flaky 125 2>"$said_file" || rc=$?
+said=$(<"$said_file")
+rm -f "$said_file"
+((count == 2 && rc == 125)) || fail "status 125: $count runs, returned $rc; want 2 runs"
+grep -q 'booting it once more' <<<"$said" || fail "a retry not said: $said"
+echo "test-rig.sh: ok" >&2
