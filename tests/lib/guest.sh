@@ -285,6 +285,14 @@ vma_pages_by_node() {
 # the pages of PID's VMAs with POLICY are on NODE; print the split.
 assert_on_node() {
 	local pid=$1 pol=$2 node=$3 pct=$4 total=0 on=0 n p split=
+	if [[ ! -e /proc/$pid/numa_maps ]]; then
+		# QEMU went away (a fresh-root run, 2026-11-30: a nested-KVM guest's
+		# QEMU vanished after six migratepages moves with nothing said):
+		# what QEMU and the guest said last, so the next one explains itself.
+		[[ -s ${GUEST_DIR:-}/qemu.err ]] && tail -n 8 "$GUEST_DIR/qemu.err" | sed 's/^/qemu stderr: /' >&2
+		[[ -s ${GUEST_LOG:-} ]] && tail -n 4 "$GUEST_LOG" | tr -d '\r' | sed 's/^/guest serial: /' >&2
+		fail "QEMU pid $pid is gone (its stderr and the guest's last lines above)"
+	fi
 	while read -r n p; do
 		total=$((total + p))
 		if ((n == node)); then on=$p; fi
