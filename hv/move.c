@@ -52,10 +52,7 @@ ns_move_new(const NsMoveSpec *spec)
     move->spec.holder = g_strdup(spec->holder);
     move->spec.worker_cpus = g_strdup(spec->worker_cpus);
     move->spec.reserved_cpus =
-        spec->reserved_cpus != NULL
-            ? g_array_append_vals(g_array_new(FALSE, FALSE, sizeof(guint)),
-                                  spec->reserved_cpus->data, spec->reserved_cpus->len)
-            : NULL;
+        spec->reserved_cpus != NULL ? g_array_copy((GArray *)spec->reserved_cpus) : NULL;
     if (spec->policy != NULL)
         move->policy = *spec->policy;
     else
@@ -127,8 +124,7 @@ void
 ns_move_note_pinned_cpus(NsMove *move, const GArray *cpus)
 {
     g_clear_pointer(&move->pinned_cpus, g_array_unref);
-    move->pinned_cpus = g_array_append_vals(g_array_new(FALSE, FALSE, sizeof(guint)), cpus->data,
-                                            cpus->len);
+    move->pinned_cpus = g_array_copy((GArray *)cpus);
 }
 
 const char *

@@ -338,12 +338,8 @@ job_thread(gpointer p)
 
     g_mutex_lock(&job->lock);
     job->ran = TRUE;
-    if (ns_move_get_pinned_cpus(job->move) != NULL) {
-        const GArray *pinned = ns_move_get_pinned_cpus(job->move);
-
-        job->pinned_cpus = g_array_append_vals(g_array_new(FALSE, FALSE, sizeof(guint)),
-                                               pinned->data, pinned->len);
-    }
+    if (ns_move_get_pinned_cpus(job->move) != NULL)
+        job->pinned_cpus = g_array_copy((GArray *)ns_move_get_pinned_cpus(job->move));
     gboolean cancelled =
         ok && job->report != NULL && job->report->outcome == NS_ENGINE_OUTCOME_CANCELLED;
 
@@ -387,10 +383,7 @@ job_start(virConnectPtr conn, NsJobRunFunc run_func, gpointer run_data, const Ns
     job->spec.mode_override = g_strdup(spec->mode_override);
     job->spec.worker_cpus = g_strdup(spec->worker_cpus);
     job->spec.reserved_cpus =
-        spec->reserved_cpus != NULL
-            ? g_array_append_vals(g_array_new(FALSE, FALSE, sizeof(guint)),
-                                  spec->reserved_cpus->data, spec->reserved_cpus->len)
-            : NULL;
+        spec->reserved_cpus != NULL ? g_array_copy((GArray *)spec->reserved_cpus) : NULL;
     job->spec.memmap = spec->memmap != NULL ? ns_memmap_copy(spec->memmap) : NULL;
     job->spec.live = spec->live != NULL ? ns_live_map_ref(spec->live) : NULL;
     job->cb = *callbacks;

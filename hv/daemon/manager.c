@@ -230,11 +230,8 @@ on_job_done(NsJob *job, gpointer data)
         t->memmap = ns_memmap_copy(ns_job_get_memmap(job));
     /* Where its vCPUs are pinned, for other domains' workers to keep off. */
     if (ns_job_get_pinned_cpus(job) != NULL) {
-        const GArray *pinned = ns_job_get_pinned_cpus(job);
-
         g_clear_pointer(&t->pinned_cpus, g_array_unref);
-        t->pinned_cpus = g_array_append_vals(g_array_new(FALSE, FALSE, sizeof(guint)),
-                                             pinned->data, pinned->len);
+        t->pinned_cpus = g_array_copy((GArray *)ns_job_get_pinned_cpus(job));
     }
     /* The live map goes on (a new QEMU's, if the job started one). */
     if (ns_job_get_live(job) != NULL && ns_job_get_live(job) != t->live) {
