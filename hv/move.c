@@ -425,15 +425,6 @@ plan_rebalance(NsMove *move, const Facts *facts, const HostFacts *host,
     return TRUE;
 }
 
-/*
- * Where the engine's workers run (worker-cpus.h): away from the CPUs the
- * domain's vCPUs may run on, preferring the target nodes'.  The pinning is
- * the one the policy decided on, or read now for a move to a node; when it
- * cannot be read, every CPU counts as a vCPU's; a caller with no pinning
- * function has no vCPUs to avoid (a simulated guest).  Only the operator's list
- * can fail the run (a bad list); a host that cannot tell its CPUs leaves
- * the workers where they were, as before this choice existed.
- */
 /* The operator's worker CPUs (NULL: none given; FALSE: a bad list). */
 static gboolean
 operator_cpus(const NsMove *move, GArray **ret_cpus, GError **error)
@@ -465,18 +456,20 @@ check_operator_cpus(const NsMove *move, GError **error)
         return TRUE;
     g_autoptr(GArray) allowed = ns_kernel_thread_cpus(NULL);
 
-    for (guint i = 0; allowed != NULL && i < cpus->len; i++)
-        for (guint k = 0; k < allowed->len; k++)
-            if (g_array_index(allowed, guint, k) == g_array_index(cpus, guint, i))
-                return TRUE;
-    g_autofree char *usable = allowed != NULL ? ns_topology_format_list(allowed) : g_strdup("?");
-
-    g_set_error(error, NS_ERROR, NS_ERROR_NOT_FOUND,
-                "worker CPUs %s: numashift may run on none of them (it may use %s)",
-                move->spec.worker_cpus, usable);
-    return FALSE;
+    if (allowed == NULL) /* not known: none may be used, as before the check existed */
+        allowed = g_array_new(FALSE, FALSE, sizeof(guint));
+    return ns_worker_cpus_check_override(cpus, allowed, error);
 }
 
+/*
+ * Where the engine's workers run (worker-cpus.h): away from the CPUs the
+ * domain's vCPUs may run on, preferring the target nodes'.  The pinning is
+ * the one the policy decided on, or read now for a move to a node; when it
+ * cannot be read, every CPU counts as a vCPU's; a caller with no pinning
+ * function has no vCPUs to avoid (a simulated guest).  Only the operator's
+ * list can fail the run (a bad list); a host that cannot tell its CPUs
+ * leaves the workers where they were, as before this choice existed.
+ */
 static gboolean
 choose_worker_cpus(NsMove *move, const Facts *facts, HostFacts *host, const NsPlan *plan,
                    GError **error)

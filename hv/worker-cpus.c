@@ -67,6 +67,22 @@ choice_new(GArray *cpus, guint wanted, gboolean background, NsWorkerCpuSource so
     return c;
 }
 
+gboolean
+ns_worker_cpus_check_override(const GArray *cpus_override, const GArray *allowed,
+                              GError **error)
+{
+    for (guint i = 0; i < cpus_override->len; i++)
+        if (holds(allowed, g_array_index(cpus_override, guint, i)))
+            return TRUE;
+    g_autofree char *asked = ns_topology_format_list(cpus_override);
+    g_autofree char *usable = allowed->len > 0 ? ns_topology_format_list(allowed) : g_strdup("none");
+
+    g_set_error(error, NS_ERROR, NS_ERROR_NOT_FOUND,
+                "worker CPUs %s: numashift may run on none of them (it may use %s)", asked,
+                usable);
+    return FALSE;
+}
+
 NsWorkerCpus *
 ns_worker_cpus_choose(const NsWorkerCpusInput *in, GError **error)
 {
@@ -88,15 +104,8 @@ ns_worker_cpus_choose(const NsWorkerCpusInput *in, GError **error)
                 pinned = pinned || busy(in, cpu);
             }
         }
-        if (cpus->len == 0) {
-            g_autofree char *asked = ns_topology_format_list(in->cpus_override);
-            g_autofree char *allowed = ns_topology_format_list(in->allowed);
-
-            g_set_error(error, NS_ERROR, NS_ERROR_NOT_FOUND,
-                        "worker CPUs %s: numashift may run on none of them (it may use %s)",
-                        asked, allowed);
+        if (cpus->len == 0 && !ns_worker_cpus_check_override(in->cpus_override, in->allowed, error))
             return NULL;
-        }
         /* The operator's word, but a vCPU's CPU still gets only idle time. */
         return pinned ? choice_new(g_steal_pointer(&cpus), 1, TRUE, NS_WORKER_CPUS_OPERATOR)
                     : choice_new(g_steal_pointer(&cpus), in->workers, FALSE,

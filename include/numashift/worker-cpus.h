@@ -74,6 +74,15 @@ typedef struct {
 NsWorkerCpus *ns_worker_cpus_choose(const NsWorkerCpusInput *input, GError **error);
 
 /*
+ * Whether the operator's @cpus_override holds a CPU of @allowed: the check
+ * ns_worker_cpus_choose() makes, for a caller that wants the error before
+ * it does any work.  Errors: NS_ERROR_NOT_FOUND, as ns_worker_cpus_choose().
+ * Context: any thread; pure.
+ */
+gboolean ns_worker_cpus_check_override(const GArray *cpus_override, const GArray *allowed,
+                                       GError **error);
+
+/*
  * One line for the log and the job's report: "1 worker on CPU 3 (free
  * CPUs of target node 1)", "1 worker at SCHED_IDLE on CPUs 0-3 (every
  * CPU may run a vCPU of the domain)".  Context: any thread; pure.

@@ -182,6 +182,21 @@ test_operator(Fixture *f, gconstpointer data)
     assert_choice(busy, "0-1", 1, TRUE, NS_WORKER_CPUS_OPERATOR);
     g_assert_null(none);
     g_assert_error(error, NS_ERROR, NS_ERROR_NOT_FOUND);
+    {
+        g_autoptr(GError) early = NULL;
+        g_autoptr(GArray) asked = ids("8-9");
+        g_autoptr(GArray) nothing = g_array_new(FALSE, FALSE, sizeof(guint));
+        g_autoptr(GArray) some = ids("2,9");
+
+        /* The same check, alone, before any work: the same line. */
+        g_assert_false(ns_worker_cpus_check_override(asked, f->allowed, &early));
+        g_assert_cmpstr(early->message, ==, error->message);
+        g_clear_error(&early);
+        g_assert_true(ns_worker_cpus_check_override(some, f->allowed, NULL));
+        g_assert_false(ns_worker_cpus_check_override(asked, nothing, &early));
+        g_assert_cmpstr(early->message, ==,
+                        "worker CPUs 8-9: numashift may run on none of them (it may use none)");
+    }
     g_assert_cmpstr(error->message, ==,
                     "worker CPUs 8-9: numashift may run on none of them (it may use 0-2)");
 }
