@@ -18,6 +18,17 @@
  * word by word when that is non-zero, so the clean path has no
  * data-dependent branch.  Each page is timed with rdtsc on its own: a page
  * the host is migrating right now shows up as one slow access.
+ *
+ * Shares
+ * ======
+ * The active pages are split into one contiguous share per CPU.  A page
+ * and its generation number are written by their share's CPU only, so the
+ * CPUs need no locks, only the step between passes (smp_run).  Within a
+ * pass each page is verified against the generation last written and then,
+ * if it is among the pass's rewrites, written anew: every CPU keeps writing
+ * its memory while the host moves it, and every write is checked by the
+ * next pass over the page (a run ends with a pass that only verifies, see
+ * main.c).
  */
 #include "checker.h"
 
@@ -80,18 +91,47 @@ page_rescan(uint32_t addr, uint32_t key, struct pass_result *res)
     }
 }
 
-/* Address of checked page @idx; the range list is short, so a walk is fine. */
-static uint32_t
-page_addr(const struct checker *c, uint32_t idx)
-{
-    for (uint32_t r = 0; r < c->map->nranges; r++) {
-        const struct mem_range *range = &c->map->range[r];
+/* Where checked page @idx is: a range of the map and a page within it. */
+struct page_pos {
+    uint32_t range;
+    uint32_t page;
+};
 
-        if (idx < range->pages)
-            return range->base + idx * PAGE_SIZE;
-        idx -= range->pages;
+/* The range list is short, so a walk is fine. */
+static struct page_pos
+locate(const struct memmap *map, uint32_t idx)
+{
+    uint32_t r = 0;
+
+    for (; r < map->nranges && idx >= map->range[r].pages; r++)
+        idx -= map->range[r].pages;
+    return (struct page_pos){ .range = r, .page = idx };
+}
+
+static uint32_t
+pos_addr(const struct memmap *map, struct page_pos pos)
+{
+    return map->range[pos.range].base + pos.page * PAGE_SIZE;
+}
+
+static void
+pos_next(const struct memmap *map, struct page_pos *pos)
+{
+    if (++pos->page == map->range[pos->range].pages) {
+        pos->range++;
+        pos->page = 0;
     }
-    return 0; /* not reached for idx < map->pages */
+}
+
+/* CPU @cpu's part of @n things split into @cpus contiguous runs, the first ones one longer. */
+static void
+split(uint32_t n, uint32_t cpus, uint32_t cpu, uint32_t *first, uint32_t *count)
+{
+    uint32_t base = n / cpus;
+    uint32_t extra = n % cpus;
+
+    *count = base + (cpu < extra ? 1 : 0);
+    *first = cpu * base + (cpu < extra ? cpu : extra);
 }
 
 uint32_t
@@ -102,78 +142,115 @@ checker_table_bytes(uint32_t pages)
 
 void
 checker_init(struct checker *c, const struct memmap *map, uint32_t *gen_table,
-             uint32_t seed, uint32_t window, uint32_t active)
+             uint32_t seed, uint32_t window, uint32_t active, uint32_t cpus)
 {
     *c = (struct checker){
         .map = map,
         .gen = gen_table,
         .seed = seed,
         .window = window,
-        .cursor = 0,
         .active = active,
+        .cpus = cpus,
     };
-}
+    for (uint32_t cpu = 0; cpu < cpus; cpu++) {
+        struct checker_share *sh = &c->share[cpu];
+        uint32_t unused;
 
-void
-checker_fill(struct checker *c)
-{
-    uint32_t idx = 0;
-
-    for (uint32_t r = 0; r < c->map->nranges; r++) {
-        const struct mem_range *range = &c->map->range[r];
-
-        for (uint32_t p = 0; p < range->pages; p++, idx++) {
-            c->gen[idx] = 0;
-            write_page(range->base + p * PAGE_SIZE, page_key(c, 0));
-        }
+        split(active, cpus, cpu, &sh->first, &sh->count);
+        /* Split like the pages, so no share gets more rewrites than pages (window <= active). */
+        split(window, cpus, cpu, &unused, &sh->window);
+        if (sh->window > sh->count)
+            sh->window = sh->count;
     }
 }
 
 void
-checker_rewrite_window(struct checker *c)
+checker_fill(const struct checker *c, uint32_t cpu)
 {
-    uint32_t pages = c->active;
+    uint32_t first, count;
 
-    for (uint32_t n = 0; n < c->window; n++) {
-        uint32_t idx = c->cursor;
+    split(c->map->pages, c->cpus, cpu, &first, &count);
 
-        c->gen[idx]++;
-        write_page(page_addr(c, idx), page_key(c, c->gen[idx]));
-        c->cursor = idx + 1 == pages ? 0 : idx + 1;
+    struct page_pos pos = locate(c->map, first);
+
+    for (uint32_t i = 0; i < count; i++, pos_next(c->map, &pos)) {
+        c->gen[first + i] = 0;
+        write_page(pos_addr(c->map, pos), page_key(c, 0));
     }
 }
 
-void
-checker_verify(const struct checker *c, uint32_t limit, struct pass_result *res)
+/* Whether page @i of a share is among the @window from @cursor on, wrapping at @count. */
+static bool
+in_window(uint32_t i, uint32_t cursor, uint32_t window, uint32_t count)
 {
-    uint32_t idx = 0;
+    uint32_t distance = i >= cursor ? i - cursor : i + count - cursor;
+
+    return distance < window;
+}
+
+void
+checker_pass(struct checker *c, uint32_t cpu, bool rewrite, uint32_t limit,
+             struct pass_result *res)
+{
+    struct checker_share *sh = &c->share[cpu];
+    uint32_t first, count;
 
     *res = (struct pass_result){ .pages = 0 };
-    for (uint32_t r = 0; r < c->map->nranges && idx < limit; r++) {
-        const struct mem_range *range = &c->map->range[r];
+    if (rewrite) {
+        first = sh->first;
+        count = sh->count;
+    } else {
+        split(limit, c->cpus, cpu, &first, &count);
+    }
 
-        for (uint32_t p = 0; p < range->pages && idx < limit; p++, idx++) {
-            uint32_t addr = range->base + p * PAGE_SIZE;
-            uint32_t key = page_key(c, c->gen[idx]);
-            uint64_t start = rdtsc();
-            uint32_t diff = page_diff(addr, key);
-            uint64_t ticks = rdtsc() - start;
+    struct page_pos pos = locate(c->map, first);
 
-            if (ticks > res->max_access_ticks)
-                res->max_access_ticks = ticks;
-            if (diff != 0)
-                page_rescan(addr, key, res);
-            res->pages++;
+    for (uint32_t i = 0; i < count; i++, pos_next(c->map, &pos)) {
+        uint32_t idx = first + i;
+        uint32_t addr = pos_addr(c->map, pos);
+        uint32_t key = page_key(c, c->gen[idx]);
+        uint64_t start = rdtsc();
+        uint32_t diff = page_diff(addr, key);
+        uint64_t ticks = rdtsc() - start;
+
+        if (ticks > res->max_access_ticks)
+            res->max_access_ticks = ticks;
+        if (diff != 0)
+            page_rescan(addr, key, res);
+        res->pages++;
+        if (rewrite && in_window(i, sh->cursor, sh->window, count)) {
+            c->gen[idx]++;
+            write_page(addr, page_key(c, c->gen[idx]));
         }
     }
+    if (rewrite && count != 0) {
+        sh->cursor += sh->window;
+        if (sh->cursor >= count)
+            sh->cursor -= count;
+    }
+}
+
+void
+checker_merge(struct pass_result *total, const struct pass_result *part)
+{
+    if (part->corrupt && !total->corrupt) {
+        total->corrupt = true;
+        total->addr = part->addr;
+        total->expected = part->expected;
+        total->found = part->found;
+    }
+    total->pages += part->pages;
+    total->errors += part->errors;
+    if (part->max_access_ticks > total->max_access_ticks)
+        total->max_access_ticks = part->max_access_ticks;
 }
 
 uint32_t
-checker_selftest_corrupt(const struct checker *c, uint32_t pass)
+checker_selftest_corrupt(const struct checker *c, uint32_t pass, uint32_t limit)
 {
     /* A page that moves with the pass number, and a word inside it. */
-    uint32_t idx = (pass * 2654435761u) % c->map->pages;
-    uint32_t addr = page_addr(c, idx) + 4 * (pass % WORDS_PER_PAGE);
+    uint32_t idx = (pass * 2654435761u) % limit;
+    uint32_t addr = pos_addr(c->map, locate(c->map, idx)) + 4 * (pass % WORDS_PER_PAGE);
     volatile uint32_t *w = (volatile uint32_t *)(uintptr_t)addr;
 
     *w ^= 1u << (pass % 32);

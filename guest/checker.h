@@ -1,19 +1,29 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Fill, rewrite and verify the checked pages. */
+/* Fill, verify and rewrite the checked pages, each CPU its own share. */
 #pragma once
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "memmap.h"
+#include "smp.h"
+
+/* One CPU's contiguous run of active pages, and where its rewrites roll on. */
+struct checker_share {
+    uint32_t first;  /* index of its first page */
+    uint32_t count;
+    uint32_t window; /* of them rewritten per pass */
+    uint32_t cursor; /* first of the next pass's rewrites, relative to first */
+};
 
 struct checker {
     const struct memmap *map;
-    uint32_t *gen;   /* one generation number per checked page */
+    uint32_t *gen;   /* one generation number per checked page, written by its owner only */
     uint32_t seed;
-    uint32_t window; /* pages rewritten per pass */
-    uint32_t cursor; /* first page of the next window */
+    uint32_t window; /* pages rewritten per pass, all CPUs together */
     uint32_t active; /* pages the passes touch (the first ones); the rest idle */
+    uint32_t cpus;
+    struct checker_share share[MAX_CPUS];
 };
 
 struct pass_result {
@@ -29,20 +39,32 @@ struct pass_result {
 /* Bytes of generation table that @map needs (a whole number of pages). */
 uint32_t checker_table_bytes(uint32_t pages);
 
+/*
+ * Split the @active pages into @cpus contiguous shares, and @window (at
+ * most @active) rewrites per pass over them in proportion.
+ */
 void checker_init(struct checker *c, const struct memmap *map, uint32_t *gen_table,
-                  uint32_t seed, uint32_t window, uint32_t active);
+                  uint32_t seed, uint32_t window, uint32_t active, uint32_t cpus);
 
-/* Write generation 0 of every page. */
-void checker_fill(struct checker *c);
-
-/* Bump the generation of the next window of active pages and rewrite them. */
-void checker_rewrite_window(struct checker *c);
-
-/* Verify the first @limit pages against their generation; counts all bad words. */
-void checker_verify(const struct checker *c, uint32_t limit, struct pass_result *res);
+/* CPU @cpu writes generation 0 of its share of every page (idle ones too). */
+void checker_fill(const struct checker *c, uint32_t cpu);
 
 /*
- * Flip one bit of a checked word without telling the checker, so that the
- * next verification must fail.  Returns the address of the word.
+ * CPU @cpu's part of one pass.  With @rewrite, it verifies each page of
+ * its share of the active pages against its generation, then, if the page
+ * is among this pass's rewrites, bumps its generation and rewrites it.
+ * Without, it only verifies its share of the first @limit pages.  Counts
+ * every bad word into @res (which it resets).
  */
-uint32_t checker_selftest_corrupt(const struct checker *c, uint32_t pass);
+void checker_pass(struct checker *c, uint32_t cpu, bool rewrite, uint32_t limit,
+                  struct pass_result *res);
+
+/* Add one CPU's @part to @total; the first bad word of the lowest page wins. */
+void checker_merge(struct pass_result *total, const struct pass_result *part);
+
+/*
+ * Flip one bit of a word among the first @limit pages without telling the
+ * checker, so that the next pass over it must fail.  Returns the address
+ * of the word.
+ */
+uint32_t checker_selftest_corrupt(const struct checker *c, uint32_t pass, uint32_t limit);

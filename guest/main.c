@@ -2,12 +2,15 @@
 /*
  * numashift's memory-checking guest
  * =================================
- * Fills all the RAM it can reach with a pattern that depends on each word's
- * physical address and its page's generation number, then loops: rewrite a
- * window of pages with their next generation, verify every page, report
- * one line on COM1.  The host moves our memory between NUMA nodes meanwhile;
- * any word that comes back wrong is reported and ends the run.  README.md
- * has the report format, the command line and the exit codes.
+ * Starts every CPU the machine has, fills all the RAM it can reach with a
+ * pattern that depends on each word's physical address and its page's
+ * generation number, then loops: every CPU verifies each page of its share
+ * and writes it anew with the next generation, and the boot CPU reports
+ * one line per pass on COM1.  The host moves our memory between NUMA nodes
+ * meanwhile; any word that comes back wrong is reported and ends the run.
+ * Race mode (race=P) instead has every CPU hammer the same few pages
+ * (race.c).  README.md has the report format, the command line and the
+ * exit codes.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -19,7 +22,9 @@
 #include "memmap.h"
 #include "multiboot.h"
 #include "options.h"
+#include "race.h"
 #include "serial.h"
+#include "smp.h"
 #include "tsc.h"
 
 #define CMDLINE_MAX 256u
@@ -35,13 +40,23 @@ __attribute__((noreturn)) void guest_main(uint32_t magic, const struct multiboot
  */
 static char cmdline[CMDLINE_MAX];
 static struct memmap map;
+static struct smp_cpus cpus;
 static struct checker checker;
+static struct pass_result cpu_result[MAX_CPUS];
+
+/* Stop the other CPUs first: none may still write memory or spin once we are gone. */
+__attribute__((noreturn)) static void
+leave(enum guest_exit code)
+{
+    smp_halt_others();
+    guest_exit(code);
+}
 
 __attribute__((noreturn)) static void
 fatal(const char *reason)
 {
     serial_printf("NSGUEST fatal reason=%s\n", reason);
-    guest_exit(GUEST_EXIT_NO_RUN);
+    leave(GUEST_EXIT_NO_RUN);
 }
 
 static const char *
@@ -59,52 +74,57 @@ copy_cmdline(const struct multiboot_info *mbi)
     return cmdline;
 }
 
+/* Every active page is rewritten each pass unless window= says fewer. */
 static uint32_t
-pick_window(const struct guest_options *opt, uint32_t pages)
+pick_window(const struct guest_options *opt, uint32_t active)
 {
-    uint32_t window = opt->window_set ? opt->window : pages / 16;
+    return opt->window_set && opt->window < active ? opt->window : active;
+}
 
-    if (!opt->window_set && window == 0)
-        window = 1;
-    return window > pages ? pages : window;
+struct pass_job {
+    bool rewrite;   /* verify and rewrite the active shares; else verify only */
+    uint32_t limit; /* without rewrite: the first pages verified */
+};
+
+static void
+pass_work(uint32_t cpu, void *arg)
+{
+    const struct pass_job *job = arg;
+
+    checker_pass(&checker, cpu, job->rewrite, job->limit, &cpu_result[cpu]);
+}
+
+static void
+fill_work(uint32_t cpu, void *arg)
+{
+    (void)arg;
+    checker_fill(&checker, cpu);
 }
 
 /*
- * An unbounded run (passes=0) ends cleanly when the host sends 'q' on COM1:
- * a test that moves our memory for as long as it needs can then still get
- * a "done" verdict instead of having to kill us.  Checked between passes
- * only, so a pass is never cut short.
+ * One pass on every CPU, in step, then its line.  Returns false after
+ * reporting corruption (the caller exits).
  */
 static bool
-stop_requested(void)
+run_pass(const struct guest_options *opt, uint32_t tsc_khz, uint32_t pass, bool rewrite,
+         uint32_t limit)
 {
-    int c;
-
-    while ((c = serial_poll()) >= 0)
-        if (c == 'q' || c == 'Q')
-            return true;
-    return false;
-}
-
-/*
- * One pass: rewrite the window, verify the first @limit pages, report.
- * Returns false after reporting corruption (the caller exits).
- */
-static bool
-run_pass(const struct guest_options *opt, uint32_t tsc_khz, uint32_t pass, uint32_t limit)
-{
-    struct pass_result res;
+    struct pass_job job = { .rewrite = rewrite, .limit = limit };
+    struct pass_result res = { .pages = 0 };
     uint32_t planted = 0;
+
+    /* Before the pass starts, so that the page's owner verifies it after. */
+    if (pass == opt->selftest_corrupt)
+        planted = checker_selftest_corrupt(&checker, pass, limit);
+
     uint64_t start = rdtsc();
 
-    if (limit == checker.active)
-        checker_rewrite_window(&checker);
-    if (pass == opt->selftest_corrupt)
-        planted = checker_selftest_corrupt(&checker, pass);
-    checker_verify(&checker, limit, &res);
+    smp_run(pass_work, &job);
 
     uint64_t pass_ticks = rdtsc() - start;
 
+    for (uint32_t cpu = 0; cpu < smp_ncpus(); cpu++)
+        checker_merge(&res, &cpu_result[cpu]);
     /* Printed after the pass so that serial output is not timed. */
     if (planted != 0)
         serial_printf("NSGUEST selftest addr=0x%08x pass=%u\n", planted, pass);
@@ -123,38 +143,84 @@ run_pass(const struct guest_options *opt, uint32_t tsc_khz, uint32_t pass, uint3
     return true;
 }
 
-/*
- * With active < 100 the passes touch only the first pages; the idle rest,
- * filled once, is verified by one more pass over everything at the end, so
- * that "no byte lost" covers idle memory too.
- */
+/* A pass that only verifies every page: the one that ends a run. */
 static uint32_t
-finish_passes(const struct guest_options *opt, uint32_t tsc_khz, uint32_t pass)
+final_pass(const struct guest_options *opt, uint32_t tsc_khz, uint32_t pass)
 {
-    if (checker.active == checker.map->pages)
-        return pass;
-    if (!run_pass(opt, tsc_khz, pass + 1, checker.map->pages))
-        guest_exit(GUEST_EXIT_CORRUPT);
-    return pass + 1;
+    if (!run_pass(opt, tsc_khz, pass, false, checker.map->pages))
+        leave(GUEST_EXIT_CORRUPT);
+    return pass;
 }
 
+/*
+ * A run ends with a pass that verifies every page and rewrites none, so
+ * that the writes of the pass before it are checked too, and with active <
+ * 100 the idle pages, filled once, as well.  In a bounded run with every
+ * page active that is the last requested pass; otherwise (idle pages, or
+ * stopped by the host) it is one more, so a run of passes=N with active <
+ * 100 reports N+1 passes.
+ */
 static void
 run_passes(const struct guest_options *opt, uint32_t tsc_khz)
 {
+    bool idle_pages = checker.active < checker.map->pages;
     uint32_t pass;
 
     for (pass = 1; opt->passes == 0 || pass <= opt->passes; pass++) {
-        if (!run_pass(opt, tsc_khz, pass, checker.active))
-            guest_exit(GUEST_EXIT_CORRUPT);
-        if (opt->passes == 0 && stop_requested()) {
-            pass = finish_passes(opt, tsc_khz, pass);
+        if (!idle_pages && pass == opt->passes) {
+            final_pass(opt, tsc_khz, pass);
+            break;
+        }
+        if (!run_pass(opt, tsc_khz, pass, true, checker.active))
+            leave(GUEST_EXIT_CORRUPT);
+        /* Between passes only, so that a pass is never cut short. */
+        if (opt->passes == 0 && serial_stop_requested()) {
+            pass = final_pass(opt, tsc_khz, pass + 1);
             serial_printf("NSGUEST done passes=%u errors=0 exit=%u stopped=1\n", pass,
                           (unsigned)GUEST_EXIT_CLEAN);
             return;
         }
     }
-    pass = finish_passes(opt, tsc_khz, opt->passes);
+    pass = opt->passes;
+    if (idle_pages)
+        pass = final_pass(opt, tsc_khz, pass + 1);
     serial_printf("NSGUEST done passes=%u errors=0 exit=%u\n", pass, (unsigned)GUEST_EXIT_CLEAN);
+}
+
+static void
+run_race(const struct guest_options *opt, uint32_t base, uint32_t tsc_khz)
+{
+    struct race_params params = {
+        .base = base,
+        .pages = opt->race,
+        .passes = opt->passes,
+        .selftest = opt->selftest_race,
+        .tsc_khz = tsc_khz,
+    };
+    struct race_result res;
+
+    race_run(&params, &res);
+    if (res.errors != 0) {
+        serial_printf("NSGUEST done passes=%u errors=%llu exit=%u\n", res.passes,
+                      (unsigned long long)res.errors, (unsigned)GUEST_EXIT_CORRUPT);
+        leave(GUEST_EXIT_CORRUPT);
+    }
+    serial_printf("NSGUEST done passes=%u errors=0 exit=%u%s\n", res.passes,
+                  (unsigned)GUEST_EXIT_CLEAN, res.stopped ? " stopped=1" : "");
+}
+
+/* How many CPUs to run: all available, or cpus= of them.  Fatal if there are fewer. */
+static uint32_t
+pick_cpus(const struct guest_options *opt)
+{
+    if (opt->cpus == 0)
+        return cpus.available;
+    if (opt->cpus > cpus.available) {
+        serial_printf("NSGUEST fatal reason=cpus token=cpus=%u available=%u madt_cpus=%u\n",
+                      opt->cpus, cpus.available, cpus.madt_cpus);
+        guest_exit(GUEST_EXIT_NO_RUN);
+    }
+    return opt->cpus;
 }
 
 void
@@ -177,9 +243,15 @@ guest_main(uint32_t magic, const struct multiboot_info *mbi)
         fatal("no-memory-map");
     /* From here on the boot information may be overwritten. */
 
-    uint32_t table = memmap_carve(&map, checker_table_bytes(map.pages) / PAGE_SIZE);
+    /* ACPI's tables are in reserved RAM or the BIOS area: never among the checked pages. */
+    smp_discover(&cpus);
 
-    if (table == 0 || map.pages == 0)
+    /* Race mode's pages, or the checker's generation table: below the pages it checks. */
+    uint32_t carved = opt.race != 0
+                          ? memmap_carve(&map, opt.race)
+                          : memmap_carve(&map, checker_table_bytes(map.pages) / PAGE_SIZE);
+
+    if (carved == 0 || map.pages == 0)
         fatal("too-little-memory");
 
     uint32_t cal_retries = 0;
@@ -188,6 +260,25 @@ guest_main(uint32_t magic, const struct multiboot_info *mbi)
     if (tsc_khz == 0)
         fatal("tsc-calibration");
 
+    uint32_t ncpus = pick_cpus(&opt);
+    uint32_t failed_apic;
+
+    if (!smp_start(&cpus, ncpus, tsc_khz, &failed_apic)) {
+        serial_printf("NSGUEST fatal reason=smp-startup apic=%u cpus=%u\n", failed_apic, ncpus);
+        leave(GUEST_EXIT_NO_RUN);
+    }
+
+    if (opt.race != 0) {
+        /* The race pages are the pages under test; none is idle, there is no table. */
+        serial_printf("NSGUEST start mem_kib=%llu pages=%u tsc_khz=%u passes=%u window=%u "
+                      "seed=0x%08x ranges=0 table=0x00000000 active=%u cal_retries=%u cpus=%u "
+                      "madt_cpus=%u\n",
+                      (unsigned long long)map.ram_kib, opt.race, tsc_khz, opt.passes, opt.race,
+                      opt.seed, opt.race, cal_retries, ncpus, cpus.madt_cpus);
+        run_race(&opt, carved, tsc_khz);
+        leave(GUEST_EXIT_CLEAN);
+    }
+
     /* 32-bit arithmetic only (no libgcc here): pages / 100 first. */
     uint32_t active = map.pages / 100 * opt.active + map.pages % 100 * opt.active / 100;
 
@@ -195,21 +286,22 @@ guest_main(uint32_t magic, const struct multiboot_info *mbi)
         active = 1;
     uint32_t window = pick_window(&opt, active);
 
-    checker_init(&checker, &map, (uint32_t *)(uintptr_t)table, opt.seed, window, active);
+    checker_init(&checker, &map, (uint32_t *)(uintptr_t)carved, opt.seed, window, active, ncpus);
     serial_printf("NSGUEST start mem_kib=%llu pages=%u tsc_khz=%u passes=%u window=%u "
-                  "seed=0x%08x ranges=%u table=0x%08x active=%u cal_retries=%u\n",
+                  "seed=0x%08x ranges=%u table=0x%08x active=%u cal_retries=%u cpus=%u "
+                  "madt_cpus=%u\n",
                   (unsigned long long)map.ram_kib, map.pages, tsc_khz, opt.passes, window,
-                  opt.seed, map.nranges, table, active, cal_retries);
+                  opt.seed, map.nranges, carved, active, cal_retries, ncpus, cpus.madt_cpus);
     for (uint32_t r = 0; r < map.nranges; r++)
         serial_printf("NSGUEST range base=0x%08x pages=%u\n", map.range[r].base,
                       map.range[r].pages);
 
     uint64_t start = rdtsc();
 
-    checker_fill(&checker);
+    smp_run(fill_work, NULL);
     serial_printf("NSGUEST filled fill_us=%llu\n",
                   (unsigned long long)tsc_to_us(rdtsc() - start, tsc_khz));
 
     run_passes(&opt, tsc_khz);
-    guest_exit(GUEST_EXIT_CLEAN);
+    leave(GUEST_EXIT_CLEAN);
 }

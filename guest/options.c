@@ -8,6 +8,9 @@
 
 #include <stddef.h>
 
+#include "race.h"
+#include "smp.h"
+
 #define TOKEN_MAX 64u
 
 static char bad_token[TOKEN_MAX];
@@ -80,6 +83,19 @@ reject(const char *tok, size_t len)
     return bad_token;
 }
 
+/* Whether @value is acceptable for the option stored at @dst. */
+static bool
+in_range(const struct guest_options *opt, const uint32_t *dst, uint32_t value)
+{
+    if (dst == &opt->active)
+        return value >= 1 && value <= 100;
+    if (dst == &opt->cpus)
+        return value <= MAX_CPUS;
+    if (dst == &opt->race)
+        return value <= RACE_MAX_PAGES;
+    return true;
+}
+
 const char *
 options_parse(const char *cmdline, struct guest_options *opt)
 {
@@ -88,6 +104,9 @@ options_parse(const char *cmdline, struct guest_options *opt)
         return NULL;
 
     const char *p = cmdline;
+    /* The tokens that may conflict with each other once all are known. */
+    const char *selftest_corrupt_tok = NULL, *selftest_race_tok = NULL;
+    size_t selftest_corrupt_len = 0, selftest_race_len = 0;
 
     while (*p) {
         while (is_space(*p))
@@ -120,16 +139,33 @@ options_parse(const char *cmdline, struct guest_options *opt)
             dst = &opt->seed;
         } else if (key_is(tok, key_len, "selftest_corrupt")) {
             dst = &opt->selftest_corrupt;
+            selftest_corrupt_tok = tok;
+            selftest_corrupt_len = (size_t)(p - tok);
         } else if (key_is(tok, key_len, "selftest_oversleep")) {
             dst = &opt->selftest_oversleep;
         } else if (key_is(tok, key_len, "active")) {
             dst = &opt->active;
+        } else if (key_is(tok, key_len, "cpus")) {
+            dst = &opt->cpus;
+        } else if (key_is(tok, key_len, "race")) {
+            dst = &opt->race;
+        } else if (key_is(tok, key_len, "selftest_race")) {
+            dst = &opt->selftest_race;
+            selftest_race_tok = tok;
+            selftest_race_len = (size_t)(p - tok);
         } else {
             return reject(tok, (size_t)(p - tok));
         }
-        if (!parse_u32(val, val_len, dst) ||
-            (dst == &opt->active && (opt->active < 1 || opt->active > 100)))
+        if (!parse_u32(val, val_len, dst) || !in_range(opt, dst, *dst))
             return reject(tok, (size_t)(p - tok));
     }
+    /*
+     * A selftest that cannot fire would let its test "pass" by proving
+     * nothing, so one aimed at the mode that is not running is refused.
+     */
+    if (opt->race == 0 && opt->selftest_race != 0)
+        return reject(selftest_race_tok, selftest_race_len);
+    if (opt->race != 0 && opt->selftest_corrupt != 0)
+        return reject(selftest_corrupt_tok, selftest_corrupt_len);
     return NULL;
 }

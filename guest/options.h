@@ -13,12 +13,18 @@ struct guest_options {
     uint32_t selftest_corrupt; /* 0: off; else corrupt a word on that pass */
     uint32_t active;           /* percent of the pages each pass touches (1..100) */
     uint32_t selftest_oversleep; /* the first N TSC calibration runs oversleep on purpose */
+    uint32_t cpus;             /* 0: every CPU the MADT lists; else the first N (1..MAX_CPUS) */
+    uint32_t race;             /* 0: the whole-guest checker; else race mode on N pages */
+    uint32_t selftest_race;    /* 0: off; else plant a stale counter in that race interval */
 };
 
 /*
  * Parse space-separated key=value tokens from @cmdline into @opt (defaults
  * first).  Tokens without '=' are ignored: loaders put the kernel's own
  * path first.  Numbers are decimal or 0x-prefixed hex and must fit 32 bits.
- * Returns NULL, or the first bad token (truncated, in a static buffer).
+ * Values out of their range, and options that mean nothing together
+ * (selftest_race without race, selftest_corrupt with it), are bad tokens
+ * too.  Returns NULL, or the first bad token (truncated, in a static
+ * buffer).
  */
 const char *options_parse(const char *cmdline, struct guest_options *opt);

@@ -57,6 +57,17 @@ serial_poll(void)
     return inb(COM1 + UART_RBR);
 }
 
+bool
+serial_stop_requested(void)
+{
+    int c;
+
+    while ((c = serial_poll()) >= 0)
+        if (c == 'q' || c == 'Q')
+            return true;
+    return false;
+}
+
 void
 serial_puts(const char *s)
 {

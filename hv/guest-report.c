@@ -93,11 +93,34 @@ require_current_pass(const NsGuestReport *report, const Line *line, guint32 pass
     return TRUE;
 }
 
+/* Race mode has race-pass and race-error lines, the whole-guest checker pass and corrupt ones. */
+static gboolean
+require_mode(const NsGuestReport *report, const Line *line, gboolean race, GError **error)
+{
+    if (report->race != race) {
+        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "'%s' line %s race mode",
+                    line->kind, race ? "outside" : "in");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* An optional numeric field: @fallback when absent (older guests), else it must parse. */
+static gboolean
+get_u32_or(const Line *line, const char *key, guint32 fallback, guint32 *out, GError **error)
+{
+    if (!g_hash_table_contains(line->fields, key)) {
+        *out = fallback;
+        return TRUE;
+    }
+    return get_u32(line, key, FALSE, out, error);
+}
+
 static gboolean
 handle_start(NsGuestReport *report, const Line *line, GError **error)
 {
     guint64 mem_kib;
-    guint32 pages, tsc_khz, passes, window, seed;
+    guint32 pages, tsc_khz, passes, window, seed, active, cpus, madt_cpus;
 
     if (report->started) {
         g_set_error_literal(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
@@ -109,10 +132,24 @@ handle_start(NsGuestReport *report, const Line *line, GError **error)
         !get_u32(line, "tsc_khz", FALSE, &tsc_khz, error) ||
         !get_u32(line, "passes", FALSE, &passes, error) ||
         !get_u32(line, "window", FALSE, &window, error) ||
-        !get_u32(line, "seed", TRUE, &seed, error))
+        !get_u32(line, "seed", TRUE, &seed, error) ||
+        /* Older guests had no active= (every pass touched every page) ... */
+        !get_u32_or(line, "active", pages, &active, error) ||
+        /* ... and ran on one CPU without looking for others. */
+        !get_u32_or(line, "cpus", 1, &cpus, error) ||
+        !get_u32_or(line, "madt_cpus", 0, &madt_cpus, error))
         return FALSE;
     if (tsc_khz == 0) {
         g_set_error_literal(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "tsc_khz=0");
+        return FALSE;
+    }
+    if (active == 0 || active > pages) {
+        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "active=%u of %u pages", active,
+                    pages);
+        return FALSE;
+    }
+    if (cpus == 0) {
+        g_set_error_literal(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "cpus=0");
         return FALSE;
     }
 
@@ -123,20 +160,9 @@ handle_start(NsGuestReport *report, const Line *line, GError **error)
     report->passes_requested = passes;
     report->window = window;
     report->seed = seed;
-    /* Older guests had no active= (every pass touched every page). */
-    report->active = pages;
-    if (g_hash_table_contains(line->fields, "active")) {
-        guint32 active;
-
-        if (!get_u32(line, "active", FALSE, &active, error))
-            return FALSE;
-        if (active == 0 || active > pages) {
-            g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "active=%u of %u pages", active,
-                        pages);
-            return FALSE;
-        }
-        report->active = active;
-    }
+    report->active = active;
+    report->cpus = cpus;
+    report->madt_cpus = madt_cpus;
     return TRUE;
 }
 
@@ -176,7 +202,7 @@ handle_pass(NsGuestReport *report, const Line *line, GError **error)
 {
     NsGuestPass p;
 
-    if (!require_running(report, line, error) ||
+    if (!require_running(report, line, error) || !require_mode(report, line, FALSE, error) ||
         !get_u32(line, "pass", FALSE, &p.pass, error) ||
         !get_u32(line, "pages", FALSE, &p.pages, error) ||
         !get_u64(line, "errors", FALSE, G_MAXUINT64, &p.errors, error) ||
@@ -216,7 +242,7 @@ handle_corrupt(NsGuestReport *report, const Line *line, GError **error)
     guint64 addr;
     guint32 expected, found, pass;
 
-    if (!require_running(report, line, error) ||
+    if (!require_running(report, line, error) || !require_mode(report, line, FALSE, error) ||
         !get_u64(line, "addr", TRUE, G_MAXUINT64, &addr, error) ||
         !get_u32(line, "expected", TRUE, &expected, error) ||
         !get_u32(line, "found", TRUE, &found, error) ||
@@ -235,6 +261,134 @@ handle_corrupt(NsGuestReport *report, const Line *line, GError **error)
     report->corrupt_expected = expected;
     report->corrupt_found = found;
     report->corrupt_pass = pass;
+    return TRUE;
+}
+
+/* "race": right after the start line, once, for the CPUs the start line named. */
+static gboolean
+handle_race(NsGuestReport *report, const Line *line, GError **error)
+{
+    guint64 base;
+    guint32 pages, cpus;
+
+    if (!require_running(report, line, error) ||
+        !get_u64(line, "base", TRUE, G_MAXUINT64, &base, error) ||
+        !get_u32(line, "pages", FALSE, &pages, error) ||
+        !get_u32(line, "cpus", FALSE, &cpus, error))
+        return FALSE;
+    if (report->race || report->passes > 0 || report->filled) {
+        g_set_error_literal(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                            "race line after the run began");
+        return FALSE;
+    }
+    if (pages == 0) {
+        g_set_error_literal(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "race line with pages=0");
+        return FALSE;
+    }
+    if (cpus != report->cpus) {
+        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                    "race line says cpus=%u, the start line cpus=%u", cpus, report->cpus);
+        return FALSE;
+    }
+    report->race = TRUE;
+    report->race_base = base;
+    report->race_pages = pages;
+    report->race_cpus = cpus;
+    return TRUE;
+}
+
+static gboolean
+handle_race_pass(NsGuestReport *report, const Line *line, GError **error)
+{
+    NsGuestRacePass p;
+
+    if (!require_running(report, line, error) || !require_mode(report, line, TRUE, error) ||
+        !get_u32(line, "race-pass", FALSE, &p.pass, error) ||
+        !get_u64(line, "writes", FALSE, G_MAXUINT64, &p.writes, error) ||
+        !get_u64(line, "errors", FALSE, G_MAXUINT64, &p.errors, error) ||
+        !get_u64(line, "max_stall_us", FALSE, G_MAXUINT64, &p.max_stall_us, error) ||
+        !require_current_pass(report, line, p.pass, error))
+        return FALSE;
+    /* As with pass lines: the first error is named before the line that counts it. */
+    if (p.errors > 0 && !report->corrupt) {
+        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                    "race-pass %u has errors=%" G_GUINT64_FORMAT " but no race-error line", p.pass,
+                    p.errors);
+        return FALSE;
+    }
+    if (report->errors > G_MAXUINT64 - p.errors || report->race_writes > G_MAXUINT64 - p.writes) {
+        g_set_error_literal(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                            "race-pass counts overflow");
+        return FALSE;
+    }
+
+    report->passes = p.pass;
+    report->errors += p.errors;
+    report->race_writes += p.writes;
+    if (report->race_worst_stall_pass == 0 || p.max_stall_us > report->race_worst_stall_us) {
+        report->race_worst_stall_us = p.max_stall_us;
+        report->race_worst_stall_pass = p.pass;
+    }
+    g_array_append_val(report->race_log, p);
+    return TRUE;
+}
+
+static gboolean
+parse_race_kind(const Line *line, NsGuestRaceKind *out, GError **error)
+{
+    const char *kind = g_hash_table_lookup(line->fields, "kind");
+
+    for (NsGuestRaceKind k = NS_GUEST_RACE_LOST; k <= NS_GUEST_RACE_BACKWARD; k++) {
+        if (kind != NULL && strcmp(kind, ns_guest_race_kind_to_string(k)) == 0) {
+            *out = k;
+            return TRUE;
+        }
+    }
+    g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                "'%s' line with kind=%s: expected lost, torn or backward", line->kind,
+                kind != NULL ? kind : "(none)");
+    return FALSE;
+}
+
+/* "race-error": the race-mode counterpart of a corrupt line, and the run's end. */
+static gboolean
+handle_race_error(NsGuestReport *report, const Line *line, GError **error)
+{
+    NsGuestRaceKind kind;
+    guint64 addr;
+    guint32 cpu, expected, found, pass;
+
+    if (!require_running(report, line, error) || !require_mode(report, line, TRUE, error) ||
+        !parse_race_kind(line, &kind, error) ||
+        !get_u32(line, "cpu", FALSE, &cpu, error) ||
+        !get_u64(line, "addr", TRUE, G_MAXUINT64, &addr, error) ||
+        !get_u32(line, "expected", TRUE, &expected, error) ||
+        !get_u32(line, "found", TRUE, &found, error) ||
+        !get_u32(line, "pass", FALSE, &pass, error) ||
+        !require_current_pass(report, line, pass, error))
+        return FALSE;
+    if (cpu >= report->race_cpus) {
+        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                    "race-error line names cpu=%u of %u", cpu, report->race_cpus);
+        return FALSE;
+    }
+    if (expected == found) {
+        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                    "race-error line with expected == found (0x%08x)", found);
+        return FALSE;
+    }
+    if (report->corrupt) {
+        g_set_error_literal(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                            "second race-error line: the guest stops at the first");
+        return FALSE;
+    }
+    report->corrupt = TRUE;
+    report->corrupt_addr = addr;
+    report->corrupt_expected = expected;
+    report->corrupt_found = found;
+    report->corrupt_pass = pass;
+    report->race_error_kind = kind;
+    report->race_error_cpu = cpu;
     return TRUE;
 }
 
@@ -289,8 +443,8 @@ handle_done(NsGuestReport *report, const Line *line, GError **error)
                     report->passes_requested);
         return FALSE;
     }
-    /* A partly active run ends with one more pass, over every page. */
-    guint32 final_pass = report->active < report->pages ? 1 : 0;
+    /* A partly active run ends with one more pass, over every page (race mode has none). */
+    guint32 final_pass = !report->race && report->active < report->pages ? 1 : 0;
 
     if (errors == 0 && !by_host && passes != report->passes_requested + final_pass) {
         g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
@@ -328,6 +482,8 @@ static const struct {
     { "filled", handle_filled },   { "pass", handle_pass },
     { "corrupt", handle_corrupt }, { "selftest", handle_selftest },
     { "done", handle_done },       { "fatal", handle_fatal },
+    { "race", handle_race },       { "race-pass", handle_race_pass },
+    { "race-error", handle_race_error },
 };
 
 static gboolean
@@ -338,8 +494,9 @@ is_guest_line(const char *s, gsize n)
 }
 
 /*
- * Split "NSGUEST kind k=v ..." (or "NSGUEST pass=N k=v ...", where the
- * first field names the kind) and hand it to its handler.
+ * Split "NSGUEST kind k=v ..." (or "NSGUEST pass=N k=v ..." and
+ * "NSGUEST race-pass=N ...", where the first field names the kind) and
+ * hand it to its handler.
  */
 static gboolean
 parse_line(NsGuestReport *report, const char *s, gsize n, GError **error)
@@ -411,6 +568,7 @@ report_new(void)
 
     report->ranges = g_array_new(FALSE, FALSE, sizeof(NsGuestRange));
     report->pass_log = g_array_new(FALSE, FALSE, sizeof(NsGuestPass));
+    report->race_log = g_array_new(FALSE, FALSE, sizeof(NsGuestRacePass));
     return report;
 }
 
@@ -480,6 +638,7 @@ ns_guest_report_free(NsGuestReport *report)
         return;
     g_array_unref(report->ranges);
     g_array_unref(report->pass_log);
+    g_array_unref(report->race_log);
     g_free(report->fatal_reason);
     g_free(report->fatal_token);
     g_free(report);
@@ -508,6 +667,22 @@ ns_guest_verdict_to_string(NsGuestVerdict verdict)
         return "corrupt";
     case NS_GUEST_VERDICT_FATAL:
         return "fatal";
+    }
+    return "unknown";
+}
+
+const char *
+ns_guest_race_kind_to_string(NsGuestRaceKind kind)
+{
+    switch (kind) {
+    case NS_GUEST_RACE_NONE:
+        return "none";
+    case NS_GUEST_RACE_LOST:
+        return "lost";
+    case NS_GUEST_RACE_TORN:
+        return "torn";
+    case NS_GUEST_RACE_BACKWARD:
+        return "backward";
     }
     return "unknown";
 }

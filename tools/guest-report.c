@@ -75,12 +75,25 @@ print_report(const NsGuestReport *r, gboolean per_pass)
         printf("window=%u\n", r->window);
         printf("seed=0x%08x\n", r->seed);
         printf("ranges=%u\n", r->ranges->len);
+        printf("cpus=%u\n", r->cpus);
+        printf("madt_cpus=%u\n", r->madt_cpus);
+    }
+    printf("race=%s\n", yes_no(r->race));
+    if (r->race) {
+        printf("race_base=0x%08" G_GINT64_MODIFIER "x\n", r->race_base);
+        printf("race_pages=%u\n", r->race_pages);
+        printf("race_cpus=%u\n", r->race_cpus);
+        printf("race_writes=%" G_GUINT64_FORMAT "\n", r->race_writes);
+    }
+    if (r->race_log->len > 0) {
+        printf("race_worst_stall_us=%" G_GUINT64_FORMAT "\n", r->race_worst_stall_us);
+        printf("race_worst_stall_pass=%u\n", r->race_worst_stall_pass);
     }
     if (r->filled)
         printf("fill_us=%" G_GUINT64_FORMAT "\n", r->fill_us);
     printf("passes=%u\n", r->passes);
     printf("errors=%" G_GUINT64_FORMAT "\n", r->errors);
-    if (r->passes > 0) {
+    if (r->pass_log->len > 0) {
         printf("worst_access_us=%" G_GUINT64_FORMAT "\n", r->worst_access_us);
         printf("worst_access_pass=%u\n", r->worst_access_pass);
         printf("slowest_pass_us=%" G_GUINT64_FORMAT "\n", r->slowest_pass_us);
@@ -92,6 +105,10 @@ print_report(const NsGuestReport *r, gboolean per_pass)
         printf("corrupt_expected=0x%08x\n", r->corrupt_expected);
         printf("corrupt_found=0x%08x\n", r->corrupt_found);
         printf("corrupt_pass=%u\n", r->corrupt_pass);
+    }
+    if (r->race_error_kind != NS_GUEST_RACE_NONE) {
+        printf("race_error_kind=%s\n", ns_guest_race_kind_to_string(r->race_error_kind));
+        printf("race_error_cpu=%u\n", r->race_error_cpu);
     }
     if (r->selftest) {
         printf("selftest_addr=0x%08" G_GINT64_MODIFIER "x\n", r->selftest_addr);
@@ -117,6 +134,13 @@ print_report(const NsGuestReport *r, gboolean per_pass)
                " pass_us=%" G_GUINT64_FORMAT "\n",
                p->pass, p->pages, p->errors, p->max_access_us, p->pass_us);
     }
+    for (guint i = 0; i < r->race_log->len; i++) {
+        const NsGuestRacePass *p = &g_array_index(r->race_log, NsGuestRacePass, i);
+
+        printf("race-pass=%u writes=%" G_GUINT64_FORMAT " errors=%" G_GUINT64_FORMAT
+               " max_stall_us=%" G_GUINT64_FORMAT "\n",
+               p->pass, p->writes, p->errors, p->max_stall_us);
+    }
 }
 
 int
@@ -125,8 +149,8 @@ main(int argc, char **argv)
     gboolean per_pass = FALSE;
     gboolean allow_running = FALSE;
     const GOptionEntry entries[] = {
-        { "passes", 'p', 0, G_OPTION_ARG_NONE, &per_pass, "Also print one line per pass",
-          NULL },
+        { "passes", 'p', 0, G_OPTION_ARG_NONE, &per_pass,
+          "Also print one line per pass (race mode: per interval)", NULL },
         { "allow-running", 'r', 0, G_OPTION_ARG_NONE, &allow_running,
           "Exit 0 for a log that ends with the guest still running and clean "
           "(a passes=0 guest stopped by the host)",

@@ -11,10 +11,15 @@
  * of an unknown kind, with a missing, duplicated or malformed field, or out
  * of order (a pass before the start line, a skipped pass number, anything
  * after the final line) is an NS_ERROR_INVALID_INPUT error: a garbled log
- * must not pass for a clean run.  Unknown extra key=value fields on a known
- * line are ignored so that the guest can add fields.  One exception: a last
- * line with no terminating newline that does not parse is taken to be cut
- * off by the guest's death and is ignored (see @truncated).
+ * must not pass for a clean run.  So is a line of the other mode: race
+ * mode (a "race" line, once, right after the start line) has race-pass
+ * and at most one race-error line and no pass or corrupt lines, the
+ * whole-guest checker the reverse.  Unknown extra key=value fields on a
+ * known line are ignored so that the guest can add fields; fields a newer
+ * guest added are optional (cpus= is 1 when absent) so that older logs
+ * still parse.  One exception: a last line with no terminating newline
+ * that does not parse is taken to be cut off by the guest's death and is
+ * ignored (see @truncated).
  */
 #pragma once
 
@@ -39,6 +44,22 @@ typedef struct {
     guint64 pass_us;       /* rewrite + verification of the whole pass */
 } NsGuestPass;
 
+/* How a race-mode check failed (the "race-error" line's kind=). */
+typedef enum {
+    NS_GUEST_RACE_NONE,     /* no race-error line */
+    NS_GUEST_RACE_LOST,     /* a CPU's own last write had vanished */
+    NS_GUEST_RACE_TORN,     /* a slot read back right after writing it differed */
+    NS_GUEST_RACE_BACKWARD, /* another CPU's counter went back: an old copy came back */
+} NsGuestRaceKind;
+
+/* One "NSGUEST race-pass=..." line: an interval (about a second) of race mode. */
+typedef struct {
+    guint32 pass;         /* 1-based */
+    guint64 writes;       /* slot writes by all CPUs in the interval */
+    guint64 errors;       /* failed checks */
+    guint64 max_stall_us; /* slowest single page visit of any CPU */
+} NsGuestRacePass;
+
 /* One "NSGUEST range ..." line: a run of checked guest-physical pages. */
 typedef struct {
     guint64 base;
@@ -56,29 +77,44 @@ typedef struct {
     guint32 active;            /* pages each pass touches (start line's active=, else all);
                                   fewer than @pages: one last pass checks every page */
     guint32 seed;
+    guint32 cpus;              /* CPUs running (start line's cpus=; older guests: 1) */
+    guint32 madt_cpus;         /* CPUs the firmware's MADT lists (madt_cpus=); 0: no MADT,
+                                  or an older guest that did not say */
     GArray *ranges;            /* of NsGuestRange, in log order */
 
     /* "filled": the initial write of every page. */
     gboolean filled;
     guint64 fill_us;
 
-    /* Pass lines. */
+    /* Pass lines (race mode: race-pass lines; there each pass is an interval). */
     guint32 passes;            /* pass lines seen, failed one included */
-    guint64 errors;            /* bad words over all passes */
+    guint64 errors;            /* bad words (race mode: failed checks) over all passes */
     guint64 worst_access_us;   /* largest max_access_us ... */
     guint32 worst_access_pass; /* ... first seen in this pass (0: no passes) */
     guint64 slowest_pass_us;
     guint32 slowest_pass;      /* 0: no passes */
     GArray *pass_log;          /* of NsGuestPass, one per pass, in order */
 
-    /* The first "corrupt" line. */
+    /* "race": race mode, where every CPU hammers a few pages instead. */
+    gboolean race;
+    guint64 race_base;
+    guint32 race_pages;
+    guint32 race_cpus;
+    guint64 race_writes;           /* over all race-pass lines */
+    guint64 race_worst_stall_us;   /* largest max_stall_us ... */
+    guint32 race_worst_stall_pass; /* ... first seen in this interval (0: none yet) */
+    GArray *race_log;              /* of NsGuestRacePass, one per interval, in order */
+
+    /* The first "corrupt" line, or in race mode the "race-error" line. */
     gboolean corrupt;
     guint64 corrupt_addr;
     guint32 corrupt_expected;
     guint32 corrupt_found;
     guint32 corrupt_pass;
+    NsGuestRaceKind race_error_kind; /* race mode: NS_GUEST_RACE_NONE unless a race-error line */
+    guint32 race_error_cpu;          /* the CPU that found it */
 
-    /* "selftest": the guest corrupted a word itself (selftest_corrupt=). */
+    /* "selftest": the guest corrupted a word itself (selftest_corrupt=, selftest_race=). */
     gboolean selftest;
     guint64 selftest_addr;
     guint32 selftest_pass;
@@ -133,6 +169,13 @@ gboolean ns_guest_report_ok(const NsGuestReport *report);
  * Context: any thread; no locks.
  */
 const char *ns_guest_verdict_to_string(NsGuestVerdict verdict);
+
+/*
+ * The race-error line's name for @kind ("lost", "torn", "backward"), or
+ * "none".
+ * Context: any thread; no locks.
+ */
+const char *ns_guest_race_kind_to_string(NsGuestRaceKind kind);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(NsGuestReport, ns_guest_report_free)
 

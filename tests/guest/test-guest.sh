@@ -14,14 +14,26 @@
 #             the guest died at boot with fatal reason=tsc-calibration (5 of
 #             12 boots in a loaded nested test host); if it comes back this
 #             case fails within seconds with that verdict
-#   kvm       2 passes over 4 MiB under -accel kvm (this machine's KVM
-#             emulates non-paged guest code: ~2 ms a page); skipped without /dev/kvm
+#   smp       3 passes over 64 MiB on -smp 2, then on -smp 4: the guest
+#             starts every vCPU (cpus=2, cpus=4 on its start line), each
+#             rewrites its share, and the run is clean
+#   smp-cpus  cpus=2 on -smp 4 runs 2 of the 4 CPUs; cpus=9 on -smp 2 is
+#             fatal reason=cpus, QEMU exits 7 (the machine cannot do it)
+#   race      race mode on -smp 2: 3 intervals of both CPUs hammering 4
+#             pages, clean, with writes counted in every interval
+#   race-stop an unbounded race run (passes=0) stopped with 'q': clean, stopped=1
+#   race-selftest  the guest plants a stale counter in interval 2: race mode
+#             must report it (race-error, corrupt, QEMU exits 3), or it
+#             could never fail
+#   kvm       2 passes over 4 MiB under -accel kvm, on -smp 2 (this
+#             machine's KVM emulates non-paged guest code: ~2 ms a page);
+#             skipped without /dev/kvm
 # Exit: 0 pass, 1 fail, 77 skip.
 set -euo pipefail
 # shellcheck source=../lib/guest.sh
 . "$(dirname "$0")/../lib/guest.sh"
 
-mode=${1:?usage: test-guest.sh tcg|active|stop|selftest|oversleep|badargs|kvm}
+mode=${1:?usage: test-guest.sh tcg|active|stop|selftest|oversleep|badargs|smp|smp-cpus|race|race-stop|race-selftest|kvm}
 guest_init
 
 # expect STATUS VERDICT: check QEMU's exit status and the report's verdict.
@@ -81,14 +93,68 @@ badargs)
 	expect "$GUEST_STATUS" 5 fatal
 	[[ $(guest_report_field "$GUEST_LOG" fatal_token) == windw=8 ]] || fail "wrong token reported"
 	;;
+smp)
+	for GUEST_SMP in 2 4; do
+		guest_start tcg 64 "passes=3"
+		guest_wait_exit 60
+		expect "$GUEST_STATUS" 1 clean
+		[[ $(guest_report_field "$GUEST_LOG" cpus) == "$GUEST_SMP" ]] || fail "the guest did not run on all $GUEST_SMP vCPUs"
+		[[ $(guest_report_field "$GUEST_LOG" passes) == 3 ]] || fail "not 3 passes on $GUEST_SMP vCPUs"
+	done
+	;;
+smp-cpus)
+	GUEST_SMP=4 guest_start tcg 64 "passes=2 cpus=2"
+	guest_wait_exit 60
+	expect "$GUEST_STATUS" 1 clean
+	[[ $(guest_report_field "$GUEST_LOG" cpus) == 2 ]] || fail "cpus=2 did not run 2 CPUs"
+	[[ $(guest_report_field "$GUEST_LOG" madt_cpus) == 4 ]] || fail "the guest did not find the 4 CPUs of -smp 4"
+	GUEST_SMP=2 guest_start tcg 16 "passes=1 cpus=9"
+	guest_wait_exit 30
+	expect "$GUEST_STATUS" 7 fatal
+	[[ $(guest_report_field "$GUEST_LOG" fatal_reason) == cpus ]] || fail "cpus=9 on 2 CPUs: not fatal reason=cpus"
+	;;
+race)
+	GUEST_SMP=2 guest_start tcg 16 "race=4 passes=3"
+	guest_wait_exit 60
+	expect "$GUEST_STATUS" 1 clean
+	[[ $(guest_report_field "$GUEST_LOG" race) == true ]] || fail "no race line"
+	[[ $(guest_report_field "$GUEST_LOG" race_cpus) == 2 ]] || fail "not both vCPUs hammering"
+	[[ $(grep -c '^NSGUEST race-pass=' "$GUEST_LOG") == 3 ]] || fail "not 3 race-pass lines"
+	while read -r writes; do
+		((writes > 0)) || fail "an interval without writes"
+	done < <(grep -o '^NSGUEST race-pass=.* writes=[0-9]*' "$GUEST_LOG" | sed 's/.*writes=//')
+	say "$(guest_report_field "$GUEST_LOG" race_writes) slot writes, worst stall $(guest_report_field "$GUEST_LOG" race_worst_stall_us) us"
+	;;
+race-stop)
+	GUEST_SMP=2 guest_start tcg 16 "race=2 passes=0"
+	guest_wait '^NSGUEST race-pass=2 ' 60
+	guest_finish 30
+	expect "$GUEST_STATUS" 1 clean
+	[[ $(guest_report_field "$GUEST_LOG" stopped) == true ]] || fail "done line lacks stopped=1"
+	;;
+race-selftest)
+	GUEST_SMP=2 guest_start tcg 16 "race=4 passes=5 selftest_race=2"
+	guest_wait_exit 60
+	expect "$GUEST_STATUS" 3 corrupt
+	grep '^NSGUEST race-error ' "$GUEST_LOG" >&2 || fail "no race-error line"
+	[[ $(guest_report_field "$GUEST_LOG" corrupt_pass) == 2 ]] || fail "the error not in interval 2"
+	[[ $(guest_report_field "$GUEST_LOG" corrupt_addr) == \
+		$(guest_report_field "$GUEST_LOG" selftest_addr) ]] || fail "reported the wrong address"
+	kind=$(guest_report_field "$GUEST_LOG" race_error_kind)
+	# The planted counter went back (seen by another CPU) or is not what its
+	# owner wrote (seen by the owner); torn only if planted mid-write.
+	[[ $kind =~ ^(lost|backward|torn)$ ]] || fail "race error of kind '$kind'"
+	if "$(guest_report_tool)" "$GUEST_LOG" >/dev/null; then fail "report tool calls a corrupt run clean"; fi
+	;;
 kvm)
 	if [[ ! -w /dev/kvm ]]; then
 		say "no usable /dev/kvm: skipped"
 		exit 77
 	fi
-	guest_start kvm 4 "passes=2"
+	GUEST_SMP=2 guest_start kvm 4 "passes=2"
 	guest_wait_exit 120
 	expect "$GUEST_STATUS" 1 clean
+	[[ $(guest_report_field "$GUEST_LOG" cpus) == 2 ]] || fail "the guest did not start its second vCPU under KVM"
 	;;
 *) fail "unknown mode $mode" ;;
 esac

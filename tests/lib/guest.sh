@@ -153,6 +153,8 @@ guest_report_tool() {
 # guest_start ACCEL MEM_MIB CMDLINE [QEMU-ARG...]: start the guest in the
 # background.  ACCEL is tcg or kvm.  Without extra arguments the RAM is a
 # plain memory-backend-ram; pass e.g. host-nodes via guest_ram_backend.
+# GUEST_SMP (default 1) is the number of vCPUs: the guest runs on all of
+# them unless its command line says cpus=N.
 guest_start() {
 	local accel=$1 mem=$2 cmdline=$3
 	shift 3
@@ -164,7 +166,7 @@ guest_start() {
 	_guest_cat_pid=$!
 	# shellcheck disable=SC2054  # commas are QEMU's
 	qemu-system-x86_64 -nodefaults -no-user-config -display none -no-reboot \
-		-accel "$accel" -m "$mem" -smp 1 \
+		-accel "$accel" -m "$mem" -smp "${GUEST_SMP:-1}" \
 		-kernel "$(guest_elf)" -append "$cmdline" \
 		-chardev "pipe,id=ser0,path=$GUEST_DIR/serial" -serial chardev:ser0 \
 		-device isa-debug-exit,iobase=0xf4,iosize=1 \
