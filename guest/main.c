@@ -25,6 +25,7 @@
 #include "race.h"
 #include "serial.h"
 #include "smp.h"
+#include "traps.h"
 #include "tsc.h"
 
 #define CMDLINE_MAX 256u
@@ -230,6 +231,8 @@ guest_main(uint32_t magic, const struct multiboot_info *mbi)
 
     serial_init();
     serial_putc('\n'); /* the firmware may have left its last line open */
+    traps_init();
+    traps_load();
     if (magic != MULTIBOOT_BOOTLOADER_MAGIC)
         fatal("not-multiboot");
 
@@ -253,6 +256,9 @@ guest_main(uint32_t magic, const struct multiboot_info *mbi)
 
     if (carved == 0 || map.pages == 0)
         fatal("too-little-memory");
+
+    if (opt.selftest_fault != 0)
+        __asm__ volatile("ud2"); /* traps.c must report vector 6 and end the run */
 
     uint32_t cal_retries = 0;
     uint32_t tsc_khz = tsc_calibrate(opt.selftest_oversleep, &cal_retries);

@@ -143,6 +143,8 @@ options_parse(const char *cmdline, struct guest_options *opt)
             selftest_corrupt_len = (size_t)(p - tok);
         } else if (key_is(tok, key_len, "selftest_oversleep")) {
             dst = &opt->selftest_oversleep;
+        } else if (key_is(tok, key_len, "selftest_fault")) {
+            dst = &opt->selftest_fault;
         } else if (key_is(tok, key_len, "active")) {
             dst = &opt->active;
         } else if (key_is(tok, key_len, "cpus")) {

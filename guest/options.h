@@ -16,6 +16,7 @@ struct guest_options {
     uint32_t cpus;             /* 0: every CPU the MADT lists; else the first N (1..MAX_CPUS) */
     uint32_t race;             /* 0: the whole-guest checker; else race mode on N pages */
     uint32_t selftest_race;    /* 0: off; else plant a stale counter in that race interval */
+    uint32_t selftest_fault;   /* 0: off; else execute ud2 once running: the exception report must say so */
 };
 
 /*

@@ -21,6 +21,7 @@
 
 #include "acpi.h"
 #include "io.h"
+#include "traps.h"
 
 #define LAPIC_DEFAULT_BASE 0xfee00000u
 #define LAPIC_ID 0x20u
@@ -198,6 +199,7 @@ smp_ap_main(uint32_t cpu)
 {
     uint32_t seen = load32(&job_seq);
 
+    traps_load(); /* the BSP built the IDT before starting us */
     __atomic_store_n(&reported[cpu], 1, __ATOMIC_RELEASE);
     for (;;) {
         uint32_t seq;

@@ -7,6 +7,9 @@
 #   selftest  the guest corrupts a word itself on pass 2: the checker must
 #             report it (corrupt, QEMU exits 3), or it could never fail
 #   badargs   a misspelt option: fatal bad-cmdline, QEMU exits 5
+#   fault     regression: an exception (a ud2 on purpose) is reported with its
+#             vector and EIP (fatal reason=exception, QEMU exits 7), not a
+#             silent triple fault
 #   oversleep regression (issue #9): the first 3 TSC calibration runs
 #             oversleep the PIT countdown, as a vCPU descheduled on a loaded
 #             host does; the guest must retry them and run clean.  Before
@@ -33,7 +36,7 @@ set -euo pipefail
 # shellcheck source=../lib/guest.sh
 . "$(dirname "$0")/../lib/guest.sh"
 
-mode=${1:?usage: test-guest.sh tcg|active|stop|selftest|oversleep|badargs|smp|smp-cpus|race|race-stop|race-selftest|kvm}
+mode=${1:?usage: test-guest.sh tcg|active|stop|selftest|oversleep|badargs|fault|smp|smp-cpus|race|race-stop|race-selftest|kvm}
 guest_init
 
 # expect STATUS VERDICT: check QEMU's exit status and the report's verdict.
@@ -92,6 +95,18 @@ badargs)
 	guest_wait_exit 30
 	expect "$GUEST_STATUS" 5 fatal
 	[[ $(guest_report_field "$GUEST_LOG" fatal_token) == windw=8 ]] || fail "wrong token reported"
+	;;
+fault)
+	# Regression (issue #12): without an IDT every exception was a triple
+	# fault; under nested KVM a libvirt domain then "shut down" (on_reboot
+	# destroy) mid-line, leaving no clue (numa-soak, 2026-11-30).  Now the
+	# guest names the vector and where: a ud2 on purpose must be reported.
+	guest_start tcg 16 "passes=1 selftest_fault=1"
+	guest_wait_exit 30
+	expect "$GUEST_STATUS" 7 fatal
+	[[ $(guest_report_field "$GUEST_LOG" fatal_reason) == exception ]] || fail "fatal reason is not exception"
+	grep -q '^NSGUEST fatal reason=exception vector=6 .* code=0f0b' "$GUEST_LOG" ||
+		fail "the report does not name vector 6 (#UD) at a ud2: $(grep -a '^NSGUEST fatal' "$GUEST_LOG")"
 	;;
 smp)
 	for GUEST_SMP in 2 4; do
