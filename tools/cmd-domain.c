@@ -516,7 +516,7 @@ print_report(const NsCli *cli, const NsEngineReport *r)
                G_GINT64_FORMAT ", 4K/2M mappings %+" G_GINT64_FORMAT "/%+" G_GINT64_FORMAT "\n",
                r->kvm.remote_tlb_flush, r->kvm.mmu_shadow_zapped, r->kvm.pages_4k, r->kvm.pages_2m);
     else
-        printf("  KVM counters: not available (TCG, or QEMU without query-stats)\n");
+        printf("  KVM counters: not available (TCG, QEMU without query-stats, or QEMU gone)\n");
 }
 
 int

@@ -21,6 +21,7 @@
 # command (bounded): "timed out after 30 s waiting for WHAT".
 
 # Set by guest_init / guest_start.
+GUEST_EXIT_STATUS=0
 GUEST_DIR=
 GUEST_PID=
 GUEST_LOG=
@@ -125,6 +126,7 @@ on_exit() { _guest_cleanups=("$1" "${_guest_cleanups[@]}"); }
 _guest_exit_trap() {
 	local rc=$? c
 	set +e
+	GUEST_EXIT_STATUS=$rc # for cleanups that say more when the test failed
 	for c in "${_guest_cleanups[@]}"; do eval "$c"; done
 	guest_kill
 	if [[ -n $GUEST_DIR && ${NS_KEEP_TEST_DIR:-0} != 1 ]]; then rm -rf -- "$GUEST_DIR"; fi
