@@ -62,6 +62,16 @@ stack_bottom:
     .skip STACK_SIZE
 stack_top:
 
+    /* Every data segment register to the flat data segment (clobbers AX). */
+    .macro load_data_segments
+    movw $GDT_DATA, %ax
+    movw %ax, %ds
+    movw %ax, %es
+    movw %ax, %fs
+    movw %ax, %gs
+    movw %ax, %ss
+    .endm
+
     .section .text
     .globl _start
     .type _start, @function
@@ -71,12 +81,7 @@ _start:
     lgdt gdt_ptr
     ljmp $GDT_CODE, $1f
 1:  movl %eax, %edx /* rep stosb needs EAX, and the segment loads AX */
-    movw $GDT_DATA, %ax
-    movw %ax, %ds
-    movw %ax, %es
-    movw %ax, %fs
-    movw %ax, %gs
-    movw %ax, %ss
+    load_data_segments
     movl $stack_top, %esp
 
     /* ELF loaders zero .bss, but C relies on it, so do not rely on them. */
@@ -104,12 +109,7 @@ _start:
     .globl ap_entry32
     .type ap_entry32, @function
 ap_entry32:
-    movw $GDT_DATA, %ax
-    movw %ax, %ds
-    movw %ax, %es
-    movw %ax, %fs
-    movw %ax, %gs
-    movw %ax, %ss
+    load_data_segments
     movl smp_boot_stack, %esp
     movl smp_boot_cpu, %eax
     subl $12, %esp
