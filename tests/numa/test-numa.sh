@@ -41,7 +41,9 @@
 #                      back and forth between nodes NS_SOAK_MOVES times
 #                      (default 1000) by numashift while it verifies; every
 #                      move must land, the guest must end clean
-#   soak-ci            the same, 100 moves (suite numa: in CI)
+#   soak-ci            the same, 100 moves of a 64 MiB TCG guest (suite
+#                      numa: in CI; TCG because nested KVM crashes the
+#                      guest now and then here, see the case)
 #   daemon             numashiftd with the libvirt hook installed: the hook
 #                      reaches it on start and stop; `virsh vcpupin` of both
 #                      vCPUs to node 1 makes exactly one debounced decision
@@ -115,7 +117,17 @@ if [[ ${NUMA_HOST:-0} != 1 ]]; then
 	# users run their guests: the moves then go through KVM's MMU notifier
 	# and its NPT (docs/testing.md lists which cases stay TCG and why).
 	case $case_name in
-	libvirt-vcpupin | numashift-* | daemon* | soak* | race-kvm* | demo) args+=(--kvm --env LV_DOMAIN_TYPE=kvm) ;;
+	# soak-ci stays TCG: see its case below.
+	libvirt-vcpupin | numashift-* | daemon* | soak | race-kvm* | demo) args+=(--kvm --env LV_DOMAIN_TYPE=kvm) ;;
+	esac
+	# The guest runs on one of its domain's vCPUs under nested KVM, except
+	# where several are the point (the race, the on-demand soak): with both
+	# vCPUs running, nested KVM in this TCG test host froze the guest
+	# mid-I/O (numa-libvirt-vcpupin: the serial log stopped mid-line, both
+	# vCPU threads running, 'q' never answered), crashed it, or stopped the
+	# test host several times a day (2026-11-30); with one it passed.
+	case $case_name in
+	libvirt-vcpupin | numashift-* | daemon* | demo) args+=(--env LV_GUEST_CPUS=1) ;;
 	esac
 	# Automatic NUMA balancing would move pages behind the test's back.
 	run_host() {
@@ -953,7 +965,12 @@ assert r["moved_pages"] > 0 and k["remote_tlb_flush_requests"] > 0, (r["moved_pa
 soak | soak-ci)
 	moves=${NS_SOAK_MOVES:-1000}
 	soak_mem=128
-	# CI's 100 moves: a 64 MiB guest keeps them to about 3 minutes.
+	# CI's 100 moves: a 64 MiB TCG guest (about 4 minutes).  Not KVM: under
+	# nested KVM in this TCG test host the guest crashed twice in about 300
+	# moves (2026-11-30: an exception at EIP 0x31, reason=exception
+	# vector=0, and a triple fault before the guest reported exceptions;
+	# once the test host itself stopped), which fails CI for the rig's
+	# sake; the KVM soak (soak, 1000 moves) runs on demand.
 	[[ $case_name == soak-ci ]] && moves=100 soak_mem=64
 	lv_start
 	lv_guest_define nsguest "$soak_mem" 0 2 2
