@@ -197,6 +197,30 @@ handle_filled(NsGuestReport *report, const Line *line, GError **error)
     return TRUE;
 }
 
+/*
+ * Count pass @pass (a pass or race-pass @line) with its @errors.  The guest
+ * names the first bad word (an @error_kind line) before the line that
+ * counts it, so errors without one mean a garbled log.
+ */
+static gboolean
+count_pass(NsGuestReport *report, const Line *line, const char *error_kind, guint32 pass,
+           guint64 errors, GError **error)
+{
+    if (errors > 0 && !report->corrupt) {
+        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                    "%s %u has errors=%" G_GUINT64_FORMAT " but no %s line", line->kind, pass,
+                    errors, error_kind);
+        return FALSE;
+    }
+    if (report->errors > G_MAXUINT64 - errors) {
+        g_set_error_literal(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "error count overflows");
+        return FALSE;
+    }
+    report->passes = pass;
+    report->errors += errors;
+    return TRUE;
+}
+
 static gboolean
 handle_pass(NsGuestReport *report, const Line *line, GError **error)
 {
@@ -210,20 +234,8 @@ handle_pass(NsGuestReport *report, const Line *line, GError **error)
         !get_u64(line, "pass_us", FALSE, G_MAXUINT64, &p.pass_us, error) ||
         !require_current_pass(report, line, p.pass, error))
         return FALSE;
-    /* The guest reports the first bad word before the pass line that counts it. */
-    if (p.errors > 0 && !report->corrupt) {
-        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
-                    "pass %u has errors=%" G_GUINT64_FORMAT " but no corrupt line", p.pass,
-                    p.errors);
+    if (!count_pass(report, line, "corrupt", p.pass, p.errors, error))
         return FALSE;
-    }
-    if (report->errors > G_MAXUINT64 - p.errors) {
-        g_set_error_literal(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "error count overflows");
-        return FALSE;
-    }
-
-    report->passes = p.pass;
-    report->errors += p.errors;
     if (report->worst_access_pass == 0 || p.max_access_us > report->worst_access_us) {
         report->worst_access_us = p.max_access_us;
         report->worst_access_pass = p.pass;
@@ -309,21 +321,12 @@ handle_race_pass(NsGuestReport *report, const Line *line, GError **error)
         !get_u64(line, "max_stall_us", FALSE, G_MAXUINT64, &p.max_stall_us, error) ||
         !require_current_pass(report, line, p.pass, error))
         return FALSE;
-    /* As with pass lines: the first error is named before the line that counts it. */
-    if (p.errors > 0 && !report->corrupt) {
-        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
-                    "race-pass %u has errors=%" G_GUINT64_FORMAT " but no race-error line", p.pass,
-                    p.errors);
+    if (report->race_writes > G_MAXUINT64 - p.writes) {
+        g_set_error_literal(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "race write count overflows");
         return FALSE;
     }
-    if (report->errors > G_MAXUINT64 - p.errors || report->race_writes > G_MAXUINT64 - p.writes) {
-        g_set_error_literal(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
-                            "race-pass counts overflow");
+    if (!count_pass(report, line, "race-error", p.pass, p.errors, error))
         return FALSE;
-    }
-
-    report->passes = p.pass;
-    report->errors += p.errors;
     report->race_writes += p.writes;
     if (report->race_worst_stall_pass == 0 || p.max_stall_us > report->race_worst_stall_us) {
         report->race_worst_stall_us = p.max_stall_us;
