@@ -813,7 +813,10 @@ assert len(failing) == 1, "%d jobs had pages fail, not 1 (the move of cell 0)" %
 r = failing[0]["report"]
 # The pinning job, or a drift check that saw the new pinning first.
 assert failing[0].get("trigger") in ("pinning", "drift"), failing[0]
-assert r["failed_pages"] == r["failed_by_errno"].get("Permission denied", 0) >= 4096 - 64, r
+# The shared 16 MiB hold 4096 pages, less those of the first MiB that are
+# not guest RAM the guest wrote: 48 it never touches and, under KVM, 53
+# that QEMU's flat view has as ROM (3995 failed, 2026-11-30).
+assert r["failed_pages"] == r["failed_by_errno"].get("Permission denied", 0) >= 4096 - 128, r
 after = jobs[jobs.index(failing[0]) + 1:]
 drift = [j for j in after if j.get("trigger") == "drift"]
 assert len(drift) >= 5, "only %d drift checks after the move of cell 0" % len(drift)
