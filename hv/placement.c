@@ -401,8 +401,9 @@ scan_map(NsRadix *tree, const NsMemMap *map, guint64 first_gfn, guint64 last_gfn
          const NsPlacementOptions *opts, NsPlacementScanStats *ret_stats, GError **error)
 {
     NsPlacementScanStats stats = { 0 };
-    g_auto(FolioProbe) probe = { .pages = NULL };
+    /* Before the probe, which points at it until its cleanup runs (clang's ASan: use after scope). */
     NsKernel kernel;
+    g_auto(FolioProbe) probe = { .pages = NULL };
     long rc;
     guint batch = opts != NULL && opts->batch_pages > 0 ? opts->batch_pages
                                                         : NS_PLACEMENT_BATCH_DEFAULT;
