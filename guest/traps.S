@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Exception entry stubs (vectors 0-31).
+ * Exception entry points (vectors 0-31).
  *
  * Without an IDT any exception is a triple fault: under a hypervisor the
  * machine resets (libvirt's on_reboot=destroy turns that into a shutdown)
- * and the log ends mid-line with no clue.  These stubs give every vector
+ * and the log ends mid-line with no clue.  These entry points give every vector
  * the same frame (vector, error code or 0, then the CPU's EIP, CS,
  * EFLAGS) and hand it to traps_report(), which says what happened and
  * ends the run.  Interrupts stay off, so only exceptions get here.
@@ -15,9 +15,9 @@
 #define HAS_ERROR(v) ((v) == 8 || ((v) >= 10 && (v) <= 14) || (v) == 17 || (v) == 21 || (v) == 29 || (v) == 30)
 
     .section .text
-    .macro stub vector
+    .macro trap_entry vector
     .balign 16
-trap_stub_\vector:
+trap_entry_\vector:
     .if !HAS_ERROR(\vector)
     pushl $0
     .endif
@@ -26,7 +26,7 @@ trap_stub_\vector:
     .endm
 
     .irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-    stub \v
+    trap_entry \v
     .endr
 
 trap_common:
@@ -37,13 +37,13 @@ trap_common:
     hlt
     jmp 1b
 
-    /* The IDT itself is built at run time (traps_init): the stubs' addresses. */
+    /* The IDT itself is built at run time (traps_init): the entry points' addresses. */
     .section .rodata
     .balign 4
-    .globl trap_stubs
-trap_stubs:
+    .globl trap_entries
+trap_entries:
     .irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-    .long trap_stub_\v
+    .long trap_entry_\v
     .endr
 
     .section .note.GNU-stack, "", @progbits

@@ -33,7 +33,7 @@ struct trap_frame {
     uint32_t eflags;
 };
 
-extern const uint32_t trap_stubs[IDT_VECTORS];
+extern const uint32_t trap_entries[IDT_VECTORS];
 __attribute__((noreturn)) void traps_report(const struct trap_frame *f);
 
 static struct idt_gate idt[IDT_VECTORS] __attribute__((aligned(8)));
@@ -43,10 +43,10 @@ traps_init(void)
 {
     for (uint32_t v = 0; v < IDT_VECTORS; v++)
         idt[v] = (struct idt_gate){
-            .offset_low = (uint16_t)(trap_stubs[v] & 0xffffu),
+            .offset_low = (uint16_t)(trap_entries[v] & 0xffffu),
             .selector = GDT_CODE,
             .type = GATE_INTERRUPT_32,
-            .offset_high = (uint16_t)(trap_stubs[v] >> 16),
+            .offset_high = (uint16_t)(trap_entries[v] >> 16),
         };
 }
 
