@@ -235,7 +235,7 @@ print_summary(RaceTally *t, gint64 elapsed_us)
 
 /* A progress line every 1000 moves. */
 static void
-continue_progress(gint i, const RaceTally *tally, gint64 start)
+print_progress(gint i, const RaceTally *tally, gint64 start)
 {
     if ((i + 1) % 1000 != 0)
         return;
@@ -302,7 +302,7 @@ run(GError **error)
 
             if (move_once(tree, map, node, &tally, &move_error)) {
                 tally.complete++;
-                continue_progress(i, &tally, start);
+                print_progress(i, &tally, start);
                 continue;
             }
             tally.incomplete++;
@@ -319,7 +319,7 @@ run(GError **error)
             if (rc == 0)
                 g_propagate_prefixed_error(error, g_steal_pointer(&move_error), "move %d: ", i + 1);
             rc = EXIT_INCOMPLETE;
-            continue_progress(i, &tally, start);
+            print_progress(i, &tally, start);
         }
     }
 
