@@ -248,31 +248,52 @@ handle_pass(NsGuestReport *report, const Line *line, GError **error)
     return TRUE;
 }
 
+/* The first bad word a corrupt or race-error line names. */
+typedef struct {
+    guint64 addr;
+    guint32 expected;
+    guint32 found;
+    guint32 pass;
+} BadWord;
+
+/* Read and check @line's bad word: addr, expected != found, in the pass under way. */
+static gboolean
+get_bad_word(const NsGuestReport *report, const Line *line, BadWord *w, GError **error)
+{
+    if (!get_u64(line, "addr", TRUE, G_MAXUINT64, &w->addr, error) ||
+        !get_u32(line, "expected", TRUE, &w->expected, error) ||
+        !get_u32(line, "found", TRUE, &w->found, error) ||
+        !get_u32(line, "pass", FALSE, &w->pass, error) ||
+        !require_current_pass(report, line, w->pass, error))
+        return FALSE;
+    if (w->expected == w->found) {
+        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                    "%s line with expected == found (0x%08x)", line->kind, w->found);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static void
+record_bad_word(NsGuestReport *report, const BadWord *w)
+{
+    report->corrupt = TRUE;
+    report->corrupt_addr = w->addr;
+    report->corrupt_expected = w->expected;
+    report->corrupt_found = w->found;
+    report->corrupt_pass = w->pass;
+}
+
 static gboolean
 handle_corrupt(NsGuestReport *report, const Line *line, GError **error)
 {
-    guint64 addr;
-    guint32 expected, found, pass;
+    BadWord w;
 
     if (!require_running(report, line, error) || !require_mode(report, line, FALSE, error) ||
-        !get_u64(line, "addr", TRUE, G_MAXUINT64, &addr, error) ||
-        !get_u32(line, "expected", TRUE, &expected, error) ||
-        !get_u32(line, "found", TRUE, &found, error) ||
-        !get_u32(line, "pass", FALSE, &pass, error) ||
-        !require_current_pass(report, line, pass, error))
+        !get_bad_word(report, line, &w, error))
         return FALSE;
-    if (expected == found) {
-        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
-                    "corrupt line with expected == found (0x%08x)", found);
-        return FALSE;
-    }
-    if (report->corrupt)
-        return TRUE; /* keep the first */
-    report->corrupt = TRUE;
-    report->corrupt_addr = addr;
-    report->corrupt_expected = expected;
-    report->corrupt_found = found;
-    report->corrupt_pass = pass;
+    if (!report->corrupt) /* keep the first */
+        record_bad_word(report, &w);
     return TRUE;
 }
 
@@ -358,38 +379,26 @@ static gboolean
 handle_race_error(NsGuestReport *report, const Line *line, GError **error)
 {
     NsGuestRaceKind kind;
-    guint64 addr;
-    guint32 cpu, expected, found, pass;
+    guint32 cpu;
+    BadWord w;
 
     if (!require_running(report, line, error) || !require_mode(report, line, TRUE, error) ||
         !parse_race_kind(line, &kind, error) ||
-        !get_u32(line, "cpu", FALSE, &cpu, error) ||
-        !get_u64(line, "addr", TRUE, G_MAXUINT64, &addr, error) ||
-        !get_u32(line, "expected", TRUE, &expected, error) ||
-        !get_u32(line, "found", TRUE, &found, error) ||
-        !get_u32(line, "pass", FALSE, &pass, error) ||
-        !require_current_pass(report, line, pass, error))
+        !get_u32(line, "cpu", FALSE, &cpu, error))
         return FALSE;
     if (cpu >= report->race_cpus) {
         g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
                     "race-error line names cpu=%u of %u", cpu, report->race_cpus);
         return FALSE;
     }
-    if (expected == found) {
-        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
-                    "race-error line with expected == found (0x%08x)", found);
+    if (!get_bad_word(report, line, &w, error))
         return FALSE;
-    }
     if (report->corrupt) {
         g_set_error_literal(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
                             "second race-error line: the guest stops at the first");
         return FALSE;
     }
-    report->corrupt = TRUE;
-    report->corrupt_addr = addr;
-    report->corrupt_expected = expected;
-    report->corrupt_found = found;
-    report->corrupt_pass = pass;
+    record_bad_word(report, &w);
     report->race_error_kind = kind;
     report->race_error_cpu = cpu;
     return TRUE;
