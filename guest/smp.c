@@ -135,7 +135,7 @@ smp_discover(struct smp_cpus *cpus)
     cpus->madt_cpus = madt.ncpus;
     lapic_base = madt.lapic_base;
 
-    uint8_t bsp = (uint8_t)(lapic_read(LAPIC_ID) >> LAPIC_ID_SHIFT);
+    uint8_t bsp = (uint8_t)smp_apic_id();
 
     cpus->apic_id[0] = bsp;
     for (uint32_t i = 0; i < madt.ncpus && cpus->available < MAX_CPUS; i++)
@@ -186,6 +186,12 @@ smp_start(const struct smp_cpus *cpus, uint32_t want, uint32_t tsc_khz, uint32_t
         ncpus = cpu + 1;
     }
     return true;
+}
+
+uint32_t
+smp_apic_id(void)
+{
+    return lapic_read(LAPIC_ID) >> LAPIC_ID_SHIFT;
 }
 
 uint32_t

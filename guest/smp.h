@@ -34,6 +34,9 @@ bool smp_start(const struct smp_cpus *cpus, uint32_t ncpus, uint32_t tsc_khz,
 /* CPUs running: 1 until smp_start() succeeds. */
 uint32_t smp_ncpus(void);
 
+/* The calling CPU's local APIC ID (at the MADT's APIC base once smp_discover() ran). */
+uint32_t smp_apic_id(void);
+
 /*
  * Run @work(cpu, @arg) on every running CPU, the calling BSP as CPU 0, and
  * return when all have returned: each call is one step that every CPU

@@ -11,11 +11,11 @@
 
 #include "exit.h"
 #include "serial.h"
+#include "smp.h"
 
 #define GDT_CODE 0x08
 #define IDT_VECTORS 32u
 #define GATE_INTERRUPT_32 0x8e /* present, ring 0, 32-bit interrupt gate */
-#define LAPIC_ID_REG 0xfee00020u /* the local APIC's ID register (default base; bits 31:24) */
 
 struct idt_gate {
     uint16_t offset_low;
@@ -69,7 +69,7 @@ traps_report(const struct trap_frame *f)
 
     __asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
     /* No lock: the CPU that faulted may hold it, and this is the last word anyway. */
-    uint32_t apic = *(const volatile uint32_t *)(uintptr_t)LAPIC_ID_REG >> 24;
+    uint32_t apic = smp_apic_id();
     uint32_t code[8];
 
     for (uint32_t i = 0; i < 8; i++)
