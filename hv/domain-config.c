@@ -91,6 +91,8 @@ cell_clear(gpointer p)
     NsDomainCell *cell = p;
 
     g_clear_pointer(&cell->vcpus, g_array_unref);
+    g_clear_pointer(&cell->memnode_mode, g_free);
+    g_clear_pointer(&cell->memnode_nodeset, g_free);
 }
 
 void
@@ -116,6 +118,8 @@ typedef struct {
     GString *text;
     gboolean seen_domain;
     char *memory_unit;
+    GArray *memnodes; /* of NsDomainCell (id, memnode_*): <memnode>s, which come
+                         before the cells they name (<numatune> precedes <cpu>) */
 } XmlState;
 
 static gboolean
@@ -247,6 +251,22 @@ xml_start(GMarkupParseContext *ctx, const char *element, const char **names,
         c->emulator_cpus = ns_parse_cpulist(cpuset, error);
         if (c->emulator_cpus == NULL)
             return;
+    } else if (PATH_IS(st, "domain", "numatune", "memnode")) {
+        NsDomainCell memnode = { 0 };
+        const char *cellid = attr(names, values, "cellid");
+        const char *mode = attr(names, values, "mode");
+        const char *nodeset = attr(names, values, "nodeset");
+
+        if (cellid == NULL || nodeset == NULL) {
+            g_set_error_literal(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                                "a <memnode> lacks its cellid or nodeset");
+            return;
+        }
+        if (!parse_uint(cellid, &memnode.id, error))
+            return;
+        memnode.memnode_mode = g_strdup(mode != NULL ? mode : "strict");
+        memnode.memnode_nodeset = g_strdup(nodeset);
+        g_array_append_val(st->memnodes, memnode);
     } else if (PATH_IS(st, "domain", "numatune", "memory")) {
         const char *mode = attr(names, values, "mode");
         const char *placement = attr(names, values, "placement");
@@ -304,6 +324,34 @@ xml_end(GMarkupParseContext *ctx, const char *element, gpointer user_data, GErro
     g_string_truncate(st->text, 0);
 }
 
+/* Give each cell its <memnode>'s mode and nodeset (taken from @memnodes). */
+static gboolean
+attach_memnodes(NsDomainConfig *c, GArray *memnodes, GError **error)
+{
+    for (guint i = 0; i < memnodes->len; i++) {
+        NsDomainCell *m = &g_array_index(memnodes, NsDomainCell, i);
+        NsDomainCell *cell = NULL;
+
+        for (guint j = 0; j < c->cells->len && cell == NULL; j++)
+            if (g_array_index(c->cells, NsDomainCell, j).id == m->id)
+                cell = &g_array_index(c->cells, NsDomainCell, j);
+        if (cell == NULL) {
+            g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                        "domain XML: <memnode> for vNUMA cell %u, which the domain does not define",
+                        m->id);
+            return FALSE;
+        }
+        if (cell->memnode_mode != NULL) {
+            g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                        "domain XML: two <memnode>s for vNUMA cell %u", m->id);
+            return FALSE;
+        }
+        cell->memnode_mode = g_steal_pointer(&m->memnode_mode);
+        cell->memnode_nodeset = g_steal_pointer(&m->memnode_nodeset);
+    }
+    return TRUE;
+}
+
 static gint
 compare_cell(gconstpointer a, gconstpointer b)
 {
@@ -324,22 +372,26 @@ ns_domain_config_parse(const char *xml, GError **error)
     g_autoptr(GPtrArray) path = g_ptr_array_new();
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GString) text = g_string_new(NULL);
-    XmlState st = { config, path, names, text, FALSE, NULL };
+    g_autoptr(GArray) memnodes = g_array_new(FALSE, TRUE, sizeof(NsDomainCell));
+    XmlState st = { config, path, names, text, FALSE, NULL, memnodes };
     g_autoptr(GMarkupParseContext) ctx = NULL;
     GError *local = NULL;
 
     config->cells = g_array_new(FALSE, TRUE, sizeof(NsDomainCell));
     g_array_set_clear_func(config->cells, cell_clear);
+    g_array_set_clear_func(memnodes, cell_clear);
     ctx = g_markup_parse_context_new(&parser, G_MARKUP_PREFIX_ERROR_POSITION, &st, NULL);
     if (!g_markup_parse_context_parse(ctx, xml, -1, &local) ||
         !g_markup_parse_context_end_parse(ctx, &local)) {
+        /* GMarkup's messages and ours quote the offending text, line
+         * breaks and bad bytes included: the message stays one line. */
+        g_autofree char *line = ns_error_one_line(local->message);
+
         g_free(st.memory_unit);
-        if (local->domain != NS_ERROR) {
-            g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "domain XML: %s", local->message);
-            g_error_free(local);
-        } else {
-            g_propagate_prefixed_error(error, local, "domain XML: ");
-        }
+        g_set_error(error, NS_ERROR,
+                    local->domain == NS_ERROR ? local->code : NS_ERROR_INVALID_INPUT,
+                    "domain XML: %s", line);
+        g_error_free(local);
         return NULL;
     }
     g_free(st.memory_unit);
@@ -358,6 +410,8 @@ ns_domain_config_parse(const char *xml, GError **error)
             return NULL;
         }
     }
+    if (!attach_memnodes(config, memnodes, error))
+        return NULL;
     return g_steal_pointer(&config);
 }
 

@@ -22,6 +22,44 @@ range_clear(NsMemRange *range)
     g_clear_pointer(&range->backend, g_free);
 }
 
+NsMemBackend *
+ns_mem_backend_new(const char *id, guint64 size, gboolean share, const char *policy,
+                   const GArray *host_nodes)
+{
+    NsMemBackend *b = g_new0(NsMemBackend, 1);
+
+    b->id = g_strdup(id);
+    b->size = size;
+    b->share = share;
+    b->policy = g_strdup(policy);
+    b->host_nodes = g_array_new(FALSE, FALSE, sizeof(guint));
+    if (host_nodes != NULL)
+        g_array_append_vals(b->host_nodes, host_nodes->data, host_nodes->len);
+    return b;
+}
+
+void
+ns_mem_backend_free(NsMemBackend *backend)
+{
+    if (backend == NULL)
+        return;
+    g_free(backend->id);
+    g_free(backend->policy);
+    g_clear_pointer(&backend->host_nodes, g_array_unref);
+    g_free(backend);
+}
+
+static void
+copy_backends(NsMemMap *to, const NsMemMap *from)
+{
+    for (guint i = 0; from->backends != NULL && i < from->backends->len; i++) {
+        const NsMemBackend *b = from->backends->pdata[i];
+
+        g_ptr_array_add(to->backends,
+                        ns_mem_backend_new(b->id, b->size, b->share, b->policy, b->host_nodes));
+    }
+}
+
 NsMemMap *
 ns_memmap_new(pid_t pid)
 {
@@ -29,6 +67,7 @@ ns_memmap_new(pid_t pid)
 
     map->pid = pid;
     map->ranges = g_array_new(FALSE, TRUE, sizeof(NsMemRange));
+    map->backends = g_ptr_array_new_with_free_func((GDestroyNotify)ns_mem_backend_free);
     return map;
 }
 
@@ -42,7 +81,20 @@ ns_memmap_free(NsMemMap *map)
             range_clear(&g_array_index(map->ranges, NsMemRange, i));
         g_array_unref(map->ranges);
     }
+    g_clear_pointer(&map->backends, g_ptr_array_unref);
     g_free(map);
+}
+
+const NsMemBackend *
+ns_memmap_find_backend(const NsMemMap *map, const char *id)
+{
+    for (guint i = 0; id != NULL && map->backends != NULL && i < map->backends->len; i++) {
+        const NsMemBackend *b = map->backends->pdata[i];
+
+        if (g_strcmp0(b->id, id) == 0)
+            return b;
+    }
+    return NULL;
 }
 
 const NsMemRange *
@@ -269,6 +321,7 @@ ns_memmap_assemble(pid_t pid, const NsMemMap *raw, const GArray *maps,
     }
     if (!check_backends(map->ranges, error))
         return NULL;
+    copy_backends(map, raw);
     return g_steal_pointer(&map);
 }
 
@@ -283,6 +336,7 @@ ns_memmap_copy(const NsMemMap *map)
         r.backend = g_strdup(r.backend);
         g_array_append_val(copy->ranges, r);
     }
+    copy_backends(copy, map);
     return copy;
 }
 

@@ -267,25 +267,6 @@ cancelled_early(NsMove *move)
 
 /* ------------------------------------------------------------- checks */
 
-gboolean
-ns_move_check_numatune(const NsDomainConfig *c, guint node, GError **error)
-{
-    if (c->numatune_nodeset == NULL || c->numatune_mode == NULL ||
-        (strcmp(c->numatune_mode, "strict") != 0 && strcmp(c->numatune_mode, "restrictive") != 0))
-        return TRUE;
-    g_autoptr(GArray) allowed = ns_parse_cpulist(c->numatune_nodeset, error);
-
-    if (allowed == NULL)
-        return FALSE;
-    for (guint i = 0; i < allowed->len; i++)
-        if (g_array_index(allowed, guint, i) == node)
-            return TRUE;
-    g_set_error(error, NS_ERROR, NS_ERROR_PERMISSION,
-                "node %u is outside the nodes domain '%s' may use: %s (numatune %s)", node,
-                c->name, c->numatune_nodeset, c->numatune_mode);
-    return FALSE;
-}
-
 /* ------------------------------------------------------------ deciding */
 
 /*
@@ -341,7 +322,7 @@ load_host_facts(NsMove *move, pid_t pid, HostFacts *host, GError **error)
 /* The policy's decisions for @summary, from fresh pinning and @host. */
 static GArray *
 decide(NsMove *move, const Facts *facts, const HostFacts *host, const NsPlacementSummary *summary,
-       GError **error)
+       const NsMemMap *map, GError **error)
 {
     if (facts->pinning == NULL) {
         g_set_error(error, NS_ERROR, NS_ERROR_UNSUPPORTED,
@@ -360,6 +341,7 @@ decide(NsMove *move, const Facts *facts, const HostFacts *host, const NsPlacemen
         .topology = host->topology,
         .placement = summary,
         .cpuset_mems = host->cpuset_mems,
+        .map = map,
         .mode_override = move->spec.mode_override,
         .options = &move->policy,
     };
@@ -410,7 +392,7 @@ plan_rebalance(NsMove *move, const Facts *facts, const HostFacts *host,
                const NsPlacementSummary *summary, const NsMemMap *map, NsPlan *plan,
                GError **error)
 {
-    g_autoptr(GArray) decisions = decide(move, facts, host, summary, error);
+    g_autoptr(GArray) decisions = decide(move, facts, host, summary, map, error);
 
     if (decisions == NULL)
         return FALSE;
@@ -923,7 +905,7 @@ ns_move_run_on(NsMove *move, const NsDomainConfig *config, NsMovePinningFunc pin
     ns_kernel_resolve(spec->engine.kernel, &kernel);
     if (spec->kind == NS_MOVE_TO_NODE &&
         (!kernel.check_node(kernel.data, spec->to, error) ||
-         !ns_move_check_numatune(config, spec->to, error)))
+         !ns_policy_check_node(config, map, spec->cell, spec->to, error)))
         return FALSE;
     if (!check_operator_cpus(move, error))
         return FALSE;
@@ -949,7 +931,7 @@ ns_move_run_on(NsMove *move, const NsDomainConfig *config, NsMovePinningFunc pin
         take_known_unmovable(sample, live);
         if (!load_host_facts(move, map->pid, &host, error))
             return FALSE;
-        g_autoptr(GArray) decisions = decide(move, &facts, &host, sample, error);
+        g_autoptr(GArray) decisions = decide(move, &facts, &host, sample, map, error);
 
         if (decisions == NULL)
             return FALSE;

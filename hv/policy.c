@@ -184,6 +184,196 @@ stats_of_cell(const NsPlacementSummary *placement, gint cell)
 }
 
 /* ------------------------------------------------------------------------
+ * Bindings: which nodes a guest's memory may use
+ */
+
+/* A libvirt nodeset ("0-3,^2") as NS_ERROR_INVALID_INPUT saying @what on failure. */
+static GArray *
+parse_nodeset(const char *nodeset, const char *what, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    GArray *nodes = ns_parse_cpulist(nodeset, &local);
+
+    if (nodes == NULL)
+        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "%s nodeset: %s", what,
+                    local->message);
+    return nodes;
+}
+
+/*
+ * The domain-wide numatune's nodes into *@ret (NULL: any node): strict and
+ * restrictive bind the memory to the nodeset (libvirt puts it in
+ * cpuset.mems too); preferred and interleave do not forbid nodes.
+ */
+static gboolean
+numatune_nodes(const NsDomainConfig *cfg, GArray **ret, GError **error)
+{
+    *ret = NULL;
+    if (cfg->numatune_nodeset == NULL || (g_strcmp0(cfg->numatune_mode, "strict") != 0 &&
+                                          g_strcmp0(cfg->numatune_mode, "restrictive") != 0))
+        return TRUE;
+    *ret = parse_nodeset(cfg->numatune_nodeset, "numatune", error);
+    return *ret != NULL;
+}
+
+/* What binds one unit's memory beyond the domain-wide numatune. */
+typedef struct {
+    GArray *nodes;      /* of guint: the nodes it may use; NULL: no bind of its own */
+    GString *bound_by;  /* what narrowed @nodes, "; "-separated; empty: nothing */
+    char *interleaved;  /* what interleaves it on purpose; NULL: nothing */
+} Binding;
+
+static void
+binding_clear(Binding *b)
+{
+    g_clear_pointer(&b->nodes, g_array_unref);
+    if (b->bound_by != NULL)
+        g_string_free(b->bound_by, TRUE);
+    b->bound_by = NULL;
+    g_clear_pointer(&b->interleaved, g_free);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Binding, binding_clear)
+
+/* Narrow @b to @nodes, saying @why. */
+static void
+binding_narrow(Binding *b, const GArray *nodes, const char *why)
+{
+    GArray *narrowed = intersect(b->nodes, nodes);
+
+    g_clear_pointer(&b->nodes, g_array_unref);
+    b->nodes = narrowed;
+    g_string_append_printf(b->bound_by, "%s%s", b->bound_by->len > 0 ? "; " : "", why);
+}
+
+/* @cell's <memnode>: strict binds the cell to its nodeset (QEMU's backend
+ * gets policy bind); interleave spreads it on purpose; preferred forbids
+ * nothing; restrictive leaves the cell to the domain-wide nodeset (libvirt
+ * then gives the backend no policy and binds through cpuset.mems only). */
+static gboolean
+bind_memnode(const NsDomainCell *cell, Binding *b, GError **error)
+{
+    if (cell->memnode_mode == NULL)
+        return TRUE;
+    if (strcmp(cell->memnode_mode, "interleave") == 0) {
+        if (b->interleaved == NULL)
+            b->interleaved = g_strdup_printf("numatune memnode interleaves cell %u over nodes %s",
+                                             cell->id, cell->memnode_nodeset);
+        return TRUE;
+    }
+    if (strcmp(cell->memnode_mode, "strict") != 0)
+        return TRUE;
+
+    g_autofree char *what = g_strdup_printf("cell %u memnode", cell->id);
+    g_autoptr(GArray) nodes = parse_nodeset(cell->memnode_nodeset, what, error);
+
+    if (nodes == NULL)
+        return FALSE;
+    g_autofree char *why = g_strdup_printf("cell %u is bound to nodes %s (numatune memnode strict)",
+                                           cell->id, cell->memnode_nodeset);
+
+    binding_narrow(b, nodes, why);
+    return TRUE;
+}
+
+/* QEMU's policy on each backend holding @cell's RAM in @map (query-memdev:
+ * what QEMU really passed to mbind(2), whatever the XML says). */
+static void
+bind_backends(const NsMemMap *map, gint cell, Binding *b)
+{
+    const char *last = NULL;
+
+    for (guint i = 0; map != NULL && i < map->ranges->len; i++) {
+        const NsMemRange *r = &g_array_index(map->ranges, NsMemRange, i);
+        const NsMemBackend *be;
+
+        if (r->cell != cell || g_strcmp0(r->backend, last) == 0)
+            continue;
+        last = r->backend;
+        be = ns_memmap_find_backend(map, r->backend);
+        if (be == NULL || be->policy == NULL)
+            continue;
+
+        g_autofree char *nodes = format_ids(be->host_nodes);
+
+        if (strcmp(be->policy, "bind") == 0) {
+            g_autofree char *why = g_strdup_printf("QEMU binds backend %s to nodes %s", be->id,
+                                                   nodes);
+
+            binding_narrow(b, be->host_nodes, why);
+        } else if (strcmp(be->policy, "interleave") == 0 && b->interleaved == NULL) {
+            b->interleaved = g_strdup_printf("QEMU interleaves backend %s over nodes %s", be->id,
+                                             nodes);
+        }
+    }
+}
+
+static const NsDomainCell *
+config_cell(const NsDomainConfig *cfg, gint cell)
+{
+    for (guint i = 0; cell >= 0 && i < cfg->cells->len; i++)
+        if (g_array_index(cfg->cells, NsDomainCell, i).id == (guint)cell)
+            return &g_array_index(cfg->cells, NsDomainCell, i);
+    return NULL;
+}
+
+/* Fill @b (zeroed by the caller) for @cell (-1: a guest without vNUMA, or
+ * the RAM no cell owns). */
+static gboolean
+bind_unit(const NsDomainConfig *cfg, const NsMemMap *map, gint cell, Binding *b, GError **error)
+{
+    const NsDomainCell *c = config_cell(cfg, cell);
+
+    b->bound_by = g_string_new(NULL);
+    if (c != NULL && !bind_memnode(c, b, error))
+        return FALSE;
+    bind_backends(map, cell, b);
+    return TRUE;
+}
+
+static gboolean
+check_unit_node(const NsDomainConfig *cfg, const NsMemMap *map, gint cell, guint node,
+                GError **error)
+{
+    g_auto(Binding) b = { 0 };
+
+    if (!bind_unit(cfg, map, cell, &b, error))
+        return FALSE;
+    if (b.nodes == NULL || list_contains(b.nodes, node))
+        return TRUE;
+    g_autofree char *whose = cell >= 0 ? g_strdup_printf("vNUMA cell %d", cell)
+                                       : g_strdup("the memory");
+
+    g_set_error(error, NS_ERROR, NS_ERROR_PERMISSION, "node %u is not allowed for %s of domain '%s': %s",
+                node, whose, cfg->name, b.bound_by->str);
+    return FALSE;
+}
+
+gboolean
+ns_policy_check_node(const NsDomainConfig *config, const NsMemMap *map, gint cell, guint node,
+                     GError **error)
+{
+    g_autoptr(GArray) numatune = NULL;
+
+    if (!numatune_nodes(config, &numatune, error))
+        return FALSE;
+    if (numatune != NULL && !list_contains(numatune, node)) {
+        g_set_error(error, NS_ERROR, NS_ERROR_PERMISSION,
+                    "node %u is outside the nodes domain '%s' may use: %s (numatune %s)", node,
+                    config->name, config->numatune_nodeset, config->numatune_mode);
+        return FALSE;
+    }
+    if (cell >= 0)
+        return check_unit_node(config, map, cell, node, error);
+    /* The whole guest: every cell, and any RAM no cell owns. */
+    for (guint i = 0; i < config->cells->len; i++)
+        if (!check_unit_node(config, map, (gint)g_array_index(config->cells, NsDomainCell, i).id,
+                             node, error))
+            return FALSE;
+    return check_unit_node(config, map, -1, node, error);
+}
+
+/* ------------------------------------------------------------------------
  * One call's state
  */
 
@@ -236,17 +426,8 @@ ctx_init(Ctx *ctx, const NsPolicyInput *in, GError **error)
 
     ctx->interleave = g_strcmp0(cfg->numatune_mode, "interleave") == 0;
 
-    /* strict and restrictive bind the memory to the nodeset (libvirt puts
-     * it in cpuset.mems too); preferred and interleave do not forbid nodes. */
-    if (cfg->numatune_nodeset != NULL && (g_strcmp0(cfg->numatune_mode, "strict") == 0 ||
-                                          g_strcmp0(cfg->numatune_mode, "restrictive") == 0)) {
-        numatune = ns_topology_parse_list(cfg->numatune_nodeset, NS_TOPOLOGY_MAX_NODE, &local);
-        if (numatune == NULL) {
-            g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "numatune nodeset: %s",
-                        local->message);
-            return FALSE;
-        }
-    }
+    if (!numatune_nodes(cfg, &numatune, error))
+        return FALSE;
     ctx->allowed = intersect(numatune, in->cpuset_mems);
     ctx->planned = g_new0(guint64, (gsize)in->topology->max_node + 1);
     return TRUE;
@@ -441,7 +622,7 @@ stay(NsPolicyDecision *d, NsPolicyReason reason, char *message)
 }
 
 static void
-decide_unit(Ctx *ctx, gint cell, const GArray *vcpus, NsPolicyDecision *d)
+decide_unit(Ctx *ctx, gint cell, const GArray *vcpus, const Binding *binding, NsPolicyDecision *d)
 {
     const NsTopology *topo = ctx->in->topology;
     const NsPlacementStats *stats = stats_of_cell(ctx->in->placement, cell);
@@ -468,6 +649,11 @@ decide_unit(Ctx *ctx, gint cell, const GArray *vcpus, NsPolicyDecision *d)
         stay(d, NS_POLICY_REASON_INTERLEAVE,
              g_strdup_printf("numatune interleaves the memory over nodes %s on purpose",
                              set != NULL ? set : "(auto)"));
+        return;
+    }
+    if (binding->interleaved != NULL) {
+        stay(d, NS_POLICY_REASON_INTERLEAVE,
+             g_strdup_printf("%s on purpose", binding->interleaved));
         return;
     }
 
@@ -505,6 +691,15 @@ decide_unit(Ctx *ctx, gint cell, const GArray *vcpus, NsPolicyDecision *d)
 
         stay(d, NS_POLICY_REASON_NOT_ALLOWED,
              g_strdup_printf("%s, outside the allowed nodeset %s", why, set));
+        return;
+    }
+    if (binding->nodes != NULL && !list_contains(binding->nodes, (guint)d->home)) {
+        g_autoptr(GArray) both = intersect(ctx->allowed, binding->nodes);
+        g_autofree char *set = format_ids(both);
+
+        stay(d, NS_POLICY_REASON_NOT_ALLOWED,
+             g_strdup_printf("%s, outside the allowed nodeset %s: %s", why, set,
+                             binding->bound_by->str));
         return;
     }
     if (placed == 0) {
@@ -614,14 +809,21 @@ ns_policy_decide(const NsPolicyInput *input, GError **error)
     out = g_array_new(FALSE, TRUE, sizeof(NsPolicyDecision));
     g_array_set_clear_func(out, decision_clear);
     if (input->config->cells->len == 0) {
+        g_auto(Binding) b = { 0 };
+
+        if (!bind_unit(input->config, input->map, -1, &b, error))
+            return NULL;
         g_array_set_size(out, 1);
-        decide_unit(&ctx, -1, NULL, &g_array_index(out, NsPolicyDecision, 0));
+        decide_unit(&ctx, -1, NULL, &b, &g_array_index(out, NsPolicyDecision, 0));
     } else {
         g_array_set_size(out, input->config->cells->len);
         for (guint i = 0; i < input->config->cells->len; i++) {
             const NsDomainCell *cell = &g_array_index(input->config->cells, NsDomainCell, i);
+            g_auto(Binding) b = { 0 };
 
-            decide_unit(&ctx, (gint)cell->id, cell->vcpus,
+            if (!bind_unit(input->config, input->map, (gint)cell->id, &b, error))
+                return NULL;
+            decide_unit(&ctx, (gint)cell->id, cell->vcpus, &b,
                         &g_array_index(out, NsPolicyDecision, i));
         }
     }

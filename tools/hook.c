@@ -21,20 +21,8 @@
 #include <glib.h>
 
 #include "numashift/control.h"
+#include "numashift/error.h"
 #include "numashift/hook.h"
-
-/* @text on one printable line: control characters become '?'. */
-static char *
-one_line(const char *text)
-{
-    char *copy = g_strdup(text);
-
-    for (char *c = copy; *c != '\0'; c++) {
-        if ((guchar)*c < 0x20 || *c == 0x7f)
-            *c = '?';
-    }
-    return copy;
-}
 
 int
 main(int argc, char **argv)
@@ -54,7 +42,7 @@ main(int argc, char **argv)
     call = ns_hook_parse_args(argc, argv, &error);
     if (call == NULL) {
         if (error != NULL) {
-            reason = one_line(error->message);
+            reason = ns_error_one_line(error->message);
             fprintf(stderr, "numashift-hook: warning: ignoring this call: %s\n", reason);
         }
         return 0;
@@ -72,8 +60,8 @@ main(int argc, char **argv)
     if (!ns_hook_notify(call, uuid, socket_path,
                         g_get_monotonic_time() + NS_HOOK_TIMEOUT_MS * G_GINT64_CONSTANT(1000),
                         &error)) {
-        domain = one_line(call->domain);
-        reason = one_line(error->message);
+        domain = ns_error_one_line(call->domain);
+        reason = ns_error_one_line(error->message);
         fprintf(stderr,
                 "numashift-hook: warning: numashiftd not told that domain %s %s (%s): %s\n",
                 domain, call->operation, call->suboperation, reason);

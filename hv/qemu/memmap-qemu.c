@@ -226,7 +226,8 @@ query_hva(NsQmp *qmp, guint64 gpa, const char *backend, guint64 *ret_hva, GError
     return TRUE;
 }
 
-/* Drop ranges whose backend query-memdev does not list, if it lists any. */
+/* Drop ranges whose backend query-memdev does not list, if it lists any;
+ * keep what it says of each backend in @raw's backends. */
 static gboolean
 keep_memdev_ranges(NsMemMap *raw, NsQmp *qmp, GError **error)
 {
@@ -242,8 +243,11 @@ keep_memdev_ranges(NsMemMap *raw, NsQmp *qmp, GError **error)
     for (guint i = 0; i < memdevs->len; i++) {
         const NsQmpMemdev *m = memdevs->pdata[i];
 
-        if (m->id != NULL)
-            g_hash_table_add(ids, m->id);
+        if (m->id == NULL)
+            continue;
+        g_hash_table_add(ids, m->id);
+        g_ptr_array_add(raw->backends,
+                        ns_mem_backend_new(m->id, m->size, m->share, m->policy, m->host_nodes));
     }
     for (guint i = 0; i < raw->ranges->len; i++) {
         NsMemRange *r = &g_array_index(raw->ranges, NsMemRange, i);

@@ -18,6 +18,10 @@ typedef struct {
     guint id;
     guint64 memory_kib;
     GArray *vcpus;          /* of guint, ascending */
+    char *memnode_mode;     /* <numatune><memnode cellid='id' mode='...'>: "strict" (also
+                               when the mode is left out, as libvirt does), "preferred",
+                               "interleave", "restrictive"; NULL without a memnode */
+    char *memnode_nodeset;  /* that memnode's nodeset, e.g. "0"; NULL without a memnode */
 } NsDomainCell;
 
 /* What the domain XML says about memory placement. */
@@ -40,7 +44,9 @@ typedef struct {
 /*
  * Parse the domain XML @xml (virDomainGetXMLDesc's) into a new config.
  * Errors: NS_ERROR_INVALID_INPUT for XML that does not parse, is not a
- * <domain>, or has a malformed number, unit or CPU list where we read one.
+ * <domain>, or has a malformed number, unit or CPU list where we read one,
+ * a <memnode> without cellid or nodeset, naming a cell the domain does not
+ * define, or a cell twice.
  * Context: any thread; no locks.
  */
 NsDomainConfig *ns_domain_config_parse(const char *xml, GError **error);

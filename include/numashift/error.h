@@ -31,4 +31,12 @@ typedef enum {
  */
 GQuark ns_error_quark(void);
 
+/*
+ * @text as one printable line for a message: invalid UTF-8 replaced
+ * (g_utf8_make_valid()), every control character (line breaks included)
+ * turned into '?'.  A new string.
+ * Context: any thread; no locks.
+ */
+char *ns_error_one_line(const char *text);
+
 G_END_DECLS

@@ -19,7 +19,9 @@
  *    offset into it ("@0000000000100000"; none means 0).  The live loader
  *    also keeps only regions named after a memory backend listed by
  *    query-memdev (dropping device RAM such as vga.vram) when QEMU lists
- *    any.  A range not aligned to NS_GUEST_PAGE_SIZE is trimmed inwards.
+ *    any, and keeps what query-memdev says of each backend (its NUMA policy
+ *    and nodes, share) in NsMemMap.backends.  A range not aligned to
+ *    NS_GUEST_PAGE_SIZE is trimmed inwards.
  * 2. `gpa2hva ADDR` for the first and last byte of each range: QEMU must
  *    name the same region, and the range must be contiguous in QEMU's
  *    address space.  "No memory is mapped" is NS_ERROR_NOT_FOUND.
@@ -61,10 +63,26 @@ typedef struct {
     gint cell;         /* guest vNUMA cell, -1 when the guest has none */
 } NsMemRange;
 
+/*
+ * A QEMU memory backend (query-memdev) and the NUMA policy QEMU bound its
+ * memory with (mbind(2) on the backend's mapping).  A page moved outside a
+ * "bind" backend's host nodes would stay there, but every page the guest
+ * faults in afterwards lands back inside them.
+ */
+typedef struct {
+    char *id;          /* the backend's object id ("ram-node0", "pc.ram") */
+    guint64 size;      /* bytes */
+    gboolean share;    /* share=on: other processes may map the memory */
+    char *policy;      /* "default", "preferred", "bind" or "interleave" */
+    GArray *host_nodes; /* of guint, ascending: the policy's nodes; empty for "default" */
+} NsMemBackend;
+
 /* A guest's RAM, ranges sorted by gpa and never overlapping. */
 typedef struct {
     pid_t pid;         /* the QEMU process */
     GArray *ranges;    /* of NsMemRange */
+    GPtrArray *backends; /* of NsMemBackend *, in QEMU's order, from query-memdev;
+                            empty when unknown (a map built from captured text) */
 } NsMemMap;
 
 /* One mapping of a process, a line of /proc/PID/maps (or entry of smaps). */
@@ -133,7 +151,7 @@ GArray *ns_memmap_read_maps(const char *path, gboolean is_proc, GError **error);
  * Check and finish @raw (from ns_memmap_parse_mtree(), each range's hva
  * filled in) against @maps (from ns_memmap_parse_maps()) as described at
  * the top of this file, and return a new map for @pid: merged, page_size
- * and cell set.  @backend_cells maps a backend name (char *) to its vNUMA
+ * and cell set, @raw's backends copied.  @backend_cells maps a backend name (char *) to its vNUMA
  * cell (GINT_TO_POINTER(cell)); NULL or a backend it lacks gives cell -1.
  * Errors: NS_ERROR_INVALID_INPUT when a check fails (the message names the
  * range).
@@ -175,13 +193,33 @@ NsMemMap *ns_memmap_recheck(const NsMemMap *map, const char *maps_path, GError *
 NsMemMap *ns_memmap_copy(const NsMemMap *map);
 
 /*
+ * The backend @id of @map (NsMemMap.backends), or NULL.  Borrowed.
+ * Context: any thread; no locks; @map must not change meanwhile.
+ */
+const NsMemBackend *ns_memmap_find_backend(const NsMemMap *map, const char *id);
+
+/*
+ * A new NsMemBackend, copying @id, @policy and @host_nodes (NULL: none).
+ * Free with ns_mem_backend_free().
+ * Context: any thread; no locks.
+ */
+NsMemBackend *ns_mem_backend_new(const char *id, guint64 size, gboolean share, const char *policy,
+                                 const GArray *host_nodes);
+
+/*
+ * Free one NsMemBackend.  NULL is accepted.
+ * Context: any thread; no locks.
+ */
+void ns_mem_backend_free(NsMemBackend *backend);
+
+/*
  * The range holding guest-physical address @gpa, or NULL.  Borrowed.
  * Context: any thread; no locks; @map must not change meanwhile.
  */
 const NsMemRange *ns_memmap_lookup(const NsMemMap *map, guint64 gpa);
 
 /*
- * Free @map, its ranges and their backend strings.  NULL is accepted.
+ * Free @map, its ranges, their backend strings and its backends.  NULL is accepted.
  * Context: any thread; no locks.
  */
 void ns_memmap_free(NsMemMap *map);

@@ -150,7 +150,8 @@ void ns_move_free(NsMove *move);
  * or CANCELLED by ns_move_cancel(), also before the engine started: see
  * the report).  FALSE with the first
  * error: the target checks (NS_ERROR_NOT_FOUND, NS_ERROR_UNSUPPORTED,
- * NS_ERROR_PERMISSION for a node the numatune forbids), NS_ERROR_BUSY
+ * NS_ERROR_PERMISSION for a node the numatune, a memnode or a QEMU bind forbids:
+ * ns_policy_check_node()), NS_ERROR_BUSY
  * (another mover holds the domain), the scan's and the policy's errors,
  * and the engine's (ns_engine_run(); a full target node is an error with
  * a report whose outcome is NO_MEMORY).  No marker is left in @tree in any case.
@@ -221,15 +222,6 @@ gint64 ns_move_get_phase_us(NsMove *move, NsMovePhase phase);
 /* The phase's short name ("sample", "host", "settle", "scan", "decide", "engine").
  * Context: any; pure. */
 const char *ns_move_phase_to_string(NsMovePhase phase);
-
-/*
- * Whether @config's strict or restrictive numatune lets the domain's
- * memory live on host @node; NS_ERROR_PERMISSION naming the nodeset when
- * not (the kernel would answer EACCES), NS_ERROR_INVALID_INPUT for a
- * nodeset that does not parse.  Other modes allow every node.
- * Context: any; pure.
- */
-gboolean ns_move_check_numatune(const NsDomainConfig *config, guint node, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(NsMove, ns_move_free)
 

@@ -14,13 +14,17 @@
  *
  *   1. mode "off" (config override, else <numashift:policy mode='off'/>
  *      in the domain's metadata): stay;
- *   2. numatune mode "interleave": stay (the spread is on purpose);
+ *   2. numatune mode "interleave", the cell's <memnode> mode "interleave"
+ *      or QEMU's backend policy "interleave": stay (the spread is on purpose);
  *   3. each vCPU of the cell weighs 1/k on each of the k nodes its
  *      affinity spans; the heaviest node is the *home*; ties go to the
  *      tied node holding most of the cell's memory, then the lowest id;
  *      when every node with CPUs weighs the same, there is no home: stay;
  *   4. the home must be online, have memory and be allowed (numatune
- *      strict/restrictive nodeset, cgroup cpuset.mems), else stay;
+ *      strict/restrictive nodeset, cgroup cpuset.mems, the cell's
+ *      <memnode mode='strict'> nodeset, QEMU's "bind" policy on the
+ *      cell's backends), else stay: memory moved outside a bind would
+ *      stay there, but the guest's new page faults would land inside it;
  *   5. hysteresis: move only when at least min_remote_percent of the
  *      cell's placed memory, and at least min_remote_mib, is off its home;
  *   6. reserve: never plan more than the home's free memory minus
@@ -32,6 +36,7 @@
 #include <glib.h>
 
 #include "numashift/domain-config.h"
+#include "numashift/memmap.h"
 #include "numashift/placement.h"
 #include "numashift/topology.h"
 
@@ -62,6 +67,9 @@ typedef struct {
     const NsPlacementSummary *placement;  /* required: where the guest's pages are now */
     const GArray *cpuset_mems;            /* of guint: the QEMU cgroup's cpuset.mems;
                                              NULL when unknown (no restriction) */
+    const NsMemMap *map;                  /* the guest's memory map: which backends hold
+                                             each cell and QEMU's policy on them; NULL
+                                             when unknown (the XML's <memnode>s only) */
     const char *mode_override;            /* numashiftd's per-domain config; beats the
                                              metadata; NULL: none */
     const NsPolicyOptions *options;       /* NULL: the defaults */
@@ -134,5 +142,18 @@ const char *ns_policy_reason_to_string(NsPolicyReason reason);
  * Context: any thread; pure (reads @input only, takes no lock).
  */
 GArray *ns_policy_decide(const NsPolicyInput *input, GError **error);
+
+/*
+ * Whether the memory of vNUMA cell @cell of the domain @config describes
+ * (-1: all of its memory) may live on host @node: the domain-wide numatune
+ * (strict, restrictive), the cell's <memnode mode='strict'> and QEMU's
+ * "bind" policy on the backends holding it in @map (NULL: not known) must
+ * all allow it.  What an operator's "move to node N" checks before
+ * anything moves.  Errors: NS_ERROR_PERMISSION naming what forbids it,
+ * NS_ERROR_INVALID_INPUT for a nodeset that does not parse.
+ * Context: any thread; pure.
+ */
+gboolean ns_policy_check_node(const NsDomainConfig *config, const NsMemMap *map, gint cell,
+                              guint node, GError **error);
 
 G_END_DECLS

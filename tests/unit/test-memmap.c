@@ -730,7 +730,57 @@ test_load_captured(void)
         g_assert_no_error(error);
         g_assert_cmpint(map->pid, ==, 4321);
         check_captured_map(map, cases[i].name, cases[i].expected, cases[i].n, cases[i].smaps);
+        /* query-memdev's word on every backend is kept, in QEMU's order. */
+        g_assert_cmpuint(map->backends->len, >, 0);
+        for (guint r = 0; r < map->ranges->len; r++) {
+            const NsMemRange *range = &g_array_index(map->ranges, NsMemRange, r);
+
+            g_assert_nonnull(ns_memmap_find_backend(map, range->backend));
+        }
     }
+
+    /* numa2: ram-node1 is shared memory, ram-node0 not; QEMU binds neither. */
+    g_autoptr(NsQmp) qmp = replay_qmp_new("numa2");
+    g_autofree char *maps_path = test_data_path("qmp", "numa2.maps");
+    g_autoptr(GError) error = NULL;
+    g_autoptr(NsMemMap) map = ns_memmap_load(qmp, 4321, maps_path, cells, &error);
+    const NsMemBackend *node1;
+
+    g_assert_no_error(error);
+    g_assert_cmpuint(map->backends->len, ==, 2);
+    node1 = ns_memmap_find_backend(map, "ram-node1");
+    g_assert_true(node1 == map->backends->pdata[0]);
+    g_assert_cmpuint(node1->size, ==, 128 * 1024 * 1024);
+    g_assert_true(node1->share);
+    g_assert_cmpstr(node1->policy, ==, "default");
+    g_assert_cmpuint(node1->host_nodes->len, ==, 0);
+    g_assert_false(ns_memmap_find_backend(map, "ram-node0")->share);
+    g_assert_null(ns_memmap_find_backend(map, "vga.vram"));
+    g_assert_null(ns_memmap_find_backend(map, NULL));
+}
+
+/* A backend made by hand: its lists are copies; freeing NULL is fine. */
+static void
+test_backend_new(void)
+{
+    g_autoptr(GArray) nodes = g_array_new(FALSE, FALSE, sizeof(guint));
+    NsMemBackend *b;
+
+    g_array_append_vals(nodes, (const guint[]){ 0, 2 }, 2);
+    b = ns_mem_backend_new("ram-node0", 4096, TRUE, "bind", nodes);
+    g_array_set_size(nodes, 0);
+    g_assert_cmpstr(b->id, ==, "ram-node0");
+    g_assert_cmpuint(b->size, ==, 4096);
+    g_assert_true(b->share);
+    g_assert_cmpstr(b->policy, ==, "bind");
+    g_assert_cmpuint(b->host_nodes->len, ==, 2);
+    g_assert_cmpuint(g_array_index(b->host_nodes, guint, 1), ==, 2);
+    ns_mem_backend_free(b);
+    b = ns_mem_backend_new("pc.ram", 0, FALSE, NULL, NULL);
+    g_assert_null(b->policy);
+    g_assert_cmpuint(b->host_nodes->len, ==, 0);
+    ns_mem_backend_free(b);
+    ns_mem_backend_free(NULL);
 }
 
 /* ------------------------------------------------------------------------
@@ -755,6 +805,18 @@ assert_same_map(const NsMemMap *a, const NsMemMap *b)
         g_assert_cmpint(x->cell, ==, y->cell);
         g_assert_cmpstr(x->backend, ==, y->backend);
         g_assert_true(x->backend != y->backend);
+    }
+    g_assert_cmpuint(a->backends->len, ==, b->backends->len);
+    for (guint i = 0; i < a->backends->len; i++) {
+        const NsMemBackend *x = a->backends->pdata[i];
+        const NsMemBackend *y = b->backends->pdata[i];
+
+        g_assert_true(x != y);
+        g_assert_cmpstr(x->id, ==, y->id);
+        g_assert_cmpuint(x->size, ==, y->size);
+        g_assert_cmpint(x->share, ==, y->share);
+        g_assert_cmpstr(x->policy, ==, y->policy);
+        g_assert_cmpuint(x->host_nodes->len, ==, y->host_nodes->len);
     }
 }
 
@@ -1071,6 +1133,7 @@ main(int argc, char **argv)
     g_test_add_func("/memmap/load/no-process", test_load_no_process);
     g_test_add_func("/memmap/lookup", test_lookup);
     g_test_add_func("/memmap/copy", test_copy);
+    g_test_add_func("/memmap/backend-new", test_backend_new);
     g_test_add_func("/memmap/recheck", test_recheck);
     return g_test_run();
 }
