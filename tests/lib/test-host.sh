@@ -11,7 +11,9 @@
 # has frozen the whole test host (numa-host: no heartbeat) or reset it (CI,
 # session 8: QEMU exited 0, no status, nothing on the console), and a plain
 # TCG test host has hung while booting (a fresh-root run, 2026-11-30: no
-# output for 300 s).  One more boot, said out loud.  Any other status (a
+# output for 300 s); a KVM guest in it has died before its first pass,
+# before any page of it could move (vm-images/testhost-libvirt exits 125
+# then).  One more boot, said out loud.  Any other status (a
 # failed check is 1, a timeout of the command 124) is returned as it is,
 # never retried.
 run_rig_retry() {

@@ -105,7 +105,7 @@ if [[ ${NUMA_HOST:-0} != 1 ]]; then
 	migrate-2node-kvm) args+=(--kvm) ;;
 	migrate-4node) args=(--nodes 4 --mem-per-node 256 --timeout 300 --quiet) ;;
 	libvirt-vcpupin | numashift-migrate | numashift-faults) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
-	daemon-cells | daemon-faults | daemon-drift | daemon-enomem | daemon-live-map) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
+	daemon-cells | daemon-memnode | daemon-faults | daemon-drift | daemon-enomem | daemon-live-map) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
 	daemon) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
 	soak) args=(--nodes 2 --mem-per-node 768 --timeout 7000 --quiet) ;;
 	soak-ci) args=(--nodes 2 --mem-per-node 768 --timeout 800 --quiet) ;;
@@ -121,13 +121,13 @@ if [[ ${NUMA_HOST:-0} != 1 ]]; then
 	libvirt-vcpupin | numashift-* | daemon* | soak | race-kvm* | demo) args+=(--kvm --env LV_DOMAIN_TYPE=kvm) ;;
 	esac
 	# The guest runs on one of its domain's vCPUs under nested KVM, except
-	# where several are the point (the race, the on-demand soak): with both
+	# where several are the point (the race): with both
 	# vCPUs running, nested KVM in this TCG test host froze the guest
 	# mid-I/O (numa-libvirt-vcpupin: the serial log stopped mid-line, both
 	# vCPU threads running, 'q' never answered), crashed it, or stopped the
 	# test host several times a day (2026-11-30); with one it passed.
 	case $case_name in
-	libvirt-vcpupin | numashift-* | daemon* | demo) args+=(--env LV_GUEST_CPUS=1) ;;
+	libvirt-vcpupin | numashift-* | daemon* | demo | soak) args+=(--env LV_GUEST_CPUS=1) ;;
 	esac
 	# Automatic NUMA balancing would move pages behind the test's back.
 	run_host() {
@@ -319,12 +319,14 @@ start_two_cell_guest() {
 }
 
 # two_cell_guest_on_node0 [pinned]: with libvirtd running, the two-cell
-# guest as above (LV_MEMORY_BACKING applies); "pinned": both vCPUs pinned
-# to node 0's CPUs first.  Also sets node0_cpus and node1_cpus.
+# guest as above (LV_MEMORY_BACKING and LV_MEMNODES apply; its numatune is
+# TWO_CELL_MODE, default preferred, over TWO_CELL_NODESET, default 0);
+# "pinned": both vCPUs pinned to node 0's CPUs first.  Also sets
+# node0_cpus and node1_cpus.
 two_cell_guest_on_node0() {
 	node0_cpus=$(</sys/devices/system/node/node0/cpulist)
 	node1_cpus=$(</sys/devices/system/node/node1/cpulist)
-	lv_guest_define nsguest 128 0 2 2
+	lv_guest_define nsguest 128 "${TWO_CELL_NODESET:-0}" 2 2 "${TWO_CELL_MODE:-preferred}"
 	if [[ ${1:-} == pinned ]]; then
 		virsh -q vcpupin nsguest 0 "$node0_cpus" --config >/dev/null
 		virsh -q vcpupin nsguest 1 "$node0_cpus" --config >/dev/null
@@ -514,6 +516,75 @@ min-remote-mib=4" >"$GUEST_DIR/numashiftd.conf"
 	[[ -n $cap ]] && ((cap >= 4 && cap < 64)) || fail "the cap '${cap:-none}' is not a part of cell 1's 64 MiB"
 	((after > before && moved_kib <= cap * 1024)) || fail "the capped move put $moved_kib KiB on node 0, allowed ${cap} MiB"
 
+	ns_guest_stop_clean nsguest 180
+	;;
+daemon-memnode)
+	# Issue #13, safety first: OpenStack Nova binds each vNUMA cell to a
+	# host node (<memnode mode='strict'>, QEMU's backend policy bind).  A
+	# cell moved outside its bind would stay there while every page the
+	# guest faults in afterwards lands back on the bound node: numashiftd
+	# and the CLI leave it and say why.  With 'restrictive' (no bind on the
+	# backend, cpuset.mems only) the same re-pin moves it.
+	lv_start
+	start_daemon "[daemon]
+start-delay-ms=500
+drift-interval-s=0
+[policy]
+reserve-mib=64"
+	"$NUMASHIFT" events >"$GUEST_DIR/events.log" 2>&1 &
+	on_exit "kill $! 2>/dev/null"
+	LV_MEMNODES="0:strict:0 1:strict:0" two_cell_guest_on_node0 pinned
+	memdev=$(virsh qemu-monitor-command nsguest '{"execute":"query-memdev"}') ||
+		fail "query-memdev failed"
+	say "QEMU's memory backends: $memdev"
+	python3 -c 'import json, sys
+b = {m["id"]: m for m in json.loads(sys.argv[1])["return"]}
+assert b["ram-node1"]["policy"] == "bind" and b["ram-node1"]["host-nodes"] == [0], b' "$memdev" ||
+		fail "QEMU did not bind cell 1's backend to node 0"
+
+	virsh -q vcpupin nsguest 1 "$node1_cpus" >/dev/null || fail "vcpupin 1 failed"
+	wait_diag="cat '$GUEST_DIR/events.log' >&2" \
+		wait_until 60 "the pinning job's decision on cell 1" \
+		grep -q "decision (pinning) cell 1:" "$GUEST_DIR/events.log"
+	grep "decision (pinning) cell 1:" "$GUEST_DIR/events.log" >&2
+	grep -q "decision (pinning) cell 1: not-allowed: .*cell 1 is bound to nodes 0 (numatune memnode strict)" \
+		"$GUEST_DIR/events.log" || fail "cell 1's decision does not say that its memnode binds it to node 0"
+	wait_until 60 "nsguest's pinning job to end with nothing to do" job_is nsguest rebalance nothing-to-do
+	numashift --json policy nsguest | python3 -c 'import json, sys
+d = json.load(sys.stdin)["job"]["decisions"]
+c1 = next(x for x in d if x["cell"] == 1)
+assert c1["reason"] == "not-allowed" and "memnode strict" in c1["message"], c1' ||
+		fail "numashift policy nsguest does not show why cell 1 stays"
+	ns_vma_on_node "$pid" "$hva1" 0 95
+
+	# The operator's own move of the bound cell (or of the whole guest) is
+	# refused before anything moves: exit 5, one line on stderr saying why
+	# (stdout has the daemon's job-done event).
+	for scope in "--cell 1" ""; do
+		rc=0
+		# shellcheck disable=SC2086 # $scope is zero or two words
+		out=$(numashift migrate nsguest --to 1 $scope 2>&1 >/dev/null) || rc=$?
+		say "numashift migrate nsguest --to 1 $scope: exit $rc: $out"
+		((rc == 5)) || fail "migrate --to 1 $scope of a strictly bound cell exited $rc, not 5"
+		[[ $(wc -l <<<"$out") == 1 && $out == *"is bound to nodes 0 (numatune memnode strict)"* ]] ||
+			fail "migrate --to 1 $scope did not say in one line that the cell is bound"
+	done
+	ns_vma_on_node "$pid" "$hva1" 0 95
+	ns_vma_on_node "$pid" "$hva0" 0 95
+	lv_guest_stop nsguest 180
+	[[ $(guest_verdict "$LV_GUEST_LOG") == clean ]] || fail "guest verdict $(guest_verdict "$LV_GUEST_LOG")"
+
+	# restrictive (libvirt wants it on <memory> and every <memnode>): the
+	# cells may use the domain's nodes 0-1, and cell 1 follows its vCPU.
+	: >"$GUEST_DIR/events.log"
+	virsh -q undefine nsguest >/dev/null || fail "virsh undefine nsguest failed"
+	TWO_CELL_MODE=restrictive TWO_CELL_NODESET=0-1 LV_MEMNODES="0:restrictive:0 1:restrictive:0" \
+		two_cell_guest_on_node0 pinned
+	virsh -q vcpupin nsguest 1 "$node1_cpus" >/dev/null || fail "vcpupin 1 failed"
+	wait_diag="cat '$GUEST_DIR/events.log' >&2" wait_vma_on_node "$pid" "$hva1" 1 90 60
+	grep "decision (pinning) cell 1:" "$GUEST_DIR/events.log" >&2
+	grep -q "decision (pinning) cell 1: move:" "$GUEST_DIR/events.log" || fail "no move decision for cell 1"
+	ns_vma_on_node "$pid" "$hva0" 0 95
 	ns_guest_stop_clean nsguest 180
 	;;
 daemon-enomem)
