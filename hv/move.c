@@ -350,30 +350,45 @@ decide(NsMove *move, const Facts *facts, const HostFacts *host, const NsPlacemen
 
 /*
  * Plan @d's memory: the whole cell, or when the reserve capped it, its
- * ranges in order up to @d->bytes of guest memory less one huge page.
- * Moved bytes never exceed the planned ranges' size plus the huge page
- * the cut falls into, so the cap holds (it may move less).
+ * ranges in order up to @d->bytes of guest memory.  Moved bytes never
+ * exceed @d->bytes: base-page memory is cut one huge page short (the
+ * engine moves a THP whole, and the one the cut falls into may reach up to
+ * 2 MiB past it); hugetlbfs memory is cut at its pages' boundaries, each
+ * page charged whole, also the first one of a range that starts inside it.
  */
 static gboolean
 plan_decision(NsPlan *plan, const NsMemMap *map, const NsPolicyDecision *d, GError **error)
 {
     if (d->reason != NS_POLICY_REASON_MOVE_CAPPED)
         return ns_plan_add_map(plan, map, d->cell, (guint)d->target, error);
-    /* The engine moves a huge page whole: the one the cut falls into may
-     * reach up to 2 MiB past it, so the cut leaves that much room. */
-    guint64 huge = 2 * 1024 * 1024;
-    guint64 left = d->bytes > huge ? (d->bytes - huge) & ~(guint64)(NS_GUEST_PAGE_SIZE - 1) : 0;
+    guint64 thp = 2 * 1024 * 1024;
+    guint64 left = d->bytes;
+    gboolean base_seen = FALSE;
 
     for (guint i = 0; i < map->ranges->len && left > 0; i++) {
         const NsMemRange *r = &g_array_index(map->ranges, NsMemRange, i);
+        guint64 size;
 
         if (d->cell >= 0 && r->cell != d->cell)
             continue;
-        guint64 size = MIN(r->size, left);
+        if (r->page_size > NS_GUEST_PAGE_SIZE) {
+            guint64 ps = r->page_size;
+            guint64 first = r->hva & ~(ps - 1);
+            guint64 pages = MIN(left / ps, (r->hva + r->size - first + ps - 1) / ps);
+            guint64 end = MIN(first + pages * ps, r->hva + r->size);
 
-        if (!ns_plan_add(plan, r->gpa, size, (guint)d->target, error))
+            size = end > r->hva ? end - r->hva : 0;
+            left -= pages * ps;
+        } else {
+            if (!base_seen) {
+                base_seen = TRUE;
+                left = left > thp ? (left - thp) & ~(guint64)(NS_GUEST_PAGE_SIZE - 1) : 0;
+            }
+            size = MIN(r->size, left);
+            left -= size;
+        }
+        if (size > 0 && !ns_plan_add(plan, r->gpa, size, (guint)d->target, error))
             return FALSE;
-        left -= size;
     }
     return TRUE;
 }

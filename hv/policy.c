@@ -378,6 +378,12 @@ ns_policy_check_node(const NsDomainConfig *config, const NsMemMap *map, gint cel
  */
 
 typedef struct {
+    guint node;
+    guint64 page_size;
+    guint64 bytes;
+} PlannedHuge;
+
+typedef struct {
     const NsPolicyInput *in;
     NsPolicyOptions opts;
     NsPolicyMode mode;
@@ -385,6 +391,7 @@ typedef struct {
     gboolean interleave;
     GArray *allowed;         /* of guint; NULL: every node */
     guint64 *planned;        /* bytes already planned per node id by earlier cells */
+    GArray *planned_huge;    /* of PlannedHuge: the same, per node and huge page pool */
 } Ctx;
 
 static gboolean
@@ -430,6 +437,7 @@ ctx_init(Ctx *ctx, const NsPolicyInput *in, GError **error)
         return FALSE;
     ctx->allowed = intersect(numatune, in->cpuset_mems);
     ctx->planned = g_new0(guint64, (gsize)in->topology->max_node + 1);
+    ctx->planned_huge = g_array_new(FALSE, TRUE, sizeof(PlannedHuge));
     return TRUE;
 }
 
@@ -438,6 +446,7 @@ ctx_clear(Ctx *ctx)
 {
     g_clear_pointer(&ctx->allowed, g_array_unref);
     g_clear_pointer(&ctx->planned, g_free);
+    g_clear_pointer(&ctx->planned_huge, g_array_unref);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Ctx, ctx_clear)
@@ -621,6 +630,96 @@ stay(NsPolicyDecision *d, NsPolicyReason reason, char *message)
     d->message = message;
 }
 
+/*
+ * The hugetlbfs page size backing @cell's RAM in @map (the largest, should
+ * its backends differ), or 0 for base pages and THP (smaps' KernelPageSize
+ * is 4 kB for those) or an unknown map.
+ */
+static guint64
+unit_huge_page_size(const NsMemMap *map, gint cell)
+{
+    guint64 size = 0;
+
+    for (guint i = 0; map != NULL && i < map->ranges->len; i++) {
+        const NsMemRange *r = &g_array_index(map->ranges, NsMemRange, i);
+
+        if (r->cell == cell && r->page_size > NS_GUEST_PAGE_SIZE)
+            size = MAX(size, r->page_size);
+    }
+    return size;
+}
+
+/* "2 MiB", "1 GiB". */
+static char *
+format_page_size(guint64 bytes)
+{
+    if (bytes >= 1024 * MIB && bytes % (1024 * MIB) == 0)
+        return g_strdup_printf("%" G_GUINT64_FORMAT " GiB", bytes / (1024 * MIB));
+    if (bytes % MIB == 0)
+        return g_strdup_printf("%" G_GUINT64_FORMAT " MiB", bytes / MIB);
+    return g_strdup_printf("%" G_GUINT64_FORMAT " KiB", bytes / 1024);
+}
+
+/* What earlier cells of this call send to @node's pool of @page_size pages. */
+static guint64 *
+planned_huge(Ctx *ctx, guint node, guint64 page_size)
+{
+    PlannedHuge fresh = { node, page_size, 0 };
+
+    for (guint i = 0; i < ctx->planned_huge->len; i++) {
+        PlannedHuge *p = &g_array_index(ctx->planned_huge, PlannedHuge, i);
+
+        if (p->node == node && p->page_size == page_size)
+            return &p->bytes;
+    }
+    g_array_append_val(ctx->planned_huge, fresh);
+    return &g_array_index(ctx->planned_huge, PlannedHuge, ctx->planned_huge->len - 1).bytes;
+}
+
+/*
+ * The room of a cell backed by hugetlbfs pages of @huge bytes: the home's
+ * free pages of that size (less what earlier cells send there), never its
+ * MemFree (a pool's pages are not in MemFree, and MemFree says nothing of
+ * the pool) and no reserve (the pool is memory set aside for huge pages
+ * already).  Counted in whole pages: a page moves whole.
+ */
+static void
+decide_huge(Ctx *ctx, NsPolicyDecision *d, const char *why, const NsNode *node, guint64 huge,
+            guint64 remote, guint64 placed)
+{
+    const NsHugePool *pool = ns_node_get_huge_pool(node, huge);
+    guint64 *planned = planned_huge(ctx, node->id, huge);
+    guint64 free_pages = pool != NULL ? pool->free : 0;
+    guint64 room = free_pages > *planned / huge ? free_pages - *planned / huge : 0;
+    guint64 need = remote / huge + (remote % huge != 0);
+    g_autofree char *size = format_page_size(huge);
+    g_autofree char *whose = d->cell >= 0 ? g_strdup_printf("cell %d", d->cell)
+                                          : g_strdup("the guest");
+    g_autofree char *pools = g_strdup_printf("node %d has %" G_GUINT64_FORMAT " free %s pages; "
+                                             "%s needs %" G_GUINT64_FORMAT,
+                                             d->home, room, size, whose, need);
+
+    /* As for base pages: a cap below the hysteresis minimum is not worth a job. */
+    if (room == 0 || (room < need && room * huge < ctx->opts.min_remote_mib * MIB)) {
+        stay(d, NS_POLICY_REASON_RESERVE, g_strdup_printf("%s: %s", why, pools));
+        return;
+    }
+    d->target = d->home;
+    d->bytes = MIN(need, room) * huge;
+    *planned += d->bytes;
+    if (room < need) {
+        d->reason = NS_POLICY_REASON_MOVE_CAPPED;
+        d->message = g_strdup_printf("%s: %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+                                     " MiB elsewhere; %s: capped to %" G_GUINT64_FORMAT " MiB",
+                                     why, remote / MIB, placed / MIB, pools, d->bytes / MIB);
+    } else {
+        d->reason = NS_POLICY_REASON_MOVE;
+        d->message = g_strdup_printf("%s: %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+                                     " MiB elsewhere, in %" G_GUINT64_FORMAT " %s pages",
+                                     why, remote / MIB, placed / MIB, need, size);
+    }
+}
+
 static void
 decide_unit(Ctx *ctx, gint cell, const GArray *vcpus, const Binding *binding, NsPolicyDecision *d)
 {
@@ -743,6 +842,12 @@ decide_unit(Ctx *ctx, gint cell, const GArray *vcpus, const Binding *binding, Ns
         return;
     }
 
+    const guint64 huge = unit_huge_page_size(ctx->in->map, cell);
+
+    if (huge > 0) {
+        decide_huge(ctx, d, why, node, huge, remote, placed);
+        return;
+    }
     /* Room above the reserve, less what earlier cells already send there.
      * Memory leaving the node is not counted: it leaves while ours arrives. */
     budget = node->mem_free > reserve + ctx->planned[d->home]

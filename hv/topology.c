@@ -340,6 +340,7 @@ node_free(gpointer data)
 
     g_array_unref(node->cpus);
     g_array_unref(node->distances);
+    g_array_unref(node->huge_pools);
     g_free(node);
 }
 
@@ -349,10 +350,87 @@ node_new(guint id, guint max_node)
     NsNode *node = g_new0(NsNode, 1);
 
     node->id = id;
+    node->huge_pools = g_array_new(FALSE, TRUE, sizeof(NsHugePool));
     node->cpus = g_array_new(FALSE, FALSE, sizeof(guint));
     node->distances = g_array_sized_new(FALSE, TRUE, sizeof(guint), max_node + 1);
     g_array_set_size(node->distances, max_node + 1);
     return node;
+}
+
+/* One number from a huge page pool's file ("free_hugepages"), as NS_ERROR_INVALID_INPUT. */
+static gboolean
+read_pool_count(const char *root, const char *pool, const char *file, guint64 *ret,
+                GError **error)
+{
+    g_autofree char *name = g_build_filename(pool, file, NULL);
+    g_autofree char *text = read_node_file(root, name, error);
+
+    if (text == NULL)
+        return FALSE;
+    if (!g_ascii_string_to_unsigned(g_strstrip(text), 10, 0, G_MAXUINT32, ret, NULL)) {
+        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "%s/%s/%s: '%s' is not a count",
+                    root, NODE_DIR, name, text);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gint
+compare_pool(gconstpointer a, gconstpointer b)
+{
+    guint64 x = ((const NsHugePool *)a)->page_size, y = ((const NsHugePool *)b)->page_size;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Node @id's hugetlbfs pools into a new array (empty without a hugepages directory). */
+static GArray *
+read_huge_pools(const char *root, guint id, GError **error)
+{
+    g_autofree char *rel = g_strdup_printf("node%u/hugepages", id);
+    g_autofree char *dir_path = g_build_filename(root, NODE_DIR, rel, NULL);
+    g_autoptr(GArray) pools = g_array_new(FALSE, TRUE, sizeof(NsHugePool));
+    g_autoptr(GDir) dir = g_dir_open(dir_path, 0, NULL);
+    const char *entry;
+
+    while (dir != NULL && (entry = g_dir_read_name(dir)) != NULL) {
+        g_autofree char *pool_rel = g_build_filename(rel, entry, NULL);
+        NsHugePool pool = { 0 };
+        guint64 kib;
+        const char *size;
+        char *end = NULL;
+
+        if (!g_str_has_prefix(entry, "hugepages-"))
+            continue;
+        size = entry + strlen("hugepages-");
+        kib = g_ascii_strtoull(size, &end, 10);
+        if (end == size || strcmp(end, "kB") != 0 || kib == 0 || kib > G_MAXUINT64 / 1024) {
+            g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                        "%s/%s: '%s' is not a huge page pool", dir_path, entry, entry);
+            return NULL;
+        }
+        pool.page_size = kib * 1024;
+        if (!read_pool_count(root, pool_rel, "nr_hugepages", &pool.total, error) ||
+            !read_pool_count(root, pool_rel, "free_hugepages", &pool.free, error))
+            return NULL;
+        if (pool.free > pool.total) {
+            g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                        "%s/%s: more free huge pages than the pool holds", dir_path, entry);
+            return NULL;
+        }
+        g_array_append_val(pools, pool);
+    }
+    g_array_sort(pools, compare_pool);
+    return g_steal_pointer(&pools);
+}
+
+const NsHugePool *
+ns_node_get_huge_pool(const NsNode *node, guint64 page_size)
+{
+    for (guint i = 0; i < node->huge_pools->len; i++)
+        if (g_array_index(node->huge_pools, NsHugePool, i).page_size == page_size)
+            return &g_array_index(node->huge_pools, NsHugePool, i);
+    return NULL;
 }
 
 static gboolean
@@ -369,6 +447,12 @@ load_online_node(const char *root, NsNode *node, const GArray *online, const GAr
     node->online = TRUE;
     if (!read_meminfo(root, node->id, &node->mem_total, &node->mem_free, error))
         return FALSE;
+    GArray *pools = read_huge_pools(root, node->id, error);
+
+    if (pools == NULL)
+        return FALSE;
+    g_array_unref(node->huge_pools);
+    node->huge_pools = pools;
     node->has_memory = has_memory != NULL ? list_contains(has_memory, node->id)
                                           : node->mem_total > 0;
     return read_distances(root, node, online, max_node, error);
@@ -460,18 +544,31 @@ ns_topology_load(const char *sysfs_root, GError **error)
     return g_steal_pointer(&topo);
 }
 
+/* Frees what ns_topology_refresh_memory() did not hand to a node. */
+static void
+pools_free(gpointer pools)
+{
+    if (pools != NULL)
+        g_array_unref(pools);
+}
+
 gboolean
 ns_topology_refresh_memory(NsTopology *topo, GError **error)
 {
     g_autofree guint64 *total = g_new0(guint64, topo->nodes->len);
     g_autofree guint64 *free_bytes = g_new0(guint64, topo->nodes->len);
+    g_autoptr(GPtrArray) pools = g_ptr_array_new_full(topo->nodes->len, pools_free);
 
     for (guint i = 0; i < topo->nodes->len; i++) {
         const NsNode *node = topo->nodes->pdata[i];
+        GArray *node_pools = NULL;
 
         if (node->online &&
-            !read_meminfo(topo->sysfs_root, node->id, &total[i], &free_bytes[i], error))
+            (!read_meminfo(topo->sysfs_root, node->id, &total[i], &free_bytes[i], error) ||
+             (node_pools = read_huge_pools(topo->sysfs_root, node->id, error)) == NULL))
             return FALSE;
+        g_ptr_array_add(pools, node_pools != NULL ? node_pools
+                                                  : g_array_new(FALSE, TRUE, sizeof(NsHugePool)));
     }
     for (guint i = 0; i < topo->nodes->len; i++) {
         NsNode *node = topo->nodes->pdata[i];
@@ -479,6 +576,8 @@ ns_topology_refresh_memory(NsTopology *topo, GError **error)
         if (node->online) {
             node->mem_total = total[i];
             node->mem_free = free_bytes[i];
+            g_array_unref(node->huge_pools);
+            node->huge_pools = g_steal_pointer(&pools->pdata[i]);
         }
     }
     return TRUE;

@@ -29,7 +29,11 @@
  *      cell's placed memory, and at least min_remote_mib, is off its home;
  *   6. reserve: never plan more than the home's free memory minus
  *      reserve_mib (minus what earlier cells of this call already planned
- *      there); a move capped below min_remote_mib does not happen.
+ *      there); a move capped below min_remote_mib does not happen.  A cell
+ *      backed by hugetlbfs pages (its ranges' page size in @map) counts
+ *      the home's free huge pages of that size instead, in whole pages,
+ *      without the reserve ("node 1 has 40 free 2 MiB pages; cell 0 needs
+ *      128").
  */
 #pragma once
 

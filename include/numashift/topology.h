@@ -13,6 +13,9 @@
  *   devices/system/node/nodeN/cpulist  CPUs of an online node ("0-3,8")
  *   devices/system/node/nodeN/distance one distance per online node
  *   devices/system/node/nodeN/meminfo  "Node N MemTotal: ... kB" lines
+ *   devices/system/node/nodeN/hugepages/hugepages-<size>kB/{nr,free}_hugepages
+ *                                      the node's hugetlbfs pools (optional: a
+ *                                      kernel without hugetlbfs has none)
  *
  * A possible node that is not online has no nodeN directory: it is listed
  * with online = FALSE, no CPUs, no memory and unknown distances.  An online
@@ -35,6 +38,13 @@ G_BEGIN_DECLS
 #define NS_TOPOLOGY_MAX_NODE 4095
 #define NS_TOPOLOGY_MAX_CPU 65535
 
+/* A node's pool of hugetlbfs pages of one size. */
+typedef struct {
+    guint64 page_size;   /* bytes (2 MiB, 1 GiB on x86-64) */
+    guint64 total;       /* pages in the pool (nr_hugepages) */
+    guint64 free;        /* of them free (free_hugepages) */
+} NsHugePool;
+
 typedef struct {
     guint id;
     gboolean online;
@@ -44,6 +54,8 @@ typedef struct {
     GArray *cpus;        /* of guint, ascending; empty for a CPU-less node */
     GArray *distances;   /* of guint, indexed by node id up to max_node;
                             0 = unknown (either node offline) */
+    GArray *huge_pools;  /* of NsHugePool, ascending page size; empty when
+                            offline or without hugetlbfs */
 } NsNode;
 
 typedef struct {
@@ -68,7 +80,15 @@ typedef struct {
 NsTopology *ns_topology_load(const char *sysfs_root, GError **error);
 
 /*
- * Re-read every online node's MemTotal and MemFree from the same root.
+ * Node @node's hugetlbfs pool of @page_size bytes, or NULL when it has
+ * none of that size.  Borrowed from @node.
+ * Context: any thread; no locks; @node must not be refreshed meanwhile.
+ */
+const NsHugePool *ns_node_get_huge_pool(const NsNode *node, guint64 page_size);
+
+/*
+ * Re-read every online node's MemTotal and MemFree (and its huge page
+ * pools) from the same root.
  * All or nothing: on error @topo is unchanged.  Node and CPU sets are not
  * re-read (load a new topology after a hotplug).
  * Context: any thread that may write @topo (no concurrent readers of its

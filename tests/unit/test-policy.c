@@ -33,8 +33,19 @@
  * which @free_mib[n] MiB are free (NULL: 4 GiB each), loaded from a sysfs
  * tree written for the purpose and removed at once.
  */
+static NsTopology *host_huge(guint nodes, const guint64 *free_mib, guint64 pool_kib,
+                             const guint64 *free_pages);
+
 static NsTopology *
 host(guint nodes, const guint64 *free_mib)
+{
+    return host_huge(nodes, free_mib, 0, NULL);
+}
+
+/* As host(), each node also with a pool of 512 hugetlbfs pages of
+ * @pool_kib KiB, @free_pages[n] of them free (pool_kib 0: no pools). */
+static NsTopology *
+host_huge(guint nodes, const guint64 *free_mib, guint64 pool_kib, const guint64 *free_pages)
 {
     g_autoptr(GError) error = NULL;
     g_autofree char *root = g_dir_make_tmp("ns-policy-XXXXXX", &error);
@@ -61,6 +72,16 @@ host(guint nodes, const guint64 *free_mib)
         ns_test_sysfs_write(root, cpus, cpus_text);
         ns_test_sysfs_write(root, dist, row->str);
         ns_test_sysfs_write(root, mem, mem_text);
+        if (pool_kib > 0) {
+            g_autofree char *nr = g_strdup_printf(
+                "node%u/hugepages/hugepages-%" G_GUINT64_FORMAT "kB/nr_hugepages", n, pool_kib);
+            g_autofree char *fr = g_strdup_printf(
+                "node%u/hugepages/hugepages-%" G_GUINT64_FORMAT "kB/free_hugepages", n, pool_kib);
+            g_autofree char *fr_text = g_strdup_printf("%" G_GUINT64_FORMAT "\n", free_pages[n]);
+
+            ns_test_sysfs_write(root, nr, "512\n");
+            ns_test_sysfs_write(root, fr, fr_text);
+        }
         g_string_free(row, TRUE);
     }
     topo = ns_topology_load(root, &error);
@@ -852,6 +873,104 @@ test_backend_policy(void)
     }
 }
 
+/* The two-cell map of two_backend_map(), backed by hugetlbfs pages of @page_size. */
+static NsMemMap *
+huge_map(guint64 page_size)
+{
+    NsMemMap *map = two_backend_map("default", "");
+
+    for (guint i = 0; i < map->ranges->len; i++)
+        g_array_index(map->ranges, NsMemRange, i).page_size = page_size;
+    return map;
+}
+
+/*
+ * Cells backed by hugetlbfs: the room on the home is its free huge pages
+ * of that size, never MemFree (issue #13: an empty pool ended the job "out
+ * of memory" while MemFree looked ample), in whole pages, with no reserve;
+ * a cap names the pool ("node 1 has 40 free 2 MiB pages; cell 1 needs 64").
+ */
+static void
+test_huge_pages(void)
+{
+    static const struct {
+        guint64 free_pages; /* on node 1 */
+        NsPolicyReason reason;
+        guint64 mib;
+        const char *says;
+    } cases[] = {
+        {200, NS_POLICY_REASON_MOVE, 128, "128 of 128 MiB elsewhere, in 64 2 MiB pages"},
+        {40, NS_POLICY_REASON_MOVE_CAPPED, 80,
+         "node 1 has 40 free 2 MiB pages; cell 1 needs 64: capped to 80 MiB"},
+        /* plenty of MemFree (4 GiB) makes no difference to an empty pool */
+        {0, NS_POLICY_REASON_RESERVE, 0, "node 1 has 0 free 2 MiB pages; cell 1 needs 64"},
+        /* a cap under the 16 MiB minimum is not worth a job */
+        {7, NS_POLICY_REASON_RESERVE, 0, "node 1 has 7 free 2 MiB pages"},
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+        const guint64 free_pages[] = { 0, cases[i].free_pages };
+        g_auto(Case) c = { 0 };
+        g_autoptr(GArray) out = NULL;
+        g_autoptr(NsMemMap) map = huge_map(2 * MIB);
+
+        case_init(&c, host_huge(2, NULL, 2048, free_pages), domain(4, TWO_CELLS),
+                  AFFINITY("0", "1", "2", "3"));
+        c.in.map = map;
+        place(c.placement, 0, 0, 128);
+        place(c.placement, 1, 0, 128);
+        out = decide_ok(&c);
+        assert_stay(at(out, 0), 0, 0, NS_POLICY_REASON_IN_PLACE);
+        if (cases[i].reason == NS_POLICY_REASON_RESERVE)
+            assert_stay(at(out, 1), 1, 1, cases[i].reason);
+        else
+            assert_move(at(out, 1), 1, 1, cases[i].mib, cases[i].reason);
+        assert_says(at(out, 1), cases[i].says);
+    }
+
+    /* Two cells to one pool: the second gets what the first left. */
+    {
+        const guint64 free_pages[] = { 0, 100 };
+        g_auto(Case) c = { 0 };
+        g_autoptr(GArray) out = NULL;
+        g_autoptr(NsMemMap) map = huge_map(2 * MIB);
+
+        case_init(&c, host_huge(2, NULL, 2048, free_pages), domain(4, TWO_CELLS),
+                  AFFINITY("2", "3", "2", "3"));
+        c.in.map = map;
+        place(c.placement, 0, 0, 128);
+        place(c.placement, 1, 0, 128);
+        out = decide_ok(&c);
+        assert_move(at(out, 0), 0, 1, 128, NS_POLICY_REASON_MOVE);
+        assert_move(at(out, 1), 1, 1, 72, NS_POLICY_REASON_MOVE_CAPPED);
+        assert_says(at(out, 1), "node 1 has 36 free 2 MiB pages; cell 1 needs 64");
+    }
+
+    /* 1 GiB pages: a cell of one page needs one free page; no pool of that size, no room. */
+    {
+        const guint64 free_pages[] = { 0, 1 };
+        g_auto(Case) c = { 0 };
+        g_autoptr(GArray) out = NULL;
+        g_autoptr(NsMemMap) map = huge_map(1024 * MIB);
+
+        case_init(&c, host_huge(2, NULL, 1024 * 1024, free_pages), domain(4, TWO_CELLS),
+                  AFFINITY("0", "1", "2", "3"));
+        c.in.map = map;
+        place(c.placement, 1, 0, 1024);
+        out = decide_ok(&c);
+        assert_move(at(out, 1), 1, 1, 1024, NS_POLICY_REASON_MOVE);
+        assert_says(at(out, 1), "in 1 1 GiB pages");
+
+        g_clear_pointer(&out, g_array_unref);
+        ns_topology_free(c.topo);
+        c.topo = host_huge(2, NULL, 2048, free_pages);
+        c.in.topology = c.topo;
+        out = decide_ok(&c);
+        assert_stay(at(out, 1), 1, 1, NS_POLICY_REASON_RESERVE);
+        assert_says(at(out, 1), "node 1 has 0 free 1 GiB pages; cell 1 needs 1");
+    }
+}
+
 /*
  * A numatune nodeset in libvirt's own syntax with an exclusion ("0-3,^2",
  * as in libvirt's documentation) made every decision of the domain fail:
@@ -1330,6 +1449,7 @@ main(int argc, char **argv)
     g_test_add_func("/policy/memnode-restrictive", test_memnode_restrictive);
     g_test_add_func("/policy/backend-policy", test_backend_policy);
     g_test_add_func("/policy/numatune-exclusion", test_numatune_exclusion);
+    g_test_add_func("/policy/huge-pages", test_huge_pages);
     g_test_add_func("/policy/check-node", test_check_node);
     g_test_add_func("/policy/memoryless-node", test_memoryless_node);
     g_test_add_func("/policy/offline-node", test_offline_node);

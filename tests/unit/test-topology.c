@@ -323,6 +323,67 @@ test_refresh_memory(void)
     ns_test_sysfs_remove(root);
 }
 
+/* hugetlbfs pools per node, sorted by size, refreshed with the memory. */
+static void
+test_huge_pools(void)
+{
+    g_autofree char *root = make_tree();
+    g_autoptr(GError) error = NULL;
+    g_autoptr(NsTopology) topo = NULL;
+    const NsHugePool *pool;
+
+    ns_test_sysfs_write(root, "node1/hugepages/hugepages-2048kB/nr_hugepages", "128\n");
+    ns_test_sysfs_write(root, "node1/hugepages/hugepages-2048kB/free_hugepages", "40\n");
+    ns_test_sysfs_write(root, "node1/hugepages/hugepages-1048576kB/nr_hugepages", "1\n");
+    ns_test_sysfs_write(root, "node1/hugepages/hugepages-1048576kB/free_hugepages", "0\n");
+    ns_test_sysfs_write(root, "node1/hugepages/README", "not a pool\n");
+    topo = ns_topology_load(root, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(ns_topology_get_node(topo, 0)->huge_pools->len, ==, 0);
+    g_assert_null(ns_node_get_huge_pool(ns_topology_get_node(topo, 0), 2 * 1024 * 1024));
+    g_assert_cmpuint(ns_topology_get_node(topo, 1)->huge_pools->len, ==, 2);
+    pool = &g_array_index(ns_topology_get_node(topo, 1)->huge_pools, NsHugePool, 0);
+    g_assert_cmpuint(pool->page_size, ==, 2 * 1024 * 1024);
+    pool = ns_node_get_huge_pool(ns_topology_get_node(topo, 1), 2 * 1024 * 1024);
+    g_assert_cmpuint(pool->total, ==, 128);
+    g_assert_cmpuint(pool->free, ==, 40);
+    pool = ns_node_get_huge_pool(ns_topology_get_node(topo, 1), 1024 * 1024 * 1024);
+    g_assert_cmpuint(pool->total, ==, 1);
+    g_assert_cmpuint(pool->free, ==, 0);
+
+    /* The guest took some: a refresh sees it. */
+    ns_test_sysfs_write(root, "node1/hugepages/hugepages-2048kB/free_hugepages", "8\n");
+    g_assert_true(ns_topology_refresh_memory(topo, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(ns_node_get_huge_pool(ns_topology_get_node(topo, 1), 2 << 20)->free, ==, 8);
+
+    /* A pool file that lies fails the load and the refresh, and a failed
+     * refresh changes nothing. */
+    static const struct {
+        const char *file, *contents, *says;
+    } bad[] = {
+        {"node1/hugepages/hugepages-2048kB/free_hugepages", "200\n", "more free huge pages"},
+        {"node1/hugepages/hugepages-2048kB/free_hugepages", "many\n", "not a count"},
+        {"node1/hugepages/hugepages-2MB/nr_hugepages", "1\n", "not a huge page pool"},
+        {"node1/hugepages/hugepages-0kB/nr_hugepages", "1\n", "not a huge page pool"},
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autofree char *broken = make_tree();
+
+        ns_test_sysfs_write(broken, "node1/hugepages/hugepages-2048kB/nr_hugepages", "128\n");
+        ns_test_sysfs_write(broken, "node1/hugepages/hugepages-2048kB/free_hugepages", "40\n");
+        ns_test_sysfs_write(broken, bad[i].file, bad[i].contents);
+        load_fails(broken, NS_ERROR_INVALID_INPUT, bad[i].says);
+        ns_test_sysfs_remove(broken);
+    }
+    ns_test_sysfs_write(root, "node1/hugepages/hugepages-2048kB/free_hugepages", "x\n");
+    g_assert_false(ns_topology_refresh_memory(topo, &error));
+    g_assert_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT);
+    g_assert_cmpuint(ns_node_get_huge_pool(ns_topology_get_node(topo, 1), 2 << 20)->free, ==, 8);
+    ns_test_sysfs_remove(root);
+}
+
 static void
 test_refresh_offline_node(void)
 {
@@ -461,6 +522,7 @@ main(int argc, char **argv)
     g_test_add_func("/topology/no-numa", test_no_numa);
     g_test_add_func("/topology/refresh-memory", test_refresh_memory);
     g_test_add_func("/topology/refresh-offline-node", test_refresh_offline_node);
+    g_test_add_func("/topology/huge-pools", test_huge_pools);
     g_test_add_func("/topology/parse-list", test_parse_list);
     g_test_add_func("/topology/format-list", test_format_list);
     g_test_add_func("/topology/libnuma-reports", test_libnuma_reports);
