@@ -80,6 +80,7 @@
 typedef struct {
     guint64 gfn_first, gfn_last; /* inclusive */
     guint64 hva;                 /* host address of gfn_first */
+    guint64 page_size;           /* of the range's mapping: > 4 KiB for hugetlbfs */
     guint node;                  /* target */
 } Segment;
 
@@ -87,6 +88,10 @@ typedef struct {
 typedef struct {
     guint64 gfn;
     guint64 hva;
+    guint64 head;   /* the address the kernel is asked to move: @hva, or for a
+                       page inside a hugetlbfs page, that page's first byte */
+    gint follow;    /* in a batch: the submission whose answer is this item's
+                       too (the same hugetlbfs page), -1: its own */
     void *expected; /* the entry the job read (or restored) for this gfn */
     void *marker;   /* while in a worker's batch */
     guint16 node;   /* target */
@@ -284,6 +289,7 @@ resolve_plan(NsEngine *e, const NsMemMap *map, const NsPlan *plan, GError **erro
             seg.gfn_first = lo >> NS_GUEST_PAGE_SHIFT;
             seg.gfn_last = ((hi - 1) >> NS_GUEST_PAGE_SHIFT);
             seg.hva = r->hva + (lo - r->gpa);
+            seg.page_size = r->page_size;
             seg.node = step->node;
             g_array_append_val(e->segments, seg);
             any = TRUE;
@@ -589,10 +595,17 @@ plan_entry(const NsEngineOptions *opts, NsEngineReport *r, GArray *queue, const 
     item = (Item){
         .gfn = gfn,
         .hva = seg->hva + ((gfn - seg->gfn_first) << NS_GUEST_PAGE_SHIFT),
+        .follow = -1,
         .expected = entry,
         .node = (guint16)seg->node,
         .order = (guint8)info.order,
     };
+    /* A hugetlbfs page moves whole, asked for by its first byte: Linux
+     * 6.1's move_pages() answers EACCES for any other byte of it (a range
+     * that starts inside one, such as the RAM above the ROM hole below
+     * 1 MiB, would otherwise never move and count as failed). */
+    item.head = seg->page_size > NS_GUEST_PAGE_SIZE ? item.hva & ~(seg->page_size - 1)
+                                                   : item.hva;
     g_array_append_val(queue, item);
     r->planned_pages += pages;
     r->planned_bytes += pages << NS_GUEST_PAGE_SHIFT;
@@ -889,6 +902,36 @@ restore_exact(NsEngine *e, Item *item)
     settle(e, item, item->expected);
 }
 
+/* @item's final entry from @st, a status resolved by query after the call
+ * (STATUS_UNSET: none, the entry goes back as it was). */
+static void
+settle_resolved(NsEngine *e, Item *item, int st, int call_err, BatchResult *res)
+{
+    if (st == STATUS_UNSET)
+        restore_exact(e, item);
+    else if (st >= 0 && st != (int)item->node && call_err == ENOMEM)
+        settle_failed(e, item, ENOMEM, res);
+    else
+        settle_status(e, item, st, res);
+}
+
+/*
+ * Items that shared another's submission (the same hugetlbfs page) take
+ * its answer: the kernel moved, or did not move, the whole page.
+ */
+static void
+settle_followers(NsEngine *e, Worker *w, int call_err, BatchResult *res)
+{
+    for (guint k = 0; k < w->batch->len; k++) {
+        Item *item = &g_array_index(w->batch, Item, k);
+
+        if (item->follow < 0 || item->marker == NULL)
+            continue;
+        settle_resolved(e, item, w->status[item->follow], call_err, res);
+        item->follow = -1;
+    }
+}
+
 /*
  * Statuses the kernel left unwritten (a positive return, or ENOMEM in the
  * middle of the call): ask where those pages are.  With @call_err ENOMEM a
@@ -917,13 +960,9 @@ resolve_unwritten(NsEngine *e, Worker *w, guint n, int call_err, BatchResult *re
         Item *item = &g_array_index(w->batch, Item, w->index[slot[q]]);
         int st = qstatus[q];
 
-        if (rc < 0 || st == STATUS_UNSET) {
-            restore_exact(e, item);
-        } else if (st >= 0 && st != (int)item->node && call_err == ENOMEM) {
-            settle_failed(e, item, ENOMEM, res);
-        } else {
-            settle_status(e, item, st, res);
-        }
+        settle_resolved(e, item, rc < 0 ? STATUS_UNSET : st, call_err, res);
+        /* Followers of this submission (settle_followers()) read it here. */
+        w->status[slot[q]] = rc < 0 ? STATUS_UNSET : st;
     }
     if (rc < 0 && res->error == NULL)
         ns_kernel_set_error(&res->error, (int)-rc, e->pid,
@@ -1073,6 +1112,8 @@ split_huge(NsEngine *e, Item *item, BatchResult *res)
             Item tail = {
                 .gfn = gfn,
                 .hva = item->hva + (i << NS_GUEST_PAGE_SHIFT),
+                .head = item->hva + (i << NS_GUEST_PAGE_SHIFT), /* a split THP: base pages */
+                .follow = -1,
                 .expected = i > 0 ? base : ns_radix_mk_page(&head),
                 .node = item->node,
                 .order = 0,
@@ -1178,11 +1219,19 @@ run_batch(NsEngine *e, Worker *w)
             ns_radix_tag_clear(e->tree, item->gfn, NS_RADIX_TAG_FAILED);
         ns_radix_tag_set(e->tree, item->gfn, NS_RADIX_TAG_MIGRATING);
         item->marker = marker;
-        w->addrs[n] = (void *)(uintptr_t)item->hva;
+        submitted += item_pages(item);
+        /* Items in a batch are in gfn order: those of one hugetlbfs page
+         * are neighbours, and the page is asked for once. */
+        if (n > 0 && w->addrs[n - 1] == (void *)(uintptr_t)item->head &&
+            item->head != item->hva) {
+            item->follow = (gint)n - 1;
+            continue;
+        }
+        item->follow = -1;
+        w->addrs[n] = (void *)(uintptr_t)item->head;
         w->nodes[n] = item->node;
         w->status[n] = STATUS_UNSET;
         w->index[n] = k;
-        submitted += item_pages(item);
         n++;
     }
 
@@ -1204,6 +1253,7 @@ run_batch(NsEngine *e, Worker *w)
         }
         if (rc >= 0 || rc == -ENOMEM) {
             resolve_unwritten(e, w, n, rc < 0 ? ENOMEM : 0, &res);
+            settle_followers(e, w, rc < 0 ? ENOMEM : 0, &res);
             verify_huge(e, w, &res);
             settle_gone(e, w, &res);
             if (rc == -ENOMEM)
@@ -1219,6 +1269,7 @@ run_batch(NsEngine *e, Worker *w)
                 if (w->status[k] == STATUS_UNSET)
                     restore_exact(e, &g_array_index(w->batch, Item, w->index[k]));
             }
+            settle_followers(e, w, 0, &res); /* their leaders' statuses are unset */
             if (res.error == NULL)
                 ns_kernel_set_error(&res.error, (int)-rc, e->pid, w->nodes[0]);
         }
