@@ -106,6 +106,7 @@ ns_domain_config_free(NsDomainConfig *config)
     g_free(config->numatune_mode);
     g_free(config->numatune_nodeset);
     g_clear_pointer(&config->emulator_cpus, g_array_unref);
+    g_free(config->pinning_device);
     g_free(config->numashift_policy);
     g_free(config);
 }
@@ -120,6 +121,8 @@ typedef struct {
     char *memory_unit;
     GArray *memnodes; /* of NsDomainCell (id, memnode_*): <memnode>s, which come
                          before the cells they name (<numatune> precedes <cpu>) */
+    gboolean pinning_source; /* in the device that set pinning_device: name it by its
+                                <source><address> */
 } XmlState;
 
 static gboolean
@@ -143,6 +146,14 @@ attr(const char **names, const char **values, const char *key)
         if (strcmp(names[i], key) == 0)
             return values[i];
     return NULL;
+}
+
+static const char *
+attr_or(const char **names, const char **values, const char *key, const char *fallback)
+{
+    const char *v = attr(names, values, key);
+
+    return v != NULL ? v : fallback;
 }
 
 /* Bytes in one @unit of libvirt's memory units; 0 if unknown. */
@@ -251,6 +262,39 @@ xml_start(GMarkupParseContext *ctx, const char *element, const char **names,
         c->emulator_cpus = ns_parse_cpulist(cpuset, error);
         if (c->emulator_cpus == NULL)
             return;
+    } else if (PATH_IS(st, "domain", "devices", "hostdev") ||
+               PATH_IS(st, "domain", "devices", "interface")) {
+        /* VFIO maps all guest RAM for the device's DMA and pins it
+         * (vfio_iommu_type1): such a guest's memory cannot move.  USB and
+         * SCSI host devices are not assigned through VFIO. */
+        const char *type = attr(names, values, "type");
+        gboolean hostdev = strcmp(element, "hostdev") == 0;
+
+        if (c->pinning_device == NULL && type != NULL &&
+            (hostdev ? strcmp(type, "pci") == 0 || strcmp(type, "mdev") == 0
+                     : strcmp(type, "hostdev") == 0)) {
+            c->pinning_device = g_strdup_printf("%s %s", element, type);
+            st->pinning_source = TRUE;
+        }
+    } else if (st->pinning_source && st->path->len == 5 &&
+               strcmp(g_ptr_array_index(st->path, 3), "source") == 0 &&
+               strcmp(element, "address") == 0) {
+        /* <source><address domain= bus= slot= function=/> (PCI) or uuid= (mdev) */
+        const char *uuid = attr(names, values, "uuid");
+        const char *bus = attr(names, values, "bus");
+
+        if (uuid != NULL || bus != NULL) {
+            g_autofree char *was = g_steal_pointer(&c->pinning_device);
+
+            c->pinning_device =
+                uuid != NULL
+                    ? g_strdup_printf("%s %s", was, uuid)
+                    : g_strdup_printf("%s %s:%s:%s.%s", was,
+                                      attr_or(names, values, "domain", "0x0000"), bus,
+                                      attr_or(names, values, "slot", "0x00"),
+                                      attr_or(names, values, "function", "0x0"));
+        }
+        st->pinning_source = FALSE;
     } else if (PATH_IS(st, "domain", "numatune", "memnode")) {
         NsDomainCell memnode = { 0 };
         const char *cellid = attr(names, values, "cellid");
@@ -319,6 +363,9 @@ xml_end(GMarkupParseContext *ctx, const char *element, gpointer user_data, GErro
     } else if (PATH_IS(st, "domain", "memory")) {
         if (!parse_kib(text, st->memory_unit, &c->memory_kib, error))
             return;
+    } else if (PATH_IS(st, "domain", "devices", "hostdev") ||
+               PATH_IS(st, "domain", "devices", "interface")) {
+        st->pinning_source = FALSE; /* its <source><address> was not there */
     }
     g_ptr_array_set_size(st->path, st->path->len - 1);
     g_string_truncate(st->text, 0);
@@ -373,7 +420,7 @@ ns_domain_config_parse(const char *xml, GError **error)
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GString) text = g_string_new(NULL);
     g_autoptr(GArray) memnodes = g_array_new(FALSE, TRUE, sizeof(NsDomainCell));
-    XmlState st = { config, path, names, text, FALSE, NULL, memnodes };
+    XmlState st = { config, path, names, text, FALSE, NULL, memnodes, FALSE };
     g_autoptr(GMarkupParseContext) ctx = NULL;
     GError *local = NULL;
 

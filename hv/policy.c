@@ -44,6 +44,7 @@ static const char *const reason_names[] = {
     [NS_POLICY_REASON_NOT_ALLOWED] = "not-allowed",
     [NS_POLICY_REASON_RESERVE] = "reserve",
     [NS_POLICY_REASON_NOTHING_PLACED] = "nothing-placed",
+    [NS_POLICY_REASON_PINNED] = "pinned",
 };
 
 void
@@ -186,6 +187,14 @@ stats_of_cell(const NsPlacementSummary *placement, gint cell)
 /* ------------------------------------------------------------------------
  * Bindings: which nodes a guest's memory may use
  */
+
+/* Why a guest with an assigned device stays. */
+static char *
+pinned_message(const NsDomainConfig *config)
+{
+    return g_strdup_printf("guest memory is pinned by device assignment (%s): it cannot move",
+                           config->pinning_device);
+}
 
 /* A libvirt nodeset ("0-3,^2") as NS_ERROR_INVALID_INPUT saying @what on failure. */
 static GArray *
@@ -354,6 +363,13 @@ ns_policy_check_node(const NsDomainConfig *config, const NsMemMap *map, gint cel
                      GError **error)
 {
     g_autoptr(GArray) numatune = NULL;
+
+    if (config->pinning_device != NULL) {
+        g_autofree char *why = pinned_message(config);
+
+        g_set_error(error, NS_ERROR, NS_ERROR_UNSUPPORTED, "domain '%s': %s", config->name, why);
+        return FALSE;
+    }
 
     if (!numatune_nodes(config, &numatune, error))
         return FALSE;
@@ -740,6 +756,10 @@ decide_unit(Ctx *ctx, gint cell, const GArray *vcpus, const Binding *binding, Ns
 
     if (ctx->mode == NS_POLICY_MODE_OFF) {
         stay(d, NS_POLICY_REASON_OPTED_OUT, g_strdup_printf("opted out by %s", ctx->mode_source));
+        return;
+    }
+    if (ctx->in->config->pinning_device != NULL) {
+        stay(d, NS_POLICY_REASON_PINNED, pinned_message(ctx->in->config));
         return;
     }
     if (ctx->interleave) {

@@ -36,6 +36,9 @@ typedef struct {
     char *numashift_policy; /* <metadata><numashift:policy mode='...'/>; NULL */
     GArray *emulator_cpus;  /* <cputune><emulatorpin cpuset='...'/>: host CPUs QEMU's
                                own threads run on, of guint ascending; NULL: none */
+    char *pinning_device;   /* the first assigned device whose DMA pins all guest RAM
+                               (VFIO: <hostdev type='pci'|'mdev'>, <interface
+                               type='hostdev'>), e.g. "hostdev pci 0000:03:00.0"; NULL: none */
 } NsDomainConfig;
 
 /* The XML namespace of numashift's element in a domain's <metadata>. */

@@ -13,7 +13,9 @@
  * facts.  docs/policy.md states the rules with worked examples; in short:
  *
  *   1. mode "off" (config override, else <numashift:policy mode='off'/>
- *      in the domain's metadata): stay;
+ *      in the domain's metadata): stay; a device assigned through VFIO
+ *      (<hostdev type='pci'|'mdev'>, <interface type='hostdev'>) pins all
+ *      guest RAM for its DMA: stay ("pinned");
  *   2. numatune mode "interleave", the cell's <memnode> mode "interleave"
  *      or QEMU's backend policy "interleave": stay (the spread is on purpose);
  *   3. each vCPU of the cell weighs 1/k on each of the k nodes its
@@ -92,6 +94,7 @@ typedef enum {
     NS_POLICY_REASON_NOT_ALLOWED,    /* stay: the home node is outside the allowed nodes */
     NS_POLICY_REASON_RESERVE,        /* stay: the home node has no room above its reserve */
     NS_POLICY_REASON_NOTHING_PLACED, /* stay: no page of this memory is backed yet */
+    NS_POLICY_REASON_PINNED,         /* stay: device assignment (VFIO) pins the guest's RAM */
 } NsPolicyReason;
 
 typedef struct {
@@ -129,7 +132,7 @@ const char *ns_policy_mode_to_string(NsPolicyMode mode);
 /*
  * The machine-readable name of @reason ("move", "move-capped", "in-place",
  * "hysteresis", "opted-out", "interleave", "no-preference",
- * "node-unusable", "not-allowed", "reserve", "nothing-placed"), or NULL for
+ * "node-unusable", "not-allowed", "reserve", "nothing-placed", "pinned"), or NULL for
  * a value outside the enum.  Static storage.
  * Context: any thread; pure.
  */
@@ -152,8 +155,10 @@ GArray *ns_policy_decide(const NsPolicyInput *input, GError **error);
  * (-1: all of its memory) may live on host @node: the domain-wide numatune
  * (strict, restrictive), the cell's <memnode mode='strict'> and QEMU's
  * "bind" policy on the backends holding it in @map (NULL: not known) must
- * all allow it.  What an operator's "move to node N" checks before
- * anything moves.  Errors: NS_ERROR_PERMISSION naming what forbids it,
+ * all allow it, and no assigned device may pin the guest's RAM.  What an
+ * operator's "move to node N" checks before anything moves.  Errors:
+ * NS_ERROR_PERMISSION naming what forbids the node, NS_ERROR_UNSUPPORTED
+ * for memory pinned by device assignment (it cannot move anywhere),
  * NS_ERROR_INVALID_INPUT for a nodeset that does not parse.
  * Context: any thread; pure.
  */

@@ -346,7 +346,7 @@ test_reason_strings(void)
 {
     g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
 
-    for (guint r = NS_POLICY_REASON_MOVE; r <= NS_POLICY_REASON_NOTHING_PLACED; r++) {
+    for (guint r = NS_POLICY_REASON_MOVE; r <= NS_POLICY_REASON_PINNED; r++) {
         const char *name = ns_policy_reason_to_string((NsPolicyReason)r);
 
         g_assert_nonnull(name);
@@ -354,7 +354,8 @@ test_reason_strings(void)
         g_hash_table_add(seen, (gpointer)name);
     }
     g_assert_cmpstr(ns_policy_reason_to_string(NS_POLICY_REASON_MOVE_CAPPED), ==, "move-capped");
-    g_assert_null(ns_policy_reason_to_string((NsPolicyReason)(NS_POLICY_REASON_NOTHING_PLACED + 1)));
+    g_assert_cmpstr(ns_policy_reason_to_string(NS_POLICY_REASON_PINNED), ==, "pinned");
+    g_assert_null(ns_policy_reason_to_string((NsPolicyReason)(NS_POLICY_REASON_PINNED + 1)));
 }
 
 static void
@@ -993,6 +994,57 @@ test_numatune_exclusion(void)
     assert_says(at(out, 0), "outside the allowed nodeset 0-1,3");
 }
 
+/*
+ * A device assigned through VFIO maps all guest RAM for its DMA and pins
+ * it: such a guest stays, saying why, and an operator's move is refused
+ * before anything is tried (never retried).  USB host devices are not
+ * VFIO: they pin nothing.
+ */
+static void
+test_pinned_by_device(void)
+{
+    static const struct {
+        const char *devices;
+        const char *says; /* NULL: not pinned */
+    } cases[] = {
+        {"<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x0000' "
+         "bus='0x03' slot='0x00' function='0x1'/></source></hostdev>",
+         "guest memory is pinned by device assignment (hostdev pci 0x0000:0x03:0x00.0x1): it "
+         "cannot move"},
+        {"<hostdev mode='subsystem' type='mdev' model='vfio-pci'><source><address "
+         "uuid='c2177883-f1bb-47f0-914d-32a22e3a8804'/></source></hostdev>",
+         "(hostdev mdev c2177883-f1bb-47f0-914d-32a22e3a8804)"},
+        {"<interface type='hostdev' managed='yes'><source><address type='pci' domain='0x0000' "
+         "bus='0x02' slot='0x10' function='0x2'/></source></interface>",
+         "(interface hostdev 0x0000:0x02:0x10.0x2)"},
+        {"<hostdev mode='subsystem' type='usb'><source><vendor id='0x1234'/>"
+         "<product id='0xbeef'/></source></hostdev><interface type='network'><source "
+         "network='default'/></interface>",
+         NULL},
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *extra = g_strdup_printf("<devices>%s</devices>", cases[i].devices);
+        g_auto(Case) c = { 0 };
+        g_autoptr(GArray) out = NULL;
+        g_autoptr(GError) error = NULL;
+
+        case_init(&c, host(2, NULL), domain(2, extra), AFFINITY("2", "3"));
+        place(c.placement, -1, 0, 256);
+        out = decide_ok(&c);
+        if (cases[i].says == NULL) {
+            assert_move(at(out, 0), -1, 1, 256, NS_POLICY_REASON_MOVE);
+            g_assert_true(ns_policy_check_node(c.config, NULL, -1, 1, NULL));
+            continue;
+        }
+        assert_stay(at(out, 0), -1, -1, NS_POLICY_REASON_PINNED);
+        assert_says(at(out, 0), cases[i].says);
+        g_assert_false(ns_policy_check_node(c.config, NULL, -1, 1, &error));
+        g_assert_error(error, NS_ERROR, NS_ERROR_UNSUPPORTED);
+        assert_error_says(error, cases[i].says);
+    }
+}
+
 /* An operator's "move to node N" (ns_policy_check_node()): the same binds. */
 static void
 test_check_node(void)
@@ -1451,6 +1503,7 @@ main(int argc, char **argv)
     g_test_add_func("/policy/numatune-exclusion", test_numatune_exclusion);
     g_test_add_func("/policy/huge-pages", test_huge_pages);
     g_test_add_func("/policy/check-node", test_check_node);
+    g_test_add_func("/policy/pinned-by-device", test_pinned_by_device);
     g_test_add_func("/policy/memoryless-node", test_memoryless_node);
     g_test_add_func("/policy/offline-node", test_offline_node);
     g_test_add_func("/policy/hysteresis", test_hysteresis);
