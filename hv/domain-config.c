@@ -459,6 +459,13 @@ ns_domain_config_parse(const char *xml, GError **error)
     }
     if (!attach_memnodes(config, memnodes, error))
         return NULL;
+    if (config->pinning_device != NULL) {
+        /* It goes into one-line messages: the XML's attributes may hold anything. */
+        char *line = ns_error_one_line(config->pinning_device);
+
+        g_free(config->pinning_device);
+        config->pinning_device = line;
+    }
     return g_steal_pointer(&config);
 }
 

@@ -540,12 +540,78 @@ choose_worker_cpus(NsMove *move, const Facts *facts, HostFacts *host, const NsPl
     return TRUE;
 }
 
+/*
+ * The hugetlbfs pages of an operator's move that are not on the target
+ * yet must fit the target's free huge pages of their size (the policy's
+ * room, docs/policy.md), or nothing moves: asked page by page (one query
+ * per huge page, however many ranges share it) before the first moves.
+ */
+static gboolean
+check_huge_room(NsMove *move, const NsMemMap *map, GError **error)
+{
+    g_autoptr(GArray) heads = g_array_new(FALSE, FALSE, sizeof(void *));
+    g_autoptr(GArray) sizes = g_array_new(FALSE, FALSE, sizeof(guint64));
+    NsKernel kernel;
+
+    for (guint i = 0; i < map->ranges->len; i++) {
+        const NsMemRange *r = &g_array_index(map->ranges, NsMemRange, i);
+        guint64 ps = r->page_size;
+
+        if (ps <= NS_GUEST_PAGE_SIZE || (move->spec.cell >= 0 && r->cell != move->spec.cell))
+            continue;
+        for (guint64 head = r->hva & ~(ps - 1); head < r->hva + r->size; head += ps) {
+            if (heads->len > 0 &&
+                g_array_index(heads, void *, heads->len - 1) == (void *)(uintptr_t)head)
+                continue; /* the range before ended inside this page */
+            g_array_append_val(heads, ((void *){ (void *)(uintptr_t)head }));
+            g_array_append_val(sizes, ps);
+        }
+    }
+    if (heads->len == 0)
+        return TRUE;
+    g_autofree int *status = g_new(int, heads->len);
+    g_autoptr(NsTopology) topo = ns_topology_load(move->spec.sysfs_root, error);
+
+    if (topo == NULL || !ns_topology_refresh_memory(topo, error))
+        return FALSE;
+    ns_kernel_resolve(move->spec.engine.kernel, &kernel);
+    long rc = kernel.move_pages(kernel.data, map->pid, heads->len, (void **)heads->data, NULL,
+                                status, 0);
+
+    if (rc < 0) {
+        ns_kernel_set_error(error, (int)-rc, map->pid, -1);
+        return FALSE;
+    }
+    /* Per page size (a guest has one or two): the pages elsewhere now;
+     * absent ones need none yet. */
+    guint64 done_size = 0;
+
+    for (;;) {
+        guint64 ps = 0, need = 0;
+
+        for (guint i = 0; i < heads->len; i++) {
+            guint64 size = g_array_index(sizes, guint64, i);
+
+            if (size > done_size && (ps == 0 || size < ps))
+                ps = size;
+        }
+        if (ps == 0)
+            return TRUE;
+        for (guint i = 0; i < heads->len; i++)
+            need += g_array_index(sizes, guint64, i) == ps && status[i] >= 0 &&
+                    status[i] != (int)move->spec.to;
+        if (!ns_policy_check_huge_room(topo, move->spec.to, ps, move->spec.cell, need, error))
+            return FALSE;
+        done_size = ps;
+    }
+}
+
 static gboolean
 plan_to_node(NsMove *move, const Facts *facts, const NsMemMap *map, NsPlan *plan,
              GError **error)
 {
     if (ns_plan_add_map(plan, map, move->spec.cell, move->spec.to, error))
-        return TRUE;
+        return check_huge_room(move, map, error);
     if (move->spec.cell >= 0 && g_error_matches(*error, NS_ERROR, NS_ERROR_NOT_FOUND))
         g_prefix_error(error, "domain '%s': ", facts->config->name);
     return FALSE;

@@ -676,6 +676,33 @@ format_page_size(guint64 bytes)
     return g_strdup_printf("%" G_GUINT64_FORMAT " KiB", bytes / 1024);
 }
 
+/* "node 1 has 40 free 2 MiB pages; cell 0 needs 128" */
+static char *
+huge_room_phrase(guint node, guint64 room, guint64 page_size, gint cell, guint64 need)
+{
+    g_autofree char *size = format_page_size(page_size);
+    g_autofree char *whose = cell >= 0 ? g_strdup_printf("cell %d", cell) : g_strdup("the guest");
+
+    return g_strdup_printf("node %u has %" G_GUINT64_FORMAT " free %s pages; %s needs %" G_GUINT64_FORMAT,
+                           node, room, size, whose, need);
+}
+
+gboolean
+ns_policy_check_huge_room(const NsTopology *topology, guint node, guint64 page_size, gint cell,
+                          guint64 need, GError **error)
+{
+    const NsNode *n = ns_topology_get_node(topology, node);
+    const NsHugePool *pool = n != NULL ? ns_node_get_huge_pool(n, page_size) : NULL;
+    guint64 room = pool != NULL ? pool->free : 0;
+
+    if (need <= room)
+        return TRUE;
+    g_autofree char *phrase = huge_room_phrase(node, room, page_size, cell, need);
+
+    g_set_error(error, NS_ERROR, NS_ERROR_FAILED, "%s: nothing moved", phrase);
+    return FALSE;
+}
+
 /* What earlier cells of this call send to @node's pool of @page_size pages. */
 static guint64 *
 planned_huge(Ctx *ctx, guint node, guint64 page_size)
@@ -709,11 +736,7 @@ decide_huge(Ctx *ctx, NsPolicyDecision *d, const char *why, const NsNode *node, 
     guint64 room = free_pages > *planned / huge ? free_pages - *planned / huge : 0;
     guint64 need = remote / huge + (remote % huge != 0);
     g_autofree char *size = format_page_size(huge);
-    g_autofree char *whose = d->cell >= 0 ? g_strdup_printf("cell %d", d->cell)
-                                          : g_strdup("the guest");
-    g_autofree char *pools = g_strdup_printf("node %d has %" G_GUINT64_FORMAT " free %s pages; "
-                                             "%s needs %" G_GUINT64_FORMAT,
-                                             d->home, room, size, whose, need);
+    g_autofree char *pools = huge_room_phrase((guint)d->home, room, huge, d->cell, need);
 
     /* As for base pages: a cap below the hysteresis minimum is not worth a job. */
     if (room == 0 || (room < need && room * huge < ctx->opts.min_remote_mib * MIB)) {

@@ -165,4 +165,15 @@ GArray *ns_policy_decide(const NsPolicyInput *input, GError **error);
 gboolean ns_policy_check_node(const NsDomainConfig *config, const NsMemMap *map, gint cell,
                               guint node, GError **error);
 
+/*
+ * Whether node @node of @topology (refreshed) has @need free hugetlbfs
+ * pages of @page_size bytes: what an operator's move of hugetlbfs memory
+ * (vNUMA cell @cell, -1: the guest) checks before anything moves, the
+ * room the policy counts for such memory.  Errors: NS_ERROR_FAILED, "node
+ * 1 has 40 free 2 MiB pages; cell 0 needs 128: nothing moved".
+ * Context: any thread; pure.
+ */
+gboolean ns_policy_check_huge_room(const NsTopology *topology, guint node, guint64 page_size,
+                                   gint cell, guint64 need, GError **error);
+
 G_END_DECLS

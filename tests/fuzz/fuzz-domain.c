@@ -8,7 +8,7 @@
  * NS_ERROR_INVALID_INPUT and one line starting "domain XML: ", or gives a
  * config with a name whose cells are sorted by id, unique, each with an
  * ascending vCPU list, and each with both or neither of a memnode's mode
- * and nodeset; a CPU or node list the parser kept parses again the same
+ * and nodeset; the name of a device pinning guest RAM is one printable line; a CPU or node list the parser kept parses again the same
  * way; ns_domain_config_cell_of_vcpu() names a cell that holds the vCPU.
  */
 #include <stdint.h>
@@ -43,6 +43,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     g_assert_no_error(error);
     g_assert_nonnull(c->name);
+    for (const char *ch = c->pinning_device; ch != NULL && *ch != '\0'; ch++)
+        g_assert_true((guchar)*ch >= 0x20 && *ch != 0x7f);
     check_ascending(c->emulator_cpus);
     for (guint i = 0; i < c->cells->len; i++) {
         const NsDomainCell *cell = &g_array_index(c->cells, NsDomainCell, i);

@@ -972,6 +972,30 @@ test_huge_pages(void)
     }
 }
 
+/* An operator's move of hugetlbfs memory: the target's free pages of that
+ * size, checked before anything moves (ns_policy_check_huge_room()). */
+static void
+test_check_huge_room(void)
+{
+    const guint64 free_pages[] = { 3, 40 };
+    g_autoptr(NsTopology) topo = host_huge(2, NULL, 2048, free_pages);
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true(ns_policy_check_huge_room(topo, 1, 2 * MIB, 0, 40, NULL));
+    g_assert_true(ns_policy_check_huge_room(topo, 1, 2 * MIB, -1, 0, NULL));
+    g_assert_false(ns_policy_check_huge_room(topo, 1, 2 * MIB, 0, 128, &error));
+    g_assert_error(error, NS_ERROR, NS_ERROR_FAILED);
+    g_assert_cmpstr(error->message, ==,
+                    "node 1 has 40 free 2 MiB pages; cell 0 needs 128: nothing moved");
+    g_clear_error(&error);
+    /* No pool of that size, or no such node: no room. */
+    g_assert_false(ns_policy_check_huge_room(topo, 0, 1024 * MIB, -1, 1, &error));
+    assert_error_says(error, "node 0 has 0 free 1 GiB pages; the guest needs 1");
+    g_clear_error(&error);
+    g_assert_false(ns_policy_check_huge_room(topo, 7, 2 * MIB, -1, 1, &error));
+    assert_error_says(error, "node 7 has 0 free 2 MiB pages");
+}
+
 /*
  * A numatune nodeset in libvirt's own syntax with an exclusion ("0-3,^2",
  * as in libvirt's documentation) made every decision of the domain fail:
@@ -1502,6 +1526,7 @@ main(int argc, char **argv)
     g_test_add_func("/policy/backend-policy", test_backend_policy);
     g_test_add_func("/policy/numatune-exclusion", test_numatune_exclusion);
     g_test_add_func("/policy/huge-pages", test_huge_pages);
+    g_test_add_func("/policy/check-huge-room", test_check_huge_room);
     g_test_add_func("/policy/check-node", test_check_node);
     g_test_add_func("/policy/pinned-by-device", test_pinned_by_device);
     g_test_add_func("/policy/memoryless-node", test_memoryless_node);
