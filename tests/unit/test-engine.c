@@ -1085,6 +1085,7 @@ test_fake_hugetlb_partial_ranges(void)
         { .gpa = 0x100000, .size = 0x300000, .hva = FAKE_HVA + 0x100000 },
     };
 
+    g_free(g_array_index(f->map->ranges, NsMemRange, 0).backend);
     g_array_set_size(f->map->ranges, 0);
     for (guint i = 0; i < G_N_ELEMENTS(ranges); i++) {
         NsMemRange range = ranges[i];
