@@ -226,6 +226,17 @@ follow_events() {
 	on_exit "kill $! 2>/dev/null"
 }
 
+# pin_vcpu1_and_wait_decision CPUS: pin vCPU 1 (cell 1's) to CPUS and wait
+# for numashiftd's pinning decision on cell 1 in events.log; the decisions
+# go to stderr.
+pin_vcpu1_and_wait_decision() {
+	virsh -q vcpupin nsguest 1 "$1" >/dev/null || fail "vcpupin 1 to CPUs $1 failed"
+	wait_diag="cat '$GUEST_DIR/events.log' >&2" \
+		wait_until 60 "the pinning job's decision on cell 1" \
+		grep -aq "decision (pinning) cell 1:" "$GUEST_DIR/events.log"
+	grep -a "decision (pinning) cell" "$GUEST_DIR/events.log" >&2
+}
+
 daemon_listening() {
 	kill -0 "$daemon_pid" 2>/dev/null || fail "numashiftd (pid $daemon_pid) exited at start-up"
 	[[ -S /run/numashift/control.sock ]] && daemon_log_has "numashiftd listening on"
@@ -546,11 +557,7 @@ b = {m["id"]: m for m in json.loads(sys.argv[1])["return"]}
 assert b["ram-node1"]["policy"] == "bind" and b["ram-node1"]["host-nodes"] == [0], b' "$memdev" ||
 		fail "QEMU did not bind cell 1's backend to node 0"
 
-	virsh -q vcpupin nsguest 1 "$node1_cpus" >/dev/null || fail "vcpupin 1 failed"
-	wait_diag="cat '$GUEST_DIR/events.log' >&2" \
-		wait_until 60 "the pinning job's decision on cell 1" \
-		grep -aq "decision (pinning) cell 1:" "$GUEST_DIR/events.log"
-	grep -a "decision (pinning) cell 1:" "$GUEST_DIR/events.log" >&2
+	pin_vcpu1_and_wait_decision "$node1_cpus"
 	grep -aq "decision (pinning) cell 1: not-allowed: .*cell 1 is bound to nodes 0 (numatune memnode strict)" \
 		"$GUEST_DIR/events.log" || fail "cell 1's decision does not say that its memnode binds it to node 0"
 	wait_until 60 "nsguest's pinning job to end with nothing to do" job_is nsguest rebalance nothing-to-do
@@ -626,11 +633,7 @@ assert r["outcome"] == "done" and r["failed_pages"] == 0 and r["remaining_pages"
 	# there: both cells stay, the decision names the pool.
 	pool 0 0
 	say "free 2 MiB pages: node 0 $(free_pages 0), node 1 $(free_pages 1)"
-	virsh -q vcpupin nsguest 1 "$node0_cpus" >/dev/null || fail "vcpupin 1 failed"
-	wait_diag="cat '$GUEST_DIR/events.log' >&2" \
-		wait_until 60 "the pinning job's decision on cell 1" \
-		grep -aq "decision (pinning) cell 1:" "$GUEST_DIR/events.log"
-	grep -a "decision (pinning) cell" "$GUEST_DIR/events.log" >&2
+	pin_vcpu1_and_wait_decision "$node0_cpus"
 	grep -aq "decision (pinning) cell 1: reserve: .*node 0 has 0 free 2 MiB pages; cell 1 needs 32" \
 		"$GUEST_DIR/events.log" || fail "cell 1's decision does not name node 0's empty pool"
 	wait_until 60 "nsguest's pinning job to end with nothing to do" job_is nsguest rebalance nothing-to-do
