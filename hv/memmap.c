@@ -49,9 +49,11 @@ ns_mem_backend_free(NsMemBackend *backend)
     g_free(backend);
 }
 
+/* What a map says besides its ranges: its backends, whether it is settled. */
 static void
-copy_backends(NsMemMap *to, const NsMemMap *from)
+copy_about(NsMemMap *to, const NsMemMap *from)
 {
+    to->unsettled = from->unsettled;
     for (guint i = 0; from->backends != NULL && i < from->backends->len; i++) {
         const NsMemBackend *b = from->backends->pdata[i];
 
@@ -321,7 +323,7 @@ ns_memmap_assemble(pid_t pid, const NsMemMap *raw, const GArray *maps,
     }
     if (!check_backends(map->ranges, error))
         return NULL;
-    copy_backends(map, raw);
+    copy_about(map, raw);
     return g_steal_pointer(&map);
 }
 
@@ -336,7 +338,7 @@ ns_memmap_copy(const NsMemMap *map)
         r.backend = g_strdup(r.backend);
         g_array_append_val(copy->ranges, r);
     }
-    copy_backends(copy, map);
+    copy_about(copy, map);
     return copy;
 }
 

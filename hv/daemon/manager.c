@@ -224,9 +224,12 @@ on_job_done(NsJob *job, gpointer data)
                   json_object_get_string_member(o, "state"));
     emit(t, NS_CONTROL_EVENT_JOB, "job-done", "job", json_node_copy(desc));
     /* Keep the map for the next job unless the layout may have changed
-     * since this one read it, or the job failed (QEMU may be gone). */
+     * since this one read it (a device event, or a map read before the
+     * guest's firmware shadowed its BIOS), or the job failed (QEMU may be
+     * gone). */
     g_clear_pointer(&t->memmap, ns_memmap_free);
-    if (error == NULL && ns_job_get_memmap(job) != NULL && t->job_layout == t->layout_changes)
+    if (error == NULL && ns_job_get_memmap(job) != NULL && !ns_job_get_memmap(job)->unsettled &&
+        t->job_layout == t->layout_changes)
         t->memmap = ns_memmap_copy(ns_job_get_memmap(job));
     /* Where its vCPUs are pinned, for other domains' workers to keep off. */
     if (ns_job_get_pinned_cpus(job) != NULL) {

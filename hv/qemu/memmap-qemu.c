@@ -81,6 +81,50 @@ parse_mtree_line(const char *line, MtreeLine *out)
     return TRUE;
 }
 
+/*
+ * Of @map's ranges (@is_rom says which came from a "rom" line), keep the
+ * RAM ones and the read-only views of a region that is RAM elsewhere in the
+ * flat view: after a PC firmware has shadowed its BIOS, the PAM registers
+ * show parts of 0xc0000-0xfffff as "rom" views of the RAM backend itself
+ * ("rom): ram-node0 @00000000000f0000").  Those bytes are the backend's
+ * memory, and they are RAM while the firmware writes them, so leaving them
+ * out would make the map depend on the moment it was read.  Real ROMs
+ * (pc.bios, pc.rom, option ROMs) are never RAM anywhere: dropped.
+ * Then mark the map unsettled when one of those real ROMs hides bytes of a
+ * RAM backend whose offsets run on across it: a PC guest before its
+ * firmware shadowed the BIOS area (the reset state) shows pc.rom and
+ * pc.bios over 0xc0000-0xfffff of its first backend, and its map will
+ * change once the firmware runs.
+ */
+static void
+keep_ram_regions(NsMemMap *map, const GArray *is_rom, GHashTable *ram_names)
+{
+    guint kept = 0;
+    const NsMemRange *prev = NULL;
+    guint64 hidden_from = 0; /* gpa right after @prev, if a real ROM follows it */
+    gboolean rom_after_prev = FALSE;
+
+    for (guint i = 0; i < map->ranges->len; i++) {
+        NsMemRange *r = &g_array_index(map->ranges, NsMemRange, i);
+
+        if (g_array_index(is_rom, gboolean, i) && !g_hash_table_contains(ram_names, r->backend)) {
+            if (prev != NULL && r->gpa >= hidden_from)
+                rom_after_prev = TRUE;
+            g_clear_pointer(&r->backend, g_free);
+            continue;
+        }
+        if (rom_after_prev && strcmp(prev->backend, r->backend) == 0 &&
+            r->offset - prev->offset == r->gpa - prev->gpa)
+            map->unsettled = TRUE;
+        g_array_index(map->ranges, NsMemRange, kept) = *r;
+        prev = &g_array_index(map->ranges, NsMemRange, kept);
+        kept++;
+        hidden_from = prev->gpa + prev->size;
+        rom_after_prev = FALSE;
+    }
+    g_array_set_size(map->ranges, kept);
+}
+
 NsMemMap *
 ns_memmap_parse_mtree(const char *text, GError **error)
 {
@@ -89,6 +133,8 @@ ns_memmap_parse_mtree(const char *text, GError **error)
     gboolean found = FALSE;
     gboolean any = FALSE;
     guint64 prev_last = 0;
+    g_autoptr(GArray) kinds = g_array_new(FALSE, FALSE, sizeof(gboolean)); /* per range: rom? */
+    g_autoptr(GHashTable) ram_names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     guint i;
 
     for (i = 0; lines[i] != NULL; i++) {
@@ -130,7 +176,9 @@ ns_memmap_parse_mtree(const char *text, GError **error)
         }
         any = TRUE;
         prev_last = l.last;
-        if (strcmp(l.type, "ram") != 0)
+        if (strcmp(l.type, "ram") == 0)
+            g_hash_table_add(ram_names, g_strdup(l.name));
+        else if (strcmp(l.type, "rom") != 0)
             continue;
 
         /* Whole guest pages only. */
@@ -144,7 +192,9 @@ ns_memmap_parse_mtree(const char *text, GError **error)
         r.backend = g_steal_pointer(&l.name);
         r.cell = -1;
         g_array_append_val(map->ranges, r);
+        g_array_append_val(kinds, (gboolean){strcmp(l.type, "rom") == 0});
     }
+    keep_ram_regions(map, kinds, ram_names);
     return g_steal_pointer(&map);
 }
 

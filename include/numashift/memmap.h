@@ -13,8 +13,13 @@
  * How it is assembled, and what is checked
  * ----------------------------------------
  * 1. `info mtree -f`: the flat view whose root is "system" (what the
- *    vCPUs see).  Only regions of type "ram" are kept; rom, romd, i/o,
- *    ramd (ram-device) and nv-ram regions are not guest RAM we move.
+ *    vCPUs see).  Regions of type "ram" are kept, and "rom" views of a
+ *    region that is "ram" elsewhere (a PC firmware's shadowed BIOS area:
+ *    the backend's own memory, read-only through the PAM registers, so the
+ *    map does not depend on when the firmware locked it); real ROMs, romd,
+ *    i/o, ramd (ram-device) and nv-ram regions are not guest RAM we move.
+ *    A real ROM over bytes of a RAM backend (the reset state, before the
+ *    firmware shadowed its BIOS) marks the map unsettled.
  *    Each line gives gpa range, backend (memory region) name and the
  *    offset into it ("@0000000000100000"; none means 0).  The live loader
  *    also keeps only regions named after a memory backend listed by
@@ -83,6 +88,11 @@ typedef struct {
     GArray *ranges;    /* of NsMemRange */
     GPtrArray *backends; /* of NsMemBackend *, in QEMU's order, from query-memdev;
                             empty when unknown (a map built from captured text) */
+    gboolean unsettled; /* a firmware ROM still hides part of a RAM backend (a PC
+                           guest before its BIOS shadowed 0xc0000-0xfffff): right
+                           now, but the layout changes once the guest runs, so no
+                           one keeps it for later (ns_memmap_recheck() cannot see
+                           that change) */
 } NsMemMap;
 
 /* One mapping of a process, a line of /proc/PID/maps (or entry of smaps). */
@@ -108,8 +118,9 @@ NsMemMap *ns_memmap_new(pid_t pid);
 
 /*
  * Parse HMP `info mtree -f` output: the RAM regions of the flat view of
- * root "system", as a new map with pid 0, in gpa order, with gpa, size,
- * backend and offset set (hva 0, page_size 0, cell -1).  Errors
+ * root "system" (and read-only views of them, as described above), as a new
+ * map with pid 0, in gpa order, with gpa, size, backend and offset set (hva
+ * 0, page_size 0, cell -1) and unsettled set.  Errors
  * (NS_ERROR_INVALID_INPUT): no flat view of "system", a line in it that
  * does not parse, overlapping or backwards ranges.  No RAM at all is not an
  * error here (an empty map).

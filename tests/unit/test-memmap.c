@@ -116,6 +116,73 @@ test_mtree_captured(void)
     }
 }
 
+/*
+ * Regression: numa-daemon-live-map failed once in CI (2026-11-30): a status
+ * read during a move counted 32768 pages of the guest where `numashift
+ * memmap` listed 32715.  Cause: the map kept only "ram" lines, and a PC
+ * guest's BIOS area 0xc0000-0xfffff changes type while SeaBIOS runs: pc.rom
+ * and pc.bios at reset, the RAM backend read-write while the firmware
+ * shadows itself, then read-only views of the same backend ("rom):
+ * ram-node0 @...") once it locks the PAM registers.  numashiftd's start job
+ * read the map in the read-write window and kept it; the CLI read it after
+ * the lock and left 53 pages out.  Now read-only views of a RAM backend are
+ * kept (the backend's own memory), so the shadowing and the locked states
+ * give the same map, and the reset state marks the map unsettled so that
+ * numashiftd keeps no copy of it.  If the bug came back, the shadowed
+ * capture (QEMU 7.2, SeaBIOS done) would lose its "rom" ranges here, or the
+ * reset capture would read as settled.
+ */
+static void
+test_mtree_firmware_states(void)
+{
+    static const Expected shadowed[] = {
+        {0, 0xc3000, "ram-node0", 0},
+        {0xc3000, 0xe8000 - 0xc3000, "ram-node0", 0xc3000},
+        {0xe8000, 0x8000, "ram-node0", 0xe8000},
+        {0xf0000, 0x10000, "ram-node0", 0xf0000},
+        {0x100000, 64 * MiB - 0x100000, "ram-node0", 0x100000},
+        {64 * MiB, 64 * MiB, "ram-node1", 0},
+    };
+    g_autoptr(NsMemMap) locked = parse_mtree_file("numa2-shadowed");
+    g_autoptr(NsMemMap) reset = parse_mtree_file("numa2");
+    g_autoptr(GError) error = NULL;
+    g_autoptr(NsMemMap) writable = ns_memmap_parse_mtree(
+        " Root memory region: system\n"
+        "  0000000000000000-0000000003ffffff (prio 0, ram): ram-node0\n"
+        "  0000000004000000-0000000007ffffff (prio 0, ram): ram-node1\n"
+        "  00000000fffc0000-00000000ffffffff (prio 0, rom): pc.bios\n",
+        &error);
+    g_autoptr(NsMemMap) vga = NULL;
+    guint64 locked_bytes = 0;
+    guint64 writable_bytes = 0;
+
+    g_assert_no_error(error);
+    assert_ranges(locked, shadowed, G_N_ELEMENTS(shadowed));
+    for (guint i = 0; i < locked->ranges->len; i++)
+        locked_bytes += g_array_index(locked->ranges, NsMemRange, i).size;
+    for (guint i = 0; i < writable->ranges->len; i++)
+        writable_bytes += g_array_index(writable->ranges, NsMemRange, i).size;
+    g_assert_cmpuint(locked_bytes, ==, writable_bytes);
+    g_assert_false(locked->unsettled);
+    g_assert_false(writable->unsettled);
+
+    /* Reset: pc.rom and pc.bios hide 0xc0000-0xfffff of ram-node0. */
+    assert_ranges(reset, numa2_ranges, G_N_ELEMENTS(numa2_ranges));
+    g_assert_true(reset->unsettled);
+
+    /* A VGA window hides backend bytes for good (i/o, not a ROM): settled. */
+    vga = ns_memmap_parse_mtree(
+        " Root memory region: system\n"
+        "  0000000000000000-000000000009ffff (prio 0, ram): pc.ram\n"
+        "  00000000000a0000-00000000000bffff (prio 1, i/o): vga-lowmem\n"
+        "  00000000000c0000-00000000000fffff (prio 0, rom): pc.ram @00000000000c0000\n"
+        "  0000000000100000-0000000007ffffff (prio 0, ram): pc.ram @0000000000100000\n",
+        &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(vga->ranges->len, ==, 3);
+    g_assert_false(vga->unsettled);
+}
+
 /* What a KVM guest's flat view looks like, with every region type. */
 static const char kvm_mtree[] =
     "FlatView #0\n"
@@ -843,6 +910,8 @@ test_copy(void)
     g_autoptr(NsMemMap) empty_copy = ns_memmap_copy(empty);
 
     assert_same_map(map, copy);
+    g_assert_true(map->unsettled); /* captured at reset (-S) */
+    g_assert_true(copy->unsettled);
     g_assert_cmpint(empty_copy->pid, ==, 7);
     g_assert_cmpuint(empty_copy->ranges->len, ==, 0);
 }
@@ -870,6 +939,7 @@ test_recheck(void)
     /* Unchanged mappings: the same map (smaps' page sizes kept), a copy. */
     g_assert_no_error(error);
     assert_same_map(map, again);
+    g_assert_true(again->unsettled);
 
     /* The mapping under the first range gone (a backend unplugged). */
     for (guint i = 0; lines[i] != NULL; i++) {
@@ -1119,6 +1189,7 @@ main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/memmap/mtree/captured", test_mtree_captured);
     g_test_add_func("/memmap/mtree/kvm-and-types", test_mtree_kvm_and_types);
+    g_test_add_func("/memmap/mtree/firmware-states", test_mtree_firmware_states);
     g_test_add_func("/memmap/mtree/empty-and-crlf", test_mtree_empty_and_crlf);
     g_test_add_func("/memmap/mtree/bad", test_mtree_bad);
     g_test_add_func("/memmap/gpa2hva/captured", test_gpa2hva_captured);
