@@ -142,7 +142,7 @@ numashift-kvm)
 	numashift migrate nsguest --to 0 --dry-run >&2 || fail "numashift migrate --dry-run failed"
 	guest_wait_lv_passes() { lv_guest_wait nsguest "^NSGUEST pass=$(($(grep -c '^NSGUEST pass=' "$LV_GUEST_LOG") + $1)) " 240; }
 	guest_wait_lv_passes 1
-	ns_guest_stop_clean nsguest 180
+	ns_guest_stop_clean nsguest 90
 	;;
 bad-input)
 	start_guest
@@ -193,7 +193,7 @@ g=json.load(sys.stdin)["guest"]
 assert list(g["nodes"]) == ["0"] and g["migrating_pages"] == 0 and g["failed_pages"] == 0, g' ||
 		fail "the refused commands left the guest in another state"
 	virsh -q undefine idle >/dev/null || fail "virsh undefine idle failed"
-	ns_guest_stop_clean nsguest 180
+	ns_guest_stop_clean nsguest 90
 	;;
 *) fail "unknown case $case_name" ;;
 esac

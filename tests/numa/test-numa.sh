@@ -473,7 +473,7 @@ assert sum(split) == c["present_pages"] and 0 < split[0] and 0 < split[1], split
 print("cell 1 after cancel: node0=%d node1=%d pages" % split, file=sys.stderr)' ||
 		fail "cell 1 is not split between nodes 0 and 1 after the cancel"
 
-	ns_guest_stop_clean nsguest 180
+	ns_guest_stop_clean nsguest 90
 	;;
 daemon-cells)
 	lv_start
@@ -536,7 +536,7 @@ min-remote-mib=4" >"$GUEST_DIR/numashiftd.conf"
 	[[ -n $cap ]] && ((cap >= 4 && cap < 64)) || fail "the cap '${cap:-none}' is not a part of cell 1's 64 MiB"
 	((after > before && moved_kib <= cap * 1024)) || fail "the capped move put $moved_kib KiB on node 0, allowed ${cap} MiB"
 
-	ns_guest_stop_clean nsguest 180
+	ns_guest_stop_clean nsguest 90
 	;;
 daemon-memnode)
 	# Issue #13, safety first: OpenStack Nova binds each vNUMA cell to a
@@ -582,7 +582,7 @@ assert c1["reason"] == "not-allowed" and "memnode strict" in c1["message"], c1' 
 	done
 	ns_vma_on_node "$pid" "$hva1" 0 95
 	ns_vma_on_node "$pid" "$hva0" 0 95
-	lv_guest_stop nsguest 180
+	lv_guest_stop nsguest 90
 	[[ $(guest_verdict "$LV_GUEST_LOG") == clean ]] || fail "guest verdict $(guest_verdict "$LV_GUEST_LOG")"
 
 	# restrictive (libvirt wants it on <memory> and every <memnode>): the
@@ -596,7 +596,7 @@ assert c1["reason"] == "not-allowed" and "memnode strict" in c1["message"], c1' 
 	grep -a "decision (pinning) cell 1:" "$GUEST_DIR/events.log" >&2
 	grep -aq "decision (pinning) cell 1: move:" "$GUEST_DIR/events.log" || fail "no move decision for cell 1"
 	ns_vma_on_node "$pid" "$hva0" 0 95
-	ns_guest_stop_clean nsguest 180
+	ns_guest_stop_clean nsguest 90
 	;;
 daemon-hugetlb)
 	# Issue #13: a guest backed by 2 MiB hugetlbfs pages.  The CLI moves it
@@ -660,7 +660,7 @@ assert r["outcome"] == "done" and r["failed_pages"] == 0 and r["remaining_pages"
 	on0=$(pages_on "$pid" "$hva1" 0)
 	say "cell 1: $on0 of 32 huge pages on node 0; node 0 has $(free_pages 0) free"
 	((on0 > 0 && on0 <= 8)) || fail "cell 1 has $on0 huge pages on node 0, allowed 8"
-	ns_guest_stop_clean nsguest 180
+	ns_guest_stop_clean nsguest 90
 	;;
 daemon-enomem)
 	lv_start
@@ -704,7 +704,7 @@ mode=off"
 	numashift migrate nsguest --to 1 >/dev/null || fail "the move after the room came back failed"
 	ns_vma_on_node "$pid" "$hva" 1 95
 	cat "$GUEST_DIR/events.log" >&2
-	ns_guest_stop_clean nsguest 180
+	ns_guest_stop_clean nsguest 90
 	;;
 daemon-drift)
 	lv_start
@@ -745,7 +745,7 @@ assert jobs and all(j["state"] == "nothing-to-do" and j["trigger"] == "drift" fo
 	kill -CONT "$daemon_pid"
 	wait_vma_on_node "$pid" "$hva" 0 90 30
 	grep -q "trigger drift" "$GUEST_DIR/daemon.log" || fail "the move back was not the drift check's"
-	ns_guest_stop_clean nsguest 180
+	ns_guest_stop_clean nsguest 90
 	;;
 daemon-faults)
 	lv_start
@@ -851,7 +851,7 @@ rate-limit-mib-s=16"
 	numashift jobs >&2 || fail "numashiftd does not answer after the destroyed domains"
 	kill -0 "$daemon_pid" || fail "numashiftd died"
 
-	ns_guest_stop_clean nsguest 180 "$nsguest_log"
+	ns_guest_stop_clean nsguest 90 "$nsguest_log"
 	;;
 daemon-live-map)
 	# Issue #10: numashiftd keeps one live placement map per domain; status
@@ -978,7 +978,7 @@ PY
 		fail "numashift status does not name the 16 MiB shared with another process"
 	kill "$sharer"
 	wait_pid 30 "the sharing process (pid $sharer) to exit" "$sharer"
-	ns_guest_stop_clean nsguest 180
+	ns_guest_stop_clean nsguest 90
 	;;
 daemon)
 	# The hook directory must exist before libvirtd starts.
@@ -1101,7 +1101,7 @@ json.dump(job["report"], open(sys.argv[2], "w"))' "$GUEST_DIR/migrate.json" "$GU
 	ns_expect_exit 2 "an unknown policy mode" "$NUMASHIFT" policy nsguest sideways
 
 	lv_guest_wait nsguest "^NSGUEST pass=$(($(grep -c '^NSGUEST pass=' "$LV_GUEST_LOG") + 2)) " 240
-	lv_guest_stop nsguest 180
+	lv_guest_stop nsguest 90
 	wait_until 10 "the hook to reach numashiftd on stop (hook: domain nsguest stopped end)" \
 		daemon_log_has 'hook: domain nsguest stopped end'
 	verdict=$(guest_verdict "$LV_GUEST_LOG")
@@ -1244,7 +1244,7 @@ numashift-4node)
 	((($(ns_status_percent nsguest 2 1)) >= 95)) || fail "numashift status does not put cell 1 on node 2"
 	((($(ns_status_percent nsguest 3 0)) >= 95)) || fail "numashift status does not keep cell 0 on node 3"
 	lv_guest_wait nsguest "^NSGUEST pass=$(($(grep -c '^NSGUEST pass=' "$LV_GUEST_LOG") + 2)) " 240
-	ns_guest_stop_clean nsguest 180
+	ns_guest_stop_clean nsguest 90
 	;;
 numashift-faults)
 	lv_start

@@ -50,4 +50,57 @@ said=$(<"$said_file")
 rm -f "$said_file"
 ((count == 2 && rc == 125)) || fail "status 125: $count runs, returned $rc; want 2 runs"
 grep -q 'booting it once more' <<<"$said" || fail "a retry not said: $said"
+# 3. A frozen KVM guest (vm-images/testhost-libvirt, _lv_rig_froze): its
+# serial log silent while a vCPU thread spins is exit 125, and only then.
+# Story: a CI run (2026-11-30) lost numa-daemon-memnode to a guest that
+# stopped answering with nothing moved; the wait outlasted the test host.
+# Here a "vCPU" is a child that names itself "CPU 0/KVM" and spins (or
+# sleeps); a process may rename only its own threads.
+froze_dir=$(mktemp -d)
+trap 'kill "${vcpu_pid:-}" 2>/dev/null || true; rm -rf "$froze_dir"' EXIT
+froze_check() { # STATE: exit status of polling _lv_rig_froze for 7 s
+	local rc=0
+	(
+		# shellcheck source=../../vm-images/testhost-libvirt
+		NUMA_HOST=1 . "$src/vm-images/testhost-libvirt"
+		_lv_etc_qemu=$froze_dir _lv_run_qemu=$froze_dir _lv_serial=$froze_dir
+		lv_guest_diag() { :; }
+		LV_FREEZE_SECS=1
+		end=$((SECONDS + 7))
+		while ((SECONDS < end)); do
+			_lv_rig_froze g
+			sleep 0.1
+		done
+	) 2>"$froze_dir/err" || rc=$?
+	return "$rc"
+}
+echo "<domain type='kvm'>" >"$froze_dir/g.xml"
+: >"$froze_dir/g.log"
+touch -d '-100 seconds' "$froze_dir/g.log"
+bash -c 'echo "CPU 0/KVM" >/proc/self/comm; while :; do :; done' &
+vcpu_pid=$!
+echo "$vcpu_pid" >"$froze_dir/g.pid"
+rc=0
+froze_check || rc=$?
+((rc == 125)) || fail "a silent KVM guest whose vCPU spins: exit $rc, not 125: $(<"$froze_dir/err")"
+grep -q "rig failure: KVM domain g froze" "$froze_dir/err" || fail "no freeze line: $(<"$froze_dir/err")"
+echo "test-rig.sh: a frozen KVM guest: exit 125: $(grep -o 'KVM domain g froze.*' "$froze_dir/err")" >&2
+rc=0
+touch "$froze_dir/g.log"
+(while :; do touch "$froze_dir/g.log"; sleep 0.5; done) &
+toucher=$!
+froze_check || rc=$?
+kill "$toucher"
+((rc == 0)) || fail "a KVM guest that keeps printing counted as frozen (exit $rc)"
+kill "$vcpu_pid"
+wait "$vcpu_pid" 2>/dev/null || true
+bash -c 'echo "CPU 0/KVM" >/proc/self/comm; while :; do sleep 1; done' &
+vcpu_pid=$!
+echo "$vcpu_pid" >"$froze_dir/g.pid"
+touch -d '-100 seconds' "$froze_dir/g.log"
+rc=0
+froze_check || rc=$?
+((rc == 0)) || fail "a silent guest whose vCPU sleeps counted as frozen (exit $rc)"
+echo "<domain type='qemu'>" >"$froze_dir/g.xml"
+kill "$vcpu_pid"
 echo "test-rig.sh: ok" >&2
