@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "numashift/engine-report.h"
 
+#include <errno.h>
+
 static void
 add_int(JsonBuilder *b, const char *name, gint64 value)
 {
@@ -60,6 +62,11 @@ ns_engine_report_to_json(const NsEngineReport *r)
             add_int(b, g_strerror((int)e), (gint64)r->failed_by_errno[e]);
     }
     json_builder_end_object(b);
+    if (r->failed_by_errno[EACCES] != 0) {
+        /* Who else maps the pages left with EACCES ("" when no one by name). */
+        json_builder_set_member_name(b, "shared_with");
+        json_builder_add_string_value(b, r->shared_with);
+    }
     if (r->kvm.valid) {
         json_builder_set_member_name(b, "kvm");
         json_builder_begin_object(b);

@@ -1242,7 +1242,7 @@ run_batch(NsEngine *e, Worker *w)
 
         t0 = kernel_now(e);
         rc = e->kernel.move_pages(e->kernel.data, e->pid, n, w->addrs, w->nodes, w->status,
-                                MPOL_MF_MOVE);
+                                  e->opts.move_shared ? MPOL_MF_MOVE_ALL : MPOL_MF_MOVE);
         t1 = kernel_now(e);
 
         /* Every status the kernel wrote is the truth for its page. */

@@ -6,12 +6,14 @@
  */
 #include "numashift/move.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include <gio/gio.h>
 #include <urcu/urcu-memb.h>
 
 #include "numashift/error.h"
+#include "numashift/mappers.h"
 #include "numashift/mover-lock.h"
 #include "numashift/pacer.h"
 #include "numashift/placement.h"
@@ -111,6 +113,60 @@ note_kvm_deltas(NsMove *move, const NsKvmCounters *before, const NsKvmCounters *
         k->mmu_shadow_zapped = after->mmu_shadow_zapped - before->mmu_shadow_zapped;
         k->valid = TRUE;
     }
+    g_mutex_unlock(&move->lock);
+}
+
+/*
+ * Pages the kernel left with EACCES are mapped by other processes too:
+ * name them in the report (shared_with), from the backing objects of
+ * @map's ranges that are not anonymous memory (a share=on memfd or file
+ * backend).  Anonymous memory has no one to name: KSM merged the page, or
+ * a fork shares it.
+ */
+static void
+note_shared_mappers(NsMove *move, const NsMemMap *map)
+{
+    g_autofree char *maps_path = g_strdup_printf("/proc/%d/maps", (int)map->pid);
+    g_autoptr(GArray) maps = NULL;
+    g_autoptr(GPtrArray) all = g_ptr_array_new_with_free_func((GDestroyNotify)ns_mapper_free);
+    g_autoptr(GHashTable) seen_objects = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_autoptr(GHashTable) seen_pids = g_hash_table_new(g_direct_hash, g_direct_equal);
+    g_autofree char *text = NULL;
+
+    g_mutex_lock(&move->lock);
+    gboolean shared = move->report != NULL && move->report->failed_by_errno[EACCES] > 0;
+    g_mutex_unlock(&move->lock);
+    if (!shared)
+        return;
+    maps = ns_memmap_read_maps(maps_path, TRUE, NULL);
+    for (guint i = 0; maps != NULL && i < map->ranges->len; i++) {
+        const NsMemRange *r = &g_array_index(map->ranges, NsMemRange, i);
+
+        for (guint j = 0; j < maps->len; j++) {
+            const NsMapsEntry *e = &g_array_index(maps, NsMapsEntry, j);
+            g_autofree char *object = NULL;
+            g_autoptr(GPtrArray) found = NULL;
+
+            if (r->hva < e->start || r->hva >= e->end || e->inode == 0)
+                continue;
+            object = g_strdup_printf("%u:%u:%" G_GUINT64_FORMAT, e->dev_major, e->dev_minor,
+                                     e->inode);
+            if (!g_hash_table_add(seen_objects, g_steal_pointer(&object)))
+                break;
+            found = ns_mappers_find(NULL, map->pid, e->dev_major, e->dev_minor, e->inode, NULL);
+            for (guint k = 0; found != NULL && k < found->len; k++) {
+                NsMapper *m = found->pdata[k];
+
+                if (g_hash_table_add(seen_pids, GINT_TO_POINTER(m->pid)))
+                    g_ptr_array_add(all, g_ptr_array_steal_index(found, k--));
+            }
+            break;
+        }
+    }
+    text = ns_mappers_describe(all, 4);
+    g_mutex_lock(&move->lock);
+    if (move->report != NULL)
+        g_strlcpy(move->report->shared_with, text, sizeof move->report->shared_with);
     g_mutex_unlock(&move->lock);
 }
 
@@ -1090,6 +1146,7 @@ ns_move_run_on(NsMove *move, const NsDomainConfig *config, NsMovePinningFunc pin
 
     if (kvm && move->kvm_counters(move->kvm_counters_data, &kvm_after))
         note_kvm_deltas(move, &kvm_before, &kvm_after);
+    note_shared_mappers(move, map);
 
     /* The live map describes the whole guest afterwards: windows that
      * covered all of it did; otherwise the rest is as old as it was, and

@@ -49,15 +49,16 @@ enum {
     F_OPERATION = 1 << 8,
     F_SUBOPERATION = 1 << 9,
     F_CPUS = 1 << 10,
+    F_MOVE_SHARED = 1 << 11,
 };
 
 /* By bit number of the F_ flags. */
 static const char *const field_names[] = {
     "domain", "to", "cell", "rate", "workers", "mode", "events", "uuid", "operation",
-    "suboperation", "cpus",
+    "suboperation", "cpus", "move_shared",
 };
 
-_Static_assert(1u << G_N_ELEMENTS(field_names) == F_CPUS << 1, "one name per field bit");
+_Static_assert(1u << G_N_ELEMENTS(field_names) == F_MOVE_SHARED << 1, "one name per field bit");
 
 static const struct {
     const char *name;
@@ -67,7 +68,8 @@ static const struct {
 } ops[NS_CONTROL_N_OPS] = {
     [NS_CONTROL_OP_LIST] = { "list", 0, 0, FALSE },
     [NS_CONTROL_OP_STATUS] = { "status", F_DOMAIN, 0, FALSE },
-    [NS_CONTROL_OP_MIGRATE] = { "migrate", F_DOMAIN | F_TO, F_CELL | F_RATE | F_WORKERS | F_CPUS,
+    [NS_CONTROL_OP_MIGRATE] = { "migrate", F_DOMAIN | F_TO,
+                                  F_CELL | F_RATE | F_WORKERS | F_CPUS | F_MOVE_SHARED,
                                      TRUE },
     [NS_CONTROL_OP_REBALANCE] = { "rebalance", F_DOMAIN, 0, TRUE },
     [NS_CONTROL_OP_PAUSE] = { "pause", F_DOMAIN, 0, TRUE },
@@ -355,6 +357,17 @@ get_uint(JsonObject *obj, const char *name, guint min, guint max, guint *ret, GE
 }
 
 static gboolean
+get_bool(JsonObject *obj, const char *name, gboolean *ret, GError **error)
+{
+    JsonNode *node = json_object_get_member(obj, name);
+
+    if (!ns_json_holds(node, G_TYPE_BOOLEAN))
+        return wrong_type(error, name, "true or false", node);
+    *ret = json_node_get_boolean(node);
+    return TRUE;
+}
+
+static gboolean
 get_rate(JsonObject *obj, gdouble *ret, GError **error)
 {
     JsonNode *node = json_object_get_member(obj, "rate");
@@ -554,6 +567,9 @@ ns_control_request_parse(const char *line, gsize len, GError **error)
         return NULL;
     if (json_object_has_member(obj, "cpus") && !get_cpus(obj, &request->cpus, error))
         return NULL;
+    if (json_object_has_member(obj, "move_shared") &&
+        !get_bool(obj, "move_shared", &request->move_shared, error))
+        return NULL;
     if (json_object_has_member(obj, "mode") && !get_token(obj, "mode", &request->mode, error))
         return NULL;
     if (json_object_has_member(obj, "events") && !get_events(obj, &request->events, error))
@@ -655,6 +671,8 @@ ns_control_request_to_line(const NsControlRequest *request, GError **error)
         json_object_set_int_member(obj, "workers", request->workers);
     if ((fields & F_CPUS) && request->cpus != NULL)
         json_object_set_string_member(obj, "cpus", request->cpus);
+    if ((fields & F_MOVE_SHARED) && request->move_shared)
+        json_object_set_boolean_member(obj, "move_shared", TRUE);
     if ((fields & F_MODE) && request->mode != NULL)
         json_object_set_string_member(obj, "mode", request->mode);
     if ((fields & F_EVENTS) && request->events != NS_CONTROL_EVENTS_ALL) {

@@ -508,9 +508,17 @@ print_report(const NsCli *cli, const NsEngineReport *r)
         printf("  huge pages split during the move: %" G_GUINT64_FORMAT
                " (their base pages moved one by one)\n", r->split_huge);
     for (guint e = 0; e < NS_ENGINE_ERRNO_SLOTS; e++)
-        if (r->failed_by_errno[e] != 0)
+        if (r->failed_by_errno[e] != 0 && e != EACCES)
             printf("  failed with %s: %" G_GUINT64_FORMAT " pages\n", g_strerror((int)e),
                    r->failed_by_errno[e]);
+    if (r->failed_by_errno[EACCES] != 0)
+        printf("  shared with another process, left where they are: %" G_GUINT64_FORMAT
+               " pages (%s%s); --move-shared moves them for every process\n",
+               r->failed_by_errno[EACCES],
+               r->shared_with[0] != '\0' ? "mapped also by " : "",
+               r->shared_with[0] != '\0' ? r->shared_with
+                                          : "no other process maps that memory by name: "
+                                            "KSM-merged, or shared since a fork");
     if (r->kvm.valid)
         printf("  KVM: remote TLB flushes %+" G_GINT64_FORMAT ", shadow pages zapped %+"
                G_GINT64_FORMAT ", 4K/2M mappings %+" G_GINT64_FORMAT "/%+" G_GINT64_FORMAT "\n",
@@ -526,7 +534,7 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
     gint to = G_MININT, cell = G_MININT, workers = G_MININT;
     g_autofree char *cpus = NULL;
     double rate = NAN;
-    gboolean dry_run = FALSE, direct = FALSE;
+    gboolean dry_run = FALSE, direct = FALSE, move_shared = FALSE;
     const GOptionEntry entries[] = {
         { "to", 't', 0, G_OPTION_ARG_INT, &to, "Target host node (required)", "NODE" },
         { "cell", 0, 0, G_OPTION_ARG_INT, &cell, "Move only this vNUMA cell's memory", "N" },
@@ -535,6 +543,8 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
         { "cpus", 0, 0, G_OPTION_ARG_STRING, &cpus,
           "Host CPUs the workers run on (default: where no vCPU is pinned)", "LIST" },
         { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry_run, "Only say what would move", NULL },
+        { "move-shared", 0, 0, G_OPTION_ARG_NONE, &move_shared,
+          "Also move pages other processes map (MPOL_MF_MOVE_ALL; needs CAP_SYS_NICE)", NULL },
         { "direct", 0, 0, G_OPTION_ARG_NONE, &direct,
           "Move from this process even when numashiftd runs", NULL },
         { "live", 0, G_OPTION_FLAG_NONE, G_OPTION_ARG_NONE, &(gboolean){ 0 },
@@ -588,6 +598,7 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
             req->rate = rate;
             req->workers = (guint)workers;
             req->cpus = g_strdup(cpus);
+            req->move_shared = move_shared;
             return ns_cli_daemon_submit(cli, link, req, FALSE);
         }
         if (!g_error_matches(derr, NS_ERROR, NS_ERROR_NOT_RUNNING))
@@ -617,6 +628,7 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
             .workers = (guint)workers,
             .rate_limit_mib_s = rate,
             .dry_run = dry_run,
+            .move_shared = move_shared,
             .progress = on_progress,
             .progress_data = &job,
         },

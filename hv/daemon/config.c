@@ -25,6 +25,7 @@ ns_daemon_config_new_default(void)
     c->mode = g_strdup("follow");
     ns_policy_options_init(&c->policy);
     c->domain_modes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    c->domains_moving_shared = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     return c;
 }
 
@@ -39,7 +40,14 @@ ns_daemon_config_free(NsDaemonConfig *config)
     g_free(config->worker_cpus);
     g_free(config->mode);
     g_hash_table_unref(config->domain_modes);
+    g_hash_table_unref(config->domains_moving_shared);
     g_free(config);
+}
+
+gboolean
+ns_daemon_config_moves_shared(const NsDaemonConfig *config, const char *name)
+{
+    return name != NULL && g_hash_table_contains(config->domains_moving_shared, name);
 }
 
 const char *
@@ -219,12 +227,24 @@ load_domain(GKeyFile *kf, const char *group, NsDaemonConfig *c, GError **error)
         return FALSE;
     }
     for (char **k = keys; k != NULL && *k != NULL; k++) {
+        g_autofree char *s = g_strstrip(g_key_file_get_value(kf, group, *k, NULL));
+
+        if (strcmp(*k, "move-shared") == 0) {
+            if (strcmp(s, "true") != 0 && strcmp(s, "false") != 0) {
+                g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                            "[%s] %s: '%s' is not true or false", group, *k, s);
+                return FALSE;
+            }
+            if (strcmp(s, "true") == 0)
+                g_hash_table_add(c->domains_moving_shared, g_strdup(name));
+            else
+                g_hash_table_remove(c->domains_moving_shared, name);
+            continue;
+        }
         if (strcmp(*k, "mode") != 0) {
             g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "[%s] unknown key '%s'", group, *k);
             return FALSE;
         }
-        g_autofree char *s = g_strstrip(g_key_file_get_value(kf, group, *k, NULL));
-
         if (!check_mode(group, *k, s, error))
             return FALSE;
         g_hash_table_replace(c->domain_modes, g_strdup(name), g_steal_pointer(&s));

@@ -40,6 +40,9 @@ typedef struct {
     NsPolicyOptions policy;
     /* [domain NAME] mode=..., per domain, by name */
     GHashTable *domain_modes; /* name -> mode string */
+    /* [domain NAME] move-shared=true: also move the pages other processes map
+     * (MPOL_MF_MOVE_ALL), by name */
+    GHashTable *domains_moving_shared; /* set of names */
 } NsDaemonConfig;
 
 /* The built-in defaults.  Context: any thread. */
@@ -54,6 +57,10 @@ NsDaemonConfig *ns_daemon_config_load(const char *path, gboolean missing_ok, GEr
 
 /* The policy mode for domain @name (its [domain NAME] entry, else [policy] mode).  Context: any thread. */
 const char *ns_daemon_config_mode_for(const NsDaemonConfig *config, const char *name);
+
+/* Whether domain @name's jobs move pages other processes map too ([domain NAME]
+ * move-shared=true).  Context: any thread. */
+gboolean ns_daemon_config_moves_shared(const NsDaemonConfig *config, const char *name);
 
 /* NULL is accepted.  Context: any thread. */
 void ns_daemon_config_free(NsDaemonConfig *config);

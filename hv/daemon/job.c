@@ -416,6 +416,7 @@ job_start(virConnectPtr conn, NsJobRunFunc run_func, gpointer run_data, const Ns
         .engine = {
             .workers = spec->workers,
             .rate_limit_mib_s = spec->rate_mib_s,
+            .move_shared = spec->move_shared,
             .progress = on_engine_progress,
             .progress_data = job,
         },

@@ -32,6 +32,7 @@ typedef struct {
     guint to;                /* migrate: target node */
     gint cell;               /* migrate: one vNUMA cell, -1: all */
     double rate_mib_s;       /* 0: unlimited */
+    gboolean move_shared;    /* move pages other processes map too (MPOL_MF_MOVE_ALL) */
     guint workers;           /* 0: the engine's default */
     char *worker_cpus;       /* the workers' CPUs (libvirt list syntax); NULL: chosen
                                 away from the domain's vCPUs (worker-cpus.h) */

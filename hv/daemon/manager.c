@@ -417,6 +417,7 @@ enqueue_rebalance(NsManager *d, Tracked *t, const char *trigger, gboolean held)
     spec->cell = -1;
     spec->workers = d->config->workers;
     spec->worker_cpus = g_strdup(d->config->worker_cpus);
+    spec->move_shared = ns_daemon_config_moves_shared(d->config, t->name);
     spec->policy = d->config->policy;
     spec->mode_override = g_strdup(mode_override(d, t));
     if (strcmp(trigger, "drift") == 0) {
@@ -747,6 +748,8 @@ ns_manager_migrate(NsManager *d, NsManagedDomain *t, NsJobSpec *spec)
         spec->workers = d->config->workers;
     if (spec->worker_cpus == NULL)
         spec->worker_cpus = g_strdup(d->config->worker_cpus);
+    if (!spec->move_shared)
+        spec->move_shared = ns_daemon_config_moves_shared(d->config, t->name);
     forgive(t, "an operator asked for a move");
     return enqueue(d, t, spec); /* the operator's word beats a pending rebalance */
 }

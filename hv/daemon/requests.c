@@ -134,6 +134,7 @@ handle_migrate(const NsRequestContext *ctx, NsClient *client, const NsControlReq
     spec->rate_mib_s = req->rate;
     spec->workers = req->workers;
     spec->worker_cpus = g_strdup(req->cpus);
+    spec->move_shared = req->move_shared;
     reply_described(ctx, client, req, t, (gint64)ns_manager_migrate(ctx->manager, t, spec));
 }
 

@@ -22,7 +22,9 @@
  *       policy-get
  *     migrate                     "domain": str, "to": node, "cell"?: node,
  *                                 "rate"?: MiB/s, "workers"?: 1..64,
- *                                 "cpus"?: CPU list (the workers' CPUs)
+ *                                 "cpus"?: CPU list (the workers' CPUs),
+ *                                 "move_shared"?: bool (move pages other
+ *                                 processes map too, MPOL_MF_MOVE_ALL)
  *     policy-set                  "domain": str, "mode": token
  *     subscribe                   "events"?: ["progress"|"job"|"policy"|"domain", ...]
  *     hook                        "domain": str, "uuid"?: UUID,
@@ -152,6 +154,7 @@ typedef struct {
     gdouble rate;        /* MiB/s; 0: not given (no limit) */
     guint workers;       /* 0: not given (the daemon's default) */
     char *cpus;          /* the workers' CPUs, libvirt list syntax; NULL: not given */
+    gboolean move_shared; /* move pages other processes map too; FALSE: not given */
     /* policy-set */
     char *mode;
     /* subscribe */

@@ -233,6 +233,12 @@ typedef struct {
      * run in turn, so the pace carries over.  NULL, or a kernel without
      * vcpu_waits: full pace throughout. */
     NsPacer *pacer;
+    /* Move pages that other processes map too (a share=on backend mapped by
+     * a vhost-user backend, KSM-merged pages): move_pages(2) with
+     * MPOL_MF_MOVE_ALL, which needs CAP_SYS_NICE and moves each page for
+     * every mapper.  FALSE: MPOL_MF_MOVE, and the kernel answers EACCES
+     * for such pages (unmovable, "shared"). */
+    gboolean move_shared;
 } NsEngineOptions;
 
 typedef enum {
@@ -303,6 +309,10 @@ typedef struct {
     gint64 first_move_us;        /* start to the end of the first batch that moved
                                     a page (how soon a move takes effect); -1: none */
     NsKvmCounterDeltas kvm;      /* for the caller to fill */
+    char shared_with[256];       /* for the caller to fill when pages failed with EACCES:
+                                    the other processes that map that memory, "pid 812
+                                    (vhost-user-blk)" (mappers.h); "": none by name
+                                    (KSM-merged or fork-shared anonymous memory) */
 } NsEngineReport;
 
 typedef struct NsEngine NsEngine;

@@ -24,6 +24,10 @@
 #                      `--cell 0 --to 0` (one cell), then a rate-limited move
 #                      cancelled with SIGINT (exit 6, every page on node 0 or
 #                      1, none lost); `status` agrees with numa_maps
+#   numashift-shared   the same domain on memfd memory (share=on) that
+#                      another process maps and has touched: `migrate --to 1`
+#                      leaves it (exit 6) and names that process; with
+#                      --move-shared it moves, for both processes
 #   numashift-4node    the same domain on a 4-node host: whole guest 0 -> 3,
 #                      then cell 1 alone -> 2; numa_maps per cell after each
 #   race-kvm           the write race: a KVM domain with 2 vCPUs in race
@@ -104,7 +108,7 @@ if [[ ${NUMA_HOST:-0} != 1 ]]; then
 	case $case_name in
 	migrate-2node-kvm) args+=(--kvm) ;;
 	migrate-4node) args=(--nodes 4 --mem-per-node 256 --timeout 300 --quiet) ;;
-	libvirt-vcpupin | numashift-migrate | numashift-faults) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
+	libvirt-vcpupin | numashift-migrate | numashift-shared | numashift-faults) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
 	daemon-cells | daemon-memnode | daemon-hugetlb | daemon-faults | daemon-drift | daemon-enomem | daemon-live-map) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
 	daemon) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
 	soak) args=(--nodes 2 --mem-per-node 768 --timeout 7000 --quiet) ;;
@@ -596,6 +600,73 @@ assert c1["reason"] == "not-allowed" and "memnode strict" in c1["message"], c1' 
 	grep -a "decision (pinning) cell 1:" "$GUEST_DIR/events.log" >&2
 	grep -aq "decision (pinning) cell 1: move:" "$GUEST_DIR/events.log" || fail "no move decision for cell 1"
 	ns_vma_on_node "$pid" "$hva0" 0 95
+	ns_guest_stop_clean nsguest 90
+	;;
+numashift-shared)
+	# Issue #13: guest memory that another process maps too (share=on, as a
+	# vhost-user backend maps it).  move_pages(2) leaves such pages with
+	# EACCES: numashift says they are shared and names the other process,
+	# and exits 6 with the pages where they were; --move-shared
+	# (MPOL_MF_MOVE_ALL) moves them, for every process that maps them.
+	lv_start
+	LV_MEMORY_BACKING="<memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>" \
+		two_cell_guest_on_node0
+	# The other process: maps every memfd of QEMU's and reads each page once,
+	# so each page is in its page tables too (mapped twice: move_pages'
+	# MPOL_MF_MOVE refuses it).
+	python3 -c 'import mmap, os, sys, time
+pid = sys.argv[1]
+maps = []
+for fd in os.listdir(f"/proc/{pid}/fd"):
+    path = f"/proc/{pid}/fd/{fd}"
+    try:
+        if not os.readlink(path).startswith("/memfd:"):
+            continue
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size == 0:
+                continue
+            m = mmap.mmap(f.fileno(), size, mmap.MAP_SHARED, mmap.PROT_READ)
+    except OSError:
+        continue
+    total = sum(m[i] for i in range(0, size, 4096))
+    maps.append(m)
+print(len(maps), flush=True)
+time.sleep(3600)' "$pid" >"$GUEST_DIR/mapper.out" &
+	mapper=$!
+	on_exit "kill $mapper 2>/dev/null"
+	wait_until 60 "the mapper to map QEMU's memfds" test -s "$GUEST_DIR/mapper.out"
+	(($(<"$GUEST_DIR/mapper.out") >= 2)) || fail "the mapper mapped $(<"$GUEST_DIR/mapper.out") memfds, not 2"
+	say "the mapper (pid $mapper) maps QEMU's memfds"
+
+	rc=0
+	out=$(numashift migrate nsguest --to 1) || rc=$?
+	printf '%s\n' "$out" >&2
+	((rc == 6)) || fail "moving shared memory without --move-shared exited $rc, not 6"
+	[[ $out == *"shared with another process, left where they are: "*" pages (mapped also by pid $mapper (python3)); --move-shared"* ]] ||
+		fail "the report does not name the mapper (pid $mapper, python3) of the shared pages"
+	ns_vma_on_node "$pid" "$hva0" 0 95
+	ns_vma_on_node "$pid" "$hva1" 0 95
+
+	numashift migrate nsguest --to 1 --move-shared >&2 ||
+		fail "numashift migrate --to 1 --move-shared exited $?"
+	ns_vma_on_node "$pid" "$hva0" 1 95
+	ns_vma_on_node "$pid" "$hva1" 1 95
+	# The same pages, seen from the other process: moved for it as well.
+	python3 -c 'import sys
+on = total = 0
+for line in open(f"/proc/{sys.argv[1]}/numa_maps"):
+    if "memfd" not in line:
+        continue
+    for f in line.split():
+        if f[0] == "N" and "=" in f:
+            n, c = f[1:].split("=")
+            total += int(c)
+            on += int(c) if n == "1" else 0
+assert total > 0 and on * 100 >= total * 95, (on, total)
+print(f"the mapper sees {on} of {total} pages on node 1")' "$mapper" >&2 ||
+		fail "the mapper's view of the memfds is not on node 1"
+	kill "$mapper"
 	ns_guest_stop_clean nsguest 90
 	;;
 daemon-hugetlb)

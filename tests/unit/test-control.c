@@ -62,6 +62,7 @@ assert_same_request(const NsControlRequest *a, const NsControlRequest *b)
     g_assert_cmpfloat(a->rate, ==, b->rate);
     g_assert_cmpuint(a->workers, ==, b->workers);
     g_assert_cmpstr(a->cpus, ==, b->cpus);
+    g_assert_cmpint(a->move_shared, ==, b->move_shared);
     g_assert_cmpstr(a->mode, ==, b->mode);
     g_assert_cmpuint(a->events, ==, b->events);
     g_assert_cmpstr(a->uuid, ==, b->uuid);
@@ -164,7 +165,7 @@ test_migrate(void)
 {
     g_autoptr(NsControlRequest) full = parse_ok(
         "{\"id\":3,\"op\":\"migrate\",\"domain\":\"vm\",\"to\":1,\"cell\":0,\"rate\":12.5,"
-        "\"workers\":4,\"cpus\":\"2-5,^3\"}");
+        "\"workers\":4,\"cpus\":\"2-5,^3\",\"move_shared\":true}");
     g_autoptr(NsControlRequest) min = parse_ok("{\"op\":\"migrate\",\"domain\":\"vm\",\"to\":0}");
     g_autoptr(NsControlRequest) edges = parse_ok(
         "{\"op\":\"migrate\",\"domain\":\"vm\",\"to\":2046,\"cell\":2046,\"rate\":1048576,"
@@ -178,6 +179,8 @@ test_migrate(void)
     g_assert_cmpfloat(full->rate, ==, 12.5);
     g_assert_cmpuint(full->workers, ==, 4);
     g_assert_cmpstr(full->cpus, ==, "2-5,^3");
+    g_assert_true(full->move_shared);
+    g_assert_false(min->move_shared);
     g_assert_null(min->cpus);
     g_assert_cmpint(json_node_get_int(full->id), ==, 3);
     g_assert_cmpint(min->cell, ==, -1);
@@ -230,6 +233,10 @@ test_migrate_invalid(void)
     parse_fails(M "\"to\":1,\"cpus\":\"2 3\"}", "\"cpus\" is \"2 3\": a CPU list");
     parse_fails(M "\"to\":1,\"cpus\":\"all\"}", "a CPU list");
     parse_fails(M "\"to\":1,\"cpus\":3}", "\"cpus\" is an integer, expected a string");
+    parse_fails(M "\"to\":1,\"move_shared\":1}", "\"move_shared\" is an integer, expected true or false");
+    parse_fails(M "\"to\":1,\"move_shared\":\"yes\"}", "expected true or false");
+    parse_fails("{\"op\":\"rebalance\",\"domain\":\"vm\",\"move_shared\":true}",
+                "takes no field \"move_shared\"");
     {
         g_autofree char *long_list = g_strnfill(NS_CONTROL_CPUS_MAX + 1, '1');
         g_autofree char *line = g_strdup_printf(M "\"to\":1,\"cpus\":\"%s\"}", long_list);

@@ -82,7 +82,11 @@ test_full(void)
                                             "min-remote-percent=25\n"
                                             "min-remote-mib=64\n"
                                             "[domain db1]\n"
-                                            "mode=follow\n",
+                                            "mode=follow\n"
+                                            "[domain dpdk1]\n"
+                                            "move-shared=true\n"
+                                            "[domain dpdk2]\n"
+                                            "move-shared=false\n",
                                             &error);
 
     g_assert_no_error(error);
@@ -105,6 +109,11 @@ test_full(void)
     g_assert_cmpuint(c->policy.min_remote_mib, ==, 64);
     g_assert_cmpstr(ns_daemon_config_mode_for(c, "db1"), ==, "follow");
     g_assert_cmpstr(ns_daemon_config_mode_for(c, "web"), ==, "off");
+    g_assert_true(ns_daemon_config_moves_shared(c, "dpdk1"));
+    g_assert_false(ns_daemon_config_moves_shared(c, "dpdk2"));
+    g_assert_false(ns_daemon_config_moves_shared(c, "db1"));
+    g_assert_false(ns_daemon_config_moves_shared(c, NULL));
+    g_assert_cmpstr(ns_daemon_config_mode_for(c, "dpdk1"), ==, "off");
 }
 
 static void
@@ -133,6 +142,7 @@ test_errors(void)
         { "[domain ]\nmode=off\n", "no domain name" },
         { "[domain web]\nrate=5\n", "unknown key 'rate'" },
         { "[domain web]\nmode=never\n", "mode" },
+        { "[domain web]\nmove-shared=yes\n", "[domain web] move-shared: 'yes' is not true or false" },
         { "not a key file\n", "numashiftd" },
     };
 

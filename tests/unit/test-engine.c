@@ -25,6 +25,7 @@
 #include <glib.h>
 #include <math.h>
 #include <numa.h>
+#include <numaif.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -279,7 +280,8 @@ fake_move_pages(gpointer data, pid_t pid, gulong count, void **pages, const int 
         }
         if (f->node[p] < 0) {
             status[k] = -ENOENT;
-        } else if (f->err[p] != 0) {
+        } else if (f->err[p] != 0 && !(f->err[p] == EACCES && (flags & MPOL_MF_MOVE_ALL))) {
+            /* EACCES is a page other processes map: MPOL_MF_MOVE_ALL moves it. */
             status[k] = -f->err[p];
         } else if (f->busy[p] > 0) {
             f->busy[p]--;
@@ -1254,6 +1256,28 @@ test_fake_page_errors(void)
     g_assert_false(ns_test_tree_tag_get(f->tree, 8, NS_RADIX_TAG_FAILED));
     g_assert_cmpuint(f->submits[6], ==, 1);
     assert_no_markers(f->tree);
+}
+
+/* move_shared asks with MPOL_MF_MOVE_ALL: a page another process maps moves. */
+static void
+test_fake_move_shared(void)
+{
+    g_autoptr(Fake) f = fake_new(64, 1, NULL, 0);
+    NsKernel host = fake_host(f, FALSE);
+    NsEngineOptions opts = { .move_shared = TRUE };
+    g_autoptr(NsEngine) e = NULL;
+    g_autoptr(NsEngineReport) r = NULL;
+    g_autoptr(GError) error = NULL;
+
+    f->err[6] = EACCES;
+    e = fake_engine(f, 0, &opts, &host);
+    g_assert_true(ns_engine_run(e, &error));
+    g_assert_no_error(error);
+    r = ns_engine_get_report(e);
+    g_assert_cmpuint(r->moved_pages, ==, 64);
+    g_assert_cmpuint(r->failed_pages, ==, 0);
+    g_assert_cmpint(f->node[6], ==, 0);
+    assert_report_adds_up(r);
 }
 
 /* One job of @f to node 0 at live-map minute @minute, forgiven since @forgiven. */
@@ -2259,6 +2283,7 @@ main(int argc, char **argv)
     g_test_add_func("/engine/fake/dry-run", test_fake_dry_run);
     g_test_add_func("/engine/fake/busy-retry", test_fake_busy_retry);
     g_test_add_func("/engine/fake/page-errors", test_fake_page_errors);
+    g_test_add_func("/engine/fake/move-shared", test_fake_move_shared);
     g_test_add_func("/engine/fake/unmovable-backoff", test_fake_unmovable_backoff);
     g_test_add_func("/engine/pure/unmovable-backoff-minutes", test_unmovable_backoff_minutes);
     g_test_add_func("/engine/fake/gone", test_fake_gone);
