@@ -107,6 +107,7 @@ ns_domain_config_free(NsDomainConfig *config)
     g_free(config->numatune_nodeset);
     g_clear_pointer(&config->emulator_cpus, g_array_unref);
     g_free(config->pinning_device);
+    g_clear_pointer(&config->memory_devices, g_array_unref);
     g_free(config->numashift_policy);
     g_free(config);
 }
@@ -123,7 +124,17 @@ typedef struct {
                          before the cells they name (<numatune> precedes <cpu>) */
     gboolean pinning_source; /* in the device that set pinning_device: name it by its
                                 <source><address> */
+    NsDomainMemoryDevice memory_device; /* the <memory> device being read (model set) */
 } XmlState;
+
+static void
+memory_device_clear(gpointer data)
+{
+    NsDomainMemoryDevice *d = data;
+
+    g_clear_pointer(&d->model, g_free);
+    g_clear_pointer(&d->alias, g_free);
+}
 
 static gboolean
 path_is(const XmlState *st, const char *const *want, guint n)
@@ -295,6 +306,16 @@ xml_start(GMarkupParseContext *ctx, const char *element, const char **names,
                                       attr_or(names, values, "function", "0x0"));
         }
         st->pinning_source = FALSE;
+    } else if (PATH_IS(st, "domain", "devices", "memory")) {
+        const char *model = attr(names, values, "model");
+
+        memory_device_clear(&st->memory_device);
+        st->memory_device.node = -1;
+        if (model != NULL && (strcmp(model, "dimm") == 0 || strcmp(model, "virtio-mem") == 0))
+            st->memory_device.model = g_strdup(model);
+    } else if (PATH_IS(st, "domain", "devices", "memory", "alias")) {
+        g_free(st->memory_device.alias);
+        st->memory_device.alias = g_strdup(attr(names, values, "name"));
     } else if (PATH_IS(st, "domain", "numatune", "memnode")) {
         NsDomainCell memnode = { 0 };
         const char *cellid = attr(names, values, "cellid");
@@ -366,6 +387,23 @@ xml_end(GMarkupParseContext *ctx, const char *element, gpointer user_data, GErro
     } else if (PATH_IS(st, "domain", "devices", "hostdev") ||
                PATH_IS(st, "domain", "devices", "interface")) {
         st->pinning_source = FALSE; /* its <source><address> was not there */
+    } else if (PATH_IS(st, "domain", "devices", "memory", "target", "node")) {
+        guint node;
+
+        if (!parse_uint(text, &node, error))
+            return;
+        if (node > G_MAXINT) {
+            g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                        "memory device node %u is out of range", node);
+            return;
+        }
+        st->memory_device.node = (gint)node;
+    } else if (PATH_IS(st, "domain", "devices", "memory")) {
+        if (st->memory_device.model != NULL) {
+            g_array_append_val(c->memory_devices, st->memory_device);
+            st->memory_device = (NsDomainMemoryDevice){ .node = -1 };
+        }
+        memory_device_clear(&st->memory_device);
     }
     g_ptr_array_set_size(st->path, st->path->len - 1);
     g_string_truncate(st->text, 0);
@@ -420,12 +458,14 @@ ns_domain_config_parse(const char *xml, GError **error)
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GString) text = g_string_new(NULL);
     g_autoptr(GArray) memnodes = g_array_new(FALSE, TRUE, sizeof(NsDomainCell));
-    XmlState st = { config, path, names, text, FALSE, NULL, memnodes, FALSE };
+    XmlState st = { config, path, names, text, FALSE, NULL, memnodes, FALSE, { .node = -1 } };
     g_autoptr(GMarkupParseContext) ctx = NULL;
     GError *local = NULL;
 
     config->cells = g_array_new(FALSE, TRUE, sizeof(NsDomainCell));
     g_array_set_clear_func(config->cells, cell_clear);
+    config->memory_devices = g_array_new(FALSE, TRUE, sizeof(NsDomainMemoryDevice));
+    g_array_set_clear_func(config->memory_devices, memory_device_clear);
     g_array_set_clear_func(memnodes, cell_clear);
     ctx = g_markup_parse_context_new(&parser, G_MARKUP_PREFIX_ERROR_POSITION, &st, NULL);
     if (!g_markup_parse_context_parse(ctx, xml, -1, &local) ||
@@ -435,6 +475,7 @@ ns_domain_config_parse(const char *xml, GError **error)
         g_autofree char *line = ns_error_one_line(local->message);
 
         g_free(st.memory_unit);
+        memory_device_clear(&st.memory_device);
         g_set_error(error, NS_ERROR,
                     local->domain == NS_ERROR ? local->code : NS_ERROR_INVALID_INPUT,
                     "domain XML: %s", line);
@@ -442,6 +483,7 @@ ns_domain_config_parse(const char *xml, GError **error)
         return NULL;
     }
     g_free(st.memory_unit);
+    memory_device_clear(&st.memory_device);
     if (!st.seen_domain || config->name == NULL) {
         g_set_error_literal(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
                             "domain XML: no <domain> with a <name>");

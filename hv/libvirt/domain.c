@@ -213,6 +213,15 @@ ns_domain_load_memmap(NsDomain *domain, GError **error)
 
         g_hash_table_insert(cells, g_strdup_printf("ram-node%u", id), GINT_TO_POINTER((gint)id));
     }
+    /* A DIMM's or virtio-mem device's backend is "mem" + the device's alias;
+     * its memory belongs to the cell its <target><node> names. */
+    for (guint i = 0; i < domain->config->memory_devices->len; i++) {
+        const NsDomainMemoryDevice *d =
+            &g_array_index(domain->config->memory_devices, NsDomainMemoryDevice, i);
+
+        if (d->alias != NULL && d->node >= 0)
+            g_hash_table_insert(cells, g_strdup_printf("mem%s", d->alias), GINT_TO_POINTER(d->node));
+    }
     return ns_memmap_load(domain->qmp, domain->pid, NULL, cells, error);
 }
 

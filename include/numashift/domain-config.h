@@ -24,6 +24,18 @@ typedef struct {
     char *memnode_nodeset;  /* that memnode's nodeset, e.g. "0"; NULL without a memnode */
 } NsDomainCell;
 
+/*
+ * A memory device (<devices><memory model='dimm'|'virtio-mem'>), hot-plugged
+ * or not: its RAM belongs to the vNUMA cell its <target><node> names.
+ * libvirt names the device's memory backend "mem" + its alias ("memdimm0",
+ * "memvirtiomem0").
+ */
+typedef struct {
+    char *model;            /* "dimm" or "virtio-mem" */
+    char *alias;            /* <alias name='dimm0'/> (the live XML has it); NULL: none yet */
+    gint node;              /* <target><node>: its vNUMA cell; -1: not given */
+} NsDomainMemoryDevice;
+
 /* What the domain XML says about memory placement. */
 typedef struct {
     char *name;
@@ -36,6 +48,9 @@ typedef struct {
     char *numashift_policy; /* <metadata><numashift:policy mode='...'/>; NULL */
     GArray *emulator_cpus;  /* <cputune><emulatorpin cpuset='...'/>: host CPUs QEMU's
                                own threads run on, of guint ascending; NULL: none */
+    GArray *memory_devices; /* of NsDomainMemoryDevice: dimm and virtio-mem devices, in
+                               XML order (nvdimm and virtio-pmem are file-backed
+                               persistent memory: not RAM numashift moves) */
     char *pinning_device;   /* the first assigned device whose DMA pins all guest RAM
                                (VFIO: <hostdev type='pci'|'mdev'>, <interface
                                type='hostdev'>), e.g. "hostdev pci 0000:03:00.0"; NULL: none */

@@ -184,6 +184,10 @@ test_config_bad(void)
          */
         "<domain><name>x</name>\n<uuid>\xff<x\n y/></uuid></domain>",
         "<domain><name>x</name><vcpu>1\n2</vcpu></domain>",
+        "<domain><name>x</name><devices><memory model='dimm'><target><node>one</node>"
+        "</target></memory></devices></domain>",
+        "<domain><name>x</name><devices><memory model='dimm'><target><node>4294967295</node>"
+        "</target></memory></devices></domain>",
         NULL,
     };
 
@@ -201,6 +205,44 @@ test_config_bad(void)
     ns_domain_free(NULL);
 }
 
+/* Memory devices: each DIMM's and virtio-mem device's cell, by alias. */
+static void
+test_config_memory_devices(void)
+{
+    static const char xml[] =
+        "<domain type='kvm'><name>hp</name>"
+        "<maxMemory slots='4' unit='KiB'>4194304</maxMemory><memory unit='KiB'>393216</memory>"
+        "<cpu><numa><cell id='0' cpus='0' memory='131072'/><cell id='1' cpus='1' memory='131072'/>"
+        "</numa></cpu><devices>"
+        "<memory model='dimm'><target><size unit='KiB'>131072</size><node>1</node></target>"
+        "<alias name='dimm0'/><address type='dimm' slot='0'/></memory>"
+        "<memory model='virtio-mem'><target><size unit='KiB'>1048576</size><node>0</node>"
+        "<block unit='KiB'>2048</block><requested unit='KiB'>0</requested></target>"
+        "<alias name='virtiomem0'/></memory>"
+        "<memory model='nvdimm'><source><path>/tmp/nvdimm</path></source>"
+        "<target><size unit='KiB'>524288</size><node>1</node></target><alias name='nvdimm0'/></memory>"
+        "<memory model='dimm'><target><size unit='KiB'>131072</size></target></memory>"
+        "</devices></domain>";
+    g_autoptr(GError) error = NULL;
+    g_autoptr(NsDomainConfig) c = ns_domain_config_parse(xml, &error);
+    const NsDomainMemoryDevice *d;
+
+    g_assert_no_error(error);
+    g_assert_cmpuint(c->memory_devices->len, ==, 3); /* not the nvdimm */
+    d = &g_array_index(c->memory_devices, NsDomainMemoryDevice, 0);
+    g_assert_cmpstr(d->model, ==, "dimm");
+    g_assert_cmpstr(d->alias, ==, "dimm0");
+    g_assert_cmpint(d->node, ==, 1);
+    d = &g_array_index(c->memory_devices, NsDomainMemoryDevice, 1);
+    g_assert_cmpstr(d->model, ==, "virtio-mem");
+    g_assert_cmpstr(d->alias, ==, "virtiomem0");
+    g_assert_cmpint(d->node, ==, 0);
+    /* The inactive XML of a device not plugged yet: no alias, no node. */
+    d = &g_array_index(c->memory_devices, NsDomainMemoryDevice, 2);
+    g_assert_null(d->alias);
+    g_assert_cmpint(d->node, ==, -1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -212,5 +254,6 @@ main(int argc, char **argv)
     g_test_add_func("/domain/config-bad", test_config_bad);
     g_test_add_func("/domain/config-emulatorpin", test_config_emulatorpin);
     g_test_add_func("/domain/config-memnode", test_config_memnode);
+    g_test_add_func("/domain/config-memory-devices", test_config_memory_devices);
     return g_test_run();
 }
