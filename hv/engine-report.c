@@ -52,6 +52,10 @@ ns_engine_report_to_json(const NsEngineReport *r)
     add_int(b, "remaining_pages", (gint64)r->remaining_pages);
     add_int(b, "retries", (gint64)r->retries);
     add_int(b, "calls", (gint64)r->calls);
+    if (r->gigantic_calls != 0) {
+        add_int(b, "gigantic_calls", (gint64)r->gigantic_calls);
+        add_int(b, "gigantic_call_max_us", r->gigantic_call_max_us);
+    }
     add_int(b, "passes", r->passes);
     add_int(b, "elapsed_us", r->elapsed_us);
     add_int(b, "first_move_us", r->first_move_us);

@@ -84,6 +84,10 @@ typedef struct {
     guint node;                  /* target */
 } Segment;
 
+/* log2 of a 1 GiB page in base pages: pages this large (and larger) move
+ * alone in their move_pages() call. */
+#define GIGANTIC_ORDER 18
+
 /* One entry to move: a base page or a whole huge page. */
 typedef struct {
     guint64 gfn;
@@ -96,6 +100,7 @@ typedef struct {
     void *marker;   /* while in a worker's batch */
     guint16 node;   /* target */
     guint8 order;
+    guint8 head_order; /* log2 of the hugetlbfs page @head starts, in base pages; 0: none */
     guint8 tries;   /* submissions in this job */
     gboolean requeue; /* busy: back to the retry queue when the batch is accounted */
     gboolean moved;   /* the kernel said moved, in this batch (huge pages get checked) */
@@ -606,6 +611,9 @@ plan_entry(const NsEngineOptions *opts, NsEngineReport *r, GArray *queue, const 
      * 1 MiB, would otherwise never move and count as failed). */
     item.head = seg->page_size > NS_GUEST_PAGE_SIZE ? item.hva & ~(seg->page_size - 1)
                                                    : item.hva;
+    item.head_order = seg->page_size > NS_GUEST_PAGE_SIZE
+                          ? (guint8)g_bit_nth_lsf(seg->page_size >> NS_GUEST_PAGE_SHIFT, -1)
+                          : 0;
     g_array_append_val(queue, item);
     r->planned_pages += pages;
     r->planned_bytes += pages << NS_GUEST_PAGE_SHIFT;
@@ -735,8 +743,19 @@ take_batch(NsEngine *e, Worker *w)
             node = g_array_index(e->queue, Item, e->cursor).node;
             while (e->cursor < e->queue->len) {
                 const Item *item = &g_array_index(e->queue, Item, e->cursor);
+                const Item *prev = w->batch->len > 0
+                                       ? &g_array_index(w->batch, Item, w->batch->len - 1)
+                                       : NULL;
+                /* The parts of one hugetlbfs page go in one call (it moves
+                 * whole, asked for once); a gigantic page goes alone: the
+                 * guest's accesses to it wait for its whole copy. */
+                gboolean same_page = prev != NULL && item->head_order > 0 && item->head == prev->head;
 
-                if (item->node != node || (weight > 0 && weight + item_pages(item) > limit))
+                if (item->node != node)
+                    break;
+                if (!same_page && prev != NULL &&
+                    (weight + item_pages(item) > limit || prev->head_order >= GIGANTIC_ORDER ||
+                     item->head_order >= GIGANTIC_ORDER))
                     break;
                 g_array_append_vals(w->batch, item, 1);
                 weight += item_pages(item);
@@ -1244,6 +1263,13 @@ run_batch(NsEngine *e, Worker *w)
         rc = e->kernel.move_pages(e->kernel.data, e->pid, n, w->addrs, w->nodes, w->status,
                                   e->opts.move_shared ? MPOL_MF_MOVE_ALL : MPOL_MF_MOVE);
         t1 = kernel_now(e);
+        if (g_array_index(w->batch, Item, w->index[0]).head_order >= GIGANTIC_ORDER) {
+            /* What the guest waits for when it touches a page in flight. */
+            g_mutex_lock(&e->lock);
+            e->report.gigantic_calls++;
+            e->report.gigantic_call_max_us = MAX(e->report.gigantic_call_max_us, t1 - t0);
+            g_mutex_unlock(&e->lock);
+        }
 
         /* Every status the kernel wrote is the truth for its page. */
         for (guint k = 0; k < n; k++) {

@@ -729,6 +729,8 @@ report_add(NsEngineReport *sum, const NsEngineReport *w, gint64 since_start_us)
     ADD(remaining_pages);
     ADD(retries);
     ADD(calls);
+    ADD(gigantic_calls);
+    sum->gigantic_call_max_us = MAX(sum->gigantic_call_max_us, w->gigantic_call_max_us);
     ADD(split_huge);
     ADD(paused_us);
 #undef ADD

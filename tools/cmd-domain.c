@@ -504,6 +504,10 @@ print_report(const NsCli *cli, const NsEngineReport *r)
         printf("  unmapped during the move (gone): %" G_GUINT64_FORMAT " pages\n", r->gone_pages);
     if (r->unmovable_pages > 0)
         printf("  unmovable, not tried again yet: %" G_GUINT64_FORMAT " pages\n", r->unmovable_pages);
+    if (r->gigantic_calls > 0)
+        printf("  1 GiB pages: %" G_GUINT64_FORMAT " move_pages() call(s), one page each; the"
+               " longest took %.0f ms, and a vCPU touching that page waited as long\n",
+               r->gigantic_calls, (double)r->gigantic_call_max_us / 1000.0);
     if (r->split_huge > 0)
         printf("  huge pages split during the move: %" G_GUINT64_FORMAT
                " (their base pages moved one by one)\n", r->split_huge);

@@ -303,6 +303,10 @@ typedef struct {
     guint64 split_huge;          /* huge pages found split after the kernel moved them: only
                                     part had moved; their base pages were moved one by one */
     guint64 calls;               /* move_pages() calls submitting pages (not checks, queries) */
+    guint64 gigantic_calls;      /* of them, calls moving a hugetlbfs page of 1 GiB or more:
+                                    such a page goes alone in its call */
+    gint64 gigantic_call_max_us; /* the longest of those: how long a vCPU touching that
+                                    page waited for its copy; 0: none */
     guint passes;
     gint64 elapsed_us;
     gint64 paused_us;

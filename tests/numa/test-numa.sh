@@ -60,7 +60,8 @@
 #   daemon-cells       numashiftd and a guest with two vNUMA cells: vCPU 1
 #                      (cell 1) re-pinned to node 1 moves cell 1 only, with
 #                      the memory map the start job read (rechecked); a
-#                      device hot-plugged drops that map; then
+#                      32 MiB DIMM hot-plugged into cell 1 drops that map,
+#                      is mapped to cell 1 and moves to its node; then
 #                      SIGHUP loads a reserve that leaves room for 24 MiB on
 #                      node 0, which caps the move back: the event stream
 #                      says move-capped and node 0 gets no more than allowed
@@ -483,7 +484,11 @@ daemon-cells)
 	lv_start
 	start_daemon "$QUICK_DAEMON_CONF"
 	follow_events "$GUEST_DIR/events.log"
-	two_cell_guest_on_node0 pinned
+	# Slots for a DIMM, and memory allocated up front (the guest never
+	# touches a DIMM it does not know: without it nothing would be there
+	# to move).
+	LV_MAX_MEMORY_MIB=1024 LV_MEMORY_BACKING="<memoryBacking><allocation mode='immediate'/></memoryBacking>" \
+		two_cell_guest_on_node0 pinned
 
 	# vCPU 1 is cell 1's only vCPU: its cell follows it, cell 0 stays.
 	# (Issue #10, found here: a pinning job that decided from numashiftd's
@@ -500,10 +505,26 @@ daemon-cells)
 	# that one against /proc/PID/maps instead.
 	[[ $(last_job_memmap) == cached ]] || fail "the pinning job did not reuse the memory map ($(last_job_memmap))"
 	memmap_cached || fail "no memory map kept after the pinning job"
-	# A device plugged in: libvirt's device-added event drops the map.
-	virsh -q attach-device nsguest /dev/stdin --live >/dev/null <<<"<input type='tablet' bus='usb'/>" ||
-		fail "virsh attach-device (USB tablet) failed"
-	wait_until 10 "numashiftd to drop nsguest's memory map after a device was plugged in" memmap_dropped
+	# Issue #13: a DIMM plugged into cell 1.  libvirt's device-added event
+	# drops the kept map; the DIMM's memory (its backend memdimm0, placed by
+	# the domain's numatune on node 0) belongs to cell 1, whose vCPU runs
+	# on node 1, so the next look moves it there.
+	virsh -q attach-device nsguest /dev/stdin --live >/dev/null \
+		<<<"<memory model='dimm'><target><size unit='MiB'>32</size><node>1</node></target></memory>" ||
+		fail "virsh attach-device (a 32 MiB DIMM in cell 1) failed"
+	wait_until 10 "numashiftd to drop nsguest's memory map after a DIMM was plugged in" memmap_dropped
+	ns_memmap_json nsguest "$GUEST_DIR/memmap-dimm.json"
+	dimm_hva=$(python3 -c 'import json, sys
+r = [r for r in json.load(open(sys.argv[1]))["ranges"] if r["backend"] == "memdimm0"]
+assert r and all(x["cell"] == 1 for x in r), r
+print(hex(min(x["hva"] for x in r))[2:])' "$GUEST_DIR/memmap-dimm.json") ||
+		fail "numashift memmap does not put the DIMM (memdimm0) in cell 1: $(<"$GUEST_DIR/memmap-dimm.json")"
+	ns_vma_on_node "$pid" "$dimm_hva" 0 95
+	numashift rebalance nsguest >/dev/null || fail "numashift rebalance nsguest exited $?"
+	wait_diag="cat '$GUEST_DIR/events.log' >&2" wait_vma_on_node "$pid" "$dimm_hva" 1 95 60
+	ns_vma_on_node "$pid" "$hva0" 0 95
+	wait_until 30 "nsguest's rebalance job to end" job_is nsguest rebalance done
+	[[ $(last_job_memmap) == read ]] || fail "the job after the hotplug did not read the memory map again ($(last_job_memmap))"
 
 	# Reserve: the running daemon reloads (SIGHUP) a reserve that leaves
 	# 24 MiB of room on node 0, then cell 1 is pinned back there: the move
@@ -531,7 +552,6 @@ min-remote-mib=4" >"$GUEST_DIR/numashiftd.conf"
 	cat "$GUEST_DIR/events2.log" >&2
 	say "node 0 has $(settled_free_mib 0) MiB free after the move"
 	grep -q "decision (pinning) cell 1: move-capped:" "$GUEST_DIR/events2.log" || fail "the decision was not move-capped"
-	[[ $(last_job_memmap) == read ]] || fail "the job after the hotplug did not read the memory map again ($(last_job_memmap))"
 	after=$(pages_on "$pid" "$hva1" 0)
 	# The policy read node 0's free memory again: its cap is the allowance.
 	cap=$(grep -o 'capped to [0-9]* MiB' "$GUEST_DIR/events2.log" | head -1 | tr -dc 0-9)

@@ -200,6 +200,8 @@ fake_check_call(Fake *f, gulong count, void **pages, const int *nodes)
             f->violations++; /* not the head of an entry: a huge page cut up */
             continue;
         }
+        if (f->order[p] >= 18 && count > 1)
+            f->violations++; /* a 1 GiB page shares its call */
         e = ns_test_tree_lookup(f->tree, p);
         if (!ns_radix_is_marker(e) || ns_radix_page_info(e).target != (unsigned)nodes[k] ||
             !ns_test_tree_tag_get(f->tree, p, NS_RADIX_TAG_MIGRATING))
@@ -360,7 +362,7 @@ fake_sleep(gpointer data, gint64 us)
  * @huge_heads (may be NULL) lists page indices of 2 MiB huge entries.
  */
 static Fake *
-fake_new(guint n, int node, const guint *huge_heads, guint n_huge)
+fake_new_order(guint n, int node, const guint *huge_heads, guint n_huge, guint8 huge_order)
 {
     Fake *f = g_new0(Fake, 1);
     NsMemRange r = { .gpa = 0, .size = (guint64)n * NS_GUEST_PAGE_SIZE, .hva = FAKE_HVA,
@@ -380,9 +382,11 @@ fake_new(guint n, int node, const guint *huge_heads, guint n_huge)
     for (guint i = 0; i < n; i++)
         f->node[i] = node;
     for (guint h = 0; h < n_huge; h++) {
-        g_assert_cmpuint(huge_heads[h] + 512, <=, n);
-        f->order[huge_heads[h]] = 9;
-        for (guint j = 1; j < 512; j++)
+        guint span = 1u << huge_order;
+
+        g_assert_cmpuint(huge_heads[h] + span, <=, n);
+        f->order[huge_heads[h]] = huge_order;
+        for (guint j = 1; j < span; j++)
             f->order[huge_heads[h] + j] = TAIL;
     }
     f->tree = ns_radix_new();
@@ -395,6 +399,12 @@ fake_new(guint n, int node, const guint *huge_heads, guint n_huge)
     f->map = ns_memmap_new(4242);
     g_array_append_val(f->map->ranges, r);
     return f;
+}
+
+static Fake *
+fake_new(guint n, int node, const guint *huge_heads, guint n_huge)
+{
+    return fake_new_order(n, node, huge_heads, n_huge, 9);
 }
 
 static void
@@ -1119,6 +1129,69 @@ test_fake_hugetlb_partial_ranges(void)
     g_assert_cmpint(f->node[0x10], ==, 0);
     g_assert_cmpint(f->node[0x1ff], ==, 0);
     g_assert_cmpuint(fake_count_on(f, f->tree, 0, 0, 1024), ==, 0xc3 + (512 - 0x100) + 512);
+    assert_no_markers(f->tree);
+}
+
+/*
+ * 1 GiB hugetlbfs pages, one whole and one that a range starts inside (as
+ * RAM above a hole would), between base pages: each moves alone in its
+ * call, asked for once by its first byte, and the report says how long the
+ * longest such call took (a vCPU touching the page waits that long).
+ */
+static void
+test_fake_gigantic_alone(void)
+{
+    const guint giga = 1u << 18;
+    const guint heads[] = { 0, giga };
+    g_autoptr(Fake) f = fake_new_order(2 * giga + 1024, 1, heads, G_N_ELEMENTS(heads), 18);
+    NsKernel host = fake_host(f, FALSE);
+    NsEngineOptions opts = { .workers = 2, .batch_max_pages = G_MAXUINT64 };
+    g_autoptr(NsEngine) e = NULL;
+    g_autoptr(NsEngineReport) r = NULL;
+    g_autoptr(GError) error = NULL;
+    const NsMemRange ranges[] = {
+        /* the first page whole; parts of the second around a hole, as the
+         * RAM around the VGA window below 1 MiB */
+        { .gpa = 0, .size = (guint64)giga * NS_GUEST_PAGE_SIZE, .page_size = G_GUINT64_CONSTANT(1) << 30 },
+        { .gpa = (guint64)giga * NS_GUEST_PAGE_SIZE, .size = 0xa0 * NS_GUEST_PAGE_SIZE,
+          .page_size = G_GUINT64_CONSTANT(1) << 30 },
+        { .gpa = (guint64)(giga + 0x100) * NS_GUEST_PAGE_SIZE, .size = (1024 - 0x100) * NS_GUEST_PAGE_SIZE,
+          .page_size = G_GUINT64_CONSTANT(1) << 30 },
+        { .gpa = (guint64)2 * giga * NS_GUEST_PAGE_SIZE, .size = 1024 * NS_GUEST_PAGE_SIZE,
+          .page_size = NS_GUEST_PAGE_SIZE },
+    };
+
+    g_free(g_array_index(f->map->ranges, NsMemRange, 0).backend);
+    g_array_set_size(f->map->ranges, 0);
+    for (guint i = 0; i < G_N_ELEMENTS(ranges); i++) {
+        NsMemRange range = ranges[i];
+
+        range.hva = FAKE_HVA + range.gpa;
+        range.backend = g_strdup(i < 3 ? "ram-node0" : "ram-node1");
+        g_array_append_val(f->map->ranges, range);
+    }
+    /* The scan's entries for the partly covered page: base entries. */
+    g_assert_nonnull(ns_radix_delete(f->tree, giga));
+    for (guint i = giga; i < giga + 1024; i++)
+        if (i < giga + 0xa0 || i >= giga + 0x100)
+            g_assert_cmpint(ns_radix_insert(f->tree, i, ns_radix_mk_present(1, 0)), ==, 0);
+    f->call_sleep_us = 0;
+
+    e = fake_engine(f, 0, &opts, &host);
+    g_assert_true(ns_engine_run(e, &error));
+    g_assert_no_error(error);
+    r = ns_engine_get_report(e);
+    g_assert_cmpint(r->outcome, ==, NS_ENGINE_OUTCOME_DONE);
+    g_assert_cmpuint(f->violations, ==, 0);
+    g_assert_cmpuint(r->failed_pages, ==, 0);
+    g_assert_cmpuint(r->gigantic_calls, ==, 2);
+    g_assert_cmpint(r->gigantic_call_max_us, >=, 0);
+    g_assert_cmpuint(f->submits[0], ==, 1);
+    g_assert_cmpuint(f->submits[giga], ==, 1); /* its parts asked for once, by the head */
+    g_assert_cmpint(f->node[0], ==, 0);
+    g_assert_cmpint(f->node[giga], ==, 0);
+    g_assert_cmpint(f->node[2 * giga + 1023], ==, 0);
+    assert_report_adds_up(r);
     assert_no_markers(f->tree);
 }
 
@@ -2279,6 +2352,7 @@ main(int argc, char **argv)
     g_test_add_func("/engine/fake/move-all", test_fake_move_all);
     g_test_add_func("/engine/fake/in-place", test_fake_in_place);
     g_test_add_func("/engine/fake/hugetlb-partial-ranges", test_fake_hugetlb_partial_ranges);
+    g_test_add_func("/engine/fake/gigantic-alone", test_fake_gigantic_alone);
     g_test_add_func("/engine/fake/huge-split", test_fake_huge_split);
     g_test_add_func("/engine/fake/dry-run", test_fake_dry_run);
     g_test_add_func("/engine/fake/busy-retry", test_fake_busy_retry);
