@@ -401,6 +401,23 @@ fake_new_order(guint n, int node, const guint *huge_heads, guint n_huge, guint8 
     return f;
 }
 
+/* @f's map becomes @ranges (hva FAKE_HVA + gpa), the first @in_node0 of
+ * backend "ram-node0", the rest "ram-node1". */
+static void
+fake_set_ranges(Fake *f, const NsMemRange *ranges, guint n, guint in_node0)
+{
+    for (guint i = 0; i < f->map->ranges->len; i++)
+        g_free(g_array_index(f->map->ranges, NsMemRange, i).backend);
+    g_array_set_size(f->map->ranges, 0);
+    for (guint i = 0; i < n; i++) {
+        NsMemRange range = ranges[i];
+
+        range.hva = FAKE_HVA + range.gpa;
+        range.backend = g_strdup(i < in_node0 ? "ram-node0" : "ram-node1");
+        g_array_append_val(f->map->ranges, range);
+    }
+}
+
 static Fake *
 fake_new(guint n, int node, const guint *huge_heads, guint n_huge)
 {
@@ -1093,19 +1110,11 @@ test_fake_hugetlb_partial_ranges(void)
     g_autoptr(GError) error = NULL;
     /* gpa 0-0xc2fff and 0x100000-0x3fffff, as QEMU's pc.ram around the ROM hole */
     const NsMemRange ranges[] = {
-        { .gpa = 0, .size = 0xc3000, .hva = FAKE_HVA },
-        { .gpa = 0x100000, .size = 0x300000, .hva = FAKE_HVA + 0x100000 },
+        { .gpa = 0, .size = 0xc3000, .page_size = 2 * 1024 * 1024 },
+        { .gpa = 0x100000, .size = 0x300000, .page_size = 2 * 1024 * 1024 },
     };
 
-    g_free(g_array_index(f->map->ranges, NsMemRange, 0).backend);
-    g_array_set_size(f->map->ranges, 0);
-    for (guint i = 0; i < G_N_ELEMENTS(ranges); i++) {
-        NsMemRange range = ranges[i];
-
-        range.page_size = 2 * 1024 * 1024;
-        range.backend = g_strdup("ram-node0");
-        g_array_append_val(f->map->ranges, range);
-    }
+    fake_set_ranges(f, ranges, G_N_ELEMENTS(ranges), G_N_ELEMENTS(ranges));
     /* What the placement scan writes for such ranges: base entries where a
      * range covers part of a huge page, a huge entry where it covers one. */
     g_assert_nonnull(ns_radix_delete(f->tree, 0));
@@ -1161,15 +1170,7 @@ test_fake_gigantic_alone(void)
           .page_size = NS_GUEST_PAGE_SIZE },
     };
 
-    g_free(g_array_index(f->map->ranges, NsMemRange, 0).backend);
-    g_array_set_size(f->map->ranges, 0);
-    for (guint i = 0; i < G_N_ELEMENTS(ranges); i++) {
-        NsMemRange range = ranges[i];
-
-        range.hva = FAKE_HVA + range.gpa;
-        range.backend = g_strdup(i < 3 ? "ram-node0" : "ram-node1");
-        g_array_append_val(f->map->ranges, range);
-    }
+    fake_set_ranges(f, ranges, G_N_ELEMENTS(ranges), 3);
     /* The scan's entries for the partly covered page: base entries. */
     g_assert_nonnull(ns_radix_delete(f->tree, giga));
     for (guint i = giga; i < giga + 1024; i++)
