@@ -111,6 +111,7 @@ class Counter:
         self.passed = self.failed = self.skipped = 0
         self.failures = []   # lines naming what failed
         self.skips = []      # lines naming what skipped
+        self.retries = []    # lines naming cases whose test host booted twice
 
     def build(self, arg):
         builddir, suites = arg, None
@@ -179,6 +180,14 @@ class Counter:
 
     def entry(self, tag, e, protos):
         name, result = e.get("name", "?"), e.get("result", "?")
+        # A case that booted its test host once more (tests/lib/test-host.sh)
+        # passed or failed on the second boot: why the first one was the
+        # rig's is listed under the summary, never silent.
+        out = (e.get("stdout") or "") + "\n" + (e.get("stderr") or "")
+        if "booting it once more" in out:
+            why = [l.strip() for l in out.splitlines()
+                   if "rig failure:" in l or l.startswith("numa-host: error:")]
+            self.retries.append(f"{tag} {name} ({result}): " + (why[0] if why else "exit 125"))
         tap = is_tap(e, protos)
         subskips, plan_reason = tap_skips(e.get("stdout")) if tap else ([], None)
         if result == "SKIP":
@@ -201,6 +210,10 @@ class Counter:
             self.skips.append(f"{tag} {name}, subtest {sub}: {why or 'no reason given'}")
 
     def report(self):
+        if self.retries:
+            print("run-all: test hosts booted once more after a rig failure:")
+            for l in self.retries:
+                print("  " + l)
         if self.failures:
             print("run-all: failed or not run:")
             for l in self.failures:
