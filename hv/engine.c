@@ -139,6 +139,8 @@ struct NsEngine {
     guint live_workers;
     guint pass;
     gint64 pass_not_before_us;
+    guint64 moved_in_pass;  /* pages moved since the current pass began */
+    gboolean last_pass;     /* a retry pass moved nothing: busy pages fail in this one */
     guint64 handled_planned_bytes; /* planned bytes no longer waiting: for the ETA */
     gint64 start_us;
     gint64 end_us;        /* 0 while running */
@@ -703,6 +705,13 @@ start_retry_pass_locked(NsEngine *e)
     g_array_set_size(e->retry, 0);
     g_array_sort(e->queue, item_cmp); /* batches finish out of order */
     e->cursor = 0;
+    /* A retry pass in which no page moved: what is still busy is held
+     * (pinned for DMA, say), and every try costs the kernel an unmap and
+     * ten copies' worth of retries per page, and the guest a fault on it.
+     * One more pass, then those pages fail (unmovable, livemap.h). */
+    if (e->pass >= 2 && e->moved_in_pass == 0)
+        e->last_pass = TRUE;
+    e->moved_in_pass = 0;
     e->pass++;
     e->pass_not_before_us = kernel_now(e) + MIN((gint64)e->pass * PASS_BACKOFF_US,
                                               PASS_BACKOFF_MAX_US);
@@ -865,7 +874,7 @@ settle_retry(NsEngine *e, Item *item, int err, BatchResult *res)
     NsPageInfo restored;
     void *entry;
 
-    if (item->tries >= e->opts.max_attempts) {
+    if (item->tries >= e->opts.max_attempts || e->last_pass) {
         settle_failed(e, item, err ? err : EBUSY, res);
         return;
     }
@@ -1165,6 +1174,7 @@ account_batch(NsEngine *e, Worker *w, guint64 weight, BatchResult *res)
     NsEngineReport *r = &e->report;
 
     g_mutex_lock(&e->lock);
+    e->moved_in_pass += res->moved_pages;
     if (res->moved_pages > 0 && r->first_move_us < 0)
         r->first_move_us = MAX(kernel_now(e) - e->start_us, 0);
     r->moved_pages += res->moved_pages;

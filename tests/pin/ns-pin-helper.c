@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * ns-pin-helper PID: pin, long term, every memfd-backed memory of process
- * PID (a QEMU whose guest RAM is share=on memfd), as a device would.
+ * ns-pin-helper PID [MIB]: pin, long term, the memfd-backed memory of
+ * process PID (a QEMU whose guest RAM is share=on memfd), as a device
+ * would: all of each memfd, or its first MIB MiB.
  *
  * It opens each of PID's memfds through /proc/PID/fd, maps it shared, and
  * registers the mapping as an io_uring fixed buffer: the kernel pins each
@@ -43,12 +44,22 @@ main(int argc, char **argv)
     struct dirent *d;
     DIR *dir;
     char *end = NULL;
+    unsigned long long limit = ~0ull; /* bytes pinned of each memfd */
     long pid;
     int ring;
 
-    if (argc != 2 || (pid = strtol(argv[1], &end, 10)) <= 0 || *end != '\0') {
-        fprintf(stderr, "usage: ns-pin-helper PID\n");
+    if (argc < 2 || argc > 3 || (pid = strtol(argv[1], &end, 10)) <= 0 || *end != '\0') {
+        fprintf(stderr, "usage: ns-pin-helper PID [MIB]\n");
         return 2;
+    }
+    if (argc == 3) {
+        long mib = strtol(argv[2], &end, 10);
+
+        if (mib <= 0 || *end != '\0') {
+            fprintf(stderr, "usage: ns-pin-helper PID [MIB]\n");
+            return 2;
+        }
+        limit = (unsigned long long)mib << 20;
     }
     snprintf(dir_path, sizeof dir_path, "/proc/%ld/fd", pid);
     dir = opendir(dir_path);
@@ -85,8 +96,12 @@ main(int argc, char **argv)
             fprintf(stderr, "ns-pin-helper: mmap %s: %s\n", target, strerror(errno));
             return 1;
         }
-        for (off_t off = 0; off < st.st_size && n < MAX_BUFFERS; off += (off_t)IOV_MAX_BYTES) {
+        for (off_t off = 0; off < st.st_size && (unsigned long long)off < limit && n < MAX_BUFFERS;
+             off += (off_t)IOV_MAX_BYTES) {
             unsigned long long left = (unsigned long long)(st.st_size - off);
+
+            if (left > limit - (unsigned long long)off)
+                left = limit - (unsigned long long)off;
 
             iov[n].iov_base = p + off;
             iov[n].iov_len = left < IOV_MAX_BYTES ? left : IOV_MAX_BYTES;

@@ -1254,6 +1254,15 @@ test_fake_dry_run(void)
     assert_same_tree(before, f->tree);
 }
 
+/*
+ * Busy pages are tried again on later passes, up to max_attempts, except
+ * that a retry pass which moves no page at all makes the next pass the
+ * last.  Regression: numa-numashift-shared timed out after 120 s on 128 MiB
+ * of guest memory pinned with io_uring fixed buffers: each of ten passes
+ * tried every pinned page again, and each try costs the kernel its own ten
+ * retries with an unmap and a remap (and the guest a fault).  If that comes
+ * back, page 200 here is tried max_attempts times instead of three.
+ */
 static void
 test_fake_busy_retry(void)
 {
@@ -1276,18 +1285,20 @@ test_fake_busy_retry(void)
     g_assert_cmpuint(r->moved_pages, ==, 1023);
     g_assert_cmpuint(r->failed_pages, ==, 1);
     g_assert_cmpuint(r->failed_by_errno[EBUSY], ==, 1);
-    g_assert_cmpuint(r->retries, ==, 10 * 2 + 3);
-    g_assert_cmpuint(r->passes, ==, 4);
+    /* Pass 2 moves nothing (100-109 still busy): pass 3 is the last; 100-109
+     * move in it, 200 fails after three tries, not max_attempts (4). */
+    g_assert_cmpuint(r->retries, ==, 11 * 2);
+    g_assert_cmpuint(r->passes, ==, 3);
     assert_report_adds_up(r);
     g_assert_cmpuint(f->submits[105], ==, 3);
-    g_assert_cmpuint(f->submits[200], ==, 4);
+    g_assert_cmpuint(f->submits[200], ==, 3);
     g_assert_cmpuint(f->submits[300], ==, 1);
     info = ns_radix_page_info(ns_test_tree_lookup(f->tree, 200));
     g_assert_cmpint(info.state, ==, NS_PAGE_FAILED);
     g_assert_cmpuint(info.node, ==, 1);
     g_assert_cmpuint(info.target, ==, 0);
     g_assert_cmpuint(info.error, ==, EBUSY);
-    g_assert_cmpuint(info.attempts, ==, 4);
+    g_assert_cmpuint(info.attempts, ==, 3);
     g_assert_true(ns_test_tree_tag_get(f->tree, 200, NS_RADIX_TAG_FAILED));
     g_assert_false(ns_test_tree_tag_get(f->tree, 105, NS_RADIX_TAG_FAILED));
     g_assert_cmpuint(ns_radix_page_info(ns_test_tree_lookup(f->tree, 105)).attempts, ==, 3);
