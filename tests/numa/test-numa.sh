@@ -121,9 +121,10 @@ if [[ ${NUMA_HOST:-0} != 1 ]]; then
 	soak-ci) args=(--nodes 2 --mem-per-node 768 --timeout 800 --quiet) ;;
 	demo) args=(--nodes 2 --mem-per-node 1024 --timeout 300 --quiet) ;;
 	numashift-4node) args=(--nodes 4 --mem-per-node 512 --timeout 300 --quiet) ;;
-	# Nodes of 2 GiB: each holds a 1 GiB-aligned block outside the kernel's
-	# own memory, reserved at boot while it is free.
-	numashift-gigantic) args=(--nodes 2 --mem-per-node 2048 --timeout 300 --quiet
+	# Nodes of 3 GiB, so that each holds a 1 GiB-aligned block free of the
+	# kernel's own early allocations (with 2 GiB nodes the boot-time
+	# reservation failed on both), reserved at boot.
+	numashift-gigantic) args=(--nodes 2 --mem-per-node 3072 --timeout 300 --quiet
 		--kernel-arg hugepagesz=1G --kernel-arg hugepages=0:1,1:1) ;;
 	race-*) args=(--nodes 2 --mem-per-node 512 --timeout 1500 --quiet --env "NS_RACE_MOVES=${NS_RACE_MOVES:-}") ;;
 	esac
