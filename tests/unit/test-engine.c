@@ -401,6 +401,20 @@ fake_new_order(guint n, int node, const guint *huge_heads, guint n_huge, guint8 
     return f;
 }
 
+/* Run @e to its end, which must come without an error, outcome done: its report. */
+static NsEngineReport *
+run_to_done(NsEngine *e)
+{
+    g_autoptr(GError) error = NULL;
+    NsEngineReport *r;
+
+    g_assert_true(ns_engine_run(e, &error));
+    g_assert_no_error(error);
+    r = ns_engine_get_report(e);
+    g_assert_cmpint(r->outcome, ==, NS_ENGINE_OUTCOME_DONE);
+    return r;
+}
+
 /* @f's map becomes @ranges (hva FAKE_HVA + gpa), the first @in_node0 of
  * backend "ram-node0", the rest "ram-node1". */
 static void
@@ -885,10 +899,7 @@ test_fake_move_all(void)
     g_autoptr(GError) error = NULL;
     guint64 units = ns_radix_count(f->tree);
 
-    g_assert_true(ns_engine_run(e, &error));
-    g_assert_no_error(error);
-    r = ns_engine_get_report(e);
-    g_assert_cmpint(r->outcome, ==, NS_ENGINE_OUTCOME_DONE);
+    r = run_to_done(e);
     g_assert_cmpuint(r->total_pages, ==, 8192);
     g_assert_cmpuint(r->planned_pages, ==, 8192);
     g_assert_cmpuint(r->planned_bytes, ==, 8192 * NS_GUEST_PAGE_SIZE);
@@ -1055,10 +1066,7 @@ test_fake_huge_split(void)
     for (guint j = 0; j < 512; j++)
         f->order[1024 + j] = 0; /* split: the tree still says one 2 MiB page */
     f->node[1024 + 7] = -1;     /* and one of its pages was freed since */
-    g_assert_true(ns_engine_run(e, &error));
-    g_assert_no_error(error);
-    r = ns_engine_get_report(e);
-    g_assert_cmpint(r->outcome, ==, NS_ENGINE_OUTCOME_DONE);
+    r = run_to_done(e);
     g_assert_cmpuint(r->split_huge, ==, 1);
     g_assert_cmpuint(r->moved_huge, ==, 1);
     g_assert_cmpuint(r->moved_pages, ==, 8191);
@@ -1124,10 +1132,7 @@ test_fake_hugetlb_partial_ranges(void)
         g_assert_cmpint(ns_radix_insert(f->tree, i, ns_radix_mk_present(1, 0)), ==, 0);
 
     e = fake_engine(f, 0, &opts, &host);
-    g_assert_true(ns_engine_run(e, &error));
-    g_assert_no_error(error);
-    r = ns_engine_get_report(e);
-    g_assert_cmpint(r->outcome, ==, NS_ENGINE_OUTCOME_DONE);
+    r = run_to_done(e);
     g_assert_cmpuint(f->violations, ==, 0);
     g_assert_cmpuint(r->failed_pages, ==, 0);
     g_assert_cmpuint(r->moved_pages, ==, 0xc3 + (512 - 0x100) + 512);
@@ -1179,10 +1184,7 @@ test_fake_gigantic_alone(void)
     f->call_sleep_us = 0;
 
     e = fake_engine(f, 0, &opts, &host);
-    g_assert_true(ns_engine_run(e, &error));
-    g_assert_no_error(error);
-    r = ns_engine_get_report(e);
-    g_assert_cmpint(r->outcome, ==, NS_ENGINE_OUTCOME_DONE);
+    r = run_to_done(e);
     g_assert_cmpuint(f->violations, ==, 0);
     g_assert_cmpuint(r->failed_pages, ==, 0);
     g_assert_cmpuint(r->gigantic_calls, ==, 2);
@@ -1278,10 +1280,7 @@ test_fake_busy_retry(void)
         f->busy[i] = 2;
     f->busy[200] = 200; /* never moves */
     e = fake_engine(f, 0, &opts, &host);
-    g_assert_true(ns_engine_run(e, &error));
-    g_assert_no_error(error);
-    r = ns_engine_get_report(e);
-    g_assert_cmpint(r->outcome, ==, NS_ENGINE_OUTCOME_DONE);
+    r = run_to_done(e);
     g_assert_cmpuint(r->moved_pages, ==, 1023);
     g_assert_cmpuint(r->failed_pages, ==, 1);
     g_assert_cmpuint(r->failed_by_errno[EBUSY], ==, 1);
