@@ -70,6 +70,7 @@ ns_engine_report_to_json(const NsEngineReport *r)
         /* Who else maps the pages left with EACCES ("" when no one by name). */
         json_builder_set_member_name(b, "shared_with");
         json_builder_add_string_value(b, r->shared_with);
+        add_int(b, "shared_ksm_pages", (gint64)r->shared_ksm_pages);
     }
     if (r->kvm.valid) {
         json_builder_set_member_name(b, "kvm");

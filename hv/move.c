@@ -116,15 +116,62 @@ note_kvm_deltas(NsMove *move, const NsKvmCounters *before, const NsKvmCounters *
     g_mutex_unlock(&move->lock);
 }
 
+#define KPF_KSM_BIT 21                                   /* kpageflags: merged by KSM */
+#define PAGEMAP_PRESENT (G_GUINT64_CONSTANT(1) << 63)
+#define PAGEMAP_PFN_MASK ((G_GUINT64_CONSTANT(1) << 55) - 1)
+
+/*
+ * Of the pages in @tree that failed with EACCES, how many KSM merged: the
+ * kernel's KPF_KSM flag of the frame each is on (pagemap, then
+ * kpageflags; both need CAP_SYS_ADMIN).  0 when they cannot be read.
+ */
+static guint64
+count_ksm_pages(const NsKernel *kernel, NsRadix *tree, const NsMemMap *map)
+{
+    NsKernelPages *pages = kernel->pages_open != NULL ? kernel->pages_open(kernel->data, map->pid)
+                                                      : NULL;
+    NsRadixIter it;
+    guint64 gfn;
+    void *entry;
+    guint64 ksm = 0;
+
+    if (pages == NULL)
+        return 0;
+    urcu_memb_read_lock();
+    ns_radix_iter_init(&it, 0, UINT64_MAX);
+    while ((entry = ns_radix_iter_next(tree, &it, &gfn)) != NULL) {
+        NsPageInfo info = ns_radix_page_info(entry);
+        const NsMemRange *r;
+        guint64 pm = 0;
+        guint64 flags = 0;
+
+        if (info.state != NS_PAGE_FAILED || info.error != EACCES)
+            continue;
+        r = ns_memmap_lookup(map, gfn << NS_GUEST_PAGE_SHIFT);
+        if (r == NULL)
+            continue;
+        if (kernel->pagemap_read(pages, (r->hva + (gfn << NS_GUEST_PAGE_SHIFT) - r->gpa) >>
+                                            NS_GUEST_PAGE_SHIFT,
+                                 &pm, 1) == 1 &&
+            (pm & PAGEMAP_PRESENT) &&
+            kernel->kpageflags_read(pages, pm & PAGEMAP_PFN_MASK, &flags, 1) == 1 &&
+            (flags & (G_GUINT64_CONSTANT(1) << KPF_KSM_BIT)))
+            ksm++;
+    }
+    urcu_memb_read_unlock();
+    kernel->pages_close(pages);
+    return ksm;
+}
+
 /*
  * Pages the kernel left with EACCES are mapped by other processes too:
  * name them in the report (shared_with), from the backing objects of
  * @map's ranges that are not anonymous memory (a share=on memfd or file
- * backend).  Anonymous memory has no one to name: KSM merged the page, or
- * a fork shares it.
+ * backend), and count those KSM merged (shared_ksm_pages).  Anonymous
+ * memory has no one to name: KSM merged the page, or a fork shares it.
  */
 static void
-note_shared_mappers(NsMove *move, const NsMemMap *map)
+note_shared_mappers(NsMove *move, NsLiveMap *live, const NsMemMap *map)
 {
     g_autofree char *maps_path = g_strdup_printf("/proc/%d/maps", (int)map->pid);
     g_autoptr(GArray) maps = NULL;
@@ -164,9 +211,16 @@ note_shared_mappers(NsMove *move, const NsMemMap *map)
         }
     }
     text = ns_mappers_describe(all, 4);
+    NsKernel kernel;
+
+    ns_kernel_resolve(move->spec.engine.kernel, &kernel);
+    guint64 ksm = count_ksm_pages(&kernel, ns_live_map_get_tree(live), map);
+
     g_mutex_lock(&move->lock);
-    if (move->report != NULL)
+    if (move->report != NULL) {
         g_strlcpy(move->report->shared_with, text, sizeof move->report->shared_with);
+        move->report->shared_ksm_pages = ksm;
+    }
     g_mutex_unlock(&move->lock);
 }
 
@@ -1148,7 +1202,7 @@ ns_move_run_on(NsMove *move, const NsDomainConfig *config, NsMovePinningFunc pin
 
     if (kvm && move->kvm_counters(move->kvm_counters_data, &kvm_after))
         note_kvm_deltas(move, &kvm_before, &kvm_after);
-    note_shared_mappers(move, map);
+    note_shared_mappers(move, live, map);
 
     /* The live map describes the whole guest afterwards: windows that
      * covered all of it did; otherwise the rest is as old as it was, and

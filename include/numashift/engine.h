@@ -317,6 +317,8 @@ typedef struct {
                                     the other processes that map that memory, "pid 812
                                     (vhost-user-blk)" (mappers.h); "": none by name
                                     (KSM-merged or fork-shared anonymous memory) */
+    guint64 shared_ksm_pages;    /* for the caller to fill: of the pages that failed with
+                                    EACCES, those KSM merged (kpageflags KPF_KSM) */
 } NsEngineReport;
 
 typedef struct NsEngine NsEngine;

@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <glib.h>
+#include <numaif.h>
 #include <string.h>
 #include <unistd.h>
 #include <urcu/urcu-memb.h>
@@ -36,12 +37,18 @@
 #define PM_PRESENT (G_GUINT64_CONSTANT(1) << 63)
 #define WAIT_S 10
 
+#define KPF_KSM (G_GUINT64_CONSTANT(1) << 21)
+
+typedef struct _Fixture Fixture;
+
 struct NsKernelPages {
-    gpointer unused;
+    Fixture *f;
 };
 
-typedef struct {
+struct _Fixture {
     guint8 node[GUEST_PAGES]; /* atomic: the engine's workers write, the test reads */
+    gboolean shared[GUEST_PAGES]; /* another process maps it too: EACCES (set before the run) */
+    gboolean ksm[GUEST_PAGES];    /* and KSM merged it (kpageflags) */
     gint moves;               /* move_pages calls that moved (atomic) */
     gint pinning_calls;       /* atomic */
     char *sysfs;
@@ -52,7 +59,7 @@ typedef struct {
     NsMove *move;
     gboolean ok;
     GError *error;
-} Fixture;
+};
 
 static long
 fake_move_pages(gpointer data, pid_t pid, gulong count, void **pages, const int *nodes,
@@ -69,7 +76,9 @@ fake_move_pages(gpointer data, pid_t pid, gulong count, void **pages, const int 
         }
         guint64 page = (hva - GUEST_HVA) >> 12;
 
-        if (nodes != NULL) {
+        if (nodes != NULL && f->shared[page] && !(flags & MPOL_MF_MOVE_ALL)) {
+            status[i] = -EACCES;
+        } else if (nodes != NULL) {
             __atomic_store_n(&f->node[page], (guint8)nodes[i], __ATOMIC_RELAXED);
             status[i] = nodes[i];
         } else {
@@ -90,7 +99,10 @@ fake_check_node(gpointer data, guint node, GError **error)
 static NsKernelPages *
 fake_pages_open(gpointer data, pid_t pid)
 {
-    return g_new0(NsKernelPages, 1);
+    NsKernelPages *pages = g_new0(NsKernelPages, 1);
+
+    pages->f = data;
+    return pages;
 }
 
 static gssize
@@ -109,6 +121,12 @@ static gssize
 fake_kpageflags_read(NsKernelPages *pages, guint64 pfn, guint64 *out, gsize n)
 {
     memset(out, 0, n * sizeof *out); /* base pages, no THP */
+    for (gsize i = 0; i < n; i++) {
+        guint64 page = (pfn + i) & ((G_GUINT64_CONSTANT(1) << 30) - 1);
+
+        if (page < GUEST_PAGES && pages->f->ksm[page])
+            out[i] = KPF_KSM;
+    }
     return (gssize)n;
 }
 
@@ -407,6 +425,35 @@ test_kvm_counters_none(Fixture *f, gconstpointer held)
     g_assert_false(json_object_has_member(json_node_get_object(json), "kvm"));
 }
 
+/*
+ * Pages other processes map come back EACCES: left where they are, counted
+ * as shared, and those KSM merged counted as such (kpageflags KPF_KSM of
+ * the frame each is on).  Nothing maps this guest's memory by name (it is
+ * not mapped in this process at all): shared_with stays empty.
+ */
+static void
+test_shared_and_ksm(Fixture *f, gconstpointer held)
+{
+    for (guint i = 10; i < 20; i++)
+        f->shared[i] = TRUE;
+    for (guint i = 10; i < 15; i++)
+        f->ksm[i] = TRUE;
+    run(f);
+    g_assert_no_error(f->error);
+    g_assert_true(f->ok);
+    g_autoptr(NsEngineReport) report = ns_move_get_report(f->move);
+
+    g_assert_nonnull(report);
+    g_assert_cmpuint(report->failed_by_errno[EACCES], ==, 10);
+    g_assert_cmpuint(report->shared_ksm_pages, ==, 5);
+    g_assert_cmpstr(report->shared_with, ==, "");
+    g_assert_cmpuint(report->moved_pages, ==, GUEST_PAGES - 10);
+    g_assert_cmpuint(__atomic_load_n(&f->node[12], __ATOMIC_RELAXED), ==, 0);
+    g_autoptr(JsonNode) json = ns_engine_report_to_json(report);
+
+    g_assert_cmpint(json_object_get_int_member(json_node_get_object(json), "shared_ksm_pages"), ==, 5);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -425,6 +472,7 @@ main(int argc, char **argv)
     MOVE_TEST("/move/not-held", FALSE, test_not_held);
     MOVE_TEST("/move/kvm-counters", FALSE, test_kvm_counters);
     MOVE_TEST("/move/kvm-counters-none", FALSE, test_kvm_counters_none);
+    MOVE_TEST("/move/shared-and-ksm", FALSE, test_shared_and_ksm);
     rc = g_test_run();
     ns_test_sysfs_remove(lockdir);
     return rc;
