@@ -130,35 +130,39 @@ count_ksm_pages(const NsKernel *kernel, NsRadix *tree, const NsMemMap *map)
 {
     NsKernelPages *pages = kernel->pages_open != NULL ? kernel->pages_open(kernel->data, map->pid)
                                                       : NULL;
-    NsRadixIter it;
-    guint64 gfn;
-    void *entry;
+    void *entries[64];
+    guint64 gfns[64];
+    guint64 next = 0;
+    gsize n;
     guint64 ksm = 0;
 
     if (pages == NULL)
         return 0;
-    urcu_memb_read_lock();
-    ns_radix_iter_init(&it, 0, UINT64_MAX);
-    while ((entry = ns_radix_iter_next(tree, &it, &gfn)) != NULL) {
-        NsPageInfo info = ns_radix_page_info(entry);
-        const NsMemRange *r;
-        guint64 pm = 0;
-        guint64 flags = 0;
+    /* Failed entries carry the FAILED tag: only they are visited. */
+    do {
+        urcu_memb_read_lock();
+        n = ns_radix_gang_lookup_tag(tree, next, NS_RADIX_TAG_FAILED, G_N_ELEMENTS(entries),
+                                     entries, gfns);
+        urcu_memb_read_unlock();
+        for (gsize i = 0; i < n; i++) {
+            NsPageInfo info = ns_radix_page_info(entries[i]);
+            const NsMemRange *r = ns_memmap_lookup(map, gfns[i] << NS_GUEST_PAGE_SHIFT);
+            guint64 pm = 0;
+            guint64 flags = 0;
 
-        if (info.state != NS_PAGE_FAILED || info.error != EACCES)
-            continue;
-        r = ns_memmap_lookup(map, gfn << NS_GUEST_PAGE_SHIFT);
-        if (r == NULL)
-            continue;
-        if (kernel->pagemap_read(pages, (r->hva + (gfn << NS_GUEST_PAGE_SHIFT) - r->gpa) >>
-                                            NS_GUEST_PAGE_SHIFT,
-                                 &pm, 1) == 1 &&
-            (pm & PAGEMAP_PRESENT) &&
-            kernel->kpageflags_read(pages, pm & PAGEMAP_PFN_MASK, &flags, 1) == 1 &&
-            (flags & (G_GUINT64_CONSTANT(1) << KPF_KSM_BIT)))
-            ksm++;
-    }
-    urcu_memb_read_unlock();
+            if (info.state != NS_PAGE_FAILED || info.error != EACCES || r == NULL)
+                continue;
+            if (kernel->pagemap_read(pages, (r->hva + (gfns[i] << NS_GUEST_PAGE_SHIFT) - r->gpa) >>
+                                                NS_GUEST_PAGE_SHIFT,
+                                     &pm, 1) == 1 &&
+                (pm & PAGEMAP_PRESENT) &&
+                kernel->kpageflags_read(pages, pm & PAGEMAP_PFN_MASK, &flags, 1) == 1 &&
+                (flags & (G_GUINT64_CONSTANT(1) << KPF_KSM_BIT)))
+                ksm++;
+        }
+        if (n > 0)
+            next = gfns[n - 1] + 1;
+    } while (n == G_N_ELEMENTS(entries) && next != 0);
     kernel->pages_close(pages);
     return ksm;
 }
