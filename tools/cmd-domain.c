@@ -516,8 +516,8 @@ print_report(const NsCli *cli, const NsEngineReport *r)
             printf("  failed with %s: %" G_GUINT64_FORMAT " pages\n", g_strerror((int)e),
                    r->failed_by_errno[e]);
     if (r->shared_ksm_pages != 0)
-        printf("  KSM-merged, left where they are: %" G_GUINT64_FORMAT " of the shared pages below\n",
-               r->shared_ksm_pages);
+        printf("  KSM-merged, left where they are: %" G_GUINT64_FORMAT
+               " of the guest's shared pages\n", r->shared_ksm_pages);
     if (r->failed_by_errno[EACCES] != 0)
         printf("  shared with another process, left where they are: %" G_GUINT64_FORMAT
                " pages (%s%s); --move-shared moves them for every process\n",

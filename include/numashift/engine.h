@@ -317,8 +317,10 @@ typedef struct {
                                     the other processes that map that memory, "pid 812
                                     (vhost-user-blk)" (mappers.h); "": none by name
                                     (KSM-merged or fork-shared anonymous memory) */
-    guint64 shared_ksm_pages;    /* for the caller to fill: of the pages that failed with
-                                    EACCES, those KSM merged (kpageflags KPF_KSM) */
+    guint64 shared_ksm_pages;    /* for the caller to fill: of the guest's pages the live
+                                    map holds as failed with EACCES (in this job or, still
+                                    backing off, in earlier ones), those KSM merged
+                                    (kpageflags KPF_KSM) */
 } NsEngineReport;
 
 typedef struct NsEngine NsEngine;
