@@ -896,7 +896,6 @@ test_fake_move_all(void)
     NsEngineOptions opts = { .workers = 4, .batch_max_pages = 700 };
     g_autoptr(NsEngine) e = fake_engine(f, 0, &opts, &host);
     g_autoptr(NsEngineReport) r = NULL;
-    g_autoptr(GError) error = NULL;
     guint64 units = ns_radix_count(f->tree);
 
     r = run_to_done(e);
@@ -1061,7 +1060,6 @@ test_fake_huge_split(void)
     NsEngineOptions opts = { .workers = 2 };
     g_autoptr(NsEngine) e = fake_engine(f, 0, &opts, &host);
     g_autoptr(NsEngineReport) r = NULL;
-    g_autoptr(GError) error = NULL;
 
     for (guint j = 0; j < 512; j++)
         f->order[1024 + j] = 0; /* split: the tree still says one 2 MiB page */
@@ -1115,7 +1113,6 @@ test_fake_hugetlb_partial_ranges(void)
     NsEngineOptions opts = { .workers = 2 };
     g_autoptr(NsEngine) e = NULL;
     g_autoptr(NsEngineReport) r = NULL;
-    g_autoptr(GError) error = NULL;
     /* gpa 0-0xc2fff and 0x100000-0x3fffff, as QEMU's pc.ram around the ROM hole */
     const NsMemRange ranges[] = {
         { .gpa = 0, .size = 0xc3000, .page_size = 2 * 1024 * 1024 },
@@ -1162,7 +1159,6 @@ test_fake_gigantic_alone(void)
     NsEngineOptions opts = { .workers = 2, .batch_max_pages = G_MAXUINT64 };
     g_autoptr(NsEngine) e = NULL;
     g_autoptr(NsEngineReport) r = NULL;
-    g_autoptr(GError) error = NULL;
     const NsMemRange ranges[] = {
         /* the first page whole; parts of the second around a hole, as the
          * RAM around the VGA window below 1 MiB */
@@ -1273,7 +1269,6 @@ test_fake_busy_retry(void)
     NsEngineOptions opts = { .workers = 2, .max_attempts = 4 };
     g_autoptr(NsEngine) e = NULL;
     g_autoptr(NsEngineReport) r = NULL;
-    g_autoptr(GError) error = NULL;
     NsPageInfo info;
 
     for (guint i = 100; i < 110; i++)
