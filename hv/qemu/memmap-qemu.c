@@ -101,15 +101,13 @@ keep_ram_regions(NsMemMap *map, const GArray *is_rom, GHashTable *ram_names)
 {
     guint kept = 0;
     const NsMemRange *prev = NULL;
-    guint64 hidden_from = 0; /* gpa right after @prev, if a real ROM follows it */
-    gboolean rom_after_prev = FALSE;
+    gboolean rom_after_prev = FALSE; /* a real ROM lies between @prev and the next range */
 
     for (guint i = 0; i < map->ranges->len; i++) {
         NsMemRange *r = &g_array_index(map->ranges, NsMemRange, i);
 
         if (g_array_index(is_rom, gboolean, i) && !g_hash_table_contains(ram_names, r->backend)) {
-            if (prev != NULL && r->gpa >= hidden_from)
-                rom_after_prev = TRUE;
+            rom_after_prev = prev != NULL;
             g_clear_pointer(&r->backend, g_free);
             continue;
         }
@@ -119,7 +117,6 @@ keep_ram_regions(NsMemMap *map, const GArray *is_rom, GHashTable *ram_names)
         g_array_index(map->ranges, NsMemRange, kept) = *r;
         prev = &g_array_index(map->ranges, NsMemRange, kept);
         kept++;
-        hidden_from = prev->gpa + prev->size;
         rom_after_prev = FALSE;
     }
     g_array_set_size(map->ranges, kept);
