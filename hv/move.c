@@ -179,9 +179,8 @@ note_shared_mappers(NsMove *move, NsLiveMap *live, const NsMemMap *map)
 {
     g_autofree char *maps_path = g_strdup_printf("/proc/%d/maps", (int)map->pid);
     g_autoptr(GArray) maps = NULL;
-    g_autoptr(GPtrArray) all = g_ptr_array_new_with_free_func((GDestroyNotify)ns_mapper_free);
-    g_autoptr(GHashTable) seen_objects = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    g_autoptr(GHashTable) seen_pids = g_hash_table_new(g_direct_hash, g_direct_equal);
+    g_autoptr(GArray) objects = g_array_new(FALSE, FALSE, sizeof(NsMappedObject));
+    g_autoptr(GPtrArray) mappers = NULL;
     g_autofree char *text = NULL;
 
     g_mutex_lock(&move->lock);
@@ -189,32 +188,25 @@ note_shared_mappers(NsMove *move, NsLiveMap *live, const NsMemMap *map)
     g_mutex_unlock(&move->lock);
     if (!shared)
         return;
+    /* The backing objects of the ranges' mappings, then one pass over /proc. */
     maps = ns_memmap_read_maps(maps_path, TRUE, NULL);
     for (guint i = 0; maps != NULL && i < map->ranges->len; i++) {
         const NsMemRange *r = &g_array_index(map->ranges, NsMemRange, i);
 
         for (guint j = 0; j < maps->len; j++) {
             const NsMapsEntry *e = &g_array_index(maps, NsMapsEntry, j);
-            g_autofree char *object = NULL;
-            g_autoptr(GPtrArray) found = NULL;
+            NsMappedObject o = { e->dev_major, e->dev_minor, e->inode };
 
             if (r->hva < e->start || r->hva >= e->end || e->inode == 0)
                 continue;
-            object = g_strdup_printf("%u:%u:%" G_GUINT64_FORMAT, e->dev_major, e->dev_minor,
-                                     e->inode);
-            if (!g_hash_table_add(seen_objects, g_steal_pointer(&object)))
-                break;
-            found = ns_mappers_find(NULL, map->pid, e->dev_major, e->dev_minor, e->inode, NULL);
-            for (guint k = 0; found != NULL && k < found->len; k++) {
-                NsMapper *m = found->pdata[k];
-
-                if (g_hash_table_add(seen_pids, GINT_TO_POINTER(m->pid)))
-                    g_ptr_array_add(all, g_ptr_array_steal_index(found, k--));
-            }
+            g_array_append_val(objects, o); /* a backend met twice is matched twice: harmless */
             break;
         }
     }
-    text = ns_mappers_describe(all, 4);
+    if (objects->len > 0)
+        mappers = ns_mappers_find(NULL, map->pid, (const NsMappedObject *)objects->data,
+                                  objects->len, NULL);
+    text = ns_mappers_describe(mappers, 4);
     NsKernel kernel;
 
     ns_kernel_resolve(move->spec.engine.kernel, &kernel);

@@ -22,15 +22,17 @@ ns_mapper_free(NsMapper *mapper)
 }
 
 static gboolean
-maps_object(const char *maps_path, guint dev_major, guint dev_minor, guint64 inode)
+maps_any(const char *maps_path, const NsMappedObject *objects, guint n_objects)
 {
     g_autoptr(GArray) maps = ns_memmap_read_maps(maps_path, TRUE, NULL);
 
     for (guint i = 0; maps != NULL && i < maps->len; i++) {
         const NsMapsEntry *e = &g_array_index(maps, NsMapsEntry, i);
 
-        if (e->inode == inode && e->dev_major == dev_major && e->dev_minor == dev_minor)
-            return TRUE;
+        for (guint j = 0; j < n_objects; j++)
+            if (e->inode == objects[j].inode && e->dev_major == objects[j].dev_major &&
+                e->dev_minor == objects[j].dev_minor)
+                return TRUE;
     }
     return FALSE;
 }
@@ -45,8 +47,8 @@ compare_pid(gconstpointer a, gconstpointer b)
 }
 
 GPtrArray *
-ns_mappers_find(const char *proc_root, pid_t self, guint dev_major, guint dev_minor,
-                guint64 inode, GError **error)
+ns_mappers_find(const char *proc_root, pid_t self, const NsMappedObject *objects,
+                guint n_objects, GError **error)
 {
     const char *root = proc_root != NULL ? proc_root : "/proc";
     g_autoptr(GError) local = NULL;
@@ -54,10 +56,12 @@ ns_mappers_find(const char *proc_root, pid_t self, guint dev_major, guint dev_mi
     g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func((GDestroyNotify)ns_mapper_free);
     const char *name;
 
-    if (inode == 0) {
-        g_set_error_literal(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
-                            "anonymous memory (inode 0) has no other mappers to name");
-        return NULL;
+    for (guint j = 0; j < n_objects; j++) {
+        if (objects[j].inode == 0) {
+            g_set_error_literal(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                                "anonymous memory (inode 0) has no other mappers to name");
+            return NULL;
+        }
     }
     dir = g_dir_open(root, 0, &local);
     if (dir == NULL) {
@@ -76,7 +80,7 @@ ns_mappers_find(const char *proc_root, pid_t self, guint dev_major, guint dev_mi
             (pid_t)pid == self)
             continue;
         maps_path = g_build_filename(root, name, "maps", NULL);
-        if (!maps_object(maps_path, dev_major, dev_minor, inode))
+        if (!maps_any(maps_path, objects, n_objects))
             continue;
         comm_path = g_build_filename(root, name, "comm", NULL);
         if (!g_file_get_contents(comm_path, &comm, NULL, NULL))

@@ -20,6 +20,13 @@ typedef struct {
     char *comm; /* /proc/PID/comm, without its newline; "?" when gone meanwhile */
 } NsMapper;
 
+/* A mapped object as /proc/PID/maps names it: device and inode. */
+typedef struct {
+    guint dev_major;
+    guint dev_minor;
+    guint64 inode;
+} NsMappedObject;
+
 /* Free @mapper; NULL is accepted.  Context: any thread. */
 void ns_mapper_free(NsMapper *mapper);
 
@@ -27,17 +34,17 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(NsMapper, ns_mapper_free)
 
 /*
  * Every process under @proc_root (NULL: "/proc") other than @self whose
- * maps show the object @dev_major:@dev_minor, inode @inode (non-zero), as
- * a new array of NsMapper * (free function set), in ascending PID order.
- * A process that exits meanwhile, or whose maps may not be read, is
- * skipped, not an error.  Errors: NS_ERROR_IO when @proc_root cannot be
- * listed; NS_ERROR_INVALID_INPUT for inode 0 (anonymous memory is nobody's
- * to share by name).
- * Context: any thread; reads every process's maps (milliseconds per
+ * maps show any of the @n_objects @objects (each inode non-zero), as a new
+ * array of NsMapper * (free function set), in ascending PID order, each
+ * process once.  A process that exits meanwhile, or whose maps may not be
+ * read, is skipped, not an error.  Errors: NS_ERROR_IO when @proc_root
+ * cannot be listed; NS_ERROR_INVALID_INPUT for an inode 0 (anonymous
+ * memory is nobody's to share by name).
+ * Context: any thread; reads every process's maps once (milliseconds per
  * hundred processes): call it when pages were found shared, not per page.
  */
-GPtrArray *ns_mappers_find(const char *proc_root, pid_t self, guint dev_major, guint dev_minor,
-                           guint64 inode, GError **error);
+GPtrArray *ns_mappers_find(const char *proc_root, pid_t self, const NsMappedObject *objects,
+                           guint n_objects, GError **error);
 
 /*
  * @mappers in a few words: "pid 812 (vhost-user-blk), pid 901 (virtiofsd)",

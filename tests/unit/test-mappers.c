@@ -66,12 +66,14 @@ test_real_memfd(void)
     g_assert_cmpint(fd, >=, 0);
     g_assert_cmpint(ftruncate(fd, (off_t)size), ==, 0);
     g_assert_cmpint(fstat(fd, &st), ==, 0);
+    const NsMappedObject guest_ram = { major(st.st_dev), minor(st.st_dev), st.st_ino };
+
     mine = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     g_assert_true(mine != MAP_FAILED);
     child = start_mapper(fd, size);
 
     /* Seen from "QEMU" (this process): the child maps it, by name. */
-    found = ns_mappers_find(NULL, getpid(), major(st.st_dev), minor(st.st_dev), st.st_ino, &error);
+    found = ns_mappers_find(NULL, getpid(), &guest_ram, 1, &error);
     g_assert_no_error(error);
     g_assert_cmpuint(found->len, ==, 1);
     g_assert_cmpint(((NsMapper *)found->pdata[0])->pid, ==, child);
@@ -82,7 +84,7 @@ test_real_memfd(void)
 
     /* Seen from the child: this process maps it. */
     g_clear_pointer(&found, g_ptr_array_unref);
-    found = ns_mappers_find(NULL, child, major(st.st_dev), minor(st.st_dev), st.st_ino, &error);
+    found = ns_mappers_find(NULL, child, &guest_ram, 1, &error);
     g_assert_no_error(error);
     g_assert_cmpuint(found->len, ==, 1);
     g_assert_cmpint(((NsMapper *)found->pdata[0])->pid, ==, getpid());
@@ -90,7 +92,7 @@ test_real_memfd(void)
     /* Once the child is gone, nobody else. */
     kill(child, SIGKILL);
     g_assert_cmpint(waitpid(child, NULL, 0), ==, child);
-    none = ns_mappers_find(NULL, getpid(), major(st.st_dev), minor(st.st_dev), st.st_ino, &error);
+    none = ns_mappers_find(NULL, getpid(), &guest_ram, 1, &error);
     g_assert_no_error(error);
     g_assert_cmpuint(none->len, ==, 0);
     munmap(mine, size);
@@ -135,6 +137,9 @@ test_written_proc(void)
         "7f0000000000-7f0004000000 rw-s 00000000 00:01 1046   /memfd:guest (deleted)\n";
     static const char other[] =
         "7f0000000000-7f0004000000 rw-s 00000000 00:01 2000   /memfd:other (deleted)\n";
+    const NsMappedObject guest = { 0, 1, 1046 };
+    const NsMappedObject both[] = { { 0, 1, 1046 }, { 0, 1, 2000 } };
+    const NsMappedObject anonymous = { 0, 1, 0 };
     g_autofree char *root = g_dir_make_tmp("ns-proc-XXXXXX", NULL);
     g_autoptr(GError) error = NULL;
     g_autoptr(GPtrArray) found = NULL;
@@ -153,17 +158,24 @@ test_written_proc(void)
     write_proc(root, "self", shared, "self\n");              /* not a PID */
     write_proc(root, "0123", shared, "leading-zero\n");      /* not a PID */
 
-    found = ns_mappers_find(root, 100, 0, 1, 1046, &error);
+    found = ns_mappers_find(root, 100, &guest, 1, &error);
     g_assert_no_error(error);
     text = ns_mappers_describe(found, 4);
     g_assert_cmpstr(text, ==, "pid 77 (?), pid 812 (vhost-user-blk)");
+    /* Two backends in one pass: each process once, in PID order. */
+    g_clear_pointer(&found, g_ptr_array_unref);
+    g_clear_pointer(&text, g_free);
+    found = ns_mappers_find(root, 100, both, G_N_ELEMENTS(both), &error);
+    g_assert_no_error(error);
+    text = ns_mappers_describe(found, 4);
+    g_assert_cmpstr(text, ==, "pid 77 (?), pid 90 (bystander), pid 812 (vhost-user-blk)");
 
     /* Anonymous memory has nobody to name; an unreadable root is an error. */
-    g_assert_null(ns_mappers_find(root, 100, 0, 1, 0, &error));
+    g_assert_null(ns_mappers_find(root, 100, &anonymous, 1, &error));
     g_assert_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT);
     g_clear_error(&error);
     missing = g_build_filename(root, "nowhere", NULL);
-    g_assert_null(ns_mappers_find(missing, 100, 0, 1, 1046, &error));
+    g_assert_null(ns_mappers_find(missing, 100, &guest, 1, &error));
     g_assert_error(error, NS_ERROR, NS_ERROR_IO);
 
     /* Many: the first few by name, then a count. */
