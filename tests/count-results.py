@@ -30,7 +30,8 @@ The unit of counting is the meson test, as meson itself counts:
            and stay skipped under CI=true.  A passing TAP test with skipped
            subtests therefore counts once in passed and once per skipped
            subtest in skipped.
-Failures are listed, then skips (test, subtest, reason), then the closing
+Failures are listed, each with its reason (the test's last "FAIL:" line,
+else the test host's error, else its last line on stderr), then skips (test, subtest, reason), then the closing
 line "N passed, N failed, N skipped", always the last line.  Exit status 1
 if anything failed or nothing passed.
 
@@ -65,6 +66,22 @@ def last_line(*texts):
         if lines:
             return lines[-1][:160]
     return ""
+
+
+def failure_reason(stderr, stdout):
+    """Why a test failed, in one line: its last "FAIL: ..." line (the
+    tests' own fail()), else the test host's last error, else a GLib
+    test's failed assertion, else its last
+    line on stderr (stdout is TAP: its last line is a result, not a
+    reason).  CI shows only the tail of the run: this line is what reaches
+    whoever reads it."""
+    lines = [l.strip() for t in (stderr, stdout) for l in (t or "").splitlines() if l.strip()]
+    for pattern in (r"\bFAIL: ", r"^numa-host: error: |rig failure: ",
+                    r":ERROR:.*assertion failed|^Bail out! "):
+        hits = [l for l in lines if re.search(pattern, l)]
+        if hits:
+            return hits[-1][:200]
+    return last_line(stderr)
 
 
 def read_lines(path):
@@ -204,7 +221,8 @@ class Counter:
             self.passed += 1
         else:
             self.failed += 1
-            self.failures.append(f"{tag} {name}: {result}")
+            why = failure_reason(e.get("stderr"), e.get("stdout"))
+            self.failures.append(f"{tag} {name}: {result}" + (f": {why}" if why else ""))
         for sub, why in subskips:
             self.skipped += 1
             self.skips.append(f"{tag} {name}, subtest {sub}: {why or 'no reason given'}")

@@ -25,17 +25,26 @@ GUEST_EXIT_STATUS=0
 GUEST_DIR=
 GUEST_PID=
 GUEST_LOG=
+GUEST_ACCEL=
 GUEST_QMP=
 GUEST_STATUS=
 _guest_cat_pid=
 _guest_cleanups=()
 
+# Seconds since the script started, on every line it says: a slow or
+# failing test shows where its time went.
+_guest_t0=${EPOCHREALTIME/[.,]/}
+_guest_elapsed() {
+	local us=$((${EPOCHREALTIME/[.,]/} - _guest_t0))
+	printf '%d.%d' $((us / 1000000)) $((us / 100000 % 10))
+}
+
 # fail MESSAGE...: one line on stderr and exit 1.
 fail() {
-	printf '%s: FAIL: %s\n' "${0##*/}" "$*" >&2
+	printf '%s: [%ss] FAIL: %s\n' "${0##*/}" "$(_guest_elapsed)" "$*" >&2
 	exit 1
 }
-say() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
+say() { printf '%s: [%ss] %s\n' "${0##*/}" "$(_guest_elapsed)" "$*" >&2; }
 
 # The time in microseconds is ${EPOCHREALTIME/[.,]/} (no fork in a poll loop).
 
@@ -120,6 +129,49 @@ stop_pid() {
 	reap_pid "$1" "$2" "${3:-a process stopped with SIGTERM}"
 }
 
+# kvm_froze KEY LOG PIDFILE: true when the KVM guest of the QEMU whose PID
+# is in PIDFILE froze, as nested KVM in the TCG test host froze guests
+# (docs/testing.md, "Nested KVM"): its serial LOG silent for
+# LV_FREEZE_SECS (60) while its vCPU threads ("CPU N/KVM") ran at least
+# half of five seconds of wall time.  A guest runs a verifying pass in well
+# under a second and prints after each, so that much silence is a guest
+# that no longer progresses.  A stall of numashift's making looks
+# different: a vCPU that touches a page in flight sleeps in the kernel
+# (migration_entry_wait, state D), and a lost or torn write is reported by
+# the guest itself.  Sets KVM_FROZE_WHY.  Called from waits' predicates
+# (every 0.1 s): cheap until the log is old; KEY keeps each guest's
+# five-second window apart.
+declare -A _kvm_froze_t0=() _kvm_froze_run0=()
+KVM_FROZE_WHY=
+kvm_froze() {
+	local key=$1 log=$2 age now run=0 pid t wall ran
+	age=$((EPOCHSECONDS - $(stat -c %Y "$log" 2>/dev/null || echo "$EPOCHSECONDS")))
+	if ((age < ${LV_FREEZE_SECS:-60})); then
+		unset "_kvm_froze_t0[$key]"
+		return 1
+	fi
+	pid=$(cat "$3" 2>/dev/null) || return 1
+	now=${EPOCHREALTIME/[.,]/}
+	for t in /proc/"$pid"/task/*; do
+		[[ $(cat "$t/comm" 2>/dev/null) == "CPU "*/KVM ]] || continue
+		run=$((run + $(cut -d' ' -f1 "$t/schedstat" 2>/dev/null || echo 0)))
+	done
+	if [[ -z ${_kvm_froze_t0[$key]:-} ]]; then
+		_kvm_froze_t0[$key]=$now
+		_kvm_froze_run0[$key]=$run
+		return 1
+	fi
+	# Five seconds of vCPU run time against wall time (both in us).
+	((now - _kvm_froze_t0[$key] >= 5000000)) || return 1
+	wall=$((now - _kvm_froze_t0[$key])) ran=$(((run - _kvm_froze_run0[$key]) / 1000))
+	if ((ran * 2 < wall)); then
+		unset "_kvm_froze_t0[$key]"
+		return 1
+	fi
+	KVM_FROZE_WHY="its serial port silent for ${age} s while its vCPU threads ran $((ran / 1000)) ms of the last $((wall / 1000)) ms"
+	return 0
+}
+
 # on_exit COMMAND: run COMMAND (a string) from the EXIT trap, last in first.
 on_exit() { _guest_cleanups=("$1" "${_guest_cleanups[@]}"); }
 
@@ -154,6 +206,10 @@ guest_report_tool() {
 	printf '%s\n' "${NS_BUILD_ROOT:-$PWD/build}/tools/numashift-guest-report"
 }
 
+# The guest's firmware: qboot (Debian's qemu-system-data), not SeaBIOS,
+# boots the guest 4-5 s sooner in the TCG test host (nsguest.xml.in too).
+GUEST_BIOS=${GUEST_BIOS:-/usr/share/qemu/qboot.rom}
+
 # guest_start ACCEL MEM_MIB CMDLINE [QEMU-ARG...]: start the guest in the
 # background.  ACCEL is tcg or kvm.  Without extra arguments the RAM is a
 # plain memory-backend-ram; pass e.g. host-nodes via guest_ram_backend.
@@ -164,13 +220,17 @@ guest_start() {
 	shift 3
 	GUEST_LOG=$GUEST_DIR/serial.log
 	GUEST_QMP=$GUEST_DIR/qmp.sock
+	GUEST_ACCEL=$accel
 	rm -f "$GUEST_DIR/serial.in" "$GUEST_DIR/serial.out"
 	mkfifo "$GUEST_DIR/serial.in" "$GUEST_DIR/serial.out"
 	cat "$GUEST_DIR/serial.out" >"$GUEST_LOG" &
 	_guest_cat_pid=$!
 	# shellcheck disable=SC2054  # commas are QEMU's
+	# debug-threads names the vCPU threads "CPU N/KVM" (or /TCG), as under
+	# libvirt: kvm_froze and numashift's pacer find them by name.
 	qemu-system-x86_64 -nodefaults -no-user-config -display none -no-reboot \
-		-accel "$accel" -m "$mem" -smp "${GUEST_SMP:-1}" \
+		-name nsguest,debug-threads=on \
+		-accel "$accel" -m "$mem" -smp "${GUEST_SMP:-1}" -bios "$GUEST_BIOS" \
 		-kernel "$(guest_elf)" -append "$cmdline" \
 		-chardev "pipe,id=ser0,path=$GUEST_DIR/serial" -serial chardev:ser0 \
 		-device isa-debug-exit,iobase=0xf4,iosize=1 \
@@ -195,17 +255,33 @@ guest_running() { [[ -n $GUEST_PID ]] && kill -0 "$GUEST_PID" 2>/dev/null; }
 guest_wait() {
 	local pattern=$1 secs=$2
 	# shellcheck disable=SC2016  # expanded when wait_until evals it
-	local wait_diag='tail -n 5 "$GUEST_LOG" >&2'
+	local wait_diag='tail -n 5 "$GUEST_LOG" >&2; guest_threads_diag'
 	wait_until "$secs" "/$pattern/ from the guest" _guest_printed "$pattern"
+}
+
+# guest_threads_diag: QEMU's threads (name, state, kernel wait channel,
+# schedstat: ns on a CPU, ns waiting for one, slices) on stderr, for a
+# guest that does not report.  Never fails.
+guest_threads_diag() {
+	local t
+	[[ -n $GUEST_PID ]] || return 0
+	{
+		echo "--- QEMU (pid $GUEST_PID) threads"
+		for t in /proc/"$GUEST_PID"/task/*; do
+			echo "thread ${t##*/} $(<"$t/comm"): $(awk '/^State/ { print $2 }' "$t/status") wchan=$(<"$t/wchan") schedstat=$(<"$t/schedstat")"
+		done
+	} >&2 2>/dev/null || true
 }
 
 # _guest_printed PATTERN: the log has it; fail if the guest has exited without.
 _guest_printed() {
 	grep -qE "$1" "$GUEST_LOG" 2>/dev/null && return 0
+	_guest_rig_froze
 	if ! guest_running; then
 		grep -qE "$1" "$GUEST_LOG" 2>/dev/null && return 0
 		tail -n 5 "$GUEST_LOG" >&2 || true
 		cat "$GUEST_DIR/qemu.err" >&2 || true
+		_guest_rig_died_at_start
 		fail "the guest exited before printing /$1/"
 	fi
 	return 1
@@ -234,7 +310,39 @@ guest_finish() {
 
 # guest_wait_exit SECONDS: wait for a guest that ends by itself; set GUEST_STATUS.
 guest_wait_exit() {
-	_guest_reap "$1" "the guest to exit by itself"
+	wait_until "$1" "the guest (QEMU pid $GUEST_PID) to exit by itself" _guest_exited
+	_guest_reap 10 "the guest to exit by itself"
+	_guest_rig_died_at_start
+}
+
+_guest_exited() {
+	kill -0 "$GUEST_PID" 2>/dev/null || return 0
+	_guest_rig_froze
+	return 1
+}
+
+# _guest_rig_died_at_start: exit 125 (a rig failure) when a KVM guest died
+# before its first verifying pass, before any page of it could have moved:
+# nested KVM in the TCG test host killed such guests now and then
+# (docs/testing.md, "Nested KVM"), as _lv_rig_died_at_start says for
+# libvirt's domains.  A fresh root's run (2026-12-01) lost
+# numa-migrate-2node-kvm to one: its 2-vCPU guest reported "exception
+# vector=15" with a garbage CS before its first pass.
+_guest_rig_died_at_start() {
+	[[ $GUEST_ACCEL == kvm ]] || return 0
+	grep -q '^NSGUEST pass=' "$GUEST_LOG" 2>/dev/null && return 0
+	echo "guest.sh: rig failure: the KVM guest died before its first pass, before any page of it could move" >&2
+	exit 125
+}
+
+# _guest_rig_froze: exit 125 (a rig failure, which the numa cases answer
+# by booting once more) when a KVM guest froze (kvm_froze): a check of
+# the rig (numa-migrate-2node-kvm's 2-vCPU guest) lost a CI run to one.
+_guest_rig_froze() {
+	[[ $GUEST_ACCEL == kvm ]] && kvm_froze guest "$GUEST_LOG" "$GUEST_DIR/qemu.pid" || return 0
+	tail -n 5 "$GUEST_LOG" >&2 || true
+	echo "guest.sh: rig failure: the KVM guest froze: $KVM_FROZE_WHY (nested KVM's freeze, docs/testing.md)" >&2
+	exit 125
 }
 
 # _guest_reap SECONDS WHAT: wait_pid on QEMU; GUEST_STATUS is its status.

@@ -73,9 +73,10 @@ ns_expect_exit() {
 	say "$what: exit $rc: $err"
 }
 
-# ns_guest_stop_clean NAME SECS [LOG]: ask the domain's guest to stop after
-# its pass, require its own verdict (from LOG, default $LV_GUEST_LOG) to be
-# clean, then stop libvirtd (vm-images/testhost-libvirt).
+# ns_guest_stop_clean NAME SECS [LOG [nostop]]: ask the domain's guest to
+# stop after its pass, require its own verdict (from LOG, default
+# $LV_GUEST_LOG) to be clean, then stop libvirtd (vm-images/testhost-libvirt)
+# unless "nostop" (other domains still to stop).
 ns_guest_stop_clean() {
 	local log=${3:-$LV_GUEST_LOG} verdict
 	lv_guest_stop "$1" "$2"
@@ -84,5 +85,5 @@ ns_guest_stop_clean() {
 		"errors=$(guest_report_field "$log" errors)" \
 		"worst_access_us=$(guest_report_field "$log" worst_access_us)"
 	[[ $verdict == clean ]] || fail "guest verdict $verdict"
-	lv_stop
+	[[ ${4:-} == nostop ]] || lv_stop
 }

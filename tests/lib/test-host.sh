@@ -29,3 +29,15 @@ run_rig_retry() {
 		echo "$name: the test host died or hung (exit 125): booting it once more ($((boot + 1)) of 3)" >&2
 	done
 }
+
+# lv_caps_cache_args KVM: numa-host arguments that share a cache of
+# libvirtd's QEMU capabilities with the test host (LV_CAPS_CACHE,
+# vm-images/testhost-libvirt): one for test hosts with nested KVM (KVM=1),
+# one without, since libvirtd probes again when /dev/kvm comes or goes.
+# Under ~/.cache/numashift (never committed); nothing when it cannot be made.
+lv_caps_cache_args() {
+	local dir
+	dir=${XDG_CACHE_HOME:-$HOME/.cache}/numashift/libvirt-caps/$([[ $1 == 1 ]] && echo kvm || echo tcg)
+	mkdir -p "$dir" 2>/dev/null || return 0
+	printf '%s\n' --out "$dir" --env "LV_CAPS_CACHE=$dir"
+}
