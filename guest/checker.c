@@ -142,7 +142,8 @@ checker_table_bytes(uint32_t pages)
 
 void
 checker_init(struct checker *c, const struct memmap *map, uint32_t *gen_table,
-             uint32_t seed, uint32_t window, uint32_t active, uint32_t cpus)
+             uint32_t seed, uint32_t window, uint32_t active, uint32_t cpus,
+             enum guest_hot hot)
 {
     *c = (struct checker){
         .map = map,
@@ -150,6 +151,7 @@ checker_init(struct checker *c, const struct memmap *map, uint32_t *gen_table,
         .seed = seed,
         .window = window,
         .active = active,
+        .hot = hot,
         .cpus = cpus,
     };
     for (uint32_t cpu = 0; cpu < cpus; cpu++) {
@@ -179,6 +181,22 @@ checker_fill(const struct checker *c, uint32_t cpu)
     }
 }
 
+uint32_t
+checker_active_page(const struct checker *c, uint32_t i)
+{
+    switch (c->hot) {
+    case GUEST_HOT_HIGH:
+        return c->map->pages - c->active + i;
+    case GUEST_HOT_SCATTERED:
+        /* 32-bit only (no libgcc for a 64-bit division): a stride of at
+         * least 1, and i * stride < pages. */
+        return i * (c->map->pages / c->active);
+    case GUEST_HOT_LOW:
+    default:
+        return i;
+    }
+}
+
 /* Whether page @i of a share is among the @window from @cursor on, wrapping at @count. */
 static bool
 in_window(uint32_t i, uint32_t cursor, uint32_t window, uint32_t count)
@@ -203,10 +221,22 @@ checker_pass(struct checker *c, uint32_t cpu, bool rewrite, uint32_t limit,
         split(limit, c->cpus, cpu, &first, &count);
     }
 
-    struct page_pos pos = locate(c->map, first);
+    /* Rewriting passes walk the active pages, the others the first @limit
+     * pages; contiguous runs step from page to page, the scattered active
+     * pages are located one by one (the range list is short). */
+    bool stepping = !rewrite || c->hot != GUEST_HOT_SCATTERED;
+    uint32_t first_page = rewrite ? checker_active_page(c, first) : first;
+    struct page_pos pos = locate(c->map, first_page);
 
-    for (uint32_t i = 0; i < count; i++, pos_next(c->map, &pos)) {
-        uint32_t idx = first + i;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t idx = rewrite ? checker_active_page(c, first + i) : first + i;
+
+        if (i > 0) {
+            if (stepping)
+                pos_next(c->map, &pos);
+            else
+                pos = locate(c->map, idx);
+        }
         uint32_t addr = pos_addr(c->map, pos);
         uint32_t key = page_key(c, c->gen[idx]);
         uint64_t start = rdtsc();
@@ -248,8 +278,12 @@ checker_merge(struct pass_result *total, const struct pass_result *part)
 uint32_t
 checker_selftest_corrupt(const struct checker *c, uint32_t pass, uint32_t limit)
 {
-    /* A page that moves with the pass number, and a word inside it. */
+    /* A page that moves with the pass number, and a word inside it: among
+     * the active ones when @limit is theirs (a rewriting pass's). */
     uint32_t idx = (pass * 2654435761u) % limit;
+
+    if (limit == c->active)
+        idx = checker_active_page(c, idx);
     uint32_t addr = pos_addr(c->map, locate(c->map, idx)) + 4 * (pass % WORDS_PER_PAGE);
     volatile uint32_t *w = (volatile uint32_t *)(uintptr_t)addr;
 

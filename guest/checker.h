@@ -6,9 +6,14 @@
 #include <stdint.h>
 
 #include "memmap.h"
+#include "options.h"
 #include "smp.h"
 
-/* One CPU's contiguous run of active pages, and where its rewrites roll on. */
+/*
+ * One CPU's contiguous run of active pages (indices among the active ones:
+ * checker_active_page() says which page each is), and where its rewrites
+ * roll on.
+ */
 struct checker_share {
     uint32_t first;  /* index of its first page */
     uint32_t count;
@@ -21,7 +26,8 @@ struct checker {
     uint32_t *gen;   /* one generation number per checked page, written by its owner only */
     uint32_t seed;
     uint32_t window; /* pages rewritten per pass, all CPUs together */
-    uint32_t active; /* pages the passes touch (the first ones); the rest idle */
+    uint32_t active; /* pages the passes touch; the rest idle */
+    enum guest_hot hot; /* which ones those are */
     uint32_t cpus;
     struct checker_share share[MAX_CPUS];
 };
@@ -40,11 +46,19 @@ struct pass_result {
 uint32_t checker_table_bytes(uint32_t pages);
 
 /*
- * Split the @active pages into @cpus contiguous shares, and @window (at
- * most @active) rewrites per pass over them in proportion.
+ * Split the @active pages (where @hot says) into @cpus contiguous shares,
+ * and @window (at most @active) rewrites per pass over them in proportion.
  */
 void checker_init(struct checker *c, const struct memmap *map, uint32_t *gen_table,
-                  uint32_t seed, uint32_t window, uint32_t active, uint32_t cpus);
+                  uint32_t seed, uint32_t window, uint32_t active, uint32_t cpus,
+                  enum guest_hot hot);
+
+/*
+ * The checked page (0 .. map->pages - 1, in guest-physical order) that is
+ * active page @i (0 .. active - 1): the lowest pages, the highest, or
+ * every (pages / active)-th one (rounded down) from the first.
+ */
+uint32_t checker_active_page(const struct checker *c, uint32_t i);
 
 /* CPU @cpu writes generation 0 of its share of every page (idle ones too). */
 void checker_fill(const struct checker *c, uint32_t cpu);

@@ -292,12 +292,16 @@ guest_main(uint32_t magic, const struct multiboot_info *mbi)
         active = 1;
     uint32_t window = pick_window(&opt, active);
 
-    checker_init(&checker, &map, (uint32_t *)(uintptr_t)carved, opt.seed, window, active, ncpus);
+    checker_init(&checker, &map, (uint32_t *)(uintptr_t)carved, opt.seed, window, active, ncpus,
+                 opt.hot);
     serial_printf("NSGUEST start mem_kib=%llu pages=%u tsc_khz=%u passes=%u window=%u "
                   "seed=0x%08x ranges=%u table=0x%08x active=%u cal_retries=%u cpus=%u "
-                  "madt_cpus=%u\n",
+                  "madt_cpus=%u hot=%s\n",
                   (unsigned long long)map.ram_kib, map.pages, tsc_khz, opt.passes, window,
-                  opt.seed, map.nranges, carved, active, cal_retries, ncpus, cpus.madt_cpus);
+                  opt.seed, map.nranges, carved, active, cal_retries, ncpus, cpus.madt_cpus,
+                  opt.hot == GUEST_HOT_HIGH        ? "high"
+                  : opt.hot == GUEST_HOT_SCATTERED ? "scattered"
+                                                   : "low");
     for (uint32_t r = 0; r < map.nranges; r++)
         serial_printf("NSGUEST range base=0x%08x pages=%u\n", map.range[r].base,
                       map.range[r].pages);

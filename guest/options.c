@@ -147,6 +147,16 @@ options_parse(const char *cmdline, struct guest_options *opt)
             dst = &opt->selftest_fault;
         } else if (key_is(tok, key_len, "active")) {
             dst = &opt->active;
+        } else if (key_is(tok, key_len, "hot")) {
+            if (key_is(val, val_len, "low"))
+                opt->hot = GUEST_HOT_LOW;
+            else if (key_is(val, val_len, "high"))
+                opt->hot = GUEST_HOT_HIGH;
+            else if (key_is(val, val_len, "scattered"))
+                opt->hot = GUEST_HOT_SCATTERED;
+            else
+                return reject(tok, (size_t)(p - tok));
+            continue;
         } else if (key_is(tok, key_len, "cpus")) {
             dst = &opt->cpus;
         } else if (key_is(tok, key_len, "race")) {

@@ -167,6 +167,29 @@ attr_or(const char **names, const char **values, const char *key, const char *fa
     return v != NULL ? v : fallback;
 }
 
+/* "@prefix DDDD:BB:SS.F", the PCI address as lspci and sysfs write it, from
+ * libvirt's attributes (decimal or 0x-hex, as libvirt accepts them); as
+ * written when one of them is no such number. */
+static char *
+pci_address_text(const char *prefix, const char *domain, const char *bus, const char *slot,
+                 const char *function)
+{
+    const char *parts[] = { domain, bus, slot, function };
+    guint v[G_N_ELEMENTS(parts)];
+
+    for (gsize i = 0; i < G_N_ELEMENTS(parts); i++) {
+        char *end = NULL;
+        guint64 n;
+
+        errno = 0;
+        n = g_ascii_strtoull(parts[i], &end, 0);
+        if (*parts[i] == '\0' || *end != '\0' || errno != 0 || n > 0xffff)
+            return g_strdup_printf("%s %s:%s:%s.%s", prefix, domain, bus, slot, function);
+        v[i] = (guint)n;
+    }
+    return g_strdup_printf("%s %04x:%02x:%02x.%x", prefix, v[0], v[1], v[2], v[3]);
+}
+
 /* Bytes in one @unit of libvirt's memory units; 0 if unknown. */
 static guint64
 unit_bytes(const char *unit)
@@ -300,10 +323,9 @@ xml_start(GMarkupParseContext *ctx, const char *element, const char **names,
             c->pinning_device =
                 uuid != NULL
                     ? g_strdup_printf("%s %s", was, uuid)
-                    : g_strdup_printf("%s %s:%s:%s.%s", was,
-                                      attr_or(names, values, "domain", "0x0000"), bus,
-                                      attr_or(names, values, "slot", "0x00"),
-                                      attr_or(names, values, "function", "0x0"));
+                    : pci_address_text(was, attr_or(names, values, "domain", "0"), bus,
+                                       attr_or(names, values, "slot", "0"),
+                                       attr_or(names, values, "function", "0"));
         }
         st->pinning_source = FALSE;
     } else if (PATH_IS(st, "domain", "devices", "memory")) {

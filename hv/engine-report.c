@@ -24,6 +24,30 @@ ns_engine_report_to_json(const NsEngineReport *r)
     json_builder_add_string_value(b, r->worker_cpus);
     json_builder_set_member_name(b, "worker_class");
     json_builder_add_string_value(b, r->worker_background ? "idle" : "normal");
+    if (r->hot_sample_us > 0) {
+        /* Hot pages first (engine.h, hot_sample_us). */
+        json_builder_set_member_name(b, "hot_first");
+        json_builder_begin_object(b);
+        add_int(b, "sample_ms", r->hot_sample_us / 1000);
+        add_int(b, "hot_pages", (gint64)r->hot_pages);
+        if (r->hot_errno != 0) {
+            json_builder_set_member_name(b, "error");
+            json_builder_add_string_value(b, g_strerror(r->hot_errno));
+        }
+        json_builder_end_object(b);
+    }
+    if (r->worker_floor_steps > 0) {
+        /* The floor under a starved background worker (engine.h). */
+        json_builder_set_member_name(b, "worker_floor");
+        json_builder_begin_object(b);
+        add_int(b, "steps", r->worker_floor_steps);
+        add_int(b, "nice", r->worker_floor_nice);
+        if (r->worker_floor_errno != 0) {
+            json_builder_set_member_name(b, "error");
+            json_builder_add_string_value(b, g_strerror(r->worker_floor_errno));
+        }
+        json_builder_end_object(b);
+    }
     if (r->paced) {
         json_builder_set_member_name(b, "pacing");
         json_builder_begin_object(b);

@@ -163,6 +163,10 @@ typedef struct {
     int *status;
     guint *index;         /* submitted slot -> batch item */
     guint cap;
+    /* Background workers: the floor (NS_ENGINE_STARVED_WINDOW_US). */
+    guint floor_steps;
+    gboolean window_open;
+    guint64 window_run_ns, window_wait_ns; /* own schedstat when the window began */
 } Worker;
 
 /* What one batch did, accounted under the lock at its end. */
@@ -1313,6 +1317,48 @@ run_batch(NsEngine *e, Worker *w)
     account_batch(e, w, weight, &res);
 }
 
+/*
+ * A background worker that has waited for a CPU for nearly all of one
+ * window of runnable time steps up the floor: out of SCHED_IDLE, to the
+ * next nice value.
+ */
+static void
+check_floor(NsEngine *e, Worker *w)
+{
+    static const int floor_nice[NS_ENGINE_FLOOR_STEPS] = NS_ENGINE_FLOOR_NICE;
+    guint64 run_ns, wait_ns, ran, waited;
+
+    if (!e->opts.worker_background || w->floor_steps >= NS_ENGINE_FLOOR_STEPS ||
+        !e->kernel.own_schedstat(e->kernel.data, &run_ns, &wait_ns))
+        return;
+    if (!w->window_open || run_ns < w->window_run_ns || wait_ns < w->window_wait_ns) {
+        w->window_open = TRUE;
+        w->window_run_ns = run_ns;
+        w->window_wait_ns = wait_ns;
+        return;
+    }
+    ran = run_ns - w->window_run_ns;
+    waited = wait_ns - w->window_wait_ns;
+    if (ran + waited < (guint64)NS_ENGINE_STARVED_WINDOW_US * 1000)
+        return;
+    w->window_run_ns = run_ns;
+    w->window_wait_ns = wait_ns;
+    if (ran * 1000 >= (ran + waited) * NS_ENGINE_STARVED_RUN_PERMILLE)
+        return;
+
+    int nice = floor_nice[w->floor_steps++];
+    int err = ns_kernel_thread_set_nice(nice);
+
+    g_mutex_lock(&e->lock);
+    if (w->floor_steps > e->report.worker_floor_steps) {
+        e->report.worker_floor_steps = w->floor_steps;
+        e->report.worker_floor_nice = nice;
+    }
+    if (err != 0 && e->report.worker_floor_errno == 0)
+        e->report.worker_floor_errno = err;
+    g_mutex_unlock(&e->lock);
+}
+
 static gpointer
 worker_main(gpointer data)
 {
@@ -1330,6 +1376,7 @@ worker_main(gpointer data)
     urcu_memb_register_thread();
     while (take_batch(e, w)) {
         run_batch(e, w);
+        check_floor(e, w);
         if (w->rest_us > 0) {
             /* The pacer's rest after a call: the guest gets the CPU. */
             g_mutex_lock(&e->lock);
@@ -1386,6 +1433,12 @@ run_workers(NsEngine *e, GError **error)
     gint64 next, next_pace = G_MAXINT64;
 
     if (pacer != NULL) {
+        /* A baseline of at least one interval before the first move: a few
+         * ms of the vCPUs' waits say nothing of what the host costs them. */
+        gint64 rest = ns_pacer_baseline_wait_us(pacer, g_get_monotonic_time());
+
+        if (rest > 0)
+            g_usleep((gulong)rest);
         if (!e->kernel.vcpu_waits(e->kernel.data, e->pid, waits))
             g_array_set_size(waits, 0);
         ns_pacer_begin(pacer, e->opts.workers, e->opts.batch_budget_us, waits,

@@ -13,6 +13,7 @@
 #include <urcu/urcu-memb.h>
 
 #include "numashift/error.h"
+#include "numashift/hot-sample.h"
 #include "numashift/mappers.h"
 #include "numashift/mover-lock.h"
 #include "numashift/pacer.h"
@@ -371,6 +372,19 @@ cancelled_early(NsMove *move)
     return yes;
 }
 
+/* Whether a cancel was asked (for waits outside the engine). */
+static gboolean
+cancel_asked(gpointer data)
+{
+    NsMove *move = data;
+    gboolean yes;
+
+    g_mutex_lock(&move->lock);
+    yes = move->want_cancel;
+    g_mutex_unlock(&move->lock);
+    return yes;
+}
+
 /* ------------------------------------------------------------- checks */
 
 /* ------------------------------------------------------------ deciding */
@@ -425,22 +439,42 @@ load_host_facts(NsMove *move, pid_t pid, HostFacts *host, GError **error)
     return TRUE;
 }
 
-/* The policy's decisions for @summary, from fresh pinning and @host. */
-static GArray *
-decide(NsMove *move, const Facts *facts, const HostFacts *host, const NsPlacementSummary *summary,
-       const NsMemMap *map, GError **error)
+/* The domain's vCPU pinning, read now; kept in @move too, where the
+ * workers must not run.  NULL with @error set when it cannot be read. */
+static GPtrArray *
+read_pinning(NsMove *move, const Facts *facts, GError **error)
 {
     if (facts->pinning == NULL) {
         g_set_error(error, NS_ERROR, NS_ERROR_UNSUPPORTED,
                     "domain '%s': no vCPU pinning to rebalance on", facts->config->name);
         return NULL;
     }
-    g_autoptr(GPtrArray) pinning = facts->pinning(facts->pinning_data, error);
+    GPtrArray *pinning = facts->pinning(facts->pinning_data, error);
 
     if (pinning == NULL)
         return NULL;
     g_clear_pointer(&move->pinning, g_ptr_array_unref);
-    move->pinning = g_ptr_array_ref(pinning); /* where the workers must not run */
+    move->pinning = g_ptr_array_ref(pinning);
+    return pinning;
+}
+
+/*
+ * The policy's decisions for @summary, from fresh pinning and @host.  With
+ * the host's ledger: from free memory read again under its lock, less what
+ * other runs promised, and when @promise, this run's own promises recorded
+ * before the lock goes.  The pinning is read before the lock (a libvirt
+ * round trip), so other runs never wait for this one's libvirt.
+ */
+static GArray *
+decide(NsMove *move, const Facts *facts, HostFacts *host, const NsPlacementSummary *summary,
+       const NsMemMap *map, gboolean promise, GError **error)
+{
+    g_autoptr(GPtrArray) pinning = read_pinning(move, facts, error);
+    NsLedger *ledger = move->spec.ledger;
+    GArray *decisions = NULL;
+
+    if (pinning == NULL)
+        return NULL;
     NsPolicyInput input = {
         .config = facts->config,
         .vcpu_affinity = pinning,
@@ -450,8 +484,24 @@ decide(NsMove *move, const Facts *facts, const HostFacts *host, const NsPlacemen
         .map = map,
         .mode_override = move->spec.mode_override,
         .options = &move->policy,
+        .ledger = ledger,
+        .ledger_owner = move->spec.ledger_owner,
     };
-    return ns_policy_decide(&input, error);
+
+    if (ledger == NULL)
+        return ns_policy_decide(&input, error);
+    ns_ledger_lock(ledger);
+    if (ns_topology_refresh_memory(host->topology, error))
+        decisions = ns_policy_decide(&input, error);
+    for (guint i = 0; promise && decisions != NULL && i < decisions->len; i++) {
+        const NsPolicyDecision *d = &g_array_index(decisions, NsPolicyDecision, i);
+
+        if (d->target >= 0)
+            ns_ledger_promise(ledger, move->spec.ledger_owner, (guint)d->target, d->page_size,
+                              d->bytes);
+    }
+    ns_ledger_unlock(ledger);
+    return decisions;
 }
 
 /*
@@ -509,11 +559,11 @@ any_target(const GArray *decisions)
 }
 
 static gboolean
-plan_rebalance(NsMove *move, const Facts *facts, const HostFacts *host,
+plan_rebalance(NsMove *move, const Facts *facts, HostFacts *host,
                const NsPlacementSummary *summary, const NsMemMap *map, NsPlan *plan,
                GError **error)
 {
-    g_autoptr(GArray) decisions = decide(move, facts, host, summary, map, error);
+    g_autoptr(GArray) decisions = decide(move, facts, host, summary, map, TRUE, error);
 
     if (decisions == NULL)
         return FALSE;
@@ -790,6 +840,12 @@ report_add(NsEngineReport *sum, const NsEngineReport *w, gint64 since_start_us)
     sum->workers = w->workers;
     memcpy(sum->worker_cpus, w->worker_cpus, sizeof(sum->worker_cpus));
     sum->worker_background = w->worker_background;
+    if (w->worker_floor_steps > sum->worker_floor_steps) {
+        sum->worker_floor_steps = w->worker_floor_steps;
+        sum->worker_floor_nice = w->worker_floor_nice;
+    }
+    if (sum->worker_floor_errno == 0)
+        sum->worker_floor_errno = w->worker_floor_errno;
     /* The pacer's figures run over the whole move: the last window's hold them. */
     sum->paced = sum->paced || w->paced;
     if (w->paced) {
@@ -832,6 +888,8 @@ on_window_progress(const NsEngineProgress *p, gpointer data)
                                 (double)MAX(all.done_pages, G_GUINT64_CONSTANT(1)))
                      : p->eta_us;
     all.final = FALSE; /* the last window's final call is made by run_windows() */
+    if (pr->move->spec.ledger != NULL)
+        ns_ledger_delivered(pr->move->spec.ledger, pr->move->spec.ledger_owner, all.moved_bytes);
     if (!p->final && pr->move->spec.engine.progress != NULL)
         pr->move->spec.engine.progress(&all, pr->move->spec.engine.progress_data);
     if (p->final) {
@@ -887,10 +945,11 @@ run_engine(NsMove *move, NsLiveMap *live, const NsMemMap *map, const NsPlan *pla
     return ok;
 }
 
-/* The windows of @plan, each scanned (unless @scanned) and moved in turn. */
+/* The windows of each of @plans in turn (the hot parts first, when
+ * sampled), each scanned (unless @scanned) and moved in turn. */
 static gboolean
-run_windows(NsMove *move, NsLiveMap *live, const NsMemMap *map, const NsPlan *plan,
-            gboolean scanned, gint64 *clock, GError **error)
+run_windows(NsMove *move, NsLiveMap *live, const NsMemMap *map, const NsPlan *const *plans,
+            guint n_plans, gboolean scanned, gint64 *clock, GError **error)
 {
     guint64 align = WINDOW_ALIGN;
     g_autofree NsEngineReport *sum = g_new0(NsEngineReport, 1);
@@ -907,12 +966,16 @@ run_windows(NsMove *move, NsLiveMap *live, const NsMemMap *map, const NsPlan *pl
     guint64 window = MAX(WINDOW_FIRST_BYTES, align);
     const guint64 window_max = MAX(WINDOW_BYTES, align);
 
-    for (guint i = 0; i < plan->steps->len; i++)
-        pr.plan_pages += g_array_index(plan->steps, NsPlanStep, i).size >> NS_GUEST_PAGE_SHIFT;
+    for (guint p = 0; p < n_plans; p++)
+        for (guint i = 0; i < plans[p]->steps->len; i++)
+            pr.plan_pages +=
+                g_array_index(plans[p]->steps, NsPlanStep, i).size >> NS_GUEST_PAGE_SHIFT;
     sum->first_move_us = -1;
     sum->outcome = NS_ENGINE_OUTCOME_DONE;
     phase_end(move, NS_MOVE_PHASE_ENGINE, clock);
 
+    for (guint p = 0; !stop && p < n_plans; p++) {
+    const NsPlan *plan = plans[p];
     guint64 next = 0;
 
     for (guint i = 0; !stop && i < plan->steps->len; i++) {
@@ -947,6 +1010,7 @@ run_windows(NsMove *move, NsLiveMap *live, const NsMemMap *map, const NsPlan *pl
                    (report->outcome != NS_ENGINE_OUTCOME_DONE &&
                     report->outcome != NS_ENGINE_OUTCOME_DRY_RUN);
         }
+    }
     }
     /* Windows never reached are left behind, as pages the plan named. */
     sum->total_pages += pr.plan_pages - MIN(visited, pr.plan_pages);
@@ -1076,9 +1140,10 @@ live_fresh(const NsMove *move, NsLiveMap *live)
            g_get_monotonic_time() - scanned < move->spec.fresh_us;
 }
 
-gboolean
-ns_move_run_on(NsMove *move, const NsDomainConfig *config, NsMovePinningFunc pinning,
-               gpointer pinning_data, const NsMemMap *map, NsLiveMap *live, GError **error)
+/* ns_move_run_on(), but for releasing the run's promises in the ledger. */
+static gboolean
+run_on(NsMove *move, const NsDomainConfig *config, NsMovePinningFunc pinning,
+       gpointer pinning_data, const NsMemMap *map, NsLiveMap *live, GError **error)
 {
     const NsMoveSpec *spec = &move->spec;
     const Facts facts = { .config = config, .pinning = pinning, .pinning_data = pinning_data };
@@ -1120,7 +1185,9 @@ ns_move_run_on(NsMove *move, const NsDomainConfig *config, NsMovePinningFunc pin
         take_known_unmovable(sample, live);
         if (!load_host_facts(move, map->pid, &host, error))
             return FALSE;
-        g_autoptr(GArray) decisions = decide(move, &facts, &host, sample, map, error);
+        /* Whether to go on at all: the decision that counts (and promises)
+         * is the one on the whole guest below. */
+        g_autoptr(GArray) decisions = decide(move, &facts, &host, sample, map, FALSE, error);
 
         if (decisions == NULL)
             return FALSE;
@@ -1194,7 +1261,34 @@ ns_move_run_on(NsMove *move, const NsDomainConfig *config, NsMovePinningFunc pin
     NsKvmCounters kvm_before, kvm_after;
     gboolean kvm = !spec->engine.dry_run && move->kvm_counters != NULL &&
                    move->kvm_counters(move->kvm_counters_data, &kvm_before);
-    gboolean ok = run_windows(move, live, map, plan, scanned, &clock, error);
+    /* Hot pages first: the 2 MiB blocks the guest wrote in a sample, then
+     * the rest (hot-sample.h).  A sample that cannot be taken leaves the
+     * address order, and the report says why. */
+    g_autoptr(NsPlan) hot = NULL;
+    g_autoptr(NsPlan) rest = NULL;
+    guint64 hot_pages = 0;
+    int hot_errno = 0;
+
+    if (spec->hot_sample_us > 0 && !spec->engine.dry_run) {
+        hot = ns_hot_sample(spec->engine.kernel, map, plan, spec->hot_sample_us, cancel_asked,
+                            move, &hot_pages, &hot_errno);
+        if (hot != NULL)
+            rest = ns_plan_subtract(plan, hot);
+    }
+    const NsPlan *const split[] = { hot, rest };
+    const NsPlan *const whole[] = { plan };
+    gboolean ok = hot != NULL ? run_windows(move, live, map, split, 2, scanned, &clock, error)
+                              : run_windows(move, live, map, whole, 1, scanned, &clock, error);
+
+    if (spec->hot_sample_us > 0 && !spec->engine.dry_run) {
+        g_mutex_lock(&move->lock);
+        if (move->report != NULL) {
+            move->report->hot_sample_us = spec->hot_sample_us;
+            move->report->hot_pages = hot_pages;
+            move->report->hot_errno = hot_errno;
+        }
+        g_mutex_unlock(&move->lock);
+    }
 
     if (kvm && move->kvm_counters(move->kvm_counters_data, &kvm_after))
         note_kvm_deltas(move, &kvm_before, &kvm_after);
@@ -1211,5 +1305,19 @@ ns_move_run_on(NsMove *move, const NsDomainConfig *config, NsMovePinningFunc pin
             return FALSE;
         ns_live_map_set_scanned(live, map);
     }
+    return ok;
+}
+
+gboolean
+ns_move_run_on(NsMove *move, const NsDomainConfig *config, NsMovePinningFunc pinning,
+               gpointer pinning_data, const NsMemMap *map, NsLiveMap *live, GError **error)
+{
+    gboolean ok;
+
+    g_return_val_if_fail(move->spec.ledger == NULL || move->spec.ledger_owner != 0, FALSE);
+    ok = run_on(move, config, pinning, pinning_data, map, live, error);
+    /* Whatever the run promised other runs goes when it ends, however. */
+    if (move->spec.ledger != NULL)
+        ns_ledger_release(move->spec.ledger, move->spec.ledger_owner);
     return ok;
 }

@@ -78,6 +78,14 @@ ns_pacer_new(const GArray *waits, gint64 now_us)
     return p;
 }
 
+gint64
+ns_pacer_baseline_wait_us(const NsPacer *p, gint64 now_us)
+{
+    if (p->begun || p->last->len == 0)
+        return 0;
+    return CLAMP(p->last_us + NS_PACER_BASELINE_MIN_US - now_us, 0, NS_PACER_BASELINE_MIN_US);
+}
+
 void
 ns_pacer_begin(NsPacer *p, guint workers, gint64 budget_us, const GArray *waits, gint64 now_us)
 {

@@ -27,7 +27,6 @@
 #include "numashift/error.h"
 #include "placement-tally.h"
 
-#define PM_PRESENT (G_GUINT64_CONSTANT(1) << 63)
 #define PM_PFN_MASK ((G_GUINT64_CONSTANT(1) << 55) - 1)
 #define KPF(bit) (G_GUINT64_CONSTANT(1) << (bit))
 #define FOLIO_ORDER_MAX 9u
@@ -118,7 +117,7 @@ folio_order_at(FolioProbe *probe, const guint64 *pm, gsize i, gsize len, guint64
     guint n;
     guint order;
 
-    if (!(pm[i] & PM_PRESENT))
+    if (!(pm[i] & NS_PAGEMAP_PRESENT))
         return 0;
     probe->present_seen = TRUE;
     pfn = pm[i] & PM_PFN_MASK;
@@ -129,7 +128,7 @@ folio_order_at(FolioProbe *probe, const guint64 *pm, gsize i, gsize len, guint64
      * its next page follows it physically. */
     if (i + 1 >= len || (pfn & 1) != 0 || (vpage & 1) != 0)
         return 0;
-    if (!(pm[i + 1] & PM_PRESENT) || (pm[i + 1] & PM_PFN_MASK) != pfn + 1)
+    if (!(pm[i + 1] & NS_PAGEMAP_PRESENT) || (pm[i + 1] & PM_PFN_MASK) != pfn + 1)
         return 0;
     if (!kpageflags_block(probe, pfn, &flags, &off))
         return 0;
@@ -145,7 +144,7 @@ folio_order_at(FolioProbe *probe, const guint64 *pm, gsize i, gsize len, guint64
     if ((vpage & (n - 1)) != 0 || i + n > len)
         return 0;
     for (guint j = 1; j < n; j++) {
-        if (!(pm[i + j] & PM_PRESENT) || (pm[i + j] & PM_PFN_MASK) != pfn + j)
+        if (!(pm[i + j] & NS_PAGEMAP_PRESENT) || (pm[i + j] & PM_PFN_MASK) != pfn + j)
             return 0;
     }
     return order;

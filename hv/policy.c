@@ -407,6 +407,8 @@ typedef struct {
     gboolean interleave;
     GArray *allowed;         /* of guint; NULL: every node */
     guint64 *planned;        /* bytes already planned per node id by earlier cells */
+    guint64 *promised;       /* bytes other running moves promised per node id (base
+                                pages: out of MemFree), from the ledger */
     GArray *planned_huge;    /* of PlannedHuge: the same, per node and huge page pool */
 } Ctx;
 
@@ -453,6 +455,9 @@ ctx_init(Ctx *ctx, const NsPolicyInput *in, GError **error)
         return FALSE;
     ctx->allowed = intersect(numatune, in->cpuset_mems);
     ctx->planned = g_new0(guint64, (gsize)in->topology->max_node + 1);
+    ctx->promised = g_new0(guint64, (gsize)in->topology->max_node + 1);
+    for (guint n = 0; in->ledger != NULL && n <= in->topology->max_node; n++)
+        ctx->promised[n] = ns_ledger_promised(in->ledger, in->ledger_owner, n, 0);
     ctx->planned_huge = g_array_new(FALSE, TRUE, sizeof(PlannedHuge));
     return TRUE;
 }
@@ -462,6 +467,7 @@ ctx_clear(Ctx *ctx)
 {
     g_clear_pointer(&ctx->allowed, g_array_unref);
     g_clear_pointer(&ctx->planned, g_free);
+    g_clear_pointer(&ctx->promised, g_free);
     g_clear_pointer(&ctx->planned_huge, g_array_unref);
 }
 
@@ -637,6 +643,20 @@ reserve_phrase(const NsPolicyOptions *opts)
                            opts->reserve_mib);
 }
 
+/* reserve_phrase(), and what other running moves promised @node, which
+ * counted against its room: "would fall under its 64 MiB reserve,
+ * counting 100 MiB promised to other jobs". */
+static char *
+room_limit_phrase(const Ctx *ctx, gint node)
+{
+    g_autofree char *limit = reserve_phrase(&ctx->opts);
+
+    if (ctx->promised[node] == 0)
+        return g_steal_pointer(&limit);
+    return g_strdup_printf("%s, counting %" G_GUINT64_FORMAT " MiB promised to other jobs", limit,
+                           ctx->promised[node] / MIB);
+}
+
 static void
 stay(NsPolicyDecision *d, NsPolicyReason reason, char *message)
 {
@@ -676,15 +696,22 @@ format_page_size(guint64 bytes)
     return g_strdup_printf("%" G_GUINT64_FORMAT " KiB", bytes / 1024);
 }
 
-/* "node 1 has 40 free 2 MiB pages; cell 0 needs 128" */
+/* "node 1 has 40 free 2 MiB pages; cell 0 needs 128", and when other moves
+ * hold @promised of the pool's pages: "node 1 has 40 free 2 MiB pages (not
+ * counting 8 promised to other jobs); ..." */
 static char *
-huge_room_phrase(guint node, guint64 room, guint64 page_size, gint cell, guint64 need)
+huge_room_phrase(guint node, guint64 room, guint64 page_size, gint cell, guint64 need,
+                 guint64 promised)
 {
     g_autofree char *size = format_page_size(page_size);
     g_autofree char *whose = cell >= 0 ? g_strdup_printf("cell %d", cell) : g_strdup("the guest");
+    g_autofree char *others =
+        promised > 0
+            ? g_strdup_printf(" (not counting %" G_GUINT64_FORMAT " promised to other jobs)", promised)
+            : g_strdup("");
 
-    return g_strdup_printf("node %u has %" G_GUINT64_FORMAT " free %s pages; %s needs %" G_GUINT64_FORMAT,
-                           node, room, size, whose, need);
+    return g_strdup_printf("node %u has %" G_GUINT64_FORMAT " free %s pages%s; %s needs %" G_GUINT64_FORMAT,
+                           node, room, size, others, whose, need);
 }
 
 gboolean
@@ -697,7 +724,7 @@ ns_policy_check_huge_room(const NsTopology *topology, guint node, guint64 page_s
 
     if (need <= room)
         return TRUE;
-    g_autofree char *phrase = huge_room_phrase(node, room, page_size, cell, need);
+    g_autofree char *phrase = huge_room_phrase(node, room, page_size, cell, need, 0);
 
     g_set_error(error, NS_ERROR, NS_ERROR_FAILED, "%s: nothing moved", phrase);
     return FALSE;
@@ -733,10 +760,17 @@ decide_huge(Ctx *ctx, NsPolicyDecision *d, const char *why, const NsNode *node, 
     const NsHugePool *pool = ns_node_get_huge_pool(node, huge);
     guint64 *planned = planned_huge(ctx, node->id, huge);
     guint64 free_pages = pool != NULL ? pool->free : 0;
-    guint64 room = free_pages > *planned / huge ? free_pages - *planned / huge : 0;
+    /* Pages other running moves will take from the pool, whole pages. */
+    guint64 promised = ctx->in->ledger != NULL
+        ? ns_ledger_promised(ctx->in->ledger, ctx->in->ledger_owner, node->id, huge)
+        : 0;
+    guint64 promised_pages = (promised + huge - 1) / huge;
+    guint64 taken = *planned / huge + promised_pages; /* planned: whole pages */
+    guint64 room = free_pages > taken ? free_pages - taken : 0;
     guint64 need = remote / huge + (remote % huge != 0);
     g_autofree char *size = format_page_size(huge);
-    g_autofree char *pools = huge_room_phrase((guint)d->home, room, huge, d->cell, need);
+    g_autofree char *pools = huge_room_phrase((guint)d->home, room, huge, d->cell, need,
+                                              promised_pages);
 
     /* As for base pages: a cap below the hysteresis minimum is not worth a job. */
     if (room == 0 || (room < need && room * huge < ctx->opts.min_remote_mib * MIB)) {
@@ -889,13 +923,14 @@ decide_unit(Ctx *ctx, gint cell, const GArray *vcpus, const Binding *binding, Ns
 
     if (huge > 0) {
         decide_huge(ctx, d, why, node, huge, remote, placed);
+        d->page_size = d->target >= 0 ? huge : 0;
         return;
     }
     /* Room above the reserve, less what earlier cells already send there.
      * Memory leaving the node is not counted: it leaves while ours arrives. */
-    budget = node->mem_free > reserve + ctx->planned[d->home]
-                 ? node->mem_free - reserve - ctx->planned[d->home]
-                 : 0;
+    const guint64 taken = ctx->planned[d->home] + ctx->promised[d->home];
+
+    budget = node->mem_free > reserve + taken ? node->mem_free - reserve - taken : 0;
     /* A cap that leaves less than the hysteresis minimum is the small job
      * the hysteresis exists to avoid. */
     if (budget < remote && (budget == 0 || budget < min_bytes)) {
@@ -905,7 +940,7 @@ decide_unit(Ctx *ctx, gint cell, const GArray *vcpus, const Binding *binding, Ns
                               G_GUINT64_FORMAT " MiB minimum", budget / MIB,
                               ctx->opts.min_remote_mib);
 
-        g_autofree char *limit = reserve_phrase(&ctx->opts);
+        g_autofree char *limit = room_limit_phrase(ctx, d->home);
 
         stay(d, NS_POLICY_REASON_RESERVE,
              g_strdup_printf("%s: node %d %s: %s", why, d->home, limit, room));
@@ -916,7 +951,7 @@ decide_unit(Ctx *ctx, gint cell, const GArray *vcpus, const Binding *binding, Ns
     d->bytes = MIN(remote, budget);
     ctx->planned[d->home] += d->bytes;
     if (d->bytes < remote) {
-        g_autofree char *limit = reserve_phrase(&ctx->opts);
+        g_autofree char *limit = room_limit_phrase(ctx, d->home);
 
         d->reason = NS_POLICY_REASON_MOVE_CAPPED;
         d->message = g_strdup_printf("%s: %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT

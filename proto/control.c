@@ -50,15 +50,16 @@ enum {
     F_SUBOPERATION = 1 << 9,
     F_CPUS = 1 << 10,
     F_MOVE_SHARED = 1 << 11,
+    F_HOT_SAMPLE = 1 << 12,
 };
 
 /* By bit number of the F_ flags. */
 static const char *const field_names[] = {
     "domain", "to", "cell", "rate", "workers", "mode", "events", "uuid", "operation",
-    "suboperation", "cpus", "move_shared",
+    "suboperation", "cpus", "move_shared", "hot_sample_ms",
 };
 
-_Static_assert(1u << G_N_ELEMENTS(field_names) == F_MOVE_SHARED << 1, "one name per field bit");
+_Static_assert(1u << G_N_ELEMENTS(field_names) == F_HOT_SAMPLE << 1, "one name per field bit");
 
 static const struct {
     const char *name;
@@ -69,7 +70,7 @@ static const struct {
     [NS_CONTROL_OP_LIST] = { "list", 0, 0, FALSE },
     [NS_CONTROL_OP_STATUS] = { "status", F_DOMAIN, 0, FALSE },
     [NS_CONTROL_OP_MIGRATE] = { "migrate", F_DOMAIN | F_TO,
-                                  F_CELL | F_RATE | F_WORKERS | F_CPUS | F_MOVE_SHARED,
+                                  F_CELL | F_RATE | F_WORKERS | F_CPUS | F_MOVE_SHARED | F_HOT_SAMPLE,
                                      TRUE },
     [NS_CONTROL_OP_REBALANCE] = { "rebalance", F_DOMAIN, 0, TRUE },
     [NS_CONTROL_OP_PAUSE] = { "pause", F_DOMAIN, 0, TRUE },
@@ -570,6 +571,10 @@ ns_control_request_parse(const char *line, gsize len, GError **error)
     if (json_object_has_member(obj, "move_shared") &&
         !get_bool(obj, "move_shared", &request->move_shared, error))
         return NULL;
+    if (json_object_has_member(obj, "hot_sample_ms") &&
+        !get_uint(obj, "hot_sample_ms", 1, NS_CONTROL_HOT_SAMPLE_MS_MAX, &request->hot_sample_ms,
+                  error))
+        return NULL;
     if (json_object_has_member(obj, "mode") && !get_token(obj, "mode", &request->mode, error))
         return NULL;
     if (json_object_has_member(obj, "events") && !get_events(obj, &request->events, error))
@@ -673,6 +678,8 @@ ns_control_request_to_line(const NsControlRequest *request, GError **error)
         json_object_set_string_member(obj, "cpus", request->cpus);
     if ((fields & F_MOVE_SHARED) && request->move_shared)
         json_object_set_boolean_member(obj, "move_shared", TRUE);
+    if ((fields & F_HOT_SAMPLE) && request->hot_sample_ms != 0)
+        json_object_set_int_member(obj, "hot_sample_ms", request->hot_sample_ms);
     if ((fields & F_MODE) && request->mode != NULL)
         json_object_set_string_member(obj, "mode", request->mode);
     if ((fields & F_EVENTS) && request->events != NS_CONTROL_EVENTS_ALL) {

@@ -406,6 +406,7 @@ typedef struct {
     gboolean ok;
     GError *error;
     gint64 last_line_us;
+    gboolean cancel_asked; /* a signal came before the move existed */
 } MigrateJob;
 
 static void
@@ -464,9 +465,26 @@ on_signal(gpointer data)
 
     fprintf(stderr, "\n%s: cancelling: pages in flight finish, the rest stay where they are\n",
             job->cli->prog);
-    ns_move_cancel(job->move);
+    /* A signal during the set-up cancels the move as soon as it exists:
+     * before its engine starts ("cancelled", nothing moved). */
+    job->cancel_asked = TRUE;
+    if (job->move != NULL)
+        ns_move_cancel(job->move);
     return G_SOURCE_CONTINUE;
 }
+
+/* The migrate command's SIGINT and SIGTERM watches, removed on every return. */
+typedef struct {
+    guint sigint, sigterm;
+} CancelWatch;
+
+static void
+cancel_watch_clear(CancelWatch *watch)
+{
+    g_clear_handle_id(&watch->sigint, g_source_remove);
+    g_clear_handle_id(&watch->sigterm, g_source_remove);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CancelWatch, cancel_watch_clear)
 
 static void
 print_report(const NsCli *cli, const NsEngineReport *r)
@@ -492,6 +510,15 @@ print_report(const NsCli *cli, const NsEngineReport *r)
     if (r->worker_cpus[0] != '\0')
         printf("  workers on CPU(s) %s%s\n", r->worker_cpus,
                r->worker_background ? ", at SCHED_IDLE (a vCPU is pinned to every such CPU)" : "");
+    if (r->hot_sample_us > 0 && r->hot_errno == 0)
+        printf("  hot pages first: %" G_GUINT64_FORMAT " pages written in a %.0f ms sample moved first\n",
+               r->hot_pages, r->hot_sample_us / 1000.0);
+    else if (r->hot_sample_us > 0)
+        printf("  hot pages first: no sample (%s): address order\n", g_strerror(r->hot_errno));
+    if (r->worker_floor_steps > 0)
+        printf("  a worker starved at SCHED_IDLE: raised to nice %d%s%s\n", r->worker_floor_nice,
+               r->worker_floor_errno != 0 ? ", which failed: " : "",
+               r->worker_floor_errno != 0 ? g_strerror(r->worker_floor_errno) : "");
     if (r->worker_bind_errno != 0)
         printf("  workers could not be confined to them (%s): they ran anywhere\n",
                g_strerror(r->worker_bind_errno));
@@ -538,7 +565,7 @@ int
 ns_cmd_migrate(NsCli *cli, int argc, char **argv)
 {
     /* Sentinels tell "not given" from any value a user can type. */
-    gint to = G_MININT, cell = G_MININT, workers = G_MININT;
+    gint to = G_MININT, cell = G_MININT, workers = G_MININT, hot_ms = G_MININT;
     g_autofree char *cpus = NULL;
     double rate = NAN;
     gboolean dry_run = FALSE, direct = FALSE, move_shared = FALSE;
@@ -550,6 +577,9 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
         { "cpus", 0, 0, G_OPTION_ARG_STRING, &cpus,
           "Host CPUs the workers run on (default: where no vCPU is pinned)", "LIST" },
         { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry_run, "Only say what would move", NULL },
+        { "hot-first", 0, 0, G_OPTION_ARG_INT, &hot_ms,
+          "Move first the pages the guest writes during an MS-millisecond sample (soft-dirty)",
+          "MS" },
         { "move-shared", 0, 0, G_OPTION_ARG_NONE, &move_shared,
           "Also move pages other processes map (MPOL_MF_MOVE_ALL; needs CAP_SYS_NICE)", NULL },
         { "direct", 0, 0, G_OPTION_ARG_NONE, &direct,
@@ -586,6 +616,11 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
         if (ids == NULL || strlen(cpus) > NS_CONTROL_CPUS_MAX)
             return ns_cli_usage(cli, "migrate", "--cpus %s: not a CPU list (\"2-3,8\")", cpus);
     }
+    if (hot_ms == G_MININT)
+        hot_ms = 0;
+    else if (hot_ms < 1 || hot_ms > NS_CONTROL_HOT_SAMPLE_MS_MAX)
+        return ns_cli_usage(cli, "migrate", "--hot-first %d: a sample of 1..%u ms", hot_ms,
+                            NS_CONTROL_HOT_SAMPLE_MS_MAX);
     if (isnan(rate))
         rate = 0;
     else if (!(rate > 0) || isinf(rate))
@@ -606,11 +641,23 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
             req->workers = (guint)workers;
             req->cpus = g_strdup(cpus);
             req->move_shared = move_shared;
+            req->hot_sample_ms = (guint)hot_ms;
             return ns_cli_daemon_submit(cli, link, req, FALSE);
         }
         if (!g_error_matches(derr, NS_ERROR, NS_ERROR_NOT_RUNNING))
             return ns_cli_fail(cli, derr);
     }
+    /* Watched from here on: the set-up (libvirt, QMP, the scan) takes seconds
+     * on a busy host, and a Ctrl-C or a SIGTERM sent then must cancel the
+     * move, not be lost (ignored in a background job) or kill us midway. */
+    MigrateJob job = { .cli = cli, .tty = isatty(STDOUT_FILENO) };
+
+    ns_main_hold_signal(SIGINT);
+    ns_main_hold_signal(SIGTERM);
+    g_auto(CancelWatch) watch = {
+        .sigint = g_unix_signal_add(SIGINT, on_signal, &job),
+        .sigterm = g_unix_signal_add(SIGTERM, on_signal, &job),
+    };
     g_autoptr(NsDomain) dom = open_domain(cli, "migrate", argc, argv, &code);
     if (dom == NULL)
         return code;
@@ -621,9 +668,9 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
     if (live == NULL)
         return ns_cli_fail(cli, error);
     g_autofree char *holder = g_strdup_printf("numashift migrate (pid %d)", (int)getpid());
-    MigrateJob job = {
-        .cli = cli, .dom = dom, .map = map, .live = live, .tty = isatty(STDOUT_FILENO),
-    };
+    job.dom = dom;
+    job.map = map;
+    job.live = live;
     /* The same pipeline as numashiftd's jobs: the same checks, in the same order. */
     const NsMoveSpec spec = {
         .kind = NS_MOVE_TO_NODE,
@@ -631,6 +678,7 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
         .cell = cell,
         .holder = holder,
         .worker_cpus = cpus,
+        .hot_sample_us = (gint64)hot_ms * 1000,
         .engine = {
             .workers = (guint)workers,
             .rate_limit_mib_s = rate,
@@ -643,10 +691,8 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
     g_autoptr(NsMove) move = ns_move_new(&spec);
 
     job.move = move;
-    ns_main_hold_signal(SIGINT);
-    ns_main_hold_signal(SIGTERM);
-    guint sigint = g_unix_signal_add(SIGINT, on_signal, &job);
-    guint sigterm = g_unix_signal_add(SIGTERM, on_signal, &job);
+    if (job.cancel_asked)
+        ns_move_cancel(move);
     GThread *thread;
 
     /* Set before the thread exists: a run that ends at once (nothing to
@@ -656,8 +702,7 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
     thread = g_thread_new("ns-migrate", run_move, &job);
     ns_main_done_wait(&job.done);
     g_thread_join(thread);
-    g_source_remove(sigint);
-    g_source_remove(sigterm);
+    cancel_watch_clear(&watch);
 
     g_autoptr(NsEngineReport) report = ns_move_get_report(move);
 
@@ -668,9 +713,12 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
         return code;
     }
     print_report(cli, report);
-    /* After a failed job (QEMU gone, say) the tree is history, not a status. */
-    if (!cli->json && !dry_run && job.ok) {
-        g_autoptr(NsPlacementSummary) s = ns_live_map_summarize(live);
+    /* After a failed job (QEMU gone, say) the tree is history, not a status;
+     * a move cancelled before its scan has no placement to show. */
+    g_autoptr(NsPlacementSummary) s =
+        !cli->json && !dry_run && job.ok ? ns_live_map_summarize(live) : NULL;
+
+    if (s != NULL) {
         g_autoptr(JsonNode) placement = placement_to_json(s);
 
         print_placement(json_node_get_object(placement));

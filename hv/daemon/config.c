@@ -26,6 +26,7 @@ ns_daemon_config_new_default(void)
     ns_policy_options_init(&c->policy);
     c->domain_modes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     c->domains_moving_shared = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    c->domain_priorities = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     return c;
 }
 
@@ -41,6 +42,7 @@ ns_daemon_config_free(NsDaemonConfig *config)
     g_free(config->mode);
     g_hash_table_unref(config->domain_modes);
     g_hash_table_unref(config->domains_moving_shared);
+    g_hash_table_unref(config->domain_priorities);
     g_free(config);
 }
 
@@ -48,6 +50,12 @@ gboolean
 ns_daemon_config_moves_shared(const NsDaemonConfig *config, const char *name)
 {
     return name != NULL && g_hash_table_contains(config->domains_moving_shared, name);
+}
+
+gint
+ns_daemon_config_priority_for(const NsDaemonConfig *config, const char *name)
+{
+    return name != NULL ? GPOINTER_TO_INT(g_hash_table_lookup(config->domain_priorities, name)) : 0;
 }
 
 const char *
@@ -168,6 +176,10 @@ load_daemon(GKeyFile *kf, NsDaemonConfig *c, GError **error)
             if (!get_uint(kf, g, *k, 0, 1048576, &v, error))
                 return FALSE;
             c->rescan_rate_mib_s = (guint)v;
+        } else if (strcmp(*k, "hot-sample-ms") == 0) {
+            if (!get_uint(kf, g, *k, 0, 60000, &v, error))
+                return FALSE;
+            c->hot_sample_ms = (guint)v;
         } else if (strcmp(*k, "max-clients") == 0) {
             if (!get_uint(kf, g, *k, 1, 4096, &v, error))
                 return FALSE;
@@ -239,6 +251,19 @@ load_domain(GKeyFile *kf, const char *group, NsDaemonConfig *c, GError **error)
                 g_hash_table_add(c->domains_moving_shared, g_strdup(name));
             else
                 g_hash_table_remove(c->domains_moving_shared, name);
+            continue;
+        }
+        if (strcmp(*k, "priority") == 0) {
+            gint64 v;
+            g_autoptr(GError) e = NULL;
+
+            if (!g_ascii_string_to_signed(s, 10, NS_DAEMON_PRIORITY_MIN, NS_DAEMON_PRIORITY_MAX, &v,
+                                          &e)) {
+                g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "[%s] %s: %s", group, *k,
+                            e->message);
+                return FALSE;
+            }
+            g_hash_table_replace(c->domain_priorities, g_strdup(name), GINT_TO_POINTER((gint)v));
             continue;
         }
         if (strcmp(*k, "mode") != 0) {

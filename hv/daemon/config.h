@@ -34,6 +34,8 @@ typedef struct {
     guint rescan_rate_mib_s; /* the background rescan: each quiet drift check scans this
                                 many MiB of guest memory per second of drift interval
                                 into the live map; 0: off */
+    guint hot_sample_ms;     /* rebalance jobs move the 2 MiB blocks the guest writes in a
+                                soft-dirty sample this long first (hot-sample.h); 0: off */
     guint max_clients;       /* control socket connections at once */
     /* [policy] */
     char *mode;              /* default policy mode for every domain ("follow") */
@@ -43,7 +45,13 @@ typedef struct {
     /* [domain NAME] move-shared=true: also move the pages other processes map
      * (MPOL_MF_MOVE_ALL), by name */
     GHashTable *domains_moving_shared; /* set of names */
+    /* [domain NAME] priority=N (-1000..1000, default 0): among pending jobs of
+     * the same urgency, a higher priority starts first; by name */
+    GHashTable *domain_priorities; /* name -> GINT_TO_POINTER(priority) */
 } NsDaemonConfig;
+
+#define NS_DAEMON_PRIORITY_MIN (-1000)
+#define NS_DAEMON_PRIORITY_MAX 1000
 
 /* The built-in defaults.  Context: any thread. */
 NsDaemonConfig *ns_daemon_config_new_default(void);
@@ -61,6 +69,10 @@ const char *ns_daemon_config_mode_for(const NsDaemonConfig *config, const char *
 /* Whether domain @name's jobs move pages other processes map too ([domain NAME]
  * move-shared=true).  Context: any thread. */
 gboolean ns_daemon_config_moves_shared(const NsDaemonConfig *config, const char *name);
+
+/* Domain @name's priority ([domain NAME] priority=N; 0 without one, or for
+ * a NULL @name).  Context: any thread. */
+gint ns_daemon_config_priority_for(const NsDaemonConfig *config, const char *name);
 
 /* NULL is accepted.  Context: any thread. */
 void ns_daemon_config_free(NsDaemonConfig *config);

@@ -33,6 +33,7 @@ typedef struct {
     gint cell;               /* migrate: one vNUMA cell, -1: all */
     double rate_mib_s;       /* 0: unlimited */
     gboolean move_shared;    /* move pages other processes map too (MPOL_MF_MOVE_ALL) */
+    guint hot_sample_ms;     /* hot pages first: a sample this long (0: address order) */
     guint workers;           /* 0: the engine's default */
     char *worker_cpus;       /* the workers' CPUs (libvirt list syntax); NULL: chosen
                                 away from the domain's vCPUs (worker-cpus.h) */
@@ -52,6 +53,9 @@ typedef struct {
                                 before deciding (NsMoveSpec.held) */
     const NsMemMap *memmap;  /* a map of the domain read earlier, to use (copied)
                                 if it still holds (ns_memmap_recheck()); NULL: read it */
+    NsLedger *ledger;        /* rebalance: the daemon's memory ledger, shared by its
+                                jobs (NsMoveSpec.ledger); borrowed, outlives the job;
+                                NULL: none */
     NsLiveMap *live;         /* the domain's live placement map (referenced by the job),
                                 used when it describes the QEMU the job finds; NULL, or
                                 another QEMU: the job starts a new one */

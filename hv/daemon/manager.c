@@ -22,6 +22,7 @@ struct _NsManagedDomain {
     NsJobSpec *pending;      /* waiting for a slot */
     guint pinning_events;    /* since the daemon started, for the record */
     gint64 pinning_at_us;    /* the last pinning event's time */
+    gint64 settling_since_us; /* monotonic: the first event of the burst its debounce waits on */
     gboolean stopped;        /* the domain stopped while its job ran: drop it when done */
     NsMemMap *memmap;        /* the last job's memory map, for the next to recheck; NULL: none */
     guint layout_changes;    /* layout events so far: a job's map is kept only if none came */
@@ -30,6 +31,9 @@ struct _NsManagedDomain {
                                 a running job's may be newer (live_map()) */
     GArray *pinned_cpus;     /* CPUs its pinned vCPUs may run on, as its last job found
                                 them: other domains' workers keep off; NULL: unknown */
+    gint64 drift_due_us;     /* monotonic: its next drift check is due then */
+    guint drift_round;       /* drift checks scheduled so far (their jitter) */
+    guint failures;          /* jobs failed in a row: drift checks back off */
 };
 
 typedef NsManagedDomain Tracked;
@@ -42,6 +46,8 @@ struct _NsManager {
     GQueue queue;        /* Tracked with a pending job, in arrival order */
     guint running;
     guint64 next_serial; /* job numbers, for clients to follow the job they asked for */
+    NsLedger *ledger;    /* what running jobs promised each node: their decisions share
+                            the nodes' room (ledger.h); outlives every job */
 };
 
 void
@@ -90,6 +96,53 @@ live_map(Tracked *t)
     return live != NULL ? live : t->live;
 }
 
+/* Drift checks back off to at most 2^DRIFT_BACKOFF_MAX intervals after failures. */
+#define DRIFT_BACKOFF_MAX 5
+
+static gint64
+drift_interval_us(const NsManager *d)
+{
+    return (gint64)MAX(d->config->drift_interval_s, 1u) * G_USEC_PER_SEC;
+}
+
+/*
+ * A fraction in [0, 1) for @t's @round-th drift check: a hash of its UUID
+ * and the round, so every domain gets its own and the next round another,
+ * and a test with the same UUIDs sees the same ones.
+ */
+static double
+drift_jitter(const Tracked *t, guint round)
+{
+    guint h = g_str_hash(t->uuid) ^ (round * 0x9e3779b9u);
+
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    return (double)(h % 1000u) / 1000.0;
+}
+
+/* A domain's first drift check: anywhere in the interval after @now_us, so
+ * the domains a daemon finds at its start do not all come due together. */
+static gint64
+first_drift_due(const NsManager *d, const Tracked *t, gint64 now_us)
+{
+    return now_us + (gint64)((double)drift_interval_us(d) * drift_jitter(t, 0));
+}
+
+/*
+ * After a check (or any job) ended at @now_us: 0.75 to 1.25 intervals on,
+ * the interval doubled per failed job in a row up to 2^DRIFT_BACKOFF_MAX.
+ * The spread keeps domains whose jobs ended together (one burst of pinning
+ * changes, a daemon restart) from being checked together ever after.
+ */
+static gint64
+next_drift_due(const NsManager *d, Tracked *t, gint64 now_us)
+{
+    gint64 interval = drift_interval_us(d) << MIN(t->failures, (guint)DRIFT_BACKOFF_MAX);
+
+    return now_us + (gint64)((double)interval * (0.75 + 0.5 * drift_jitter(t, ++t->drift_round)));
+}
+
 static Tracked *
 track(NsManager *d, const char *uuid, const char *name)
 {
@@ -99,6 +152,7 @@ track(NsManager *d, const char *uuid, const char *name)
         t = g_new0(Tracked, 1);
         t->manager = d;
         t->uuid = g_strdup(uuid);
+        t->drift_due_us = first_drift_due(d, t, g_get_monotonic_time());
         g_hash_table_insert(d->domains, t->uuid, t);
         g_message("tracking domain %s (%s)", name != NULL ? name : "?", uuid);
     }
@@ -201,6 +255,22 @@ on_job_progress(NsJob *job, const NsEngineProgress *p, gpointer data)
     broadcast(t->manager, NS_CONTROL_EVENT_PROGRESS, b);
 }
 
+/* ", its SCHED_IDLE worker starved: raised to nice N" when the engine's
+ * floor stepped up (engine.h), else "": in the job's log line. */
+static char *
+floor_note(JsonObject *desc)
+{
+    JsonNode *report = json_object_get_member(desc, "report");
+    JsonNode *floor = report != NULL && JSON_NODE_HOLDS_OBJECT(report)
+                          ? json_object_get_member(json_node_get_object(report), "worker_floor")
+                          : NULL;
+
+    if (floor == NULL || !JSON_NODE_HOLDS_OBJECT(floor))
+        return g_strdup("");
+    return g_strdup_printf(", its SCHED_IDLE worker starved: raised to nice %" G_GINT64_FORMAT,
+                           json_object_get_int_member(json_node_get_object(floor), "nice"));
+}
+
 static void
 on_job_done(NsJob *job, gpointer data)
 {
@@ -211,17 +281,32 @@ on_job_done(NsJob *job, gpointer data)
     const GError *error = ns_job_get_error(job);
 
     d->running--;
-    if (error != NULL)
-        g_warning("domain %s: %s job (trigger %s) ended: %s: %s", t->name,
+    /* A domain whose jobs fail (its QEMU's monitor stuck, a node full) is
+     * checked less and less often, not every interval for ever. */
+    t->failures = error != NULL ? t->failures + 1 : 0;
+    t->drift_due_us = next_drift_due(d, t, g_get_monotonic_time());
+    if (error != NULL) {
+        g_autofree char *backoff =
+            t->failures > 1
+                ? g_strdup_printf(" (%u failed in a row: next drift check in %" G_GINT64_FORMAT " s)",
+                                  t->failures,
+                                  (t->drift_due_us - g_get_monotonic_time() + G_USEC_PER_SEC / 2) /
+                                      G_USEC_PER_SEC)
+                : g_strdup("");
+
+        g_warning("domain %s: %s job (trigger %s) ended: %s: %s%s", t->name,
                   json_object_get_string_member(o, "kind"), ns_job_get_spec(job)->trigger,
-                  json_object_get_string_member(o, "state"), error->message);
-    else if (strcmp(ns_job_get_spec(job)->trigger, "drift") == 0 &&
+                  json_object_get_string_member(o, "state"), error->message, backoff);
+    } else if (strcmp(ns_job_get_spec(job)->trigger, "drift") == 0 &&
              strcmp(json_object_get_string_member(o, "state"), "nothing-to-do") == 0)
         g_debug("domain %s: drift check: in place", t->name); /* every 30 s: not news */
-    else
-        g_message("domain %s: %s job (trigger %s) ended: %s", t->name,
+    else {
+        g_autofree char *floor = floor_note(o);
+
+        g_message("domain %s: %s job (trigger %s) ended: %s%s", t->name,
                   json_object_get_string_member(o, "kind"), ns_job_get_spec(job)->trigger,
-                  json_object_get_string_member(o, "state"));
+                  json_object_get_string_member(o, "state"), floor);
+    }
     emit(t, NS_CONTROL_EVENT_JOB, "job-done", "job", json_node_copy(desc));
     /* Keep the map for the next job unless the layout may have changed
      * since this one read it (a device event, or a map read before the
@@ -297,6 +382,7 @@ start_job(NsManager *d, Tracked *t)
     /* A map is worth reusing only while libvirt tells us of layout changes. */
     t->pending->memmap = d->host.watches_layout(d->host.data) ? t->memmap : NULL;
     t->pending->live = t->live; /* the job takes its own reference */
+    t->pending->ledger = d->ledger;
     t->pending->reserved_cpus = reserved->len > 0 ? reserved : NULL; /* the job copies it */
     job = d->host.start_job(d->host.data, t->pending, &cb);
     t->pending->reserved_cpus = NULL;
@@ -312,19 +398,54 @@ start_job(NsManager *d, Tracked *t)
     return TRUE;
 }
 
+/*
+ * How urgent a pending job is: an operator's request (a migrate, a
+ * rebalance asked for, a policy or configuration change) before a pinning
+ * change, before a domain's start, before a drift check.
+ */
+static guint
+trigger_rank(const NsJobSpec *spec)
+{
+    if (spec->kind == NS_JOB_MIGRATE || g_str_has_prefix(spec->trigger, "request") ||
+        strcmp(spec->trigger, "policy") == 0 || strcmp(spec->trigger, "reload") == 0)
+        return 3;
+    if (strcmp(spec->trigger, "pinning") == 0)
+        return 2;
+    if (strcmp(spec->trigger, "drift") == 0)
+        return 0;
+    return 1; /* "start" */
+}
+
+/* Whether @a's pending job goes before @b's: its trigger, then its
+ * domain's configured priority; the queue's order (arrival) breaks ties. */
+static gboolean
+goes_before(NsManager *d, const Tracked *a, const Tracked *b)
+{
+    guint ra = trigger_rank(a->pending), rb = trigger_rank(b->pending);
+
+    if (ra != rb)
+        return ra > rb;
+    return ns_daemon_config_priority_for(d->config, a->name) >
+           ns_daemon_config_priority_for(d->config, b->name);
+}
+
+/* Start pending jobs, most urgent first (goes_before()), while slots are free. */
 static void
 start_queued(NsManager *d)
 {
-    for (GList *l = d->queue.head; l != NULL && d->running < d->config->max_jobs;) {
-        Tracked *t = l->data;
-        GList *next = l->next;
+    while (d->running < d->config->max_jobs) {
+        GList *best = NULL;
 
-        if (t->job == NULL || ns_job_is_done(t->job)) {
-            if (!start_job(d, t))
-                return; /* the host cannot start jobs now (no libvirt): on kick */
-            g_queue_delete_link(&d->queue, l);
+        for (GList *l = d->queue.head; l != NULL; l = l->next) {
+            Tracked *t = l->data;
+
+            if ((t->job == NULL || ns_job_is_done(t->job)) &&
+                (best == NULL || goes_before(d, t, best->data)))
+                best = l;
         }
-        l = next;
+        if (best == NULL || !start_job(d, best->data))
+            return; /* nothing can start, or the host cannot start jobs now (on kick) */
+        g_queue_delete_link(&d->queue, best);
     }
 }
 
@@ -418,6 +539,7 @@ enqueue_rebalance(NsManager *d, Tracked *t, const char *trigger, gboolean held)
     spec->workers = d->config->workers;
     spec->worker_cpus = g_strdup(d->config->worker_cpus);
     spec->move_shared = ns_daemon_config_moves_shared(d->config, t->name);
+    spec->hot_sample_ms = d->config->hot_sample_ms;
     spec->policy = d->config->policy;
     spec->mode_override = g_strdup(mode_override(d, t));
     if (strcmp(trigger, "drift") == 0) {
@@ -443,12 +565,51 @@ job_held(Tracked *t)
     return t->job != NULL && !ns_job_is_done(t->job) && ns_job_is_held(t->job);
 }
 
+/*
+ * The pending job that should decide before @t's held pinning job, or
+ * NULL: an operator's request, or another domain's pinning job with a
+ * higher configured priority, waiting for a slot (slots are full when any
+ * job waits).
+ */
+static Tracked *
+more_urgent_waiting(NsManager *d, const Tracked *t)
+{
+    gint mine = ns_daemon_config_priority_for(d->config, t->name);
+    Tracked *best = NULL;
+
+    for (GList *l = d->queue.head; l != NULL; l = l->next) {
+        Tracked *u = l->data;
+        guint rank = u != t && u->pending != NULL ? trigger_rank(u->pending) : 0;
+
+        if ((u->job == NULL || ns_job_is_done(u->job)) &&
+            (rank > 2 || (rank == 2 && ns_daemon_config_priority_for(d->config, u->name) > mine)) &&
+            (best == NULL || goes_before(d, u, best)))
+            best = u;
+    }
+    return best;
+}
+
 static gboolean
 debounce_fired(gpointer data)
 {
     Tracked *t = data;
+    NsManager *d = t->manager;
+    Tracked *first;
 
     t->debounce_source = 0;
+    /*
+     * A held job took its slot at its burst's first event, maybe before a
+     * more important domain's pinning changed in the same round: it gives
+     * the slot up (nothing moved yet) and waits its turn, so that room on
+     * a node goes to the higher priority first (docs/numashiftd.8).
+     */
+    if (job_held(t) && t->pending == NULL && (first = more_urgent_waiting(d, t)) != NULL) {
+        g_message("domain %s: its pinning job yields its slot to domain %s's %s job, "
+                  "which goes first", t->name, first->name, first->pending->trigger);
+        enqueue_rebalance(d, t, "pinning", FALSE);
+        ns_job_cancel(t->job, NULL);
+        return G_SOURCE_REMOVE;
+    }
     /* The burst has settled: its job, prepared meanwhile, decides now. */
     if (job_held(t) && ns_job_release(t->job))
         return G_SOURCE_REMOVE;
@@ -574,6 +735,35 @@ hold_pinning_job(NsManager *d, Tracked *t)
     enqueue_rebalance(d, t, "pinning", TRUE);
 }
 
+/*
+ * Pinning changes settle host-wide: an event of @t's also restarts the
+ * debounce of every other domain whose burst is settling, so that re-pins
+ * of several domains close together (an operator's script, a rebalancer)
+ * are decided as one round, most important first (debounce_fired()).  A
+ * domain waits at most PINNING_ROUND_MAX debounces from its own first event:
+ * a stream of other domains' events does not hold it for ever.
+ */
+#define PINNING_ROUND_MAX 4
+
+static void
+extend_pinning_round(NsManager *d, const Tracked *t)
+{
+    gint64 now = g_get_monotonic_time();
+    GHashTableIter it;
+    gpointer value;
+
+    g_hash_table_iter_init(&it, d->domains);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        Tracked *u = value;
+
+        if (u == t || u->debounce_source == 0 ||
+            now - u->settling_since_us >= (gint64)PINNING_ROUND_MAX * d->config->debounce_ms * 1000)
+            continue;
+        g_source_remove(u->debounce_source);
+        u->debounce_source = g_timeout_add(d->config->debounce_ms, debounce_fired, u);
+    }
+}
+
 void
 ns_manager_pinning_changed(NsManager *d, const char *uuid, const char *name,
                            const char *const *keys)
@@ -590,7 +780,10 @@ ns_manager_pinning_changed(NsManager *d, const char *uuid, const char *name,
          json_node_init_string(json_node_alloc(), joined));
     if (t->debounce_source != 0)
         g_source_remove(t->debounce_source);
+    else
+        t->settling_since_us = g_get_monotonic_time();
     t->debounce_source = g_timeout_add(d->config->debounce_ms, debounce_fired, t);
+    extend_pinning_round(d, t);
     hold_pinning_job(d, t);
 }
 
@@ -613,7 +806,7 @@ ns_manager_kick(NsManager *d)
 }
 
 void
-ns_manager_drift_tick(NsManager *d)
+ns_manager_drift_tick(NsManager *d, gint64 now_us)
 {
     GHashTableIter it;
     gpointer v;
@@ -622,9 +815,13 @@ ns_manager_drift_tick(NsManager *d)
     while (g_hash_table_iter_next(&it, NULL, &v)) {
         Tracked *t = v;
 
+        if (t->drift_due_us > now_us)
+            continue;
         if (t->pending == NULL && (t->job == NULL || ns_job_is_done(t->job)) &&
             t->start_source == 0 && t->debounce_source == 0)
             enqueue_rebalance(d, t, "drift", FALSE);
+        else /* busy: its job's end sets the next check */
+            t->drift_due_us = next_drift_due(d, t, now_us);
     }
 }
 
@@ -699,6 +896,14 @@ ns_manager_describe(NsManager *d, NsManagedDomain *t)
     json_builder_add_int_value(b, t->pinning_events);
     json_builder_set_member_name(b, "memmap_cached");
     json_builder_add_boolean_value(b, t->memmap != NULL);
+    /* When the drift check looks at it next, and why not sooner. */
+    json_builder_set_member_name(b, "drift_check_in_ms");
+    if (d->config->drift_interval_s > 0)
+        json_builder_add_int_value(b, MAX(t->drift_due_us - g_get_monotonic_time(), 0) / 1000);
+    else
+        json_builder_add_null_value(b);
+    json_builder_set_member_name(b, "failed_jobs_in_a_row");
+    json_builder_add_int_value(b, t->failures);
     json_builder_set_member_name(b, "job");
     if (t->job != NULL)
         json_builder_add_value(b, ns_job_describe(t->job));
@@ -798,6 +1003,7 @@ ns_manager_new(const NsDaemonConfig *config, const NsManagerHost *host)
     d->host = *host;
     d->domains = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, tracked_free);
     g_queue_init(&d->queue);
+    d->ledger = ns_ledger_new();
     return d;
 }
 
@@ -844,5 +1050,6 @@ ns_manager_free(NsManager *d)
         if (((Tracked *)v)->job != NULL)
             ns_job_cancel(((Tracked *)v)->job, NULL);
     g_hash_table_unref(d->domains);
+    ns_ledger_free(d->ledger); /* after the jobs: they use it until joined */
     g_free(d);
 }

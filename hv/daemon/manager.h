@@ -101,9 +101,16 @@ void ns_manager_connection_lost(NsManager *manager);
  * Context: main thread. */
 void ns_manager_kick(NsManager *manager);
 
-/* The drift check: a rebalance for every idle domain (trigger "drift").
- * Context: main thread. */
-void ns_manager_drift_tick(NsManager *manager);
+/*
+ * The drift check: a rebalance (trigger "drift") for every idle domain
+ * whose check is due at @now_us (monotonic).  Each domain's first check
+ * falls at a point of the interval its UUID fixes, so a host's domains
+ * are spread over it; the next is one interval after its last job ended,
+ * doubled for each job that failed in a row (at most 32 intervals).  Call
+ * it often (numashiftd: every second); a domain not due is skipped.
+ * Context: main thread.
+ */
+void ns_manager_drift_tick(NsManager *manager, gint64 now_us);
 
 /* ---- requests ---- */
 

@@ -135,6 +135,7 @@ handle_migrate(const NsRequestContext *ctx, NsClient *client, const NsControlReq
     spec->workers = req->workers;
     spec->worker_cpus = g_strdup(req->cpus);
     spec->move_shared = req->move_shared;
+    spec->hot_sample_ms = req->hot_sample_ms;
     reply_described(ctx, client, req, t, (gint64)ns_manager_migrate(ctx->manager, t, spec));
 }
 

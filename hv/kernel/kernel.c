@@ -14,6 +14,8 @@
 #include <numaif.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "numashift/error.h"
@@ -218,6 +220,32 @@ host_vcpu_waits(gpointer data, pid_t pid, GArray *ret_waits)
     return ret_waits->len > 0;
 }
 
+static gboolean
+host_own_schedstat(gpointer data, guint64 *ret_run_ns, guint64 *ret_wait_ns)
+{
+    g_autofree char *stat = NULL;
+
+    (void)data;
+    return g_file_get_contents("/proc/thread-self/schedstat", &stat, NULL, NULL) &&
+           sscanf(stat, "%" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT, ret_run_ns, ret_wait_ns) == 2;
+}
+
+static int
+host_clear_soft_dirty(gpointer data, pid_t pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/clear_refs", (int)pid);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    int rc = 0;
+
+    (void)data;
+    if (fd < 0)
+        return -errno;
+    if (write(fd, "4", 1) != 1)
+        rc = -errno;
+    close(fd);
+    return rc;
+}
+
 static const NsKernel host_kernel = {
     .move_pages = host_move_pages,
     .check_node = host_check_node,
@@ -230,6 +258,8 @@ static const NsKernel host_kernel = {
     .pages_close = host_pages_close,
     .cpuset_mems = host_cpuset_mems,
     .vcpu_waits = host_vcpu_waits,
+    .own_schedstat = host_own_schedstat,
+    .clear_soft_dirty = host_clear_soft_dirty,
     .data = NULL,
 };
 
@@ -253,6 +283,10 @@ ns_kernel_resolve(const NsKernel *given, NsKernel *ret_kernel)
         ret_kernel->check_node = host_check_node;
     if (ret_kernel->now_us == NULL)
         ret_kernel->now_us = host_now_us;
+    if (ret_kernel->own_schedstat == NULL)
+        ret_kernel->own_schedstat = host_own_schedstat;
+    if (ret_kernel->clear_soft_dirty == NULL)
+        ret_kernel->clear_soft_dirty = host_clear_soft_dirty;
     /* The pagemap reader comes whole or not at all. */
     if (ret_kernel->pages_open == NULL || ret_kernel->pagemap_read == NULL ||
         ret_kernel->kpageflags_read == NULL || ret_kernel->pages_close == NULL) {
@@ -387,4 +421,16 @@ ns_kernel_bind_thread(const GArray *cpus, gboolean background)
             first = rc;
     }
     return first;
+}
+
+int
+ns_kernel_thread_set_nice(int nice)
+{
+    struct sched_param param = { .sched_priority = 0 };
+    /* The nice value first: SCHED_OTHER at nice 0 for a moment would be
+     * more than was asked. */
+    int first = setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice) == 0 ? 0 : errno;
+    int rc = pthread_setschedparam(pthread_self(), SCHED_OTHER, &param);
+
+    return first != 0 ? first : rc;
 }

@@ -24,7 +24,10 @@
  *                                 "rate"?: MiB/s, "workers"?: 1..64,
  *                                 "cpus"?: CPU list (the workers' CPUs),
  *                                 "move_shared"?: bool (move pages other
- *                                 processes map too, MPOL_MF_MOVE_ALL)
+ *                                 processes map too, MPOL_MF_MOVE_ALL),
+ *                                 "hot_sample_ms"?: 1..NS_CONTROL_HOT_SAMPLE_MS_MAX
+ *                                 (move the pages written in such a
+ *                                 sample first)
  *     policy-set                  "domain": str, "mode": token
  *     subscribe                   "events"?: ["progress"|"job"|"policy"|"domain", ...]
  *     hook                        "domain": str, "uuid"?: UUID,
@@ -101,6 +104,8 @@ G_BEGIN_DECLS
 #define NS_CONTROL_RATE_MAX 1048576.0
 /* The range of "workers". */
 #define NS_CONTROL_WORKERS_MAX 64
+/* The longest hot-pages sample a migrate may ask for, in ms (engine.h). */
+#define NS_CONTROL_HOT_SAMPLE_MS_MAX 60000
 /* The longest "cpus", in bytes. */
 #define NS_CONTROL_CPUS_MAX 256
 
@@ -155,6 +160,7 @@ typedef struct {
     guint workers;       /* 0: not given (the daemon's default) */
     char *cpus;          /* the workers' CPUs, libvirt list syntax; NULL: not given */
     gboolean move_shared; /* move pages other processes map too; FALSE: not given */
+    guint hot_sample_ms;  /* hot pages first, this long a sample; 0: not given */
     /* policy-set */
     char *mode;
     /* subscribe */

@@ -176,6 +176,24 @@ gint64 ns_token_bucket_take(NsTokenBucket *bucket, guint64 bytes, gint64 now_us)
 #define NS_ENGINE_PROGRESS_INTERVAL_US_DEFAULT 250000 /* 4 progress calls per second */
 #define NS_ENGINE_ERRNO_SLOTS 256u              /* page entries keep errno in 8 bits */
 
+/*
+ * The floor under background workers (issue #11).  A SCHED_IDLE worker
+ * runs only on CPU time nothing else wants: where vCPUs pinned to every
+ * CPU keep them all busy, it hardly runs at all (a 96 MiB move took 240 s
+ * for 64 MiB in the planner test).  So each background worker watches its
+ * own schedstat: once it has been runnable for NS_ENGINE_STARVED_WINDOW_US
+ * and got a CPU for under NS_ENGINE_STARVED_RUN_PERMILLE of that time, it
+ * steps up to the next nice value of NS_ENGINE_FLOOR_NICE (SCHED_OTHER):
+ * nice 19 weighs 15 against a busy vCPU's 1024 (about 1.5% of a CPU), nice
+ * 10 weighs 110 (about 10%).  It never goes further: the pacer still
+ * bounds what the move costs the guest, and a move that needs more than
+ * 10% of a CPU pinned to a busy vCPU waits rather than take it.
+ */
+#define NS_ENGINE_STARVED_WINDOW_US 1000000    /* runnable time judged at once */
+#define NS_ENGINE_STARVED_RUN_PERMILLE 100u    /* ran under 10% of it: starved */
+#define NS_ENGINE_FLOOR_STEPS 2u
+#define NS_ENGINE_FLOOR_NICE { 19, 10 }
+
 
 typedef struct {
     guint64 done_pages;      /* handled: moved, in place, not present, failed, skipped */
@@ -277,6 +295,14 @@ typedef struct {
     char worker_cpus[128];       /* their CPUs, "2-3" ("" when left as they were; cut
                                     with "..." when longer) */
     gboolean worker_background;  /* they ran at SCHED_IDLE */
+    guint worker_floor_steps;    /* background: steps up the floor the most starved
+                                    worker took (0: none; NS_ENGINE_FLOOR_NICE) */
+    gint worker_floor_nice;      /* its nice value then (when worker_floor_steps > 0) */
+    gint worker_floor_errno;     /* the first failure to step up (0: none) */
+    /* Hot pages first (move.h, hot-sample.h; the move pipeline fills these): */
+    gint64 hot_sample_us;        /* the sample's window (0: not sampled) */
+    guint64 hot_pages;           /* pages written in it: their 2 MiB blocks moved first */
+    gint hot_errno;              /* the sample failed (0: no): address order */
     gint worker_bind_errno;      /* the first failure to confine a worker (0: none):
                                     that worker ran where the run thread may */
     gboolean paced;              /* the guest's vCPU run delay was watched (pacer.h) */

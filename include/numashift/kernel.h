@@ -23,6 +23,11 @@
 
 G_BEGIN_DECLS
 
+/* pagemap(5) entry bits: present, and written since the soft-dirty bits
+ * were cleared (NsKernel.clear_soft_dirty). */
+#define NS_PAGEMAP_PRESENT (G_GUINT64_CONSTANT(1) << 63)
+#define NS_PAGEMAP_SOFT_DIRTY (G_GUINT64_CONSTANT(1) << 55)
+
 /* One vCPU thread's run delay so far (NsKernel.vcpu_waits). */
 typedef struct {
     pid_t tid;
@@ -85,6 +90,22 @@ typedef struct {
      * vCPU is known, and the engine does not pace.
      */
     gboolean (*vcpu_waits)(gpointer data, pid_t pid, GArray *ret_waits);
+    /*
+     * The calling thread's time on a CPU and its run delay (time runnable
+     * but waiting for a CPU) so far, in ns: /proc/thread-self/schedstat's
+     * first two fields.  FALSE when they cannot be read.  NULL member in a
+     * caller's kernel: the host's.
+     */
+    gboolean (*own_schedstat)(gpointer data, guint64 *ret_run_ns, guint64 *ret_wait_ns);
+    /*
+     * Clear every soft-dirty bit of @pid (4 into /proc/PID/clear_refs):
+     * from then on a write to a page sets its bit again (pagemap bit 55,
+     * CONFIG_MEM_SOFT_DIRTY).  It write-protects the whole process's page
+     * tables, so each page's next write faults once, and KVM's MMU notifier
+     * drops the guest's mappings of them.  0 or -errno.  NULL member in a
+     * caller's kernel: the host's.
+     */
+    int (*clear_soft_dirty)(gpointer data, pid_t pid);
     gpointer data;
 } NsKernel;
 
@@ -137,5 +158,14 @@ GArray *ns_kernel_thread_cpus(GError **error);
  * Context: any thread; changes the calling thread only.
  */
 int ns_kernel_bind_thread(const GArray *cpus, gboolean background);
+
+/*
+ * Take the calling thread out of SCHED_IDLE (or whatever class it is in)
+ * into SCHED_OTHER at nice @nice (-20..19).  Returns 0 or the errno of the
+ * first call that failed (EACCES: lowering the nice value needs
+ * CAP_SYS_NICE or RLIMIT_NICE), after trying the other.
+ * Context: any thread; changes the calling thread only.
+ */
+int ns_kernel_thread_set_nice(int nice);
 
 G_END_DECLS

@@ -38,6 +38,7 @@
 #include "numashift/engine.h"
 #include "numashift/livemap.h"
 #include "numashift/memmap.h"
+#include "numashift/ledger.h"
 #include "numashift/policy.h"
 #include "numashift/radix.h"
 
@@ -58,6 +59,9 @@ typedef enum {
     NS_MOVE_PHASE_ENGINE, /* the engine set up */
     NS_MOVE_PHASE_COUNT,
 } NsMovePhase;
+
+/* The longest hot-pages sample (NsMoveSpec.hot_sample_us): 60 s. */
+#define NS_MOVE_HOT_SAMPLE_MAX_US (G_GINT64_CONSTANT(60) * G_USEC_PER_SEC)
 
 typedef struct {
     NsMoveKind kind;
@@ -87,6 +91,15 @@ typedef struct {
                                       NULL: chosen away from the domain's vCPUs */
     const GArray *reserved_cpus;   /* of guint: CPUs other domains' vCPUs are pinned to,
                                       kept free of workers too (copied); NULL: none */
+    NsLedger *ledger;              /* REBALANCE: the host's ledger (ledger.h), shared with
+                                      the other runs: the decision counts their promises
+                                      and records its own (until the run ends); borrowed,
+                                      outlives the run; NULL: decide alone (the CLI) */
+    guint64 ledger_owner;          /* with @ledger: this run's id there, not 0 */
+    gint64 hot_sample_us;          /* hot pages first (hot-sample.h): a soft-dirty sample
+                                      this long before the first move, then the 2 MiB
+                                      blocks written in it move before the rest; 0:
+                                      address order.  At most NS_MOVE_HOT_SAMPLE_MAX_US */
     /* Called from the running thread, with no lock held; each may be NULL. */
     void (*on_decisions)(const GArray *decisions, gpointer data); /* of NsPolicyDecision */
     void (*on_workers)(const char *line, gpointer data); /* where the workers run, once

@@ -42,6 +42,7 @@
 #include <glib.h>
 
 #include "numashift/domain-config.h"
+#include "numashift/ledger.h"
 #include "numashift/memmap.h"
 #include "numashift/placement.h"
 #include "numashift/topology.h"
@@ -79,6 +80,12 @@ typedef struct {
     const char *mode_override;            /* numashiftd's per-domain config; beats the
                                              metadata; NULL: none */
     const NsPolicyOptions *options;       /* NULL: the defaults */
+    NsLedger *ledger;                     /* what other running moves promised each node
+                                             (ledger.h), less room for this one; the caller
+                                             holds its lock and read @topology's free
+                                             memory under it; NULL: none */
+    guint64 ledger_owner;                 /* this move's owner id in @ledger (its own
+                                             promises are not counted) */
 } NsPolicyInput;
 
 /* Why a decision is what it is.  Stable: printed as ns_policy_reason_to_string(). */
@@ -102,6 +109,8 @@ typedef struct {
     gint target;           /* host node to move to; -1: stay */
     gint home;             /* the node the vCPUs chose, also when staying; -1: none */
     guint64 bytes;         /* to move to @target (capped by the reserve); 0 when staying */
+    guint64 page_size;     /* with a target: the hugetlbfs page size of this memory, whose
+                              pool on @target the move draws on; 0: base pages and THP */
     guint64 remote_bytes;  /* placed bytes of this memory not on @home that can move
                               (unmovable memory, livemap.h, not counted; 0 without a home) */
     NsPolicyReason reason;

@@ -63,6 +63,7 @@ assert_same_request(const NsControlRequest *a, const NsControlRequest *b)
     g_assert_cmpuint(a->workers, ==, b->workers);
     g_assert_cmpstr(a->cpus, ==, b->cpus);
     g_assert_cmpint(a->move_shared, ==, b->move_shared);
+    g_assert_cmpuint(a->hot_sample_ms, ==, b->hot_sample_ms);
     g_assert_cmpstr(a->mode, ==, b->mode);
     g_assert_cmpuint(a->events, ==, b->events);
     g_assert_cmpstr(a->uuid, ==, b->uuid);
@@ -165,7 +166,7 @@ test_migrate(void)
 {
     g_autoptr(NsControlRequest) full = parse_ok(
         "{\"id\":3,\"op\":\"migrate\",\"domain\":\"vm\",\"to\":1,\"cell\":0,\"rate\":12.5,"
-        "\"workers\":4,\"cpus\":\"2-5,^3\",\"move_shared\":true}");
+        "\"workers\":4,\"cpus\":\"2-5,^3\",\"move_shared\":true,\"hot_sample_ms\":250}");
     g_autoptr(NsControlRequest) min = parse_ok("{\"op\":\"migrate\",\"domain\":\"vm\",\"to\":0}");
     g_autoptr(NsControlRequest) edges = parse_ok(
         "{\"op\":\"migrate\",\"domain\":\"vm\",\"to\":2046,\"cell\":2046,\"rate\":1048576,"
@@ -181,6 +182,8 @@ test_migrate(void)
     g_assert_cmpstr(full->cpus, ==, "2-5,^3");
     g_assert_true(full->move_shared);
     g_assert_false(min->move_shared);
+    g_assert_cmpuint(full->hot_sample_ms, ==, 250);
+    g_assert_cmpuint(min->hot_sample_ms, ==, 0);
     g_assert_null(min->cpus);
     g_assert_cmpint(json_node_get_int(full->id), ==, 3);
     g_assert_cmpint(min->cell, ==, -1);
@@ -237,6 +240,10 @@ test_migrate_invalid(void)
     parse_fails(M "\"to\":1,\"move_shared\":\"yes\"}", "expected true or false");
     parse_fails("{\"op\":\"rebalance\",\"domain\":\"vm\",\"move_shared\":true}",
                 "takes no field \"move_shared\"");
+    parse_fails(M "\"to\":1,\"hot_sample_ms\":0}", "\"hot_sample_ms\" is 0, out of range 1..60000");
+    parse_fails(M "\"to\":1,\"hot_sample_ms\":60001}", "out of range 1..60000");
+    parse_fails("{\"op\":\"rebalance\",\"domain\":\"vm\",\"hot_sample_ms\":10}",
+                "takes no field \"hot_sample_ms\"");
     {
         g_autofree char *long_list = g_strnfill(NS_CONTROL_CPUS_MAX + 1, '1');
         g_autofree char *line = g_strdup_printf(M "\"to\":1,\"cpus\":\"%s\"}", long_list);

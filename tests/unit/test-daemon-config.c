@@ -38,6 +38,7 @@ test_defaults(void)
     g_assert_cmpuint(c->debounce_ms, ==, 500);
     g_assert_cmpuint(c->drift_interval_s, ==, 30);
     g_assert_cmpuint(c->rescan_rate_mib_s, ==, 64);
+    g_assert_cmpuint(c->hot_sample_ms, ==, 0);
     g_assert_cmpstr(c->mode, ==, "follow");
     g_assert_cmpuint(c->policy.reserve_mib, ==, NS_POLICY_RESERVE_MIB_DEFAULT);
     g_assert_cmpstr(ns_daemon_config_mode_for(c, "any"), ==, "follow");
@@ -75,6 +76,7 @@ test_full(void)
                                             "drift-interval-s=0\n"
                                             "rescan-interval-s=60\n"
                                             "rescan-rate-mib-s=16\n"
+                                            "hot-sample-ms=500\n"
                                             "max-clients=5\n"
                                             "[policy]\n"
                                             "mode=off\n"
@@ -86,7 +88,11 @@ test_full(void)
                                             "[domain dpdk1]\n"
                                             "move-shared=true\n"
                                             "[domain dpdk2]\n"
-                                            "move-shared=false\n",
+                                            "move-shared=false\n"
+                                            "[domain db2]\n"
+                                            "priority=-1000\n"
+                                            "[domain db3]\n"
+                                            "priority= 1000 \n",
                                             &error);
 
     g_assert_no_error(error);
@@ -102,6 +108,7 @@ test_full(void)
     g_assert_cmpuint(c->drift_interval_s, ==, 0);
     g_assert_cmpuint(c->rescan_interval_s, ==, 60);
     g_assert_cmpuint(c->rescan_rate_mib_s, ==, 16);
+    g_assert_cmpuint(c->hot_sample_ms, ==, 500);
     g_assert_cmpuint(c->max_clients, ==, 5);
     g_assert_cmpstr(c->mode, ==, "off");
     g_assert_cmpuint(c->policy.reserve_mib, ==, 1024);
@@ -114,6 +121,10 @@ test_full(void)
     g_assert_false(ns_daemon_config_moves_shared(c, "db1"));
     g_assert_false(ns_daemon_config_moves_shared(c, NULL));
     g_assert_cmpstr(ns_daemon_config_mode_for(c, "dpdk1"), ==, "off");
+    g_assert_cmpint(ns_daemon_config_priority_for(c, "db2"), ==, -1000);
+    g_assert_cmpint(ns_daemon_config_priority_for(c, "db3"), ==, 1000);
+    g_assert_cmpint(ns_daemon_config_priority_for(c, "db1"), ==, 0);
+    g_assert_cmpint(ns_daemon_config_priority_for(c, NULL), ==, 0);
 }
 
 static void
@@ -143,6 +154,9 @@ test_errors(void)
         { "[domain web]\nrate=5\n", "unknown key 'rate'" },
         { "[domain web]\nmode=never\n", "mode" },
         { "[domain web]\nmove-shared=yes\n", "[domain web] move-shared: 'yes' is not true or false" },
+        { "[domain web]\npriority=high\n", "[domain web] priority" },
+        { "[domain web]\npriority=1001\n", "[domain web] priority" },
+        { "[domain web]\npriority=1.5\n", "[domain web] priority" },
         { "not a key file\n", "numashiftd" },
     };
 

@@ -27,6 +27,7 @@
 #include <numa.h>
 #include <numaif.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <string.h>
 #include <urcu/urcu-memb.h>
@@ -35,6 +36,7 @@
 #include "ns-test-require.h"
 #include "ns-test-tree.h"
 #include "numashift/engine.h"
+#include "numashift/hot-sample.h"
 #include "numashift/livemap.h"
 #include "numashift/engine-report.h"
 #include "numashift/error.h"
@@ -150,6 +152,12 @@ typedef struct {
     const GArray *expect_cpus; /* non-NULL: count move calls from a thread confined elsewhere */
     guint wrong_cpu_calls;
     guint idle_calls;          /* move calls from a SCHED_IDLE thread */
+    guint nice19_calls, nice10_calls; /* ... from SCHED_OTHER at nice 19, 10 */
+    gboolean starved;          /* own_schedstat: each call waited 99 ms for 1 ms run */
+    /* Hot pages (soft-dirty): which pages the guest "writes". */
+    guint8 *hot;               /* NULL: none */
+    guint clears;              /* clear_soft_dirty() calls */
+    int clear_errno;           /* clear_soft_dirty() fails with it */
     /* A vCPU that waits for a CPU while move calls run (pacing): */
     guint64 vcpu_wait_ns;      /* its run delay so far: every call's time is added */
     guint pace_samples;        /* vcpu_waits() calls */
@@ -250,6 +258,10 @@ fake_move_pages(gpointer data, pid_t pid, gulong count, void **pages, const int 
     f->calls_in_flight++;
     if (sched_getscheduler(0) == SCHED_IDLE)
         f->idle_calls++;
+    else if (sched_getscheduler(0) == SCHED_OTHER && getpriority(PRIO_PROCESS, 0) == 19)
+        f->nice19_calls++;
+    else if (sched_getscheduler(0) == SCHED_OTHER && getpriority(PRIO_PROCESS, 0) == 10)
+        f->nice10_calls++;
     if (f->expect_cpus != NULL) {
         g_autoptr(GArray) mine = ns_kernel_thread_cpus(NULL);
 
@@ -471,6 +483,67 @@ fake_mapped(gpointer data, pid_t pid, const guint64 *hvas, guint n, gboolean *re
     g_mutex_unlock(&f->lock);
 }
 
+/* The calling worker's schedstat: 1 ms on a CPU per call so far, and
+ * 99 ms waiting for one per call when the fake starves its workers (never
+ * the real figures: a loaded test machine must not step the floor). */
+static gboolean
+fake_own_schedstat(gpointer data, guint64 *ret_run_ns, guint64 *ret_wait_ns)
+{
+    static _Thread_local guint64 run_ns, wait_ns;
+    Fake *f = data;
+
+    run_ns += 1000000;
+    if (f->starved)
+        wait_ns += 99000000;
+    *ret_run_ns = run_ns;
+    *ret_wait_ns = wait_ns;
+    return TRUE;
+}
+
+/* A pagemap of the fake's pages: present, soft-dirty where @hot says and
+ * only after a clear (the bits start set, as after a fill). */
+static NsKernelPages *
+fake_pages_open(gpointer data, pid_t pid)
+{
+    return (NsKernelPages *)data;
+}
+
+static gssize
+fake_pagemap_read(NsKernelPages *pages, guint64 vpage, guint64 *out, gsize n)
+{
+    Fake *f = (Fake *)pages;
+    gsize k = 0;
+
+    for (; k < n; k++) {
+        guint p = fake_page(f, (gconstpointer)(guintptr)((vpage + k) << NS_GUEST_PAGE_SHIFT));
+
+        if (p == G_MAXUINT)
+            break;
+        out[k] = NS_PAGEMAP_PRESENT | (f->clears == 0 || f->hot[p] ? NS_PAGEMAP_SOFT_DIRTY : 0);
+    }
+    return (gssize)k;
+}
+
+static gssize
+fake_kpageflags_read(NsKernelPages *pages, guint64 pfn, guint64 *out, gsize n)
+{
+    return 0;
+}
+
+static void
+fake_pages_close(NsKernelPages *pages)
+{
+}
+
+static int
+fake_clear_soft_dirty(gpointer data, pid_t pid)
+{
+    Fake *f = data;
+
+    f->clears++;
+    return f->clear_errno ? -f->clear_errno : 0;
+}
+
 static NsKernel
 fake_host(Fake *f, gboolean fake_clock)
 {
@@ -480,6 +553,7 @@ fake_host(Fake *f, gboolean fake_clock)
         .now_us = fake_clock ? fake_now : NULL,
         .sleep_us = fake_clock ? fake_sleep : NULL,
         .mapped = fake_mapped,
+        .own_schedstat = fake_own_schedstat,
         .data = f,
     };
 
@@ -1041,6 +1115,161 @@ test_fake_worker_cpus(void)
 
     g_assert_cmpuint(after->len, ==, allowed->len);
     g_assert_cmpint(sched_getscheduler(0), ==, SCHED_OTHER);
+}
+
+/*
+ * Issue #14: hot pages first (hot-sample.h).  A sample clears the
+ * soft-dirty bits once and returns the 2 MiB blocks of the plan the guest
+ * wrote meanwhile (here its highest 64 pages, which the address order
+ * would move last: the last block), counting the pages; the rest of the
+ * plan is the plan without them.  A clear that fails (EPERM) or no
+ * pagemap reader gives no plan and the errno.
+ */
+static void
+test_hot_sample(void)
+{
+    g_autoptr(Fake) f = fake_new(4096, 0, NULL, 0);
+    NsKernel host = fake_host(f, FALSE);
+    g_autoptr(NsPlan) plan = plan_all(f->map, 1);
+    guint64 hot_pages = 0;
+    int err = 0;
+
+    f->hot = g_new0(guint8, 4096);
+    for (guint p = 4096 - 64; p < 4096; p++)
+        f->hot[p] = 1;
+    host.pages_open = fake_pages_open;
+    host.pagemap_read = fake_pagemap_read;
+    host.kpageflags_read = fake_kpageflags_read;
+    host.pages_close = fake_pages_close;
+    host.clear_soft_dirty = fake_clear_soft_dirty;
+
+    g_autoptr(NsPlan) hot = ns_hot_sample(&host, f->map, plan, 10000, NULL, NULL, &hot_pages, &err);
+
+    g_assert_nonnull(hot);
+    g_assert_cmpint(err, ==, 0);
+    g_assert_cmpuint(f->clears, ==, 1);
+    g_assert_cmpuint(hot_pages, ==, 64);
+    g_assert_cmpuint(hot->steps->len, ==, 1);
+    g_assert_cmpuint(g_array_index(hot->steps, NsPlanStep, 0).gpa, ==, 14u << 20);
+    g_assert_cmpuint(g_array_index(hot->steps, NsPlanStep, 0).size, ==, NS_HOT_BLOCK_BYTES);
+    g_assert_cmpuint(g_array_index(hot->steps, NsPlanStep, 0).node, ==, 1);
+
+    g_autoptr(NsPlan) rest = ns_plan_subtract(plan, hot);
+
+    g_assert_cmpuint(rest->steps->len, ==, 1);
+    g_assert_cmpuint(g_array_index(rest->steps, NsPlanStep, 0).gpa, ==, 0);
+    g_assert_cmpuint(g_array_index(rest->steps, NsPlanStep, 0).size, ==, 14u << 20);
+
+    /* A block across a hole (the ISA hole, 640 KiB to 1 MiB): each RAM run
+     * in it is judged on its own, and the one after the hole is seen. */
+    const NsMemRange holed[] = {
+        { .gpa = 0, .size = 640u << 10, .page_size = NS_GUEST_PAGE_SIZE, .cell = 0 },
+        { .gpa = 1u << 20, .size = 15u << 20, .page_size = NS_GUEST_PAGE_SIZE, .cell = 0 },
+    };
+
+    fake_set_ranges(f, holed, G_N_ELEMENTS(holed), 2);
+    memset(f->hot, 0, 4096);
+    f->hot[300] = 1; /* at 1.2 MiB: after the hole, in the first block */
+    {
+        g_autoptr(NsPlan) holed_plan = plan_all(f->map, 1);
+        g_autoptr(NsPlan) hot2 = ns_hot_sample(&host, f->map, holed_plan, 1000, NULL, NULL,
+                                               &hot_pages, &err);
+
+        g_assert_nonnull(hot2);
+        g_assert_cmpuint(hot_pages, ==, 1);
+        g_assert_cmpuint(hot2->steps->len, ==, 1);
+        g_assert_cmpuint(g_array_index(hot2->steps, NsPlanStep, 0).gpa, ==, 1u << 20);
+        g_assert_cmpuint(g_array_index(hot2->steps, NsPlanStep, 0).size, ==, 1u << 20);
+    }
+
+    /* The clear refused: no plan, the errno. */
+    f->clear_errno = EPERM;
+    g_assert_null(ns_hot_sample(&host, f->map, plan, 1000, NULL, NULL, &hot_pages, &err));
+    g_assert_cmpint(err, ==, EPERM);
+    /* No pagemap reader. */
+    host.pages_open = NULL;
+    g_assert_null(ns_hot_sample(&host, f->map, plan, 1000, NULL, NULL, &hot_pages, &err));
+    g_assert_cmpint(err, ==, ENOTSUP);
+    g_free(f->hot);
+    f->hot = NULL;
+}
+
+/* ns_plan_subtract(): holes of several parts, at either end and inside. */
+static void
+test_plan_subtract(void)
+{
+    g_autoptr(NsPlan) plan = ns_plan_new();
+    g_autoptr(NsPlan) hot = ns_plan_new();
+    const NsPlanStep steps[] = { { 0, 16u << 20, 1 }, { 32u << 20, 4u << 20, 0 } };
+    const NsPlanStep holes[] = { { 0, 2u << 20, 1 }, { 8u << 20, 2u << 20, 1 },
+                                 { 34u << 20, 2u << 20, 0 } };
+    const guint64 want[][2] = { { 2u << 20, 6u << 20 }, { 10u << 20, 6u << 20 },
+                                { 32u << 20, 2u << 20 } };
+
+    g_array_append_vals(plan->steps, steps, G_N_ELEMENTS(steps));
+    g_array_append_vals(hot->steps, holes, G_N_ELEMENTS(holes));
+
+    g_autoptr(NsPlan) rest = ns_plan_subtract(plan, hot);
+
+    g_assert_cmpuint(rest->steps->len, ==, G_N_ELEMENTS(want));
+    for (guint i = 0; i < G_N_ELEMENTS(want); i++) {
+        g_assert_cmpuint(g_array_index(rest->steps, NsPlanStep, i).gpa, ==, want[i][0]);
+        g_assert_cmpuint(g_array_index(rest->steps, NsPlanStep, i).size, ==, want[i][1]);
+    }
+    g_assert_cmpuint(g_array_index(rest->steps, NsPlanStep, 2).node, ==, 0);
+}
+
+/*
+ * Issue #11: a background worker that starves (a vCPU pinned to every CPU
+ * keeps them busy: in the planner test a SCHED_IDLE worker moved 64 MiB
+ * in 240 s) steps up its floor: once it got a CPU for under 10% of one
+ * second of runnable time, out of SCHED_IDLE to nice 19, then to nice 10,
+ * never further; the report and its JSON say so.  A worker that is not
+ * starved stays at SCHED_IDLE, and the report says nothing of a floor.
+ */
+static void
+test_fake_worker_floor(void)
+{
+    for (guint round = 0; round < 2; round++) {
+        gboolean starved = round == 0;
+        g_autoptr(Fake) f = fake_new(4096, 1, NULL, 0);
+        NsKernel host = fake_host(f, FALSE);
+        NsEngineOptions opts = { .workers = 1, .batch_min_pages = 16, .batch_max_pages = 16,
+                                 .worker_background = TRUE };
+        g_autoptr(NsEngine) e = NULL;
+        g_autoptr(NsEngineReport) r = NULL;
+        g_autoptr(GError) error = NULL;
+
+        f->starved = starved;
+        e = fake_engine(f, 0, &opts, &host);
+        g_assert_true(ns_engine_run(e, &error));
+        g_assert_no_error(error);
+        r = ns_engine_get_report(e);
+        g_assert_cmpuint(r->moved_pages, ==, 4096);
+        g_assert_cmpuint(f->calls, ==, 256);
+        g_autoptr(JsonNode) json = ns_engine_report_to_json(r);
+        JsonObject *o = json_node_get_object(json);
+
+        if (!starved) {
+            g_assert_cmpuint(f->idle_calls, ==, f->calls);
+            g_assert_cmpuint(r->worker_floor_steps, ==, 0);
+            g_assert_false(json_object_has_member(o, "worker_floor"));
+            continue;
+        }
+        /* One call opens the window; ten more fill one second of it. */
+        g_assert_cmpuint(f->idle_calls, ==, 11);
+        g_assert_cmpuint(f->nice19_calls, ==, 10);
+        g_assert_cmpuint(f->nice10_calls, ==, f->calls - 21);
+        g_assert_cmpuint(r->worker_floor_steps, ==, 2);
+        g_assert_cmpint(r->worker_floor_nice, ==, 10);
+        g_assert_cmpint(r->worker_floor_errno, ==, 0);
+        JsonObject *floor = json_object_get_object_member(o, "worker_floor");
+
+        g_assert_nonnull(floor);
+        g_assert_cmpint(json_object_get_int_member(floor, "steps"), ==, 2);
+        g_assert_cmpint(json_object_get_int_member(floor, "nice"), ==, 10);
+        g_assert_cmpstr(json_object_get_string_member(o, "worker_class"), ==, "idle");
+    }
 }
 
 /*
@@ -2381,6 +2610,9 @@ main(int argc, char **argv)
     g_test_add_func("/engine/fake/progress", test_fake_progress);
     g_test_add_func("/engine/fake/other-job", test_fake_other_job);
     g_test_add_func("/engine/fake/worker-cpus", test_fake_worker_cpus);
+    g_test_add_func("/engine/fake/worker-floor", test_fake_worker_floor);
+    g_test_add_func("/engine/hot-sample", test_hot_sample);
+    g_test_add_func("/engine/plan-subtract", test_plan_subtract);
     g_test_add_func("/engine/fake/pacing", test_fake_pacing);
 #define REAL_TEST(path, fn) g_test_add(path, Real, NULL, real_setup, fn, real_teardown)
     REAL_TEST("/engine/real/in-place", test_real_in_place);

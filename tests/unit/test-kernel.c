@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "numashift/error.h"
@@ -235,6 +236,78 @@ test_thread_cpus(void)
     g_assert_cmpint(sched_getscheduler(0), ==, SCHED_OTHER);
 }
 
+typedef struct {
+    int rc19, rc10;
+    int policy19, nice19, policy10, nice10;
+    gboolean read;
+    guint64 run_ns, wait_ns;
+} Floor;
+
+static gpointer
+floor_thread(gpointer data)
+{
+    Floor *f = data;
+    volatile guint64 spin = 0;
+
+    g_assert_cmpint(ns_kernel_bind_thread(NULL, TRUE), ==, 0);
+    f->rc19 = ns_kernel_thread_set_nice(19);
+    f->policy19 = sched_getscheduler(0);
+    f->nice19 = getpriority(PRIO_PROCESS, 0);
+    f->rc10 = ns_kernel_thread_set_nice(10);
+    f->policy10 = sched_getscheduler(0);
+    f->nice10 = getpriority(PRIO_PROCESS, 0);
+    for (guint i = 0; i < 10000000; i++)
+        spin += i;
+    g_assert_cmpuint(spin, >, 0);
+    f->read = ns_kernel_host()->own_schedstat(NULL, &f->run_ns, &f->wait_ns);
+    return NULL;
+}
+
+/*
+ * The engine's floor under a starved background worker: a thread at
+ * SCHED_IDLE goes to SCHED_OTHER at nice 19, then (lowering the nice value:
+ * root, or RLIMIT_NICE) to nice 10; the calling thread's own schedstat
+ * reads, with the time it just spun on a CPU.  Other threads keep theirs.
+ */
+static void
+test_thread_floor(void)
+{
+    Floor f = { 0 };
+    int nice_before = getpriority(PRIO_PROCESS, 0);
+
+    g_thread_join(g_thread_new("floor", floor_thread, &f));
+    g_assert_cmpint(f.rc19, ==, 0);
+    g_assert_cmpint(f.policy19, ==, SCHED_OTHER);
+    g_assert_cmpint(f.nice19, ==, 19);
+    if (geteuid() == 0) {
+        g_assert_cmpint(f.rc10, ==, 0);
+        g_assert_cmpint(f.policy10, ==, SCHED_OTHER);
+        g_assert_cmpint(f.nice10, ==, 10);
+    } else {
+        g_assert_cmpint(f.rc10, ==, EACCES); /* setpriority(2): lowering without privilege */
+    }
+    g_assert_true(f.read);
+    g_assert_cmpuint(f.run_ns, >, 0);
+    g_assert_cmpint(getpriority(PRIO_PROCESS, 0), ==, nice_before);
+    g_assert_cmpint(sched_getscheduler(0), ==, SCHED_OTHER);
+}
+
+/*
+ * Hot pages first (engine.h): the host clears a process's soft-dirty bits
+ * through /proc/PID/clear_refs (ours: 0), and says which error a process
+ * that does not exist gives (ESRCH or ENOENT, as /proc answers).
+ */
+static void
+test_clear_soft_dirty(void)
+{
+    const NsKernel *host = ns_kernel_host();
+    int gone;
+
+    g_assert_cmpint(host->clear_soft_dirty(host->data, getpid()), ==, 0);
+    gone = host->clear_soft_dirty(host->data, 0x3fffffff);
+    g_assert_true(gone == -ENOENT || gone == -ESRCH);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -246,5 +319,7 @@ main(int argc, char **argv)
     g_test_add_func("/kernel/check-node", test_check_node);
     g_test_add_func("/kernel/set-error", test_set_error);
     g_test_add_func("/kernel/thread-cpus", test_thread_cpus);
+    g_test_add_func("/kernel/thread-floor", test_thread_floor);
+    g_test_add_func("/kernel/clear-soft-dirty", test_clear_soft_dirty);
     return g_test_run();
 }

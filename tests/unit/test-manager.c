@@ -242,6 +242,13 @@ gate_reached(Fixture *f, gconstpointer n)
     return ok;
 }
 
+/* A time by which every drift check is due, whatever its backoff. */
+static gint64
+far_future(void)
+{
+    return g_get_monotonic_time() + (gint64)3600 * 64 * G_USEC_PER_SEC;
+}
+
 /* A domain started and its start job done, the gate closed again. */
 static NsManagedDomain *
 started_idle(Fixture *f, const char *uuid, const char *name)
@@ -494,13 +501,198 @@ test_kick_after_connect(Fixture *f, gconstpointer data)
     g_assert_nonnull(strstr(f->specs->pdata[0], " start " UUID_A));
 
     /* Drift checks leave a domain with a job alone. */
-    ns_manager_drift_tick(f->manager);
+    ns_manager_drift_tick(f->manager, far_future());
     g_assert_cmpuint(f->specs->len, ==, 1);
     open_gate(f);
     wait_for(f, job_done_count, GUINT_TO_POINTER(1), 10, "the start job's job-done");
-    ns_manager_drift_tick(f->manager);
+    ns_manager_drift_tick(f->manager, far_future());
     g_assert_cmpuint(f->specs->len, ==, 2);
     g_assert_nonnull(strstr(f->specs->pdata[1], " drift " UUID_A));
+}
+
+/* The description's drift_check_in_ms of @uuid, in intervals. */
+static double
+drift_check_in(Fixture *f, const char *uuid)
+{
+    g_autoptr(JsonNode) desc = ns_manager_describe(f->manager, ns_manager_find(f->manager, uuid));
+    JsonObject *o = json_node_get_object(desc);
+
+    return (double)json_object_get_int_member(o, "drift_check_in_ms") /
+           (f->config->drift_interval_s * 1000.0);
+}
+
+/*
+ * Issue #14: drift checks are spread over their interval, not queued all
+ * at once, and a domain whose jobs fail backs off.  Sixteen domains whose
+ * start jobs ended together come due 0.75 to 1.25 intervals later, each
+ * at its own time (spread over at least a fifth of an interval); a tick
+ * before any is due starts nothing.  A domain whose jobs fail is checked
+ * after 2, 4, ... up to 32 intervals (each within its +-25%), and one job
+ * that succeeds brings it back to one.
+ */
+static void
+test_drift_spread_and_backoff(Fixture *f, gconstpointer data)
+{
+    double lo = 2.0, hi = 0.0;
+
+    f->config->drift_interval_s = 60;
+    for (guint i = 0; i < 16; i++) {
+        g_autofree char *uuid = g_strdup_printf("dddddddd-0000-4000-8000-%012u", i);
+        g_autofree char *name = g_strdup_printf("d%u", i);
+
+        started_idle(f, uuid, name);
+    }
+    for (guint i = 0; i < 16; i++) {
+        g_autofree char *uuid = g_strdup_printf("dddddddd-0000-4000-8000-%012u", i);
+        double in = drift_check_in(f, uuid);
+
+        g_assert_cmpfloat(in, >, 0.74);
+        g_assert_cmpfloat(in, <=, 1.25);
+        lo = MIN(lo, in);
+        hi = MAX(hi, in);
+    }
+    g_assert_cmpfloat(hi - lo, >=, 0.2);
+    ns_manager_drift_tick(f->manager, g_get_monotonic_time());
+    run_for(50);
+    g_assert_cmpuint(f->specs->len, ==, 16); /* the start jobs only */
+
+    /* Backoff: the next job fails, and the one after, ... */
+    NsManagedDomain *a = ns_manager_find(f->manager, "dddddddd-0000-4000-8000-000000000000");
+
+    /* The manager warns of each failed job (and of the backoff): expected here. */
+    GLogLevelFlags fatal = g_log_set_always_fatal(G_LOG_FATAL_MASK);
+
+    g_mutex_lock(&f->gate.lock);
+    f->gate.fail_before_settle = TRUE;
+    g_mutex_unlock(&f->gate.lock);
+    for (guint fails = 1; fails <= 7; fails++) {
+        guint done = count_events(f, "job-done", NULL);
+        double backoff = (double)(1u << MIN(fails, 5u));
+        double in;
+
+        ns_manager_rebalance(f->manager, a, "request");
+        wait_for(f, job_done_count, GUINT_TO_POINTER(done + 1), 10, "a failed job's job-done");
+        in = drift_check_in(f, "dddddddd-0000-4000-8000-000000000000");
+        g_assert_cmpfloat(in, >, 0.74 * backoff);
+        g_assert_cmpfloat(in, <=, 1.25 * backoff);
+    }
+    g_log_set_always_fatal(fatal);
+    /* The drift check itself comes when due, and a success resets the backoff. */
+    g_mutex_lock(&f->gate.lock);
+    f->gate.fail_before_settle = FALSE;
+    g_mutex_unlock(&f->gate.lock);
+    open_gate(f);
+    guint done = count_events(f, "job-done", NULL);
+
+    ns_manager_drift_tick(f->manager, far_future());
+    wait_for(f, job_done_count, GUINT_TO_POINTER(done + 16), 10, "every domain's drift check");
+    g_assert_cmpfloat(drift_check_in(f, "dddddddd-0000-4000-8000-000000000000"), <=, 1.25);
+}
+
+/* The trigger and domain of the @i-th job started ("pinning " UUID). */
+static char *
+started_as(Fixture *f, guint i)
+{
+    /* "kind serial trigger uuid [reserved=...]" */
+    g_auto(GStrv) w = g_strsplit(f->specs->pdata[i], " ", -1);
+
+    return g_strdup_printf("%s %s", w[2], w[3]);
+}
+
+/*
+ * Issue #14: with every slot taken, pending jobs start most urgent first:
+ * an operator's request, then a pinning change, then a domain's start,
+ * then drift checks, those of a domain with a higher configured priority
+ * ([domain NAME] priority=N) first; not in the order they arrived.
+ */
+static void
+test_queue_order(Fixture *f, gconstpointer data)
+{
+    const char *keys[] = { "cputune.vcpupin0", NULL };
+    const char *lo = "11111111-0000-4000-8000-000000000001";
+    const char *hi = "22222222-0000-4000-8000-000000000002";
+    const char *pin = "33333333-0000-4000-8000-000000000003";
+    const char *req = "44444444-0000-4000-8000-000000000004";
+    const char *fresh = "55555555-0000-4000-8000-000000000005";
+    const char *blocker = "66666666-0000-4000-8000-000000000006";
+
+    g_hash_table_replace(f->config->domain_priorities, g_strdup("hi"), GINT_TO_POINTER(5));
+    g_hash_table_replace(f->config->domain_priorities, g_strdup("lo"), GINT_TO_POINTER(-5));
+    started_idle(f, lo, "lo");
+    started_idle(f, hi, "hi");
+    started_idle(f, pin, "pin");
+    NsManagedDomain *r = started_idle(f, req, "req");
+    guint before = f->specs->len, reached = gate_count(f);
+
+    /* The one slot: a start job held at the gate. */
+    ns_manager_domain_started(f->manager, blocker, "blocker", "test");
+    wait_for(f, gate_reached, GUINT_TO_POINTER(reached + 1), 10, "the blocker's start job at the gate");
+    /* Arrivals, least urgent first. */
+    ns_manager_drift_tick(f->manager, far_future());
+    ns_manager_domain_started(f->manager, fresh, "fresh", "test");
+    run_for(50); /* its start delay */
+    ns_manager_pinning_changed(f->manager, pin, "pin", keys);
+    ns_manager_rebalance(f->manager, r, "request");
+    g_assert_cmpuint(f->specs->len, ==, before + 1);
+
+    open_gate(f);
+    wait_for(f, jobs_started, GUINT_TO_POINTER(before + 6), 10, "the five queued jobs to start");
+    wait_for(f, job_done_count, GUINT_TO_POINTER(before + 6), 10, "the five queued jobs to end");
+    const char *want[] = { "request", "pinning", "start", "drift", "drift" };
+    const char *uuids[] = { req, pin, fresh, hi, lo };
+
+    for (guint i = 0; i < G_N_ELEMENTS(want); i++) {
+        g_autofree char *got = started_as(f, before + 1 + i);
+        g_autofree char *expected = g_strdup_printf("%s %s", want[i], uuids[i]);
+
+        g_assert_cmpstr(got, ==, expected);
+    }
+}
+
+/*
+ * A round of pinning changes (issue #14): three domains re-pinned one
+ * after the other, each event within the debounce of the last but the
+ * first domain's debounce past by the third's event; one job slot.
+ * The lowest-priority domain's job, held since its own event, must not
+ * decide first: the round settles together (every event restarts the
+ * settling debounces) and its held job yields the slot; the jobs then
+ * decide highest priority first.  Without the round, "lo" is released
+ * before "hi" has changed; without the yield, "lo" decides first anyway.
+ */
+static void
+test_pinning_round_priority(Fixture *f, gconstpointer data)
+{
+    const char *keys[] = { "cputune.vcpupin0", NULL };
+    const char *lo = "11111111-0000-4000-8000-000000000001";
+    const char *mid = "22222222-0000-4000-8000-000000000002";
+    const char *hi = "33333333-0000-4000-8000-000000000003";
+
+    g_hash_table_replace(f->config->domain_priorities, g_strdup("hi"), GINT_TO_POINTER(5));
+    g_hash_table_replace(f->config->domain_priorities, g_strdup("lo"), GINT_TO_POINTER(-5));
+    started_idle(f, lo, "lo");
+    started_idle(f, mid, "mid");
+    started_idle(f, hi, "hi");
+    guint before = f->specs->len, done = count_events(f, "job-done", NULL);
+
+    /* A debounce wide enough for a loaded machine's timer slack. */
+    f->config->debounce_ms = 1000;
+    ns_manager_pinning_changed(f->manager, lo, "lo", keys);
+    run_for(700);
+    ns_manager_pinning_changed(f->manager, mid, "mid", keys);
+    run_for(700); /* 1.4 s after lo's event: its own debounce would have fired */
+    ns_manager_pinning_changed(f->manager, hi, "hi", keys);
+    g_assert_cmpuint(f->specs->len, ==, before + 1); /* lo's held job has the slot */
+    wait_for(f, job_done_count, GUINT_TO_POINTER(done + 1), 10, "lo's held job to yield");
+    open_gate(f);
+    wait_for(f, job_done_count, GUINT_TO_POINTER(done + 4), 10, "the round's three jobs");
+    const char *order[] = { lo, hi, mid, lo };
+
+    g_assert_cmpuint(f->specs->len, ==, before + 4);
+    for (guint i = 0; i < G_N_ELEMENTS(order); i++) {
+        g_autofree char *want = g_strdup_printf(" pinning %s", order[i]);
+
+        g_assert_true(g_str_has_suffix(f->specs->pdata[before + i], want));
+    }
 }
 
 /* The description requests answer with, and the runtime mode. */
@@ -585,6 +777,9 @@ main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     urcu_memb_register_thread();
 #define MANAGER_TEST(path, fn) g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+    MANAGER_TEST("/manager/drift-spread-and-backoff", test_drift_spread_and_backoff);
+    MANAGER_TEST("/manager/queue-order", test_queue_order);
+    MANAGER_TEST("/manager/pinning-round-priority", test_pinning_round_priority);
     g_test_add_func("/manager/placement-json", test_placement_json);
     MANAGER_TEST("/manager/pinning-debounced", test_pinning_debounced);
     MANAGER_TEST("/manager/pinning-held-failed", test_pinning_held_failed);

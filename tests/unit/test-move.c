@@ -26,6 +26,7 @@
 #include "ns-test-sysfs.h"
 #include "numashift/engine-report.h"
 #include "numashift/kernel.h"
+#include "numashift/ledger.h"
 #include "numashift/livemap.h"
 #include "numashift/move.h"
 #include "numashift/mover-lock.h"
@@ -454,6 +455,74 @@ test_shared_and_ksm(Fixture *f, gconstpointer held)
     g_assert_cmpint(json_object_get_int_member(json_node_get_object(json), "shared_ksm_pages"), ==, 5);
 }
 
+/* What the ledger held when the run announced its decisions. */
+typedef struct {
+    NsLedger *ledger;
+    guint64 decided;  /* the decision's bytes */
+    guint64 promised; /* to node 1 by every owner, then */
+} LedgerSeen;
+
+static void
+on_decisions_read_ledger(const GArray *decisions, gpointer data)
+{
+    LedgerSeen *seen = data;
+
+    g_assert_cmpuint(decisions->len, ==, 1);
+    seen->decided = g_array_index(decisions, NsPolicyDecision, 0).bytes;
+    ns_ledger_lock(seen->ledger);
+    seen->promised = ns_ledger_promised(seen->ledger, 0, 1, 0);
+    ns_ledger_unlock(seen->ledger);
+}
+
+/*
+ * Issue #14: a numashiftd run decides from the host's ledger.  Another job
+ * has promised node 1 all its 4 GiB of free memory but 8 MiB, so this run
+ * moves 8 of the guest's 16 MiB (not the 16 that MemFree alone allows),
+ * promises them while it runs, and leaves no promise when it ends; the
+ * other job's promise stays.
+ */
+static void
+test_ledger(Fixture *f, gconstpointer held)
+{
+    g_autoptr(NsLedger) ledger = ns_ledger_new();
+    const guint64 mib = G_GUINT64_CONSTANT(1) << 20;
+    const guint64 other = 4096 * mib - 8 * mib;
+    LedgerSeen seen = { ledger, 0, 0 };
+    NsPolicyOptions policy;
+
+    ns_policy_options_init(&policy);
+    policy.reserve_mib = 0;
+    policy.min_remote_mib = 1;
+    NsMoveSpec spec = {
+        .kind = NS_MOVE_REBALANCE,
+        .cell = -1,
+        .policy = &policy,
+        .sysfs_root = f->sysfs,
+        .holder = "test-move",
+        .engine = { .kernel = &f->kernel },
+        .ledger = ledger,
+        .ledger_owner = 2,
+        .on_decisions = on_decisions_read_ledger,
+        .data = &seen,
+    };
+
+    ns_move_free(f->move);
+    f->move = ns_move_new(&spec);
+    ns_ledger_lock(ledger);
+    ns_ledger_promise(ledger, 1, 1, 0, other);
+    ns_ledger_unlock(ledger);
+    run(f);
+    g_assert_no_error(f->error);
+    g_assert_true(f->ok);
+    g_assert_cmpuint(seen.decided, ==, 8 * mib);
+    g_assert_cmpuint(seen.promised, ==, other + 8 * mib);
+    g_assert_cmpuint(pages_on(f, 1), >, 0);
+    g_assert_cmpuint(pages_on(f, 1), <=, 8 * mib / 4096);
+    ns_ledger_lock(ledger);
+    g_assert_cmpuint(ns_ledger_promised(ledger, 0, 1, 0), ==, other);
+    ns_ledger_unlock(ledger);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -473,6 +542,7 @@ main(int argc, char **argv)
     MOVE_TEST("/move/kvm-counters", FALSE, test_kvm_counters);
     MOVE_TEST("/move/kvm-counters-none", FALSE, test_kvm_counters_none);
     MOVE_TEST("/move/shared-and-ksm", FALSE, test_shared_and_ksm);
+    MOVE_TEST("/move/ledger", FALSE, test_ledger);
     rc = g_test_run();
     ns_test_sysfs_remove(lockdir);
     return rc;

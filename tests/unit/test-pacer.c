@@ -45,7 +45,7 @@ test_baseline(void)
     g_assert_cmpuint(ns_pacer_get_stats(p).baseline_permille, ==, 100);
     assert_pace(p, 2, 20 * MS, 0);
     /* Too short to tell (under NS_PACER_BASELINE_MIN_US), or nothing known: 0. */
-    ns_pacer_begin(quick, 2, 20 * MS, w1, 40 * MS);
+    ns_pacer_begin(quick, 2, 20 * MS, w1, NS_PACER_BASELINE_MIN_US - 10 * MS);
     g_assert_cmpuint(ns_pacer_get_stats(quick).baseline_permille, ==, 0);
     ns_pacer_begin(blind, 2, 20 * MS, w1, 200 * MS);
     g_assert_cmpuint(ns_pacer_get_stats(blind).baseline_permille, ==, 0);
@@ -59,6 +59,42 @@ test_baseline(void)
     g_assert_false(ns_pacer_sample(p, w3, 400 * MS));
     g_assert_true(ns_pacer_sample(p, w4, 500 * MS));
     assert_pace(p, 1, 20 * MS, 0);
+}
+
+/*
+ * Regression (numa-daemon, CI, 2026-11-30): a pinning job that decided
+ * from its live map in a millisecond began moving with a baseline of 0;
+ * its guest's two vCPUs, pinned to one CPU, wait for each other about half
+ * the time, which read as a guest starved by the move: the pacer went to
+ * its slowest pace and a 128 MiB move took 32 s instead of 3, past the
+ * test's deadline.  Now the first move waits until the baseline spans one
+ * interval (ns_pacer_baseline_wait_us()), and a guest that waited as much
+ * before the move is not slowed for it.  If the wait is lost again, the
+ * first assertion fails; if the baseline is, the pace drops below.
+ */
+static void
+test_baseline_wait(void)
+{
+    g_autoptr(GArray) w0 = waits2(0, 0);
+    g_autoptr(NsPacer) p = ns_pacer_new(w0, 0);
+    g_autoptr(NsPacer) blind = ns_pacer_new(NULL, 0);
+
+    g_assert_cmpint(ns_pacer_baseline_wait_us(p, 1 * MS), ==, NS_PACER_BASELINE_MIN_US - 1 * MS);
+    g_assert_cmpint(ns_pacer_baseline_wait_us(p, NS_PACER_BASELINE_MIN_US), ==, 0);
+    g_assert_cmpint(ns_pacer_baseline_wait_us(blind, 1 * MS), ==, 0);
+    /* Both vCPUs waited half of the first 100 ms: that is the baseline. */
+    g_autoptr(GArray) w1 = waits2(50, 50);
+
+    ns_pacer_begin(p, 2, 20 * MS, w1, 100 * MS);
+    g_assert_cmpuint(ns_pacer_get_stats(p).baseline_permille, ==, 500);
+    g_assert_cmpint(ns_pacer_baseline_wait_us(p, 100 * MS), ==, 0);
+    /* And they go on waiting as much while pages move: full pace. */
+    for (guint i = 1; i <= 10; i++) {
+        g_autoptr(GArray) w = waits2(50 + 50 * i, 50 + 50 * i);
+
+        g_assert_false(ns_pacer_sample(p, w, (100 + 100 * i) * MS));
+    }
+    assert_pace(p, 2, 20 * MS, 0);
 }
 
 /*
@@ -167,6 +203,7 @@ main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/pacer/baseline", test_baseline);
+    g_test_add_func("/pacer/baseline-wait", test_baseline_wait);
     g_test_add_func("/pacer/ladder-down", test_ladder_down);
     g_test_add_func("/pacer/ladder-up", test_ladder_up);
     g_test_add_func("/pacer/threads-come-and-go", test_threads_come_and_go);

@@ -1033,14 +1033,21 @@ test_pinned_by_device(void)
     } cases[] = {
         {"<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x0000' "
          "bus='0x03' slot='0x00' function='0x1'/></source></hostdev>",
-         "guest memory is pinned by device assignment (hostdev pci 0x0000:0x03:0x00.0x1): it "
+         "guest memory is pinned by device assignment (hostdev pci 0000:03:00.1): it "
          "cannot move"},
         {"<hostdev mode='subsystem' type='mdev' model='vfio-pci'><source><address "
          "uuid='c2177883-f1bb-47f0-914d-32a22e3a8804'/></source></hostdev>",
          "(hostdev mdev c2177883-f1bb-47f0-914d-32a22e3a8804)"},
         {"<interface type='hostdev' managed='yes'><source><address type='pci' domain='0x0000' "
          "bus='0x02' slot='0x10' function='0x2'/></source></interface>",
-         "(interface hostdev 0x0000:0x02:0x10.0x2)"},
+         "(interface hostdev 0000:02:10.2)"},
+        /* decimal, as libvirt also accepts; no domain: 0 */
+        {"<hostdev mode='subsystem' type='pci'><source><address bus='3' slot='31' "
+         "function='7'/></source></hostdev>",
+         "(hostdev pci 0000:03:1f.7)"},
+        /* not a number: as written */
+        {"<hostdev mode='subsystem' type='pci'><source><address bus='x3'/></source></hostdev>",
+         "(hostdev pci 0:x3:0.0)"},
         {"<hostdev mode='subsystem' type='usb'><source><vendor id='0x1234'/>"
          "<product id='0xbeef'/></source></hostdev><interface type='network'><source "
          "network='default'/></interface>",
@@ -1315,6 +1322,87 @@ test_reserve_shared(void)
     assert_says(at(out, 2), "no room");
 }
 
+/*
+ * The host's ledger (issue #14): another running job promised node 1
+ * memory it has not brought yet, so node 1's MemFree overstates the room;
+ * the decision counts the promise (not its own), caps or stays, and says
+ * so.  Without the ledger two jobs deciding in turn would both take the
+ * same room and together push node 1 under its reserve.
+ */
+static void
+test_ledger_shares_room(void)
+{
+    static const struct {
+        guint64 promised_mib, own_mib, bytes_mib;
+        NsPolicyReason reason;
+        const char *says;
+    } cases[] = {
+        /* 1024 free - 256 reserve - 300 promised: 468 of the 1000 MiB */
+        {300, 0, 468, NS_POLICY_REASON_MOVE_CAPPED,
+         "node 1 would fall under its 256 MiB reserve, counting 300 MiB promised to other "
+         "jobs: capped to 468 MiB"},
+        /* the room is all promised */
+        {768, 0, 0, NS_POLICY_REASON_RESERVE,
+         "node 1 would fall under its 256 MiB reserve, counting 768 MiB promised to other "
+         "jobs: no room"},
+        /* its own earlier promise (a held job deciding again) does not count */
+        {0, 700, 768, NS_POLICY_REASON_MOVE_CAPPED,
+         "node 1 would fall under its 256 MiB reserve: capped to 768 MiB"},
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+        const guint64 free_mib[] = {4096, 1024};
+        g_auto(Case) c = { 0 };
+        g_autoptr(GArray) out = NULL;
+        g_autoptr(NsLedger) ledger = ns_ledger_new();
+
+        case_init(&c, host(2, free_mib), domain(2, NULL), AFFINITY("2", "3"));
+        place(c.placement, -1, 0, 1000);
+        c.opts.reserve_mib = 256;
+        ns_ledger_lock(ledger);
+        ns_ledger_promise(ledger, 1, 1, 0, cases[i].promised_mib * MIB);
+        ns_ledger_promise(ledger, 2, 1, 0, cases[i].own_mib * MIB);
+        ns_ledger_promise(ledger, 1, 0, 0, 4000 * MIB); /* another node: no matter */
+        c.in.ledger = ledger;
+        c.in.ledger_owner = 2;
+        out = decide_ok(&c);
+        ns_ledger_unlock(ledger);
+        if (cases[i].bytes_mib > 0)
+            assert_move(at(out, 0), -1, 1, cases[i].bytes_mib, cases[i].reason);
+        else
+            assert_stay(at(out, 0), -1, 1, cases[i].reason);
+        g_assert_cmpuint(at(out, 0)->page_size, ==, 0);
+        assert_says(at(out, 0), cases[i].says);
+    }
+
+    /* A hugetlbfs pool: 100 free 2 MiB pages on node 1, 70 promised to
+     * another job (half a page rounds up), so cell 1 gets 29 of its 64. */
+    {
+        const guint64 free_pages[] = { 0, 100 };
+        g_auto(Case) c = { 0 };
+        g_autoptr(GArray) out = NULL;
+        g_autoptr(NsMemMap) map = huge_map(2 * MIB);
+        g_autoptr(NsLedger) ledger = ns_ledger_new();
+
+        case_init(&c, host_huge(2, NULL, 2048, free_pages), domain(4, TWO_CELLS),
+                  AFFINITY("0", "1", "2", "3"));
+        c.in.map = map;
+        place(c.placement, 0, 0, 128);
+        place(c.placement, 1, 0, 128);
+        ns_ledger_lock(ledger);
+        ns_ledger_promise(ledger, 1, 1, 2 * MIB, 70 * 2 * MIB - MIB);
+        ns_ledger_promise(ledger, 1, 1, 0, 4000 * MIB); /* base pages: not the pool */
+        c.in.ledger = ledger;
+        c.in.ledger_owner = 2;
+        out = decide_ok(&c);
+        ns_ledger_unlock(ledger);
+        assert_move(at(out, 1), 1, 1, 60, NS_POLICY_REASON_MOVE_CAPPED);
+        g_assert_cmpuint(at(out, 1)->page_size, ==, 2 * MIB);
+        assert_says(at(out, 1), "node 1 has 30 free 2 MiB pages (not counting 70 promised to "
+                                "other jobs); cell 1 needs 64: capped to 60 MiB");
+    }
+}
+
 /* ------------------------------------------------------------------------
  * Opting out, nothing to do, errors
  */
@@ -1534,6 +1622,7 @@ main(int argc, char **argv)
     g_test_add_func("/policy/hysteresis", test_hysteresis);
     g_test_add_func("/policy/reserve", test_reserve);
     g_test_add_func("/policy/reserve-shared", test_reserve_shared);
+    g_test_add_func("/policy/ledger-shares-room", test_ledger_shares_room);
     g_test_add_func("/policy/opt-out", test_opt_out);
     g_test_add_func("/policy/nothing-placed", test_nothing_placed);
     g_test_add_func("/policy/errors", test_errors);
