@@ -6,9 +6,13 @@
 # right shape and runs itself inside (NUMA_HOST=1 there).
 #
 #   migrate-2node      guest RAM bound to node 0, nested TCG; migratepages
-#                      0 -> 1 -> 0, three times, while the guest verifies
-#   migrate-2node-kvm  the same with nested KVM (kvm_amd in the test host)
+#                      0 -> 1 -> 0 while the guest verifies
+#   migrate-2node-kvm  the same with nested KVM (kvm_amd in the test host),
+#                      then a 2-vCPU guest that must start both under KVM
 #   migrate-4node      4 nodes: 0 -> 3 -> 1
+#   guest-hot          the guest's hot=low|high|scattered put the pages it
+#                      writes where they say (tests/guest/test-guest.sh hot,
+#                      by soft-dirty bits, which only the test host's kernel has)
 #   engine-cross-node  the unit test program's real cross-node move and its
 #                      THP split between scan and move (tests/test-engine
 #                      -p /engine/real/cross-node, /engine/real/thp-split)
@@ -19,6 +23,8 @@
 #                      can fail)
 #   libvirt-vcpupin    libvirtd in the test host runs the guest as a domain;
 #                      virsh vcpupin moves its vCPU; the pinning takes effect
+#   numashift-hot-first  --hot-first: a guest whose hot quarter is its highest
+#                      (hot=high) has that quarter on the target first
 #   numashift-migrate  a libvirt domain with two vNUMA cells, memory on node 0:
 #                      `numashift migrate --to 1` (whole guest), then
 #                      `--cell 0 --to 0` (one cell), then a rate-limited move
@@ -29,7 +35,12 @@
 #                      leaves it (exit 6) and names that process; with
 #                      --move-shared it moves, for both processes; then,
 #                      pinned for good (io_uring fixed buffers), it stays:
-#                      busy through every pass, reported pinned, exit 6
+#                      busy through every pass, reported pinned, exit 6;
+#                      last, real VFIO (numa-host --iommu): QEMU's edu
+#                      device hot-plugged as a <hostdev> through vfio-pci
+#                      pins all guest RAM; migratepages leaves it,
+#                      `numashift migrate` refuses before trying (exit 1,
+#                      one line), numashiftd's start decision says why
 #   numashift-gigantic a one-cell domain on one 1 GiB hugetlbfs page:
 #                      `migrate --to 1` moves it whole, alone in its call,
 #                      and says how long that call took
@@ -50,7 +61,7 @@
 #                      back and forth between nodes NS_SOAK_MOVES times
 #                      (default 1000) by numashift while it verifies; every
 #                      move must land, the guest must end clean
-#   soak-ci            the same, 100 moves of a 64 MiB TCG guest (suite
+#   soak-ci            the same, 20 moves of a 64 MiB TCG guest (suite
 #                      numa: in CI; TCG because nested KVM crashes the
 #                      guest now and then here, see the case)
 #   daemon             numashiftd with the libvirt hook installed: the hook
@@ -92,11 +103,20 @@
 #                      CLI's exit 6 with one line), every page is on node 0
 #                      or 1, the daemon goes on serving, and once the room
 #                      is back the same request moves the rest; guest clean
+#   daemon-planner     (suite planner, on demand: 9 minutes) four guests
+#                      with priorities 0, 10, 20, 30 re-pinned
+#                      together (lowest first) from node 0 to node 1, which
+#                      has room for three: the three highest end local, the
+#                      fourth's decision says it stays for node 1's reserve,
+#                      node 1's free memory (sampled) never falls under the
+#                      reserve; with max-jobs=1, then 2 (issue #14)
 #   numashift-faults   a node outside a strict domain's nodeset (refused
 #                      before any move, exit 5), the kernel's EACCES when the
 #                      domain's cgroup cpuset.mems forbids the target behind
-#                      libvirt's back (exit 5, nothing moved or marked), and
-#                      QEMU killed with SIGKILL mid-job (exit 4, one line)
+#                      libvirt's back (exit 5, nothing moved or marked),
+#                      pages KSM merged with a twin guest's (counted and
+#                      left, exit 6; moved with --move-shared), and QEMU
+#                      killed with SIGKILL mid-job (exit 4, one line)
 #
 # After every move at least 95% of the guest's RAM pages must be on the
 # target node per /proc/PID/numa_maps, and the guest must finish clean.
@@ -114,9 +134,13 @@ if [[ ${NUMA_HOST:-0} != 1 ]]; then
 	case $case_name in
 	migrate-2node-kvm) args+=(--kvm) ;;
 	migrate-4node) args=(--nodes 4 --mem-per-node 256 --timeout 300 --quiet) ;;
-	libvirt-vcpupin | numashift-migrate | numashift-shared | numashift-faults) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
+	# numashift-shared ends with real VFIO: edu behind an emulated IOMMU.
+	numashift-shared) args=(--iommu --nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
+	libvirt-vcpupin | numashift-migrate | numashift-faults | numashift-hot-first) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
 	daemon-cells | daemon-memnode | daemon-hugetlb | daemon-faults | daemon-drift | daemon-enomem | daemon-live-map) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
-	daemon) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
+	daemon-planner) args=(--nodes 2 --mem-per-node 1024 --timeout 600 --quiet) ;;
+	# Two pinning moves the pacer may slow to about 100 s each (the case).
+	daemon) args=(--nodes 2 --mem-per-node 768 --timeout 420 --quiet) ;;
 	soak) args=(--nodes 2 --mem-per-node 768 --timeout 7000 --quiet) ;;
 	soak-ci) args=(--nodes 2 --mem-per-node 768 --timeout 800 --quiet) ;;
 	demo) args=(--nodes 2 --mem-per-node 1024 --timeout 300 --quiet) ;;
@@ -140,7 +164,7 @@ if [[ ${NUMA_HOST:-0} != 1 ]]; then
 	# numa-daemon-live-map, an invalid opcode mid-code in
 	# numa-daemon-faults), and also with nothing moving; docs/testing.md.
 	case $case_name in
-	libvirt-vcpupin | numashift-migrate | numashift-gigantic | daemon | soak | race-kvm* | demo)
+	numashift-migrate | numashift-gigantic | daemon | soak | race-kvm* | demo)
 		args+=(--kvm --env LV_DOMAIN_TYPE=kvm) ;;
 	esac
 	# The guest runs on one of its domain's vCPUs under nested KVM, except
@@ -152,13 +176,16 @@ if [[ ${NUMA_HOST:-0} != 1 ]]; then
 	case $case_name in
 	libvirt-vcpupin | numashift-* | daemon* | demo | soak) args+=(--env LV_GUEST_CPUS=1) ;;
 	esac
-	# Automatic NUMA balancing would move pages behind the test's back.
-	run_host() {
-		"$src/vm-images/numa-host" "${args[@]}" --numa-balancing 0 \
-			--env "NS_BUILD_ROOT=${NS_BUILD_ROOT:?}" -- "$0" "$@"
-	}
 	# shellcheck source=../lib/test-host.sh
 	. "$here/../lib/test-host.sh"
+	kvm_host=0
+	for a in "${args[@]}"; do [[ $a == --kvm ]] && kvm_host=1; done
+	mapfile -t caps_cache < <(lv_caps_cache_args "$kvm_host")
+	# Automatic NUMA balancing would move pages behind the test's back.
+	run_host() {
+		"$src/vm-images/numa-host" "${args[@]}" "${caps_cache[@]}" --numa-balancing 0 \
+			--env "NS_BUILD_ROOT=${NS_BUILD_ROOT:?}" -- "$0" "$@"
+	}
 	rc=0
 	run_rig_retry test-numa.sh run_host "$@" || rc=$?
 	exit "$rc"
@@ -193,6 +220,14 @@ run_moves() {
 	mapfile -t ram < <(guest_ram_args "$mem" "$from")
 	guest_start "$accel" "$mem" "passes=0" "${ram[@]}"
 	guest_wait '^NSGUEST pass=1 ' 240
+	# Regression (2026-12-01): a KVM guest here froze mid-line (nested KVM)
+	# and the wait ran out with exit 1, not the rig's 125: its QEMU, started
+	# without debug-threads, named no thread "CPU 0/KVM", so kvm_froze saw
+	# no vCPU at all.  guest.sh names them now; if that comes back, this
+	# fails here rather than as a lost CI run.
+	if [[ $accel == kvm ]] && ! grep -qx "CPU 0/KVM" /proc/"$GUEST_PID"/task/*/comm; then
+		fail "no QEMU thread of the KVM guest is named 'CPU 0/KVM': kvm_froze cannot watch it"
+	fi
 	assert_on_node "$GUEST_PID" "bind:$from" "$from" 95
 	for to in "$@"; do
 		move_and_check "$from" "$to"
@@ -236,6 +271,19 @@ start_daemon() {
 
 # The daemon of the cell cases: a job half a second after an event, no
 # drift checks, a reserve the test host's nodes can spare.
+# reload_daemon CONF-TEXT: the running numashiftd (start_daemon) loads that
+# configuration on SIGHUP; waits for this reload's own log line (counted:
+# a case may reload more than once).
+reload_daemon() {
+	local reloads
+	reloads=$(_daemon_reloads)
+	printf '%s\n' "$1" >"$GUEST_DIR/numashiftd.conf"
+	kill -HUP "$daemon_pid"
+	wait_until 10 "numashiftd to reload its configuration on SIGHUP" _daemon_reloaded_since "$reloads"
+}
+_daemon_reloads() { grep -c "configuration reloaded" "$GUEST_DIR/daemon.log" || true; }
+_daemon_reloaded_since() { (($(_daemon_reloads) > $1)); }
+
 QUICK_DAEMON_CONF="[daemon]
 start-delay-ms=500
 drift-interval-s=0
@@ -316,12 +364,15 @@ pending_is() { [[ $(daemon_view "$1") == *" $2" ]]; }
 # tracked DOMAIN: numashiftd knows the running DOMAIN.
 tracked() { (numashift policy "$1") >/dev/null 2>&1; }
 
+# node_free_mib NODE: the node's free memory (MemFree) in MiB, now.
+node_free_mib() { awk '/MemFree/ { print int($4 / 1024) }' "/sys/devices/system/node/node$1/meminfo"; }
+
 # settled_free_mib NODE: the node's free memory in MiB, once two readings
 # half a second apart agree within 2 MiB (at most 10 s of waiting).
 settled_free_mib() {
 	local i now last=-1000
 	for ((i = 0; i < 20; i++)); do
-		now=$(awk '/MemFree/ { print int($4 / 1024) }' "/sys/devices/system/node/node$1/meminfo")
+		now=$(node_free_mib "$1")
 		((now - last <= 2 && last - now <= 2)) && break
 		last=$now
 		sleep 0.5
@@ -391,14 +442,34 @@ two_cell_guest_on_node0() {
 
 case $case_name in
 migrate-2node)
-	run_moves tcg 0 1 0 1 0 1 0
+	# There and back: the many-move checks are numa-race-tcg's 1000 moves
+	# and numa-soak's (seven moves here cost a minute a case).
+	run_moves tcg 0 1 0
 	;;
 migrate-2node-kvm)
 	[[ -c /dev/kvm ]] || fail "no /dev/kvm in the test host"
-	run_moves kvm 0 1 0 1 0 1 0
+	run_moves kvm 0 1 0
+	# The guest's second vCPU starts under KVM (it was the unit test
+	# guest-kvm, on this machine's own /dev/kvm, which machines here no
+	# longer have: KVM runs in the test host only).
+	# It ends by itself (passes=2): a 2-vCPU guest under nested KVM has
+	# left 'q' unanswered (docs/testing.md, "Nested KVM"; a fresh root's
+	# run on 2026-12-01 timed out on a 'q' here).
+	GUEST_SMP=2 guest_start kvm 4 "passes=2"
+	guest_wait_exit 120
+	finish_clean
+	[[ $(guest_report_field "$GUEST_LOG" cpus) == 2 ]] || fail "the guest did not start its second vCPU under KVM"
 	;;
 migrate-4node)
 	run_moves tcg 0 3 1
+	;;
+guest-hot)
+	# The guest's hot= layouts, checked by the soft-dirty bits of what it
+	# writes: this machine's own kernel does not track them, Debian's does.
+	# THP off in this throw-away test host: 4 KiB soft-dirty grain.
+	echo never >/sys/kernel/mm/transparent_hugepage/enabled
+	bounded 240 "test-guest.sh hot" "$src/tests/guest/test-guest.sh" hot ||
+		fail "test-guest.sh hot exited $?"
 	;;
 engine-cross-node)
 	# The engine's own unit tests of a real move to another node and back,
@@ -459,6 +530,44 @@ libvirt-vcpupin)
 	[[ $shown == 1 ]] || fail "virsh vcpupin shows vCPU 0 on '$shown', not 1"
 	ns_guest_stop_clean nsguest 120
 	;;
+numashift-hot-first)
+	# Issue #14: --hot-first moves the pages the guest writes first.  The
+	# guest's hot set is its highest quarter (hot=high active=25), which
+	# the address order would move last.  A rate-limited move is looked at
+	# once a fifth of the guest is on node 1: by then the highest quarter
+	# is there, the lowest is not.
+	lv_start
+	lv_guest_define nsguest 128 0 1 0 preferred qemu "passes=0 active=25 hot=high"
+	virsh -q start nsguest >/dev/null || fail "virsh start failed"
+	lv_guest_wait nsguest '^NSGUEST pass=2 ' 240
+	pid=$(lv_qemu_pid nsguest)
+	ns_memmap_json nsguest "$GUEST_DIR/memmap.json"
+	hva=$(ns_cell_hva "$GUEST_DIR/memmap.json" -1)
+	ns_vma_on_node "$pid" "$hva" 0 95
+	# A 2 s sample: the guest rewrites its whole hot set in about one.
+	"$NUMASHIFT" --json migrate nsguest --to 1 --rate 4 --hot-first 2000 >"$GUEST_DIR/hot.json" &
+	mover=$!
+	on_exit "stop_pid 10 $mover numashift-migrate-hot-first"
+	wait_until 120 "a fifth of the guest's RAM on node 1" more_on "$pid" "$hva" 1 6500
+	# Held while we look (the call in flight ends, no other starts): the
+	# look itself takes seconds in a busy test host, and the move went on
+	# meanwhile into the cold pages (fresh-root runs, 2026-12-01).
+	kill -STOP "$mover"
+	mapfile -t q < <(python3 "$src/tests/lib/page-parts.py" node "$pid" "$hva" 128 4 1)
+	kill -CONT "$mover"
+	say "--hot-first, a fifth moved: share of each quarter of guest RAM on node 1: ${q[*]} %"
+	((q[3] >= 60 && q[0] <= 20)) ||
+		fail "--hot-first moved other pages first (${q[*]} % of each quarter on node 1)"
+	wait_pid 180 "numashift migrate --hot-first to end" "$mover"
+	[[ $WAIT_STATUS == 0 ]] || fail "numashift migrate --hot-first exited $WAIT_STATUS"
+	python3 -c 'import json, sys
+h = json.load(open(sys.argv[1]))["hot_first"]
+print("hot_first: %r" % (h,), file=sys.stderr)
+assert "error" not in h and h["sample_ms"] == 2000 and h["hot_pages"] >= 4096, h' "$GUEST_DIR/hot.json" ||
+		fail "the report's hot_first does not show the hot set"
+	ns_vma_on_node "$pid" "$hva" 1 95
+	ns_guest_stop_clean nsguest 90
+	;;
 numashift-migrate)
 	# Where each vNUMA cell's RAM is, by numa_maps, at the hva numashift's
 	# own memmap gives for the cell's backend.
@@ -479,9 +588,31 @@ numashift-migrate)
 	cell_on_node "$hva1" 1 95
 
 	# Cancel: a slow move of cell 1 back to node 0, interrupted.
+	# Regression (CI, 2026-11-30): "a cancelled move exited 0, not 6".  The
+	# test sent SIGINT 2 s after starting a rate-limited move; numashift was
+	# still setting up (libvirt, QMP, the scan: slow in the test host) and
+	# installed its SIGINT watch only when the engine started, so the signal
+	# met the SIG_IGN a background job inherits and the move ran to its end.
+	# The watch now comes before the set-up: a SIGINT as soon as it is caught
+	# (SigCgt) cancels, exit 6, "cancelled".  If that breaks again, the move
+	# runs on and this exits 0.
+	"$NUMASHIFT" migrate nsguest --cell 1 --to 0 --rate 8 >"$GUEST_DIR/early-cancel.out" &
+	mover=$!
+	catches_sigint() { local m; m=$(awk '/^SigCgt:/ { print $2 }' "/proc/$1/status") && ((0x$m & 2)); }
+	wait_until 30 "numashift migrate to catch SIGINT" catches_sigint "$mover"
+	kill -INT "$mover"
+	wait_pid 60 "numashift migrate to end after a SIGINT during its set-up" "$mover"
+	[[ $WAIT_STATUS == 6 ]] || fail "a move cancelled during its set-up exited $WAIT_STATUS, not 6: $(<"$GUEST_DIR/early-cancel.out")"
+	grep -q '^cancelled' "$GUEST_DIR/early-cancel.out" || fail "the early-cancel report does not say cancelled: $(<"$GUEST_DIR/early-cancel.out")"
+
+	# SIGINT once pages are moving: the set-up (libvirt, QMP, the scan) may
+	# take seconds in the test host, and the check below wants cell 1 split.
+	base=$(pages_on "$pid" "$hva1" 0)
 	"$NUMASHIFT" migrate nsguest --cell 1 --to 0 --rate 8 >"$GUEST_DIR/cancel.out" &
 	mover=$!
-	sleep 2
+	wait_diag="cat '$GUEST_DIR/cancel.out' >&2" \
+		wait_until 60 "the rate-limited move of cell 1 to be moving pages to node 0" \
+		more_on "$pid" "$hva1" 0 $((base + 512))
 	kill -INT "$mover"
 	wait_pid 30 "numashift migrate --cell 1 to end after SIGINT" "$mover"
 	rc=$WAIT_STATUS
@@ -553,14 +684,12 @@ print(hex(min(x["hva"] for x in r))[2:])' "$GUEST_DIR/memmap-dimm.json") ||
 	reserve=$((free0 - 24))
 	say "node 0 has $free0 MiB free: reserve $reserve MiB leaves 24 MiB"
 	before=$(pages_on "$pid" "$hva1" 0)
-	printf '%s\n' "[daemon]
+	reload_daemon "[daemon]
 start-delay-ms=60000
 drift-interval-s=0
 [policy]
 reserve-mib=$reserve
-min-remote-mib=4" >"$GUEST_DIR/numashiftd.conf"
-	kill -HUP "$daemon_pid"
-	wait_until 10 "numashiftd to reload its configuration on SIGHUP" daemon_log_has "configuration reloaded"
+min-remote-mib=4"
 	follow_events "$GUEST_DIR/events2.log"
 	sleep 1
 	virsh -q vcpupin nsguest 1 "$node0_cpus" >/dev/null || fail "vcpupin 1 (back) failed"
@@ -723,13 +852,73 @@ print(f"the mapper sees {on} of {total} pages on node 1")' "$mapper" >&2 ||
 	out=$(numashift migrate nsguest --to 0 --move-shared) || rc=$?
 	printf '%s\n' "$out" >&2
 	((rc == 6)) || fail "moving partly pinned memory exited $rc, not 6"
-	# 2 MiB of each cell: 1024 pages, less any the memory map leaves out.
+	# 2 MiB of each cell: 1024 pages, less those the guest never touched
+	# (absent when the job scanned, so never submitted; all in the low
+	# 2 MiB of cell 0: with qboot as the firmware, 212 of them, where
+	# SeaBIOS's own use of low memory left fewer and "more than 900" held;
+	# a fresh root's run on 2026-12-01 failed on that literal).
 	[[ $out =~ "failed with Device or resource busy: "([0-9]+)" pages" ]] && pinned=${BASH_REMATCH[1]} &&
-		((pinned > 900 && pinned <= 1024)) && [[ $out == *"unmovable: "*", pinned"* ]] ||
+		[[ $out =~ "never touched "([0-9]+) ]] && untouched=${BASH_REMATCH[1]} &&
+		((pinned >= 1024 - untouched && pinned <= 1024)) && [[ $out == *"unmovable: "*", pinned"* ]] ||
 		fail "the report does not say that the pages pinned (2 MiB of each cell) are pinned"
 	ns_vma_on_node "$pid" "$hva0" 0 95
 	ns_vma_on_node "$pid" "$hva1" 0 95
 	kill "$pinner"
+
+	# Issue #13: real device assignment.  The test host has an emulated
+	# Intel IOMMU and QEMU's edu PCI device in its own IOMMU group
+	# (numa-host --iommu).  Hot-plugged into the running domain as a
+	# managed <hostdev>, libvirt binds it to vfio-pci and QEMU maps all
+	# guest RAM for its DMA: VFIO's type1 driver pins every page.  Such
+	# memory cannot move: numashift says so before it tries, through the
+	# CLI and in numashiftd's decision, and nothing moves.
+	edu=
+	for dev in /sys/bus/pci/devices/*; do
+		[[ $(<"$dev/vendor"):$(<"$dev/device") == 0x1234:0x11e8 ]] && edu=${dev##*/}
+	done
+	[[ -n $edu ]] || fail "the test host has no edu device (1234:11e8): not booted with --iommu?"
+	[[ -e /sys/bus/pci/devices/$edu/iommu_group ]] || fail "edu $edu is in no IOMMU group"
+	locked_kib() { awk '/^VmLck:/ { print $2 }' "/proc/$pid/status"; }
+	(($(locked_kib) < 1024)) || fail "QEMU has $(locked_kib) KiB locked before any device is assigned"
+
+	[[ $edu =~ ^([0-9a-f]{4}):([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$ ]] || fail "edu's address $edu"
+	hostdev="<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x${BASH_REMATCH[1]}' bus='0x${BASH_REMATCH[2]}' slot='0x${BASH_REMATCH[3]}' function='0x${BASH_REMATCH[4]}'/></source></hostdev>"
+	virsh -q attach-device nsguest /dev/stdin --live <<<"$hostdev" >/dev/null ||
+		fail "virsh attach-device of edu $edu failed"
+	[[ $(readlink "/sys/bus/pci/devices/$edu/driver") == */vfio-pci ]] ||
+		fail "libvirt did not bind edu $edu to vfio-pci"
+	# VFIO counts the pages it pins in the process's locked memory.
+	locked=$(locked_kib)
+	((locked >= 128 * 1024)) || fail "QEMU has $locked KiB locked with edu assigned, less than the guest's 128 MiB"
+	say "edu $edu assigned to nsguest through vfio-pci: QEMU has $locked KiB pinned (VmLck)"
+
+	# The pin is real: the kernel's own migrate_pages(2) (numactl's
+	# migratepages) leaves the guest's pages where they are.
+	migratepages "$pid" 0 1 || fail "migratepages exited $?"
+	ns_vma_on_node "$pid" "$hva0" 0 95
+	ns_vma_on_node "$pid" "$hva1" 0 95
+
+	# numashift does not try: exit 1, one line on stderr, nothing moved.
+	for scope in "--cell 1" ""; do
+		rc=0
+		# shellcheck disable=SC2086 # $scope is zero or two words
+		out=$(numashift migrate nsguest --to 1 $scope --move-shared 2>&1 >/dev/null) || rc=$?
+		say "numashift migrate nsguest --to 1 $scope: exit $rc: $out"
+		((rc == 1)) || fail "migrate --to 1 $scope of a guest with an assigned device exited $rc, not 1"
+		[[ $(wc -l <<<"$out") == 1 && $out == *"guest memory is pinned by device assignment (hostdev pci 0000:00:"*"): it cannot move"* ]] ||
+			fail "migrate --to 1 $scope did not say in one line that device assignment pins the guest's memory"
+	done
+	# numashiftd, started now, tracks the running domain: its start job's
+	# decision for each cell says why the cell stays, and nothing moves.
+	start_daemon "$QUICK_DAEMON_CONF"
+	wait_until 60 "numashiftd's start job for nsguest to end with nothing to do" \
+		job_is nsguest rebalance nothing-to-do
+	for cell in 0 1; do
+		daemon_log_has "domain nsguest cell $cell: guest memory is pinned by device assignment \(hostdev pci 0000:00:[0-9a-f.]+\): it cannot move \(pinned; trigger start\)" ||
+			fail "numashiftd's decision for cell $cell does not say that device assignment pins it"
+	done
+	ns_vma_on_node "$pid" "$hva0" 0 95
+	ns_vma_on_node "$pid" "$hva1" 0 95
 	ns_guest_stop_clean nsguest 90
 	;;
 numashift-gigantic)
@@ -881,6 +1070,108 @@ mode=off"
 	ns_vma_on_node "$pid" "$hva" 1 95
 	cat "$GUEST_DIR/events.log" >&2
 	ns_guest_stop_clean nsguest 90
+	;;
+daemon-planner)
+	# Issue #14: four guests on node 0, all re-pinned at once to node 1,
+	# which has room for three (a reserve that leaves 3 x 96 MiB + 40: what
+	# is left for the fourth is far under the 90 MiB minimum of a move, and
+	# node 1's free memory moves by tens of MiB as QEMU and the kernel
+	# allocate and free there: 64 MiB guests with 8 MiB to spare let the
+	# fourth in once, 2026-12-01).
+	# The three with the highest priority must end local, the fourth stays
+	# remote with a reserve decision that says why, node 1's free memory
+	# never falls under the reserve (sampled every 0.2 s throughout), with
+	# max-jobs=1 and then, back on node 0 and again, with max-jobs=2.  The
+	# re-pins come lowest priority first: the first guest re-pinned must
+	# not take the room (the pinning round, docs/numashiftd.8).
+	lv_start
+	guests=(p0 p10 p20 p30) # priority 0, 10, 20, 30
+	gmib=96
+	node0_cpus=$(</sys/devices/system/node/node0/cpulist)
+	node1_cpus=$(</sys/devices/system/node/node1/cpulist)
+	for g in "${guests[@]}"; do
+		lv_guest_define "$g" "$gmib" 0 1
+		virsh -q vcpupin "$g" 0 "$node0_cpus" --config >/dev/null
+		virsh -q start "$g" >/dev/null || fail "virsh start $g failed"
+	done
+	declare -A gpid ghva
+	for g in "${guests[@]}"; do
+		lv_guest_wait "$g" '^NSGUEST pass=1 ' 240
+		gpid[$g]=$(lv_qemu_pid "$g")
+		ghva[$g]=$(guest_ram_hva "${gpid[$g]}" "$gmib") || fail "$g: guest RAM mapping not found"
+		ns_vma_on_node "${gpid[$g]}" "${ghva[$g]}" 0 95
+	done
+	# planner_conf MAXJOBS RESERVE: the daemon's configuration.
+	planner_conf() {
+		printf '%s\n' "[daemon]" "max-jobs=$1" "debounce-ms=3000" "start-delay-ms=500" \
+			"drift-interval-s=0" "[policy]" "reserve-mib=$2" "min-remote-mib=90" \
+			"[domain p10]" "priority=10" "[domain p20]" "priority=20" "[domain p30]" "priority=30"
+	}
+	# room_for_three: a reserve that leaves node 1 room for three guests.
+	room_for_three() {
+		local free1
+		free1=$(settled_free_mib 1)
+		reserve=$((free1 - 3 * gmib - 40))
+		say "node 1 has $free1 MiB free: reserve $reserve MiB leaves room for three $gmib MiB guests"
+	}
+	room_for_three
+	# job_ended DOMAIN: its last job ended, having moved pages or not.
+	job_ended() { job_is "$1" rebalance done || job_is "$1" rebalance nothing-to-do; }
+	start_daemon "$(planner_conf 1 "$reserve")"
+	for g in "${guests[@]}"; do
+		wait_until 30 "numashiftd to track $g" tracked "$g"
+		wait_until 60 "$g's start job to end" job_ended "$g"
+	done
+
+	# sample_free FILE: node 1's free memory (MiB) every 0.2 s, a line each.
+	sample_free() {
+		while :; do
+			node_free_mib 1
+			sleep 0.2
+		done >>"$1"
+	}
+	# repin_all_and_check MAXJOBS: the round, then what the issue asks.
+	repin_all_and_check() {
+		local g sampler events=$GUEST_DIR/planner-$1.events low
+		: >"$events"
+		follow_events "$events"
+		sample_free "$GUEST_DIR/free-$1.log" &
+		sampler=$!
+		on_exit "kill $sampler 2>/dev/null"
+		for g in "${guests[@]}"; do # lowest priority first
+			virsh -q vcpupin "$g" 0 "$node1_cpus" >/dev/null || fail "vcpupin $g to node 1 failed"
+		done
+		for g in p30 p20 p10; do
+			wait_diag="cat '$events' >&2" wait_vma_on_node "${gpid[$g]}" "${ghva[$g]}" 1 90 240
+		done
+		wait_diag="cat '$events' >&2" wait_until 120 "p0's pinning decision" \
+			grep -aq "^p0 decision (pinning)" "$events"
+		for g in "${guests[@]}"; do wait_until 120 "$g's pinning job to end" job_ended "$g"; done
+		kill "$sampler" 2>/dev/null || true
+		grep -a "decision (pinning)" "$events" >&2
+		grep -aq "^p0 decision (pinning) cell -1: reserve: .*node 1 would fall under its $reserve MiB reserve" "$events" ||
+			fail "max-jobs=$1: p0's decision does not say it stays remote for node 1's reserve"
+		low=$(sort -n "$GUEST_DIR/free-$1.log" | head -n 1)
+		(($(pages_on "${gpid[p0]}" "${ghva[p0]}" 1) * 100 < gmib * 256 * 10)) ||
+			fail "max-jobs=$1: p0 moved to node 1 though there was no room for it (node 1 free: $(head -n 1 "$GUEST_DIR/free-$1.log") MiB first, $low lowest, $(sort -n "$GUEST_DIR/free-$1.log" | tail -n 1) highest)"
+		say "max-jobs=$1: node 1's free memory was at least $low MiB (reserve $reserve MiB), $(wc -l <"$GUEST_DIR/free-$1.log") samples"
+		# 8 MiB for what the kernel and QEMU allocate there meanwhile.
+		((low >= reserve - 8)) || fail "max-jobs=$1: node 1 fell to $low MiB free, under its $reserve MiB reserve"
+	}
+	repin_all_and_check 1
+
+	# Back to node 0 (a small reserve: node 0 holds the kernel too), then
+	# the same with two slots.
+	reload_daemon "$(planner_conf 1 16)"
+	for g in "${guests[@]}"; do virsh -q vcpupin "$g" 0 "$node0_cpus" >/dev/null || fail "vcpupin $g back failed"; done
+	for g in p30 p20 p10; do wait_vma_on_node "${gpid[$g]}" "${ghva[$g]}" 0 90 240; done
+	for g in "${guests[@]}"; do wait_until 120 "$g's job back to node 0 to end" job_ended "$g"; done
+	room_for_three
+	reload_daemon "$(planner_conf 2 "$reserve")"
+	repin_all_and_check 2
+	daemon_log_has "yields its slot" || say "(no held job had to yield this time)"
+	for g in "${guests[@]}"; do ns_guest_stop_clean "$g" 120 "/run/nsguest/$g.log" nostop; done
+	lv_stop
 	;;
 daemon-drift)
 	lv_start
@@ -1053,13 +1344,21 @@ min-remote-mib=4"
 	# 1. The start job's scan made the live map: status answers from it.
 	from_live_map() { numashift --json status nsguest | grep -q '"source" *: *"numashiftd'; }
 	wait_until 30 "numashift status to answer from numashiftd's live map of nsguest" from_live_map
-	# --watch redraws from it until interrupted, then exits 0.
-	rc=0
-	timeout --preserve-status -s INT 3 "$NUMASHIFT" status nsguest --watch --interval 0.5 \
-		>"$GUEST_DIR/watch.out" 2>&1 || rc=$?
-	frames=$(grep -c "^Domain nsguest, QEMU pid $pid, from numashiftd's live map" "$GUEST_DIR/watch.out" || true)
-	say "status --watch: $frames frames in 3 s, exit $rc"
-	((rc == 0 && frames >= 3)) || { cat "$GUEST_DIR/watch.out" >&2; fail "status --watch: $frames frames, exit $rc"; }
+	# --watch redraws from it until interrupted, then exits 0.  Counted by
+	# frames, not by a fixed time: under ASan on a slow machine the first
+	# frame alone took 3 s (CI, stop 23).
+	"$NUMASHIFT" status nsguest --watch --interval 0.5 >"$GUEST_DIR/watch.out" 2>&1 &
+	watcher=$!
+	on_exit "stop_pid 10 $watcher numashift-status-watch"
+	watch_frames() { grep -c "^Domain nsguest, QEMU pid $pid, from numashiftd's live map" "$GUEST_DIR/watch.out" || true; }
+	wait_diag='cat "$GUEST_DIR/watch.out" >&2'
+	wait_until 60 "numashift status --watch to draw 3 frames" eval '(($(watch_frames) >= 3))'
+	wait_diag=
+	kill -INT "$watcher"
+	wait_pid 10 "numashift status --watch to end on SIGINT" "$watcher"
+	rc=$WAIT_STATUS
+	say "status --watch: $(watch_frames) frames, exit $rc on SIGINT"
+	((rc == 0)) || { cat "$GUEST_DIR/watch.out" >&2; fail "status --watch exited $rc on SIGINT, not 0"; }
 
 	# 2. Status every 10 ms during a rate-limited move of cell 1 (64 MiB at
 	# 16 MiB/s: 4 s): pages in flight show, in cell 1 only; the counts add
@@ -1126,7 +1425,17 @@ time.sleep(3600)' "$memfd" >"$GUEST_DIR/sharer.out" &
 	virsh -q vcpupin nsguest 0 "$node1_cpus" >/dev/null || fail "vcpupin 0 failed"
 	cell0_moved() { more_on "$pid" "$hva0" 1 $((16384 - 4096 - 64)); }
 	wait_until 60 "cell 0 but its shared 16 MiB to move to node 1" cell0_moved
-	sleep 12 # five drift checks and more
+	# Five drift checks and more after the move of cell 0 (each comes 0.75
+	# to 1.25 intervals after the last ended: spread, not on a fixed beat).
+	drift_checks_after_move() {
+		python3 - "$GUEST_DIR/jobs.jsonl" <<'PY'
+import json, sys
+jobs = [json.loads(l)["job"] for l in open(sys.argv[1])]
+failing = [i for i, j in enumerate(jobs) if (j.get("report") or {}).get("failed_pages", 0) > 0]
+sys.exit(0 if failing and sum(j.get("trigger") == "drift" for j in jobs[failing[0] + 1:]) >= 5 else 1)
+PY
+	}
+	wait_until 40 "five drift checks of nsguest after the move of cell 0" drift_checks_after_move
 	python3 - "$GUEST_DIR/jobs.jsonl" <<'PY' || fail "unmovable memory was retried, or not recorded (above)"
 import json, sys
 jobs = [json.loads(l)["job"] for l in open(sys.argv[1])]
@@ -1140,10 +1449,14 @@ assert len(failing) == 1, "%d jobs had pages fail, not 1 (the move of cell 0)" %
 r = failing[0]["report"]
 # The pinning job, or a drift check that saw the new pinning first.
 assert failing[0].get("trigger") in ("pinning", "drift"), failing[0]
-# The shared 16 MiB hold 4096 pages, less those of the first MiB that are
-# not guest RAM the guest wrote: 48 it never touches and, under KVM, 53
-# that QEMU's flat view has as ROM (3995 failed, 2026-11-30).
-assert r["failed_pages"] == r["failed_by_errno"].get("Permission denied", 0) >= 4096 - 128, r
+# The shared 16 MiB hold 4096 pages, less those of the first MiB that the
+# guest never wrote (absent: nothing to move, so nothing fails) and, under
+# KVM, 53 that QEMU's flat view has as ROM.  CI, 2026-12-01: 3884 failed
+# with 212 absent (qboot, the test guest's BIOS, leaves them untouched)
+# against a fixed 4096 - 128, written when SeaBIOS left 48.  Every absent
+# page of this guest lies in its first MiB, so the two add up.
+assert r["failed_pages"] == r["failed_by_errno"].get("Permission denied", 0), r
+assert 4096 - 64 <= r["failed_pages"] + r["absent_pages"] <= 4096 + 64, r
 after = jobs[jobs.index(failing[0]) + 1:]
 drift = [j for j in after if j.get("trigger") == "drift"]
 assert len(drift) >= 5, "only %d drift checks after the move of cell 0" % len(drift)
@@ -1187,6 +1500,11 @@ reserve-mib=64"
 	ns_vma_on_node "$pid" "$hva" 0 95
 
 	# wait_on_node NODE SECS: >= 90% of the guest's RAM on NODE within SECS.
+	# The pinning moves get 180 s: the pacer slows a move when the guest's
+	# vCPUs wait for a CPU, which in this TCG test host they do at random
+	# (the same 128 MiB move took 2.7, 7.9, 18.8 and 52 s in four runs on
+	# 2026-12-01); at its slowest pace (one worker, 1/16 duty) it takes
+	# about 100 s.
 	wait_on_node() { wait_vma_on_node "$pid" "$hva" "$1" 90 "$2"; }
 	decisions() { grep -c "decision (pinning)" "$GUEST_DIR/events.log" || true; }
 	# pin_both CPUS: both vCPUs of nsguest to CPUS in one burst.  Both
@@ -1212,7 +1530,7 @@ reserve-mib=64"
 
 	say "re-pinning both vCPUs to node 1 (CPU $node1_cpus)"
 	pin_both "$node1_cpus"
-	wait_on_node 1 60
+	wait_on_node 1 180
 	sleep 3 # any second decision from an undebounced burst would show by now
 	cat "$GUEST_DIR/events.log" >&2
 	[[ $(decisions) == 1 ]] || fail "$(decisions) pinning decisions for one burst of two vcpupins, not 1"
@@ -1225,8 +1543,10 @@ reserve-mib=64"
 	grep -q 'hook: domain nsguest reconnect begin' "$GUEST_DIR/daemon.log" || say "(no reconnect hook line)"
 	sleep 1
 	pin_both "$node0_cpus"
-	wait_on_node 0 60
+	wait_on_node 0 180
 	[[ $(decisions) == 2 ]] || fail "$(decisions) pinning decisions after the second burst, not 2"
+	# 90% there is not the job's end (it was at 95.3% once when status ran).
+	wait_until 120 "the pinning job back to node 0 to end" job_is nsguest rebalance done
 
 	# The command through the daemon: status shows its view, migrate is its job.
 	numashift status nsguest >"$GUEST_DIR/status.txt" || fail "numashift status failed"
@@ -1289,15 +1609,19 @@ json.dump(job["report"], open(sys.argv[2], "w"))' "$GUEST_DIR/migrate.json" "$GU
 soak | soak-ci)
 	moves=${NS_SOAK_MOVES:-1000}
 	soak_mem=128
-	# CI's 100 moves: a 64 MiB TCG guest (about 5.5 minutes, as long as with
-	# 32 MiB: the time goes to each move's CLI, libvirt and status round
-	# trips and the guest's passes, not to copying).  Not KVM: under
+	# CI's 20 moves: a 64 MiB TCG guest (100 moves took 5.5 minutes when
+	# measured, 8.7 and 10.8 in two runs on 2026-11-30, a sixth of the
+	# whole run; 50 still took 6 minutes, and a CI run 77 minutes in all on
+	# a slower machine: cut to 20 for the run's time budget; the many-move
+	# soaks are numa-race-tcg's 1000 moves and, on demand, soak's; the
+	# time goes to each move's CLI, libvirt and status round trips and the
+	# guest's passes, not to copying, so 32 MiB would not be faster).  Not KVM: under
 	# nested KVM in this TCG test host the guest crashed twice in about 300
 	# moves (2026-11-30: an exception at EIP 0x31, reason=exception
 	# vector=0, and a triple fault before the guest reported exceptions;
 	# once the test host itself stopped), which fails CI for the rig's
 	# sake; the KVM soak (soak, 1000 moves) runs on demand.
-	[[ $case_name == soak-ci ]] && moves=100 soak_mem=64
+	[[ $case_name == soak-ci ]] && moves=20 soak_mem=64
 	lv_start
 	lv_guest_define nsguest "$soak_mem" 0 2 2
 	virsh -q start nsguest >/dev/null || fail "virsh start failed"
@@ -1346,6 +1670,8 @@ soak | soak-ci)
 		# Let the guest verify everything between every tenth move.
 		if ((i % 10 == 0)); then
 			lv_guest_wait nsguest "^NSGUEST pass=$(($(grep -c '^NSGUEST pass=' "$LV_GUEST_LOG") + 1)) " 240
+	! grep '^NSGUEST pass=' "$LV_GUEST_LOG" | grep -qv ' errors=0 ' ||
+		fail "nsguest reported errors after its KSM-merged pages moved"
 			grep -q '^NSGUEST corrupt' "$LV_GUEST_LOG" && fail "the guest found corruption after move $i"
 			say "$i moves done"
 		fi
@@ -1443,8 +1769,10 @@ numashift-faults)
 	virsh -q destroy strict >/dev/null || fail "virsh destroy strict failed"
 
 	# 2. The kernel's EACCES: the domain's cgroup is narrowed to node 0
-	# behind libvirt's back (its XML still says preferred).
-	lv_guest_define nsguest 64 0 1
+	# behind libvirt's back (its XML still says preferred).  (The guest
+	# rewrites a tenth of its pages, for part 3.)
+	ksm_cmdline="passes=0 cpus=1 active=10"
+	lv_guest_define nsguest 32 0 1 0 preferred qemu "$ksm_cmdline"
 	virsh -q start nsguest >/dev/null || fail "virsh start failed"
 	lv_guest_wait nsguest '^NSGUEST pass=1 ' 240
 	pid=$(lv_qemu_pid nsguest)
@@ -1467,11 +1795,53 @@ assert list(g["nodes"]) == ["0"] and g["migrating_pages"] == 0 and g["failed_pag
 	[[ -n $old_mems ]] || old_mems=$(<"${cg%/*}/cpuset.mems.effective")
 	echo "$old_mems" >"$cg/cpuset.mems" || fail "cannot restore $cg/cpuset.mems"
 
-	# 3. QEMU killed with SIGKILL in the middle of a slow move.
-	"$NUMASHIFT" migrate nsguest --to 1 --rate 4 >"$GUEST_DIR/killed.out" 2>"$GUEST_DIR/killed.err" &
+	# 3. Pages KSM merged (issue #13): a twin domain, the same guest on
+	# the same memory map, holds the same bytes at the same addresses in
+	# every page its guest does not rewrite (QEMU marks guest RAM
+	# mergeable unless told otherwise).  With ksmd running, those pages
+	# become one page mapped by both QEMUs, which MPOL_MF_MOVE leaves
+	# (EACCES): numashift counts them as KSM-merged and leaves them, exit
+	# 6; --move-shared (MPOL_MF_MOVE_ALL) moves them, for both guests.
+	nsguest_log=$LV_GUEST_LOG
+	lv_guest_define twin 32 0 1 0 preferred qemu "$ksm_cmdline"
+	twin_log=$LV_GUEST_LOG
+	virsh -q start twin >/dev/null || fail "virsh start twin failed"
+	lv_guest_wait twin '^NSGUEST pass=1 ' 240
+	ksm=/sys/kernel/mm/ksm
+	echo 0 >"$ksm/sleep_millisecs" && echo 4000 >"$ksm/pages_to_scan" && echo 1 >"$ksm/run" ||
+		fail "cannot start ksmd"
+	on_exit "echo 0 >$ksm/run"
+	# 32 MiB, 90% of it idle: about 7000 pairs of pages to merge.
+	ksm_merged() { (($(<"$ksm/pages_sharing") >= 4000)); }
+	wait_diag="grep . $ksm/pages_* >&2" wait_until 180 "ksmd to merge 4000 pages of the twin guests" ksm_merged
+	say "ksmd: pages_shared $(<"$ksm/pages_shared"), pages_sharing $(<"$ksm/pages_sharing")"
+	# ksmd stops (run=0 keeps what it merged): a page it is working on is
+	# busy for move_pages(2) (EBUSY), and one such page through every pass
+	# made the move below exit 6 (a fresh-root run, 2026-11-30).
+	echo 0 >"$ksm/run"
+	rc=0
+	out=$("$NUMASHIFT" migrate nsguest --to 1) || rc=$?
+	printf '%s\n' "$out" >&2
+	((rc == 6)) || fail "moving KSM-merged memory without --move-shared exited $rc, not 6"
+	[[ $out =~ "KSM-merged, left where they are: "([0-9]+)" of the guest's shared pages" ]] &&
+		((BASH_REMATCH[1] >= 4000)) || fail "the report does not count the KSM-merged pages (4000 or more)"
+	ns_memmap_json nsguest "$GUEST_DIR/memmap.json"
+	hva0=$(ns_cell_hva "$GUEST_DIR/memmap.json" -1)
+	# What the guest rewrites (a tenth) moved; the merged pages did not.
+	ns_vma_on_node "$pid" "$hva0" 0 50
+	"$NUMASHIFT" migrate nsguest --to 1 --move-shared >&2 || fail "numashift migrate --to 1 --move-shared exited $?"
+	ns_vma_on_node "$pid" "$hva0" 1 95
+	lv_guest_stop twin 90
+	[[ $(guest_verdict "$twin_log") == clean ]] || fail "twin's verdict: $(guest_verdict "$twin_log")"
+	LV_GUEST_LOG=$nsguest_log
+	lv_guest_wait nsguest "^NSGUEST pass=$(($(grep -c '^NSGUEST pass=' "$LV_GUEST_LOG") + 1)) " 240
+
+	# 4. QEMU killed with SIGKILL in the middle of a slow move (back to
+	# node 0: part 3 left the guest on node 1).
+	"$NUMASHIFT" migrate nsguest --to 0 --rate 4 >"$GUEST_DIR/killed.out" 2>"$GUEST_DIR/killed.err" &
 	mover=$!
 	wait_diag="cat '$GUEST_DIR/killed.out' '$GUEST_DIR/killed.err' >&2" \
-		wait_until 30 "a progress line from numashift migrate nsguest --to 1 --rate 4" \
+		wait_until 30 "a progress line from numashift migrate nsguest --to 0 --rate 4" \
 		grep -q '^progress' "$GUEST_DIR/killed.out"
 	sleep 1
 	kill -KILL "$pid"
