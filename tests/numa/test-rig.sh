@@ -6,7 +6,7 @@
 # Story: a fresh-root run (2026-11-30) lost numa-numashift-faults to a test
 # host that never finished booting: no line from the test for 300 s, then
 # "timed out" (124), which read as the test hanging.  numa-host now gives a
-# boot NUMA_HOST_BOOT_SECS (120; it takes about 6 s) and then says the rig
+# boot NUMA_HOST_BOOT_SECS (60; it takes 4-15 s) and then says the rig
 # failed (125, with the console's last lines), and every numa case boots
 # once more on 125, saying so.  If this comes back: the first check sees a
 # host that cannot boot in 1 s time out (124) or hang instead of 125; the
