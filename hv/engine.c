@@ -1433,8 +1433,13 @@ run_workers(NsEngine *e, GError **error)
     gint64 next, next_pace = G_MAXINT64;
 
     if (pacer != NULL) {
-        /* A baseline of at least one interval before the first move: a few
-         * ms of the vCPUs' waits say nothing of what the host costs them. */
+        /* The baseline: one quiet interval before the first move, the
+         * workers not yet started and the scan done (pacer.h; a few ms of
+         * the vCPUs' waits say nothing of what the host costs them).  A
+         * later window of the same run goes on at its pace: no wait. */
+        if (!e->kernel.vcpu_waits(e->kernel.data, e->pid, waits))
+            g_array_set_size(waits, 0);
+        ns_pacer_quiet(pacer, waits, g_get_monotonic_time());
         gint64 rest = ns_pacer_baseline_wait_us(pacer, g_get_monotonic_time());
 
         if (rest > 0)

@@ -78,6 +78,13 @@ ns_pacer_new(const GArray *waits, gint64 now_us)
     return p;
 }
 
+void
+ns_pacer_quiet(NsPacer *p, const GArray *waits, gint64 now_us)
+{
+    if (!p->begun)
+        remember(p, waits, now_us);
+}
+
 gint64
 ns_pacer_baseline_wait_us(const NsPacer *p, gint64 now_us)
 {

@@ -16,13 +16,17 @@
  * most that stays inside the jitter a guest sees from its host anyway
  * (timer interrupts, other guests' vCPUs), while the test host showed the
  * unpaced move costing its vCPUs 30-90 % (issue #11: 879 ms of run delay
- * per 2.6 s move).  The baseline is the worst vCPU's wait over the time
- * between the run's start and its first move (scan and decision), at least
- * NS_PACER_BASELINE_MIN_US (one interval: the engine waits out the rest,
+ * per 2.6 s move).  The baseline is the worst vCPU's wait over a quiet
+ * interval of NS_PACER_BASELINE_MIN_US just before the first move, in
+ * which the run does nothing (ns_pacer_quiet(); the engine waits it out,
  * ns_pacer_baseline_wait_us()), so a host that makes the guest wait anyway
- * does not slow the move.  Two vCPUs pinned to one CPU wait for each other
- * about half the time: with no baseline (a job that decided from its live
- * map in a millisecond) that read as a starving guest, and a 128 MiB move
+ * does not slow the move, and the run's own scan and set-up do not count
+ * as the host's: measured from the run's start, the baseline took them in
+ * (418 per mille in the TCG test host, against 17 over the quiet 3 s of a
+ * hot-pages sample, 2026-12-01), and the bound let the move cost the guest
+ * that much more.  Two vCPUs pinned to one CPU wait for each other about
+ * half the time: with no baseline (a job that decided from its live map
+ * in a millisecond) that read as a starving guest, and a 128 MiB move
  * crawled at the slowest pace for 32 s instead of 3 (numa-daemon, CI,
  * 2026-11-30).
  *
@@ -82,9 +86,19 @@ typedef struct _NsPacer NsPacer;
 NsPacer *ns_pacer_new(const GArray *waits, gint64 now_us);
 
 /*
+ * The baseline starts again at @now_us with @waits: from here to the first
+ * move (ns_pacer_begin()) the caller does nothing that competes with the
+ * guest for a CPU.  No effect once pages move; @waits NULL or empty: no
+ * baseline (as ns_pacer_new() without waits).
+ * Context: the thread that feeds it.
+ */
+void ns_pacer_quiet(NsPacer *pacer, const GArray *waits, gint64 now_us);
+
+/*
  * How long the first move must still wait at @now_us for the baseline to
- * span NS_PACER_BASELINE_MIN_US since ns_pacer_new(); 0 once pages move
- * (ns_pacer_begin()) or when no wait was known at the start.
+ * span NS_PACER_BASELINE_MIN_US since ns_pacer_new() or ns_pacer_quiet();
+ * 0 once pages move (ns_pacer_begin()) or when no wait was known at the
+ * start.
  * Context: the thread that feeds it.
  */
 gint64 ns_pacer_baseline_wait_us(const NsPacer *pacer, gint64 now_us);
@@ -92,7 +106,8 @@ gint64 ns_pacer_baseline_wait_us(const NsPacer *pacer, gint64 now_us);
 /*
  * Pages begin to move, with up to @workers workers and @budget_us per
  * call at full pace: the baseline is the worst vCPU's wait since
- * ns_pacer_new() (0 when that was less than NS_PACER_BASELINE_MIN_US ago,
+ * ns_pacer_quiet(), or ns_pacer_new() when it was not called (0 when that
+ * was less than NS_PACER_BASELINE_MIN_US ago,
  * or nothing was known), and the first interval starts now.  A later call
  * (the next window of the same run) only starts the next interval; the
  * pace carries over.  Context: the thread that feeds it (one at a time).

@@ -98,6 +98,41 @@ test_baseline_wait(void)
 }
 
 /*
+ * Regression (ns-hot-bench, 2026-12-01): moves with a hot-pages sample
+ * were paced hard (5 and 12 steps down) and those without hardly at all
+ * (0 and 1), because the baseline ran from the job's start: through the
+ * run's own scan it read 418 and 277 per mille, through the quiet 3 s
+ * sample 17 and 78.  The bound above an inflated baseline let a move cost
+ * the guest that much more, and the two orders could not be compared.
+ * Now the baseline starts again at ns_pacer_quiet(), after the scan: what
+ * the vCPUs waited before it does not count.  If it comes back, the
+ * baseline below reads 800, not 50.
+ */
+static void
+test_quiet_baseline(void)
+{
+    g_autoptr(GArray) w0 = waits2(0, 0);
+    g_autoptr(GArray) scanned = waits2(400, 100); /* the scan: 800 per mille over 500 ms */
+    g_autoptr(GArray) quiet = waits2(405, 101);   /* then 50 per mille over 100 ms */
+    g_autoptr(NsPacer) p = ns_pacer_new(w0, 0);
+
+    ns_pacer_quiet(p, scanned, 500 * MS);
+    g_assert_cmpint(ns_pacer_baseline_wait_us(p, 500 * MS), ==, NS_PACER_BASELINE_MIN_US);
+    g_assert_cmpint(ns_pacer_baseline_wait_us(p, 550 * MS), ==, 50 * MS);
+    ns_pacer_begin(p, 2, 20 * MS, quiet, 600 * MS);
+    g_assert_cmpuint(ns_pacer_get_stats(p).baseline_permille, ==, 50);
+    /* Once pages move it changes nothing: the next interval is measured
+     * from the begin, not from a later quiet call. */
+    g_autoptr(GArray) later = waits2(405 + 30, 101); /* 300 per mille since the begin */
+
+    ns_pacer_quiet(p, quiet, 650 * MS);
+    g_assert_cmpint(ns_pacer_baseline_wait_us(p, 650 * MS), ==, 0);
+    g_assert_false(ns_pacer_sample(p, later, 700 * MS));
+    g_assert_cmpuint(ns_pacer_get_stats(p).peak_permille, ==, 300);
+    g_assert_cmpuint(ns_pacer_get_stats(p).baseline_permille, ==, 50);
+}
+
+/*
  * Over the bound, interval after interval: a step per two intervals (one
  * worker fewer, then the budget halves down to 2 ms, then rests of 1, 3,
  * 7, 15 calls); then it stays there (the move never stops).  A second
@@ -204,6 +239,7 @@ main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/pacer/baseline", test_baseline);
     g_test_add_func("/pacer/baseline-wait", test_baseline_wait);
+    g_test_add_func("/pacer/quiet-baseline", test_quiet_baseline);
     g_test_add_func("/pacer/ladder-down", test_ladder_down);
     g_test_add_func("/pacer/ladder-up", test_ladder_up);
     g_test_add_func("/pacer/threads-come-and-go", test_threads_come_and_go);
