@@ -1162,14 +1162,12 @@ run_on(NsMove *move, const NsDomainConfig *config, NsMovePinningFunc pinning,
     if (!check_operator_cpus(move, error))
         return FALSE;
     if (!spec->engine.dry_run && kernel.vcpu_waits != NULL) {
-        /* The guest's vCPUs' waits from here to the first move are the
-         * pacer's baseline: what the host costs them without us. */
-        g_autoptr(GArray) waits = g_array_new(FALSE, FALSE, sizeof(NsThreadWait));
-
-        if (!kernel.vcpu_waits(kernel.data, map->pid, waits))
-            g_array_set_size(waits, 0);
+        /* One pacer for all the run's windows (the pace carries over).
+         * Its baseline is the quiet interval the engine waits out before
+         * the first move (ns_pacer_quiet()), not the time from here: the
+         * scan and the decision that follow compete with the guest. */
         g_clear_pointer(&move->pacer, ns_pacer_free);
-        move->pacer = ns_pacer_new(waits, g_get_monotonic_time());
+        move->pacer = ns_pacer_new(NULL, g_get_monotonic_time());
     }
     gboolean sampled = spec->kind == NS_MOVE_REBALANCE && spec->sample_stride > 0;
     g_auto(HostFacts) host = { NULL, NULL };
