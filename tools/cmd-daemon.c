@@ -183,6 +183,20 @@ ns_cli_print_daemon_status(JsonNode *status)
         printf(" %.1f%% of %.1f MiB", 100.0 * (double)member_int(job, "done_pages") / (double)total,
                (double)total * 4096.0 / 1048576.0);
     printf("\n");
+    /* Why each cell moves or stays (a strict memnode bind, a full node, a
+     * pinning device): the operator asking "why is this still remote?"
+     * should not need --json or the event stream. */
+    JsonNode *dn = json_object_get_member(job, "decisions");
+    JsonArray *ds = dn != NULL && JSON_NODE_HOLDS_ARRAY(dn) ? json_node_get_array(dn) : NULL;
+
+    for (guint i = 0; ds != NULL && i < json_array_get_length(ds); i++) {
+        JsonNode *d = json_array_get_element(ds, i);
+        JsonObject *dobj = JSON_NODE_HOLDS_OBJECT(d) ? json_node_get_object(d) : NULL;
+
+        if (dobj != NULL)
+            printf("  cell %" G_GINT64_FORMAT ": %s: %s\n", member_int(dobj, "cell"),
+                   member_string(dobj, "reason"), member_string(dobj, "message"));
+    }
 }
 
 /* ------------------------------------------------------------ jobs */
