@@ -18,6 +18,7 @@ struct _NsManagedDomain {
     char *runtime_mode;      /* set over the control socket; beats the config */
     guint debounce_source;
     guint start_source;
+    guint layout_source;     /* the look after a layout change, start-delay-ms after it */
     NsJob *job;              /* running, or the last one (done) */
     NsJobSpec *pending;      /* waiting for a slot */
     guint pinning_events;    /* since the daemon started, for the record */
@@ -71,6 +72,8 @@ tracked_free(gpointer p)
         g_source_remove(t->debounce_source);
     if (t->start_source != 0)
         g_source_remove(t->start_source);
+    if (t->layout_source != 0)
+        g_source_remove(t->layout_source);
     g_queue_remove(&t->manager->queue, t);
     ns_job_spec_free(t->pending);
     if (t->job != NULL) {
@@ -413,7 +416,7 @@ trigger_rank(const NsJobSpec *spec)
         return 2;
     if (strcmp(spec->trigger, "drift") == 0)
         return 0;
-    return 1; /* "start" */
+    return 1; /* "start", "layout" */
 }
 
 /* Whether @a's pending job goes before @b's: its trigger, then its
@@ -673,7 +676,9 @@ ns_manager_domain_stopped(NsManager *d, const char *uuid, const char *how)
             g_source_remove(t->debounce_source);
         if (t->start_source != 0)
             g_source_remove(t->start_source);
-        t->debounce_source = t->start_source = 0;
+        if (t->layout_source != 0)
+            g_source_remove(t->layout_source);
+        t->debounce_source = t->start_source = t->layout_source = 0;
         return;
     }
     g_hash_table_remove(d->domains, uuid);
@@ -692,6 +697,16 @@ forget_layout(Tracked *t)
         ns_live_map_invalidate(live_map(t));
 }
 
+static gboolean
+layout_check_fired(gpointer data)
+{
+    Tracked *t = data;
+
+    t->layout_source = 0;
+    enqueue_rebalance(t->manager, t, "layout", FALSE);
+    return G_SOURCE_REMOVE;
+}
+
 void
 ns_manager_layout_changed(NsManager *d, const char *uuid, const char *what)
 {
@@ -701,6 +716,13 @@ ns_manager_layout_changed(NsManager *d, const char *uuid, const char *what)
         return;
     g_debug("domain %s: %s: its memory map will be read again", t->name, what);
     forget_layout(t);
+    /* New memory (a DIMM or virtio-mem plugged in, its backend placed by
+     * the domain's numatune, not by its cell's vCPUs) should not wait for
+     * the next drift check, which may be off or minutes away: look once,
+     * after the start delay, as for a domain that just started (the
+     * guest's first touches, and a burst of device events, come first). */
+    if (t->layout_source == 0 && t->start_source == 0)
+        t->layout_source = g_timeout_add(d->config->start_delay_ms, layout_check_fired, t);
 }
 
 /* Pages found unmovable may be tried again at once: the facts changed. */
@@ -1016,21 +1038,31 @@ ns_manager_set_config(NsManager *d, const NsDaemonConfig *config)
     gpointer v;
 
     /* Domains whose mode the file decides and now decides differently,
-     * to a mode that may move something. */
+     * to a mode that may move something, and domains now allowed to move
+     * shared memory (move-shared turned on: what the live map holds as
+     * shared may move now, so it is tried again at once). */
     g_hash_table_iter_init(&it, d->domains);
     while (g_hash_table_iter_next(&it, NULL, &v)) {
-        g_autofree char *before = g_strdup(mode_override(d, v));
+        Tracked *t = v;
+        g_autofree char *before = g_strdup(mode_override(d, t));
+        gboolean shared_before = ns_daemon_config_moves_shared(old, t->name);
         const char *after;
 
         d->config = config;
-        after = mode_override(d, v);
-        if (g_strcmp0(before, after) != 0 && g_strcmp0(after, "off") != 0)
-            g_ptr_array_add(changed, v);
+        after = mode_override(d, t);
+        if (!shared_before && ns_daemon_config_moves_shared(config, t->name) &&
+            g_strcmp0(after, "off") != 0) {
+            forgive(t, "move-shared turned on");
+            g_ptr_array_add(changed, t);
+        } else if (g_strcmp0(before, after) != 0 && g_strcmp0(after, "off") != 0) {
+            g_ptr_array_add(changed, t);
+        }
         d->config = old;
     }
     d->config = config;
     /* Running jobs keep the settings they started with; a mode turned on
-     * is applied now, as `numashift policy DOMAIN follow` would. */
+     * (or move-shared) is applied now, as `numashift policy DOMAIN follow`
+     * would. */
     for (guint i = 0; i < changed->len; i++)
         enqueue_rebalance(d, changed->pdata[i], "reload", FALSE);
     start_queued(d); /* max-jobs may have grown */

@@ -56,8 +56,10 @@ void ns_manager_free(NsManager *manager);
 
 /*
  * Use @config (borrowed) from now on: running jobs keep what they started
- * with; a domain whose configured mode changed to one that may move pages
- * is rebalanced (trigger "reload"); more job slots start queued jobs.
+ * with; a domain whose configured mode changed to one that may move pages,
+ * or that may now move shared memory (move-shared turned on: its pages
+ * held unmovable are tried again), is rebalanced (trigger "reload"); more
+ * job slots start queued jobs.
  * Context: main thread.
  */
 void ns_manager_set_config(NsManager *manager, const NsDaemonConfig *config);

@@ -77,7 +77,8 @@
 #                      (cell 1) re-pinned to node 1 moves cell 1 only, with
 #                      the memory map the start job read (rechecked); a
 #                      32 MiB DIMM hot-plugged into cell 1 drops that map,
-#                      is mapped to cell 1 and moves to its node; then
+#                      is mapped to cell 1 and moves to its node in
+#                      numashiftd's own job (trigger layout); then
 #                      SIGHUP loads a reserve that leaves room for 24 MiB on
 #                      node 0, which caps the move back: the event stream
 #                      says move-capped and node 0 gets no more than allowed
@@ -664,7 +665,9 @@ daemon-cells)
 	# Issue #13: a DIMM plugged into cell 1.  libvirt's device-added event
 	# drops the kept map; the DIMM's memory (its backend memdimm0, placed by
 	# the domain's numatune on node 0) belongs to cell 1, whose vCPU runs
-	# on node 1, so the next look moves it there.
+	# on node 1, so numashiftd's own look after the layout change (start-
+	# delay-ms later, trigger layout; no rebalance asked for, and drift
+	# checks are off here) moves it there.
 	virsh -q attach-device nsguest /dev/stdin --live >/dev/null \
 		<<<"<memory model='dimm'><target><size unit='MiB'>32</size><node>1</node></target></memory>" ||
 		fail "virsh attach-device (a 32 MiB DIMM in cell 1) failed"
@@ -675,11 +678,11 @@ r = [r for r in json.load(open(sys.argv[1]))["ranges"] if r["backend"] == "memdi
 assert r and all(x["cell"] == 1 for x in r), r
 print(hex(min(x["hva"] for x in r))[2:])' "$GUEST_DIR/memmap-dimm.json") ||
 		fail "numashift memmap does not put the DIMM (memdimm0) in cell 1: $(<"$GUEST_DIR/memmap-dimm.json")"
-	ns_vma_on_node "$pid" "$dimm_hva" 0 95
-	numashift rebalance nsguest >/dev/null || fail "numashift rebalance nsguest exited $?"
 	wait_diag="cat '$GUEST_DIR/events.log' >&2" wait_vma_on_node "$pid" "$dimm_hva" 1 95 60
 	ns_vma_on_node "$pid" "$hva0" 0 95
 	wait_until 30 "nsguest's rebalance job to end" job_is nsguest rebalance done
+	grep -aq "decision (layout) cell 1: move:" "$GUEST_DIR/events.log" ||
+		fail "the DIMM did not move in numashiftd's own job after the layout change (trigger layout)"
 	[[ $(last_job_memmap) == read ]] || fail "the job after the hotplug did not read the memory map again ($(last_job_memmap))"
 
 	# Reserve: the running daemon reloads (SIGHUP) a reserve that leaves
@@ -744,6 +747,10 @@ d = json.load(sys.stdin)["job"]["decisions"]
 c1 = next(x for x in d if x["cell"] == 1)
 assert c1["reason"] == "not-allowed" and "memnode strict" in c1["message"], c1' ||
 		fail "numashift policy nsguest does not show why cell 1 stays"
+	# ... and so does plain `numashift status`, without --json.
+	out=$(numashift status nsguest) || fail "numashift status nsguest failed"
+	grep -q "^  cell 1: not-allowed: .*memnode strict" <<<"$out" ||
+		fail "numashift status nsguest does not say why cell 1 stays: $out"
 	ns_vma_on_node "$pid" "$hva1" 0 95
 
 	# The operator's own move of the bound cell (or of the whole guest) is
@@ -1472,6 +1479,32 @@ PY
 	cat "$GUEST_DIR/status.txt" >&2
 	grep -qE '^unmovable: 1[56]\.[0-9] MiB, shared with another process$' "$GUEST_DIR/status.txt" ||
 		fail "numashift status does not name the 16 MiB shared with another process"
+
+	# 4. The opt-in through numashiftd (issue #13): `[domain nsguest]
+	# move-shared=true`, loaded on SIGHUP, moves the shared 16 MiB at once
+	# (MPOL_MF_MOVE_ALL, trigger reload): the pages held unmovable are
+	# tried again, with the sharer still mapping them.
+	reload_daemon "[daemon]
+start-delay-ms=500
+drift-interval-s=2
+rescan-interval-s=0
+rate-limit-mib-s=16
+[policy]
+min-remote-mib=4
+[domain nsguest]
+move-shared=true"
+	cell0_all_moved() { more_on "$pid" "$hva0" 1 $((16384 - 300)); }
+	wait_until 60 "cell 0's shared 16 MiB to move to node 1 after move-shared=true" cell0_all_moved
+	python3 - "$GUEST_DIR/jobs.jsonl" <<'PY' || fail "the shared pages did not move in numashiftd's reload job (above)"
+import json, sys
+jobs = [json.loads(l)["job"] for l in open(sys.argv[1])]
+reload = [j for j in jobs if j.get("trigger") == "reload" and (j.get("report") or {}).get("moved_pages", 0) > 0]
+assert reload, "no reload job moved pages: %s" % [(j.get("trigger"), (j.get("report") or {}).get("moved_pages")) for j in jobs[-5:]]
+r = reload[-1]["report"]
+print("reload job: moved %d, failed %d" % (r["moved_pages"], r.get("failed_pages", 0)), file=sys.stderr)
+assert r["moved_pages"] >= 4096 - 300 and r.get("failed_pages", 0) == 0, r
+PY
+	kill -0 "$sharer" 2>/dev/null || fail "the sharing process exited before the shared pages moved"
 	kill "$sharer"
 	wait_pid 30 "the sharing process (pid $sharer) to exit" "$sharer"
 	ns_guest_stop_clean nsguest 90
