@@ -17,8 +17,8 @@ struct _NsManagedDomain {
     char *name;
     char *runtime_mode;      /* set over the control socket; beats the config */
     guint debounce_source;
-    guint start_source;
-    guint layout_source;     /* the look after a layout change, start-delay-ms after it */
+    guint look_source;       /* a look due start-delay-ms after a start or a layout change */
+    const char *look_trigger; /* its trigger: "start" or "layout" (static) */
     NsJob *job;              /* running, or the last one (done) */
     NsJobSpec *pending;      /* waiting for a slot */
     guint pinning_events;    /* since the daemon started, for the record */
@@ -70,10 +70,8 @@ tracked_free(gpointer p)
 
     if (t->debounce_source != 0)
         g_source_remove(t->debounce_source);
-    if (t->start_source != 0)
-        g_source_remove(t->start_source);
-    if (t->layout_source != 0)
-        g_source_remove(t->layout_source);
+    if (t->look_source != 0)
+        g_source_remove(t->look_source);
     g_queue_remove(&t->manager->queue, t);
     ns_job_spec_free(t->pending);
     if (t->job != NULL) {
@@ -625,13 +623,25 @@ debounce_fired(gpointer data)
 }
 
 static gboolean
-start_delay_fired(gpointer data)
+look_fired(gpointer data)
 {
     Tracked *t = data;
 
-    t->start_source = 0;
-    enqueue_rebalance(t->manager, t, "start", FALSE);
+    t->look_source = 0;
+    enqueue_rebalance(t->manager, t, t->look_trigger, FALSE);
     return G_SOURCE_REMOVE;
+}
+
+/* One look at @t start-delay-ms from now (the guest's first touches, and a
+ * burst of events, come first), unless one is due already: its trigger
+ * stays (a start and a layout change rank alike). */
+static void
+schedule_look(NsManager *d, Tracked *t, const char *trigger)
+{
+    if (t->look_source != 0)
+        return;
+    t->look_trigger = trigger;
+    t->look_source = g_timeout_add(d->config->start_delay_ms, look_fired, t);
 }
 
 void
@@ -643,8 +653,7 @@ ns_manager_domain_started(NsManager *d, const char *uuid, const char *name, cons
     g_clear_pointer(&t->memmap, ns_memmap_free);
     g_clear_pointer(&t->live, ns_live_map_unref); /* its pages are another process's */
     emit(t, NS_CONTROL_EVENT_DOMAIN, "started", "source", json_node_init_string(json_node_alloc(), how));
-    if (t->start_source == 0)
-        t->start_source = g_timeout_add(d->config->start_delay_ms, start_delay_fired, t);
+    schedule_look(d, t, "start");
 }
 
 void
@@ -674,11 +683,9 @@ ns_manager_domain_stopped(NsManager *d, const char *uuid, const char *how)
         t->stopped = TRUE;
         if (t->debounce_source != 0)
             g_source_remove(t->debounce_source);
-        if (t->start_source != 0)
-            g_source_remove(t->start_source);
-        if (t->layout_source != 0)
-            g_source_remove(t->layout_source);
-        t->debounce_source = t->start_source = t->layout_source = 0;
+        if (t->look_source != 0)
+            g_source_remove(t->look_source);
+        t->debounce_source = t->look_source = 0;
         return;
     }
     g_hash_table_remove(d->domains, uuid);
@@ -697,16 +704,6 @@ forget_layout(Tracked *t)
         ns_live_map_invalidate(live_map(t));
 }
 
-static gboolean
-layout_check_fired(gpointer data)
-{
-    Tracked *t = data;
-
-    t->layout_source = 0;
-    enqueue_rebalance(t->manager, t, "layout", FALSE);
-    return G_SOURCE_REMOVE;
-}
-
 void
 ns_manager_layout_changed(NsManager *d, const char *uuid, const char *what)
 {
@@ -719,10 +716,8 @@ ns_manager_layout_changed(NsManager *d, const char *uuid, const char *what)
     /* New memory (a DIMM or virtio-mem plugged in, its backend placed by
      * the domain's numatune, not by its cell's vCPUs) should not wait for
      * the next drift check, which may be off or minutes away: look once,
-     * after the start delay, as for a domain that just started (the
-     * guest's first touches, and a burst of device events, come first). */
-    if (t->layout_source == 0 && t->start_source == 0)
-        t->layout_source = g_timeout_add(d->config->start_delay_ms, layout_check_fired, t);
+     * as for a domain that just started. */
+    schedule_look(d, t, "layout");
 }
 
 /* Pages found unmovable may be tried again at once: the facts changed. */
@@ -840,7 +835,7 @@ ns_manager_drift_tick(NsManager *d, gint64 now_us)
         if (t->drift_due_us > now_us)
             continue;
         if (t->pending == NULL && (t->job == NULL || ns_job_is_done(t->job)) &&
-            t->start_source == 0 && t->debounce_source == 0)
+            t->look_source == 0 && t->debounce_source == 0)
             enqueue_rebalance(d, t, "drift", FALSE);
         else /* busy: its job's end sets the next check */
             t->drift_due_us = next_drift_due(d, t, now_us);

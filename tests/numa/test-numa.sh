@@ -1339,13 +1339,14 @@ daemon-live-map)
 	# answers from it while jobs write markers into it; memory that cannot
 	# move is remembered, counted apart and not retried before its backoff.
 	lv_start
-	start_daemon "[daemon]
+	live_conf="[daemon]
 start-delay-ms=500
 drift-interval-s=2
 rescan-interval-s=0
 rate-limit-mib-s=16
 [policy]
 min-remote-mib=4"
+	start_daemon "$live_conf"
 	watch="python3 $src/tests/lib/ns-watch.py"
 	$watch jobs "$GUEST_DIR/jobs.jsonl" >"$GUEST_DIR/jobs.ready" 2>"$GUEST_DIR/jobs.err" &
 	jobs_pid=$!
@@ -1484,13 +1485,7 @@ PY
 	# move-shared=true`, loaded on SIGHUP, moves the shared 16 MiB at once
 	# (MPOL_MF_MOVE_ALL, trigger reload): the pages held unmovable are
 	# tried again, with the sharer still mapping them.
-	reload_daemon "[daemon]
-start-delay-ms=500
-drift-interval-s=2
-rescan-interval-s=0
-rate-limit-mib-s=16
-[policy]
-min-remote-mib=4
+	reload_daemon "$live_conf
 [domain nsguest]
 move-shared=true"
 	cell0_all_moved() { more_on "$pid" "$hva0" 1 $((16384 - 300)); }
