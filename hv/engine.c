@@ -566,6 +566,11 @@ backing_off(const NsEngineOptions *opts, const NsPageInfo *info)
         return FALSE;
     if (info->tried < opts->unmovable_forgiven)
         return FALSE; /* forgiven: pinning changed, or an operator asked */
+    /* The kernel refused it for being shared; MPOL_MF_MOVE_ALL moves what
+     * is shared.  Not left to a forgiveness: a job without move-shared may
+     * take that first and strike the page again. */
+    if (opts->move_shared && ns_unmovable_cause(info->error) == NS_UNMOVABLE_SHARED)
+        return FALSE;
     return opts->unmovable_minute < info->tried + ns_unmovable_backoff_minutes(info->strikes);
 }
 

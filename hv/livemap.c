@@ -247,6 +247,12 @@ ns_live_map_forgive(NsLiveMap *live)
 }
 
 gboolean
+ns_live_map_is_forgiven(NsLiveMap *live)
+{
+    return g_atomic_int_get(&live->forgiven) != 0;
+}
+
+gboolean
 ns_live_map_take_forgiveness(NsLiveMap *live)
 {
     return g_atomic_int_compare_and_exchange(&live->forgiven, 1, 0);

@@ -1065,6 +1065,49 @@ stats_take_unmovable(NsPlacementStats *into, const NsPlacementStats *from)
     memcpy(into->unmovable, from->unmovable, sizeof into->unmovable);
     g_clear_pointer(&into->unmovable_nodes, g_array_unref);
     into->unmovable_nodes = g_array_copy(from->unmovable_nodes);
+    g_clear_pointer(&into->shared_nodes, g_array_unref);
+    if (from->shared_nodes != NULL)
+        into->shared_nodes = g_array_copy(from->shared_nodes);
+}
+
+/* @stats less what this job will try after all: every unmovable page when
+ * @all (forgiven), else those refused for being shared (move-shared:
+ * MPOL_MF_MOVE_ALL moves them). */
+static void
+stats_forget_unmovable(NsPlacementStats *stats, gboolean all)
+{
+    for (guint n = 0; stats->unmovable_nodes != NULL && n < stats->unmovable_nodes->len; n++) {
+        NsPlacementCount *stays = &g_array_index(stats->unmovable_nodes, NsPlacementCount, n);
+        NsPlacementCount shared = { 0 };
+
+        if (stats->shared_nodes != NULL && n < stats->shared_nodes->len)
+            shared = g_array_index(stats->shared_nodes, NsPlacementCount, n);
+        if (all)
+            shared = *stays;
+        stays->pages -= MIN(stays->pages, shared.pages);
+        stays->bytes -= MIN(stays->bytes, shared.bytes);
+    }
+    for (guint k = 0; k < NS_UNMOVABLE_CAUSES; k++)
+        if (all || k == NS_UNMOVABLE_SHARED)
+            stats->unmovable[k] = (NsPlacementCount){ 0 };
+}
+
+/*
+ * What the policy is to weigh as staying where it is: the live map's
+ * unmovable pages, less those this job tries anyway.  Without this a
+ * domain whose movable memory is all home stays put ("... cannot move")
+ * and a forgiveness or move-shared never gets to try the rest.
+ */
+static void
+forget_unmovable_tried(NsPlacementSummary *summary, const NsMove *move, NsLiveMap *live)
+{
+    gboolean all = ns_live_map_is_forgiven(live);
+
+    if (!all && !move->spec.engine.move_shared)
+        return;
+    stats_forget_unmovable(&summary->all, all);
+    for (guint i = 0; summary->cells != NULL && i < summary->cells->len; i++)
+        stats_forget_unmovable(g_ptr_array_index(summary->cells, i), all);
 }
 
 /* What @known (the live map) knows cannot move, into @sample, cell by cell. */
@@ -1091,14 +1134,16 @@ take_unmovable(NsPlacementSummary *sample, const NsPlacementSummary *known)
  * it is.  Only from a map that describes the guest's layout now.
  */
 static void
-take_known_unmovable(NsPlacementSummary *sample, NsLiveMap *live)
+take_known_unmovable(NsPlacementSummary *sample, const NsMove *move, NsLiveMap *live)
 {
     if (ns_live_map_get_scanned_us(live) == 0)
         return;
     g_autoptr(NsPlacementSummary) known = ns_live_map_summarize(live);
 
-    if (known != NULL)
-        take_unmovable(sample, known);
+    if (known == NULL)
+        return;
+    take_unmovable(sample, known);
+    forget_unmovable_tried(sample, move, live);
 }
 
 /* Whether @plan's steps hold every page of @map's ranges. */
@@ -1178,7 +1223,7 @@ run_on(NsMove *move, const NsDomainConfig *config, NsMovePinningFunc pinning,
 
         if (sample == NULL)
             return FALSE;
-        take_known_unmovable(sample, live);
+        take_known_unmovable(sample, move, live);
         if (!load_host_facts(move, map->pid, &host, error))
             return FALSE;
         /* Whether to go on at all: the decision that counts (and promises)
@@ -1208,7 +1253,7 @@ run_on(NsMove *move, const NsDomainConfig *config, NsMovePinningFunc pinning,
         summary = ns_placement_sample(map, decide_sample_stride(map), spec->engine.kernel, error);
         if (summary == NULL)
             return FALSE;
-        take_known_unmovable(summary, live);
+        take_known_unmovable(summary, move, live);
         phase_end(move, NS_MOVE_PHASE_SAMPLE, &clock);
     }
     if (spec->kind == NS_MOVE_REBALANCE && host.topology == NULL) {
@@ -1241,6 +1286,7 @@ run_on(NsMove *move, const NsDomainConfig *config, NsMovePinningFunc pinning,
             scanned = TRUE;
             phase_end(move, NS_MOVE_PHASE_SCAN, &clock);
             summary = ns_placement_summarize(tree, map);
+            forget_unmovable_tried(summary, move, live);
         }
         if (!plan_rebalance(move, &facts, &host, summary, map, plan, error))
             return FALSE;

@@ -5,7 +5,8 @@
  * Counts live in one block of 64-bit words, a row per slot (slot 0 the
  * whole map, slot 1.. the vNUMA cells in ascending order): the state
  * counts, then the pages on each host node, then the unmovable pages on
- * each node.  The block grows (more nodes) by copy: the writer publishes
+ * each node, then those of them refused for being shared (a job allowed
+ * to move shared memory does not count them as staying).  The block grows (more nodes) by copy: the writer publishes
  * the new block inside a change and frees the old one after a grace
  * period, so a reader never needs more than an RCU read-side section.
  *
@@ -67,7 +68,7 @@ struct _NsTally {
 static inline gsize
 row_words(guint n_nodes)
 {
-    return F_NODES + 2u * (gsize)n_nodes;
+    return F_NODES + 3u * (gsize)n_nodes; /* on node, unmovable, shared unmovable */
 }
 
 static Counts *
@@ -234,8 +235,9 @@ grow_nodes(NsTally *t, guint node)
         guint64 *to = c->v + s * row_words(n_nodes);
 
         memcpy(to, from, (F_NODES + old->n_nodes) * sizeof(guint64));
-        memcpy(to + F_NODES + n_nodes, from + F_NODES + old->n_nodes,
-               old->n_nodes * sizeof(guint64));
+        for (guint b = 1; b < 3; b++)
+            memcpy(to + F_NODES + b * n_nodes, from + F_NODES + b * old->n_nodes,
+                   old->n_nodes * sizeof(guint64));
     }
     __atomic_store_n(&t->counts, c, __ATOMIC_RELEASE);
     if (t->shared)
@@ -282,6 +284,8 @@ row_account(NsTally *t, guint slot, const NsPageInfo *info, guint64 delta)
     bump(&row[F_NODES + info->node], delta);
     if (unmovable)
         bump(&row[F_NODES + c->n_nodes + info->node], delta);
+    if (unmovable && ns_unmovable_cause(info->error) == NS_UNMOVABLE_SHARED)
+        bump(&row[F_NODES + 2 * c->n_nodes + info->node], delta);
 }
 
 /* Inside a write window. */
@@ -374,7 +378,7 @@ ns_tally_count_tree(NsTally *tally, const NsRadix *tree)
 static void
 stats_fill(NsPlacementStats *stats, gint cell, const guint64 *row, guint n_nodes)
 {
-    guint used = 0, unmovable_used = 0;
+    guint used = 0, unmovable_used = 0, shared_used = 0;
 
 #define COUNT(f) ((NsPlacementCount){ .pages = row[f], .bytes = row[f] << NS_GUEST_PAGE_SHIFT })
     memset(stats, 0, sizeof(*stats));
@@ -393,10 +397,13 @@ stats_fill(NsPlacementStats *stats, gint cell, const guint64 *row, guint n_nodes
             used = n + 1;
         if (row[F_NODES + n_nodes + n] != 0)
             unmovable_used = n + 1;
+        if (row[F_NODES + 2 * n_nodes + n] != 0)
+            shared_used = n + 1;
     }
     stats->nodes = g_array_sized_new(FALSE, TRUE, sizeof(NsPlacementCount), used);
     stats->unmovable_nodes = g_array_sized_new(FALSE, TRUE, sizeof(NsPlacementCount),
                                                unmovable_used);
+    stats->shared_nodes = g_array_sized_new(FALSE, TRUE, sizeof(NsPlacementCount), shared_used);
     for (guint n = 0; n < used; n++) {
         NsPlacementCount count = COUNT(F_NODES + n);
 
@@ -406,6 +413,11 @@ stats_fill(NsPlacementStats *stats, gint cell, const guint64 *row, guint n_nodes
         NsPlacementCount count = COUNT(F_NODES + n_nodes + n);
 
         g_array_append_val(stats->unmovable_nodes, count);
+    }
+    for (guint n = 0; n < shared_used; n++) {
+        NsPlacementCount count = COUNT(F_NODES + 2 * n_nodes + n);
+
+        g_array_append_val(stats->shared_nodes, count);
     }
 #undef COUNT
 }
@@ -417,6 +429,7 @@ stats_free(gpointer p)
 
     g_array_unref(stats->nodes);
     g_array_unref(stats->unmovable_nodes);
+    g_array_unref(stats->shared_nodes);
     g_free(stats);
 }
 

@@ -605,6 +605,7 @@ ns_placement_summary_free(NsPlacementSummary *summary)
         return;
     g_array_unref(summary->all.nodes);
     g_clear_pointer(&summary->all.unmovable_nodes, g_array_unref);
+    g_clear_pointer(&summary->all.shared_nodes, g_array_unref);
     g_ptr_array_unref(summary->cells);
     g_free(summary);
 }

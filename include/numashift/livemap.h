@@ -131,6 +131,13 @@ guint ns_live_map_minute(const NsLiveMap *live, gint64 now_us);
 void ns_live_map_forgive(NsLiveMap *live);
 
 /*
+ * Whether a forgiveness is pending, left pending: the move pipeline's
+ * policy does not count forgiven pages as staying where they are.
+ * Context: any thread (atomic).
+ */
+gboolean ns_live_map_is_forgiven(NsLiveMap *live);
+
+/*
  * Whether a forgiveness is pending, and clear it: the move pipeline takes
  * it once per run, so one run retries and the next ones back off again.
  * Context: any thread (atomic).

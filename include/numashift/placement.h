@@ -145,6 +145,9 @@ typedef struct {
                                                         (part of failed) */
     GArray *unmovable_nodes;    /* of NsPlacementCount, by host node: the unmovable
                                    part of nodes (ns_placement_stats_unmovable_on()) */
+    GArray *shared_nodes;       /* of NsPlacementCount, by host node: the part of
+                                   unmovable_nodes refused for being shared, which
+                                   MPOL_MF_MOVE_ALL moves; NULL when not known */
     NsPlacementCount huge;      /* pages in entries of order > 0 */
     NsPlacementCount total;     /* every page with an entry */
 } NsPlacementStats;

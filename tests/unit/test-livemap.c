@@ -83,10 +83,14 @@ test_live_map_clock(void)
     g_assert_cmpuint(ns_live_map_minute(live, now - 10 * G_USEC_PER_SEC), ==, 1);
 
     /* A forgiveness is taken once. */
+    g_assert_false(ns_live_map_is_forgiven(live));
     g_assert_false(ns_live_map_take_forgiveness(live));
     ns_live_map_forgive(live);
     ns_live_map_forgive(live);
+    g_assert_true(ns_live_map_is_forgiven(live));
+    g_assert_true(ns_live_map_is_forgiven(live)); /* a look leaves it pending */
     g_assert_true(ns_live_map_take_forgiveness(live));
+    g_assert_false(ns_live_map_is_forgiven(live));
     g_assert_false(ns_live_map_take_forgiveness(live));
 }
 
@@ -224,6 +228,10 @@ assert_same_stats(const NsPlacementStats *a, const NsPlacementStats *b)
         assert_same_count(ns_placement_stats_unmovable_on(a, n),
                           ns_placement_stats_unmovable_on(b, n));
     }
+    g_assert_cmpuint(a->shared_nodes->len, ==, b->shared_nodes->len);
+    for (guint n = 0; n < a->shared_nodes->len; n++)
+        assert_same_count(g_array_index(a->shared_nodes, NsPlacementCount, n),
+                          g_array_index(b->shared_nodes, NsPlacementCount, n));
 }
 
 /* What the live map answers at once is what a walk of its tree counts. */

@@ -286,6 +286,10 @@ test_scan_keeps_failure(Fixture *f, gconstpointer data)
 
     g_autoptr(NsPlacementSummary) sum = ns_placement_summarize(f->tree, f->map);
     g_assert_cmpuint(sum->all.unmovable[NS_UNMOVABLE_SHARED].pages, ==, 1);
+    /* On node 0, and refused for being shared (what move-shared tries). */
+    g_assert_cmpuint(ns_placement_stats_unmovable_on(&sum->all, 0).pages, ==, 1);
+    g_assert_cmpuint(sum->all.shared_nodes->len, ==, 1);
+    g_assert_cmpuint(g_array_index(sum->all.shared_nodes, NsPlacementCount, 0).pages, ==, 1);
     g_assert_cmpuint(sum->all.failed.pages, ==, 1);
     g_assert_cmpuint(ns_unmovable_cause(EBUSY), ==, NS_UNMOVABLE_PINNED);
     g_assert_cmpuint(ns_unmovable_cause(EFAULT), ==, NS_UNMOVABLE_FAULT);
