@@ -493,8 +493,7 @@ run_rebalance(Fixture *f, gboolean move_shared)
  * MPOL_MF_MOVE_ALL, moves what was refused for being shared, and a
  * forgiven job tries every unmovable page again.  With the rest of the
  * memory home, nothing was planned, so nothing was tried.  (It passed in
- * the normal build when the live map was stale and a drift check's scan
- * came first.)  Now the policy is given only what the job itself leaves
+ * the normal build of the same run, by an order of events not found.)  Now the policy is given only what the job itself leaves
  * alone.  If this comes back, the 4 MiB stay on node 0 in the second run
  * below, or the forgiven third run moves nothing.
  */
