@@ -32,6 +32,14 @@
 #   race-selftest  the guest plants a stale counter in interval 2: race mode
 #             must report it (race-error, corrupt, QEMU exits 3), or it
 #             could never fail
+#   so-far    regression (CI, 2026-12-01): a check of a running guest's log
+#             (guest_clean_so_far) while its last line is still being
+#             written.  The soak grepped every "NSGUEST pass=" line for
+#             " errors=0 " and failed a clean guest whose log ended in
+#             "NSGUEST pass=21 pages=160" (the rest not yet copied from the
+#             serial port).  Recorded logs, no QEMU: a log cut mid-line is
+#             clean so far, a corrupt or fatal one fails naming the guest's
+#             line; if the bug comes back the first check fails
 # Under KVM the guest runs in the test host (numa-migrate-2node-kvm).
 # Exit: 0 pass, 1 fail.
 set -euo pipefail
@@ -39,7 +47,7 @@ set -euo pipefail
 . "$(dirname "$0")/../lib/guest.sh"
 
 here=$(cd "$(dirname "$0")" && pwd -P)
-mode=${1:?usage: test-guest.sh tcg|active|hot|stop|selftest|oversleep|badargs|fault|smp|smp-cpus|race|race-stop|race-selftest}
+mode=${1:?usage: test-guest.sh tcg|active|hot|stop|selftest|so-far|oversleep|badargs|fault|smp|smp-cpus|race|race-stop|race-selftest}
 guest_init
 
 # expect STATUS VERDICT: check QEMU's exit status and the report's verdict.
@@ -52,6 +60,26 @@ expect() {
 }
 
 case $mode in
+so-far)
+	data=$here/data
+	# Everything up to pass 2's line, then that line cut after "pages=160".
+	sed -n '1,/^NSGUEST pass=1 /p' "$data/clean-64m.log" >"$GUEST_DIR/cut.log"
+	printf 'NSGUEST pass=2 pages=160' >>"$GUEST_DIR/cut.log"
+	guest_clean_so_far "$GUEST_DIR/cut.log" "with its last line cut off"
+	for bad in corrupt-64m fatal-cmdline; do
+		if msg=$( (guest_clean_so_far "$data/$bad.log" "in $bad.log") 2>&1); then
+			fail "$bad.log passed for clean so far"
+		fi
+		case $bad in
+		corrupt-64m) want='NSGUEST corrupt addr=0x00952008' ;;
+		fatal-cmdline) want='NSGUEST fatal' ;;
+		esac
+		[[ $msg == *"$want"* ]] || fail "$bad.log: the failure does not quote the guest ($msg)"
+		say "$bad.log: ${msg#*FAIL: }"
+	done
+	say ok
+	exit 0
+	;;
 tcg)
 	guest_start tcg 64 "passes=3"
 	guest_wait_exit 60

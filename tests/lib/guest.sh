@@ -381,6 +381,20 @@ guest_report_field() {
 	{ "$(guest_report_tool)" "$1" || true; } | sed -n "s/^$2=//p"
 }
 
+# guest_clean_so_far LOG WHEN: fail, with the guest's own corrupt or fatal
+# lines, unless the log of a guest that may still be running is clean so
+# far (verdict running or clean).  The report tool reads it, not grep: the
+# log is copied from the serial port as the guest writes it, so its last
+# line can be cut off mid-write, and a grep for "errors=0" on
+# "NSGUEST pass=21 pages=160" (the rest not yet written) took a clean
+# guest for a failing one (a CI soak, 2026-12-01).
+guest_clean_so_far() {
+	local verdict
+	verdict=$(guest_verdict "$1")
+	[[ $verdict == running || $verdict == clean ]] ||
+		fail "the guest's verdict is '$verdict' $2: $(grep -a '^NSGUEST \(corrupt\|fatal\|done\)' "$1" | tr -d '\r' | tr '\n' ';')"
+}
+
 # vma_pages_by_node PID POLICY: for the VMAs of PID whose numa_maps policy is
 # POLICY (e.g. bind:0), print "NODE PAGES" lines, summed over those VMAs.
 vma_pages_by_node() {

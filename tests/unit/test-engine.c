@@ -1709,6 +1709,8 @@ test_fake_move_shared_ignores_shared_backoff(void)
     f->err[6] = EACCES; /* shared: a strike at minute 5 */
     f->busy[7] = 255;   /* pinned: a strike MOVE_ALL does not lift */
     g_autoptr(NsEngineReport) r1 = run_at_minute(f, 5, 0);
+    g_assert_cmpuint(r1->failed_pages, ==, 2);
+    assert_report_adds_up(r1);
     g_assert_cmpuint(ns_radix_page_info(ns_test_tree_lookup(f->tree, 6)).strikes, ==, 1);
     g_assert_cmpuint(ns_radix_page_info(ns_test_tree_lookup(f->tree, 7)).strikes, ==, 1);
 
