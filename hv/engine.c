@@ -970,6 +970,20 @@ settle_followers(NsEngine *e, Worker *w, int call_err, BatchResult *res)
 }
 
 /*
+ * move_pages(2) on the engine's process: never once the process the
+ * options name has exited (its PID may name another process by then),
+ * which answers as the kernel does for a PID that is gone.
+ */
+static long
+engine_move_pages(NsEngine *e, gulong count, void **pages, const int *nodes, int *status,
+                  int flags)
+{
+    if (e->opts.process != NULL && ns_process_has_exited(e->opts.process))
+        return -ESRCH;
+    return e->kernel.move_pages(e->kernel.data, e->pid, count, pages, nodes, status, flags);
+}
+
+/*
  * Statuses the kernel left unwritten (a positive return, or ENOMEM in the
  * middle of the call): ask where those pages are.  With @call_err ENOMEM a
  * page not on its target failed for lack of memory; otherwise it was busy.
@@ -992,7 +1006,7 @@ resolve_unwritten(NsEngine *e, Worker *w, guint n, int call_err, BatchResult *re
     }
     if (m == 0)
         return;
-    rc = e->kernel.move_pages(e->kernel.data, e->pid, m, qaddrs, NULL, qstatus, 0);
+    rc = engine_move_pages(e, m, qaddrs, NULL, qstatus, 0);
     for (guint q = 0; q < m; q++) {
         Item *item = &g_array_index(w->batch, Item, w->index[slot[q]]);
         int st = qstatus[q];
@@ -1085,7 +1099,7 @@ verify_huge(NsEngine *e, Worker *w, BatchResult *res)
         return;
     g_autofree int *status = g_new(int, addrs->len);
 
-    if (e->kernel.move_pages(e->kernel.data, e->pid, addrs->len, (void **)addrs->data, NULL, status,
+    if (engine_move_pages(e, addrs->len, (void **)addrs->data, NULL, status,
                            0) < 0)
         return; /* QEMU gone: the next call says so */
     for (guint q = 0; q < addrs->len; q++) {
@@ -1113,7 +1127,7 @@ split_huge(NsEngine *e, Item *item, BatchResult *res)
 
     for (guint64 i = 0; i < n; i++)
         addrs[i] = (void *)(uintptr_t)(item->hva + (i << NS_GUEST_PAGE_SHIFT));
-    if (e->kernel.move_pages(e->kernel.data, e->pid, n, addrs, NULL, status, 0) < 0)
+    if (engine_move_pages(e, n, addrs, NULL, status, 0) < 0)
         return;
     urcu_memb_read_lock();
     entry = ns_radix_lookup(e->tree, item->gfn);
@@ -1279,8 +1293,8 @@ run_batch(NsEngine *e, Worker *w)
         g_mutex_unlock(&e->lock);
 
         t0 = kernel_now(e);
-        rc = e->kernel.move_pages(e->kernel.data, e->pid, n, w->addrs, w->nodes, w->status,
-                                  e->opts.move_shared ? MPOL_MF_MOVE_ALL : MPOL_MF_MOVE);
+        rc = engine_move_pages(e, n, w->addrs, w->nodes, w->status,
+                               e->opts.move_shared ? MPOL_MF_MOVE_ALL : MPOL_MF_MOVE);
         t1 = kernel_now(e);
         if (g_array_index(w->batch, Item, w->index[0]).head_order >= GIGANTIC_ORDER) {
             /* What the guest waits for when it touches a page in flight. */
@@ -1624,7 +1638,7 @@ ns_engine_run(NsEngine *engine, GError **error)
     }
 
     /* A zero-page call checks that the process exists and is ours to move. */
-    rc = e->kernel.move_pages(e->kernel.data, e->pid, 0, NULL, NULL, NULL, MPOL_MF_MOVE);
+    rc = engine_move_pages(e, 0, NULL, NULL, NULL, MPOL_MF_MOVE);
     if (rc < 0) {
         g_mutex_lock(&e->lock);
         ns_kernel_set_error(&e->error, (int)-rc, e->pid,

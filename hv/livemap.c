@@ -13,6 +13,7 @@
 struct _NsLiveMap {
     gint refs;
     pid_t pid;
+    guint64 start_ticks; /* the process's start time; 0: not known yet (writer's) */
     NsRadix *tree;
     gint64 born_us;  /* the minute clock's zero */
     gint forgiven;   /* atomic: 1 when the next move is to try unmovable pages again */
@@ -90,6 +91,18 @@ pid_t
 ns_live_map_get_pid(const NsLiveMap *live)
 {
     return live->pid;
+}
+
+gboolean
+ns_live_map_belongs_to(NsLiveMap *live, const NsMemMap *map)
+{
+    if (live->pid != map->pid)
+        return FALSE;
+    if (live->start_ticks != 0 && map->start_ticks != 0)
+        return live->start_ticks == map->start_ticks;
+    if (live->start_ticks == 0)
+        live->start_ticks = map->start_ticks;
+    return TRUE;
 }
 
 NsRadix *

@@ -54,6 +54,7 @@ static void
 copy_about(NsMemMap *to, const NsMemMap *from)
 {
     to->unsettled = from->unsettled;
+    to->start_ticks = from->start_ticks;
     for (guint i = 0; from->backends != NULL && i < from->backends->len; i++) {
         const NsMemBackend *b = from->backends->pdata[i];
 

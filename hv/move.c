@@ -97,6 +97,12 @@ ns_move_set_kvm_counters(NsMove *move, NsMoveKvmCountersFunc counters, gpointer 
     move->kvm_counters_data = data;
 }
 
+void
+ns_move_set_process(NsMove *move, const NsProcess *process)
+{
+    move->spec.engine.process = process;
+}
+
 /* @after less @before into the run's report. */
 static void
 note_kvm_deltas(NsMove *move, const NsKvmCounters *before, const NsKvmCounters *after)

@@ -142,8 +142,8 @@ print_job_line(JsonObject *job)
 {
     gint64 total = member_int(job, "total_pages");
 
-    printf("%-36s  %-9s  %-14s  %-13s  %5.1f%%  %8.1f MiB/s\n", member_string(job, "uuid"),
-           member_string(job, "kind"), member_string(job, "trigger"), member_string(job, "state"),
+    printf("%-20s  %-36s  %-9s  %-14s  %-13s  %5.1f%%  %8.1f MiB/s\n",
+           member_string(job, "domain"), member_string(job, "uuid"), member_string(job, "kind"), member_string(job, "trigger"), member_string(job, "state"),
            total > 0 ? 100.0 * (double)member_int(job, "done_pages") / (double)total : 0.0,
            json_object_has_member(job, "mib_per_s") ? json_object_get_double_member(job, "mib_per_s")
                                                     : 0.0);
@@ -221,8 +221,8 @@ ns_cmd_jobs(NsCli *cli, int argc, char **argv)
         ns_cli_print_json_node(result);
         return NS_EXIT_OK;
     }
-    printf("%-36s  %-9s  %-14s  %-13s  %6s  %14s\n", "domain uuid", "kind", "trigger", "state",
-           "done", "rate");
+    printf("%-20s  %-36s  %-9s  %-14s  %-13s  %6s  %14s\n", "domain", "uuid", "kind", "trigger",
+           "state", "done", "rate");
     JsonArray *jobs = JSON_NODE_HOLDS_ARRAY(result) ? json_node_get_array(result) : NULL;
 
     for (guint i = 0; jobs != NULL && i < json_array_get_length(jobs); i++)

@@ -61,6 +61,9 @@ json_begin_domain(JsonBuilder *b, const NsDomain *dom)
     json_builder_add_string_value(b, ns_domain_get_config(dom)->name);
     json_builder_set_member_name(b, "pid");
     json_builder_add_int_value(b, ns_domain_get_pid(dom));
+    /* "pidfile": libvirt's pid file; "monitor": QEMU's vCPU threads (query-cpus-fast). */
+    json_builder_set_member_name(b, "pid_source");
+    json_builder_add_string_value(b, ns_domain_get_pid_source(dom));
 }
 
 /* --------------------------------------------------------------- memmap */

@@ -49,6 +49,7 @@ print_usage(FILE *out, const char *prog)
             "  -c, --connect=URI   libvirt connection URI (default: libvirt's default)\n"
             "  --json              machine-readable output\n"
             "  -h, --help          this help; COMMAND --help for a command's\n"
+            "  -V, --version       the version\n"
             "\n"
             "DOMAIN is a name, an ID or a UUID, as in virsh.\n"
             "Exit status: 0 ok, 1 failed, 2 usage, 3 not found, 4 not running,\n"
@@ -202,6 +203,9 @@ main(int argc, char **argv)
 
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             print_usage(stdout, cli.prog);
+            return NS_EXIT_OK;
+        } else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+            printf("%s %s\n", cli.prog, NS_VERSION);
             return NS_EXIT_OK;
         } else if (strcmp(a, "--json") == 0) {
             cli.json = TRUE;

@@ -22,6 +22,8 @@ ns_daemon_config_new_default(void)
     c->rescan_interval_s = 300;
     c->rescan_rate_mib_s = 64;
     c->max_clients = 32;
+    c->max_clients_per_uid = 8;
+    c->client_idle_timeout_s = 60;
     c->mode = g_strdup("follow");
     ns_policy_options_init(&c->policy);
     c->domain_modes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
@@ -184,6 +186,14 @@ load_daemon(GKeyFile *kf, NsDaemonConfig *c, GError **error)
             if (!get_uint(kf, g, *k, 1, 4096, &v, error))
                 return FALSE;
             c->max_clients = (guint)v;
+        } else if (strcmp(*k, "max-clients-per-uid") == 0) {
+            if (!get_uint(kf, g, *k, 1, 4096, &v, error))
+                return FALSE;
+            c->max_clients_per_uid = (guint)v;
+        } else if (strcmp(*k, "client-idle-timeout-s") == 0) {
+            if (!get_uint(kf, g, *k, 0, 86400, &v, error))
+                return FALSE;
+            c->client_idle_timeout_s = (guint)v;
         } else {
             g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "[%s] unknown key '%s'", g, *k);
             return FALSE;

@@ -37,6 +37,9 @@ typedef struct {
     guint hot_sample_ms;     /* rebalance jobs move the 2 MiB blocks the guest writes in a
                                 soft-dirty sample this long first (hot-sample.h); 0: off */
     guint max_clients;       /* control socket connections at once */
+    guint max_clients_per_uid; /* of them, per non-root uid (root: the hook, the operator) */
+    guint client_idle_timeout_s; /* a client with no request in flight and no subscription
+                                    is closed after this long without a line; 0: never */
     /* [policy] */
     char *mode;              /* default policy mode for every domain ("follow") */
     NsPolicyOptions policy;

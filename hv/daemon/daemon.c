@@ -8,6 +8,7 @@
 #include "daemon.h"
 
 #include <libvirt/virterror.h>
+#include <systemd/sd-daemon.h>
 
 #include "conn.h"
 #include "manager.h"
@@ -22,6 +23,7 @@ struct _NsDaemon {
     NsRequestContext requests;
     guint drift_source;
     GCancellable *listing; /* the domain listing after a (re)connect, in a thread */
+    char *notified_status; /* the STATUS= systemd has */
 };
 
 /* ------------------------------------------------- the manager's host */
@@ -41,10 +43,35 @@ watches_layout(gpointer data)
     return ns_conn_watches_layout(((NsDaemon *)data)->conn);
 }
 
+/* systemd's one-line status (systemctl status), when it changed. */
+static void
+notify_status(NsDaemon *d)
+{
+    g_autoptr(GPtrArray) domains = ns_manager_list(d->manager);
+    guint running = 0;
+
+    for (guint i = 0; i < domains->len; i++) {
+        NsJob *job = ns_manager_get_job(domains->pdata[i]);
+
+        running += job != NULL && !ns_job_is_done(job);
+    }
+    g_autofree char *status = g_strdup_printf("tracking %u domain%s, %u job%s running",
+                                              domains->len, domains->len == 1 ? "" : "s",
+                                              running, running == 1 ? "" : "s");
+
+    if (g_strcmp0(status, d->notified_status) == 0)
+        return;
+    sd_notifyf(0, "STATUS=%s", status);
+    g_free(d->notified_status);
+    d->notified_status = g_steal_pointer(&status);
+}
+
 static void
 broadcast(gpointer data, NsControlEvent event, JsonNode *body)
 {
     ns_server_broadcast(((NsDaemon *)data)->server, event, body);
+    /* Every job start and end and every domain tracked or dropped is an event. */
+    notify_status(data);
 }
 
 static gboolean
@@ -219,12 +246,15 @@ ns_daemon_new(NsDaemonConfig *config, GError **error)
     const NsManagerHost host = { start_job, watches_layout, broadcast, NULL };
     NsManagerHost with_daemon = host;
 
+    const NsServerLimits limits = { config->max_clients, config->max_clients_per_uid,
+                                    config->client_idle_timeout_s };
+
     d->config = config;
     with_daemon.data = d;
     d->manager = ns_manager_new(config, &with_daemon);
     d->requests = (NsRequestContext){ d->manager, connected, d };
-    d->server = ns_server_new(config->socket_path, config->socket_group, config->max_clients,
-                              on_request, d, error);
+    d->server = ns_server_new(config->socket_path, config->socket_group, &limits, on_request, d,
+                              error);
     if (d->server == NULL)
         return NULL;
     with_data.data = d;
@@ -259,11 +289,6 @@ keep_restart_only(const NsDaemonConfig *old, NsDaemonConfig *config)
         g_free(*strings[i].now);
         *strings[i].now = g_strdup(*strings[i].was);
     }
-    if (old->max_clients != config->max_clients) {
-        g_warning("reload: [daemon] max-clients takes effect on restart; still %u",
-                  old->max_clients);
-        config->max_clients = old->max_clients;
-    }
 }
 
 void
@@ -278,8 +303,12 @@ ns_daemon_reload(NsDaemon *d, NsDaemonConfig *config)
         if (config->drift_interval_s > 0)
             d->drift_source = g_timeout_add(drift_tick_ms(config), drift_tick, d);
     }
+    ns_server_set_limits(d->server, &(NsServerLimits){ config->max_clients,
+                                                      config->max_clients_per_uid,
+                                                      config->client_idle_timeout_s });
     g_message("configuration reloaded");
     ns_manager_set_config(d->manager, config);
+    notify_status(d);
 }
 
 void
@@ -297,5 +326,6 @@ ns_daemon_free(NsDaemon *daemon)
     ns_conn_free(daemon->conn);
     ns_server_free(daemon->server);
     ns_daemon_config_free(daemon->config);
+    g_free(daemon->notified_status);
     g_free(daemon);
 }

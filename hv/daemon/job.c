@@ -89,6 +89,7 @@ job_unref(gpointer p)
     if (!g_atomic_int_dec_and_test(&job->refs))
         return;
     g_free(job->spec.uuid);
+    g_free(job->spec.name);
     g_free(job->spec.trigger);
     g_free(job->spec.mode_override);
     g_free(job->spec.worker_cpus);
@@ -252,7 +253,10 @@ load_memmap(NsJob *job, NsDomain *dom, GError **error)
     NsMemMap *map = NULL;
     gboolean from_cache = FALSE;
 
-    if (cached != NULL && cached->pid == ns_domain_get_pid(dom)) {
+    const NsProcess *qemu = ns_domain_get_process(dom);
+
+    if (cached != NULL && cached->pid == ns_domain_get_pid(dom) &&
+        cached->start_ticks == ns_process_get_start_ticks(qemu)) {
         map = ns_memmap_recheck(cached, NULL, &stale);
         from_cache = map != NULL;
         if (map == NULL)
@@ -298,12 +302,18 @@ run(NsJob *job, GError **error)
     /* The domain's live map goes on while its QEMU does; a new QEMU
      * (restarted, or started again since) starts a new one. */
     g_autoptr(NsLiveMap) live =
-        job->spec.live != NULL && ns_live_map_get_pid(job->spec.live) == map->pid
+        job->spec.live != NULL && ns_live_map_belongs_to(job->spec.live, map)
             ? ns_live_map_ref(job->spec.live)
             : ns_live_map_new(map->pid, error);
 
     if (live == NULL)
         return FALSE;
+    /* A new live map takes the process's start time from its first map. */
+    if (!ns_live_map_belongs_to(live, map)) {
+        g_set_error(error, NS_ERROR, NS_ERROR_FAILED, "pid %d: a live map of another process",
+                    (int)map->pid);
+        return FALSE;
+    }
     g_mutex_lock(&job->lock);
     job->live = ns_live_map_ref(live);
     g_mutex_unlock(&job->lock);
@@ -379,6 +389,7 @@ job_start(virConnectPtr conn, NsJobRunFunc run_func, gpointer run_data, const Ns
     job->refs = 1;
     job->spec = *spec;
     job->spec.uuid = g_strdup(spec->uuid);
+    job->spec.name = g_strdup(spec->name);
     job->spec.trigger = g_strdup(spec->trigger != NULL ? spec->trigger : "request");
     job->spec.mode_override = g_strdup(spec->mode_override);
     job->spec.worker_cpus = g_strdup(spec->worker_cpus);
@@ -585,6 +596,11 @@ ns_job_describe(NsJob *job)
     json_builder_add_int_value(b, (gint64)job->spec.serial);
     json_builder_set_member_name(b, "uuid");
     json_builder_add_string_value(b, job->spec.uuid);
+    json_builder_set_member_name(b, "domain");
+    if (job->spec.name != NULL)
+        json_builder_add_string_value(b, job->spec.name);
+    else
+        json_builder_add_null_value(b);
     json_builder_set_member_name(b, "kind");
     json_builder_add_string_value(b, job->spec.kind == NS_JOB_REBALANCE ? "rebalance" : "migrate");
     json_builder_set_member_name(b, "trigger");

@@ -28,6 +28,7 @@ typedef struct {
     NsJobKind kind;
     guint64 serial;          /* the daemon's number for the job (events carry it) */
     char *uuid;              /* the domain */
+    char *name;              /* and its name, for people (jobs, events); NULL: not known */
     char *trigger;           /* "pinning", "start", "drift", "request", ... (for the log) */
     guint to;                /* migrate: target node */
     gint cell;               /* migrate: one vNUMA cell, -1: all */

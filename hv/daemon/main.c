@@ -11,12 +11,14 @@
 #include <sys/stat.h>
 
 #include <glib-unix.h>
+#include <systemd/sd-daemon.h>
 #include <urcu/urcu-memb.h>
 #include <glib.h>
 
 #include <libvirt/virterror.h>
 
 #include "daemon.h"
+#include "log.h"
 
 /* libvirt prints every error on stderr by default; ours are reported where they matter. */
 static void
@@ -61,10 +63,13 @@ on_reload_signal(gpointer data)
     g_autoptr(GError) error = NULL;
     NsDaemonConfig *config = load_config(r, &error);
 
+    /* systemd 252 has no notify-reload; RELOADING=1 ... READY=1 still shows the reload. */
+    sd_notify(0, "RELOADING=1");
     if (config == NULL)
         g_warning("reload: %s; keeping the running configuration", error->message);
     else
         ns_daemon_reload(r->daemon, config);
+    sd_notify(0, "READY=1");
     return G_SOURCE_CONTINUE;
 }
 
@@ -72,6 +77,7 @@ static gboolean
 on_quit_signal(gpointer loop)
 {
     g_message("stopping: cancelling running jobs (pages in flight finish)");
+    sd_notify(0, "STOPPING=1");
     g_main_loop_quit(loop);
     return G_SOURCE_CONTINUE;
 }
@@ -83,6 +89,7 @@ main(int argc, char **argv)
     g_autofree char *socket_path = NULL;
     g_autofree char *uri = NULL;
     gboolean check = FALSE;
+    gboolean version = FALSE;
     const GOptionEntry entries[] = {
         { "config", 'f', 0, G_OPTION_ARG_FILENAME, &config_path,
           "Configuration file (default " NS_DAEMON_CONFIG_PATH ")", "FILE" },
@@ -91,12 +98,14 @@ main(int argc, char **argv)
         { "connect", 'c', 0, G_OPTION_ARG_STRING, &uri, "libvirt URI (overrides the file)", "URI" },
         { "check-config", 0, 0, G_OPTION_ARG_NONE, &check, "Check the configuration and exit",
           NULL },
+        { "version", 'V', 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
         G_OPTION_ENTRY_NULL,
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new("- move guests' memory to their vCPUs' NUMA nodes");
     g_autoptr(GError) error = NULL;
 
     setlocale(LC_ALL, "");
+    g_log_set_writer_func(ns_log_write_escaped, NULL, NULL);
     /* The main thread reads the live placement maps (status) and drops
      * them (the last reference frees a tree after a grace period). */
     urcu_memb_register_thread();
@@ -109,6 +118,10 @@ main(int argc, char **argv)
     if (argc > 1) {
         fprintf(stderr, "numashiftd: unexpected argument '%s' (see numashiftd --help)\n", argv[1]);
         return 2;
+    }
+    if (version) {
+        printf("numashiftd %s\n", NS_VERSION);
+        return 0;
     }
     Reload reload = {
         .path = config_path != NULL ? config_path : NS_DAEMON_CONFIG_PATH,
@@ -139,6 +152,8 @@ main(int argc, char **argv)
     g_unix_signal_add(SIGHUP, on_reload_signal, &reload);
     g_unix_signal_add(SIGINT, on_quit_signal, loop);
     g_unix_signal_add(SIGTERM, on_quit_signal, loop);
+    /* The control socket is bound and listening: clients (the hook) may come. */
+    sd_notify(0, "READY=1");
     g_main_loop_run(loop);
     return 0;
 }

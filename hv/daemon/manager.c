@@ -57,6 +57,7 @@ ns_job_spec_free(NsJobSpec *spec)
     if (spec == NULL)
         return;
     g_free(spec->uuid);
+    g_free(spec->name);
     g_free(spec->trigger);
     g_free(spec->mode_override);
     g_free(spec->worker_cpus);
@@ -535,6 +536,7 @@ enqueue_rebalance(NsManager *d, Tracked *t, const char *trigger, gboolean held)
 
     spec->kind = NS_JOB_REBALANCE;
     spec->uuid = g_strdup(t->uuid);
+    spec->name = g_strdup(t->name);
     spec->trigger = g_strdup(trigger);
     spec->cell = -1;
     spec->workers = d->config->workers;
@@ -966,6 +968,8 @@ ns_manager_migrate(NsManager *d, NsManagedDomain *t, NsJobSpec *spec)
 {
     g_free(spec->uuid);
     spec->uuid = g_strdup(t->uuid);
+    g_free(spec->name);
+    spec->name = g_strdup(t->name);
     if (spec->workers == 0)
         spec->workers = d->config->workers;
     if (spec->worker_cpus == NULL)

@@ -26,7 +26,8 @@ struct _NsServer {
     char *path;
     gboolean have_group;
     gid_t gid;
-    guint max_clients;
+    NsServerLimits limits;
+    guint idle_source; /* the idle-client sweep; 0: no timeout */
     GList *clients;
     NsServerRequestFunc on_request;
     gpointer data;
@@ -42,6 +43,8 @@ struct _NsClient {
     guint events;
     uid_t uid;
     gboolean may_change;
+    gboolean looking_up; /* the group lookup runs: no line is handled before it ends */
+    gint64 last_line_us; /* monotonic time of the last line (or of the connection) */
     GQueue out;          /* of GBytes */
     gsize out_bytes;
     gboolean writing;
@@ -223,6 +226,17 @@ handle_line(NsClient *c, const char *line, gsize len)
         ns_client_reply_error(c, req, NS_CONTROL_ERR_PERMISSION_DENIED, msg);
         return;
     }
+    /* The hook's reports start and stop tracking: a member of the control
+     * group could otherwise make the daemon forget a running domain. */
+    if (req->op == NS_CONTROL_OP_HOOK && c->uid != 0 && c->uid != geteuid()) {
+        g_autofree char *msg = g_strdup_printf(
+            "'hook' reports libvirt's domain starts and stops: only root may send it "
+            "(you are uid %u)",
+            (guint)c->uid);
+
+        ns_client_reply_error(c, req, NS_CONTROL_ERR_PERMISSION_DENIED, msg);
+        return;
+    }
     c->server->on_request(c, req, c->server->data);
 }
 
@@ -241,6 +255,7 @@ process_lines(NsClient *c)
 
         if (nl == NULL)
             break;
+        c->last_line_us = g_get_monotonic_time();
         gsize len = (gsize)(nl - c->buf->data);
         g_autofree char *line = g_malloc(len + 1); /* bytes as they came, NULs too */
 
@@ -290,7 +305,7 @@ on_read(GObject *source, GAsyncResult *res, gpointer data)
 static void
 read_more(NsClient *c)
 {
-    if (c->server == NULL || c->reading)
+    if (c->server == NULL || c->reading || c->looking_up)
         return;
     c->reading = TRUE;
     g_input_stream_read_async(g_io_stream_get_input_stream(G_IO_STREAM(c->conn)), c->chunk,
@@ -346,6 +361,59 @@ uid_in_group(uid_t uid, gid_t gid)
     return FALSE;
 }
 
+/* What a group lookup needs in its thread: copies, not the client. */
+typedef struct {
+    uid_t uid;
+    gid_t gid;
+} GroupQuery;
+
+static void
+group_lookup_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancel)
+{
+    const GroupQuery *q = data;
+
+    (void)source;
+    (void)cancel;
+    g_task_return_boolean(task, uid_in_group(q->uid, q->gid));
+}
+
+static void
+on_group_looked_up(GObject *source, GAsyncResult *res, gpointer data)
+{
+    NsClient *c = data;
+
+    (void)source;
+    c->may_change = g_task_propagate_boolean(G_TASK(res), NULL);
+    c->looking_up = FALSE;
+    c->last_line_us = g_get_monotonic_time();
+    read_more(c);
+    client_unref(c);
+}
+
+/* Why a new client from @uid may not connect now, or NULL. */
+static const char *
+over_limit(const NsServer *s, uid_t uid)
+{
+    guint all = 0, not_root = 0, same = 0;
+
+    for (const GList *l = s->clients; l != NULL; l = l->next) {
+        const NsClient *c = l->data;
+
+        all++;
+        not_root += c->uid != 0;
+        same += c->uid == uid;
+    }
+    if (all >= s->limits.max_clients)
+        return "too many clients connected; try again later";
+    if (uid == 0)
+        return NULL;
+    if (same >= s->limits.max_clients_per_uid)
+        return "too many clients of your uid connected; try again later";
+    if (not_root + MIN(NS_SERVER_ROOT_SLOTS, s->limits.max_clients - 1) >= s->limits.max_clients)
+        return "the connections left are kept for root; try again later";
+    return NULL;
+}
+
 static gboolean
 on_incoming(GSocketService *service, GSocketConnection *conn, GObject *source, gpointer data)
 {
@@ -360,9 +428,11 @@ on_incoming(GSocketService *service, GSocketConnection *conn, GObject *source, g
         g_message("control: refusing a client without credentials: %s", error->message);
         return TRUE; /* not ours any more: GIO closes it */
     }
-    if (g_list_length(s->clients) >= s->max_clients) {
-        g_autofree char *line = ns_control_reply_error(
-            NULL, NS_CONTROL_ERR_BUSY, "too many clients connected; try again later");
+    uid_t uid = g_credentials_get_unix_user(cred, NULL);
+    const char *busy = over_limit(s, uid);
+
+    if (busy != NULL) {
+        g_autofree char *line = ns_control_reply_error(NULL, NS_CONTROL_ERR_BUSY, busy);
 
         g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(conn)), line,
                                   strlen(line), NULL, NULL, NULL);
@@ -376,16 +446,93 @@ on_incoming(GSocketService *service, GSocketConnection *conn, GObject *source, g
     c->conn = g_object_ref(conn);
     c->cancel = g_cancellable_new();
     c->buf = g_byte_array_new();
-    c->uid = g_credentials_get_unix_user(cred, NULL);
-    c->may_change = c->uid == 0 || (s->have_group && uid_in_group(c->uid, s->gid));
+    c->uid = uid;
+    c->may_change = uid == 0;
+    c->last_line_us = g_get_monotonic_time();
     g_queue_init(&c->out);
     s->clients = g_list_prepend(s->clients, c);
+    if (uid != 0 && s->have_group) {
+        /* NSS may ask a directory server: never on the main thread. */
+        g_autoptr(GTask) task = g_task_new(NULL, c->cancel, on_group_looked_up, client_ref(c));
+        GroupQuery *q = g_new(GroupQuery, 1);
+
+        *q = (GroupQuery){ uid, s->gid };
+        g_task_set_task_data(task, q, g_free);
+        c->looking_up = TRUE;
+        g_task_run_in_thread(task, group_lookup_thread);
+        return TRUE;
+    }
     read_more(c);
     return TRUE;
 }
 
+/* Close the clients that wait for nothing and said nothing for the idle timeout. */
+static gboolean
+sweep_idle_clients(gpointer data)
+{
+    NsServer *s = data;
+    gint64 cutoff = g_get_monotonic_time() - (gint64)s->limits.idle_timeout_s * G_USEC_PER_SEC;
+
+    for (GList *l = s->clients; l != NULL;) {
+        NsClient *c = l->data;
+
+        l = l->next; /* client_close removes c */
+        if (c->events != 0 || c->deferred || c->looking_up || c->writing ||
+            c->last_line_us > cutoff)
+            continue;
+        g_debug("control: closing client uid %u: idle for %u s", (guint)c->uid,
+                s->limits.idle_timeout_s);
+        /* Say why if the socket takes it at once; never wait for an idle peer. */
+        g_autofree char *line = ns_control_reply_error(
+            NULL, NS_CONTROL_ERR_BUSY, "idle for too long: the connection is closed");
+        GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(c->conn));
+
+        if (G_IS_POLLABLE_OUTPUT_STREAM(out))
+            g_pollable_output_stream_write_nonblocking(G_POLLABLE_OUTPUT_STREAM(out), line,
+                                                       strlen(line), NULL, NULL);
+        client_close(c);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+void
+ns_server_set_limits(NsServer *server, const NsServerLimits *limits)
+{
+    server->limits = *limits;
+    server->limits.max_clients = MAX(limits->max_clients, 1);
+    server->limits.max_clients_per_uid = MAX(limits->max_clients_per_uid, 1);
+    if (server->idle_source != 0)
+        g_source_remove(server->idle_source);
+    server->idle_source = 0;
+    /* Swept four times a timeout: a client goes at most a quarter late. */
+    if (limits->idle_timeout_s > 0)
+        server->idle_source =
+            g_timeout_add(MAX(limits->idle_timeout_s * 1000u / 4u, 100u), sweep_idle_clients, server);
+}
+
+/* mkdir -p whose directories are 0755 whatever the umask (numashiftd's is
+ * 077, for the socket): the socket group must reach the socket in it. */
+static gboolean
+make_dirs_0755(const char *dir, GError **error)
+{
+    if (g_file_test(dir, G_FILE_TEST_IS_DIR))
+        return TRUE;
+    g_autofree char *parent = g_path_get_dirname(dir);
+
+    if (strcmp(parent, dir) != 0 && !make_dirs_0755(parent, error))
+        return FALSE;
+    if (mkdir(dir, 0755) < 0) {
+        if (errno == EEXIST)
+            return TRUE;
+    } else if (chmod(dir, 0755) == 0) {
+        return TRUE;
+    }
+    g_set_error(error, NS_ERROR, NS_ERROR_IO, "cannot create %s: %s", dir, g_strerror(errno));
+    return FALSE;
+}
+
 NsServer *
-ns_server_new(const char *path, const char *group, guint max_clients,
+ns_server_new(const char *path, const char *group, const NsServerLimits *limits,
               NsServerRequestFunc on_request, gpointer data, GError **error)
 {
     g_autoptr(NsServer) s = g_new0(NsServer, 1);
@@ -394,7 +541,6 @@ ns_server_new(const char *path, const char *group, guint max_clients,
     g_autoptr(GError) e = NULL;
 
     s->path = g_strdup(path);
-    s->max_clients = MAX(max_clients, 1);
     s->on_request = on_request;
     s->data = data;
     if (group != NULL) {
@@ -409,10 +555,8 @@ ns_server_new(const char *path, const char *group, guint max_clients,
         s->have_group = TRUE;
         s->gid = gr.gr_gid;
     }
-    if (g_mkdir_with_parents(dir, 0755) < 0) {
-        g_set_error(error, NS_ERROR, NS_ERROR_IO, "cannot create %s: %s", dir, g_strerror(errno));
+    if (!make_dirs_0755(dir, error))
         return NULL;
-    }
     /* A socket file left by a daemon that died: replace it, unless one still answers. */
     struct stat st;
 
@@ -445,6 +589,7 @@ ns_server_new(const char *path, const char *group, guint max_clients,
                     g_strerror(errno));
         return NULL;
     }
+    ns_server_set_limits(s, limits);
     g_signal_connect(s->service, "incoming", G_CALLBACK(on_incoming), s);
     g_socket_service_start(s->service);
     return g_steal_pointer(&s);
@@ -455,6 +600,8 @@ ns_server_free(NsServer *server)
 {
     if (server == NULL)
         return;
+    if (server->idle_source != 0)
+        g_source_remove(server->idle_source);
     if (server->service != NULL) {
         g_socket_service_stop(server->service);
         g_socket_listener_close(G_SOCKET_LISTENER(server->service));

@@ -3,10 +3,11 @@
  * The control socket: a UNIX stream socket, one JSON object per line each
  * way (proto/control.c).  The server reads lines with a hard length limit,
  * parses them, refuses state-changing requests from callers that are not
- * root (or in the configured group) by SO_PEERCRED, and hands the rest to
- * the daemon.  A malformed line gets an error reply and the connection
- * goes on; a client that does not read its replies or events is dropped
- * once its backlog passes a limit.
+ * root (or in the configured group) by SO_PEERCRED, and the libvirt
+ * hook's reports (domain started, stopped) from anyone but root or the
+ * daemon's own uid, and hands the rest to the daemon.  A malformed line
+ * gets an error reply and the connection goes on; a client that does not
+ * read its replies or events is dropped once its backlog passes a limit.
  */
 #pragma once
 
@@ -26,12 +27,36 @@ typedef void (*NsServerRequestFunc)(NsClient *client, const NsControlRequest *re
                                     gpointer data);
 
 /*
- * Listen on @path (its directory is created 0755; a stale socket file is
- * replaced), mode 0600, or 0660 owned by @group when @group is not NULL.
+ * How many clients, and for how long.  Root's connections (the libvirt
+ * hook, the operator) count against @max_clients only; every other uid
+ * may hold at most @max_clients_per_uid, and all of them together leave
+ * NS_SERVER_ROOT_SLOTS of @max_clients to root, so that unprivileged
+ * clients never make the hook see "busy".  A client with no request in
+ * flight and no event subscription is closed after @idle_timeout_s
+ * seconds without a line (0: never).
+ */
+typedef struct {
+    guint max_clients;
+    guint max_clients_per_uid;
+    guint idle_timeout_s;
+} NsServerLimits;
+
+#define NS_SERVER_ROOT_SLOTS 2u
+
+/*
+ * Listen on @path (the directories it creates are 0755 whatever the
+ * umask; a stale socket file is replaced), mode 0600, or 0660 owned by
+ * @group when @group is not NULL.  A non-root peer's membership of @group
+ * is looked up (NSS: files, LDAP...) in a worker thread; its lines wait
+ * for the answer.
  * Context: main thread; callbacks run in its main context.
  */
-NsServer *ns_server_new(const char *path, const char *group, guint max_clients,
+NsServer *ns_server_new(const char *path, const char *group, const NsServerLimits *limits,
                         NsServerRequestFunc on_request, gpointer data, GError **error);
+
+/* New limits for the clients that connect from now on, and the idle
+ * timeout for every client.  Context: main thread. */
+void ns_server_set_limits(NsServer *server, const NsServerLimits *limits);
 
 /* Stop listening, drop every client, remove the socket file.  NULL is accepted.  Context: main thread. */
 void ns_server_free(NsServer *server);

@@ -43,5 +43,6 @@ gboolean
 ns_move_run(NsMove *move, NsDomain *dom, const NsMemMap *map, NsLiveMap *live, GError **error)
 {
     ns_move_set_kvm_counters(move, domain_kvm_counters, dom);
+    ns_move_set_process(move, ns_domain_get_process(dom));
     return ns_move_run_on(move, ns_domain_get_config(dom), domain_pinning, dom, map, live, error);
 }

@@ -14,13 +14,16 @@
 #include <string.h>
 
 #include "numashift/error.h"
+#include "numashift/process.h"
 #include "numashift/topology.h"
 
 struct _NsDomain {
     virDomainPtr dom;
     NsDomainConfig *config;
     NsQmp *qmp;
+    NsProcess *process;
     pid_t pid;
+    const char *pid_source; /* "pidfile" or "monitor" */
 };
 
 /* ---------------------------------------------------------- the domain */
@@ -102,7 +105,7 @@ tgid_of(gint64 tid, GError **error)
 }
 
 static pid_t
-find_qemu_pid(NsQmp *qmp, GError **error)
+find_qemu_pid_by_monitor(NsQmp *qmp, GError **error)
 {
     g_autoptr(GArray) cpus = ns_qmp_query_cpus(qmp, error);
     pid_t pid = 0;
@@ -127,6 +130,78 @@ find_qemu_pid(NsQmp *qmp, GError **error)
         pid = p;
     }
     return pid;
+}
+
+/*
+ * Where libvirt keeps the pid files of @conn's QEMU processes, or NULL
+ * when they are not on this host or not known: a local qemu:///system
+ * keeps them in /run/libvirt/qemu, qemu:///session in
+ * $XDG_RUNTIME_DIR/libvirt/qemu/run.
+ */
+static char *
+pid_file_dir(virConnectPtr conn)
+{
+    g_autofree char *uri_text = virConnectGetURI(conn);
+    g_autoptr(GUri) uri = uri_text != NULL ? g_uri_parse(uri_text, G_URI_FLAGS_NONE, NULL) : NULL;
+
+    if (uri == NULL || !g_str_has_prefix(g_uri_get_scheme(uri), "qemu") ||
+        (g_uri_get_host(uri) != NULL && *g_uri_get_host(uri) != '\0'))
+        return NULL;
+    if (strcmp(g_uri_get_path(uri), "/system") == 0)
+        return g_strdup("/run/libvirt/qemu");
+    if (strcmp(g_uri_get_path(uri), "/session") == 0 && g_getenv("XDG_RUNTIME_DIR") != NULL)
+        return g_build_filename(g_getenv("XDG_RUNTIME_DIR"), "libvirt", "qemu", "run", NULL);
+    return NULL;
+}
+
+/* The PID in libvirt's pid file of domain @name, or 0 when there is none to read. */
+static pid_t
+pid_from_pid_file(virConnectPtr conn, const char *name)
+{
+    g_autofree char *dir = pid_file_dir(conn);
+    g_autofree char *file = dir != NULL ? g_strdup_printf("%s.pid", name) : NULL;
+    g_autofree char *path = dir != NULL ? g_build_filename(dir, file, NULL) : NULL;
+    g_autofree char *text = NULL;
+    char *end = NULL;
+
+    if (path == NULL || !g_file_get_contents(path, &text, NULL, NULL))
+        return 0;
+    guint64 pid = g_ascii_strtoull(g_strstrip(text), &end, 10);
+
+    return end != text && *end == '\0' && pid > 0 && pid <= G_MAXINT ? (pid_t)pid : 0;
+}
+
+/*
+ * The domain's QEMU, held by a pidfd: from libvirt's pid file where it can
+ * be read (no monitor command: libvirt logs each one as "tainted:
+ * custom-monitor"), else from the vCPU threads QEMU's monitor reports;
+ * either way checked to be the process started with this domain's UUID.
+ */
+static gboolean
+open_qemu_process(NsDomain *d, virConnectPtr conn, GError **error)
+{
+    pid_t pid = pid_from_pid_file(conn, d->config->name);
+    g_autoptr(GError) from_file = NULL;
+
+    if (pid > 0) {
+        d->process = ns_process_open(pid, d->config->uuid, &from_file);
+        if (d->process != NULL) {
+            d->pid = pid;
+            d->pid_source = "pidfile";
+            return TRUE;
+        }
+        g_debug("domain %s: libvirt's pid file: %s; asking QEMU's monitor", d->config->name,
+                from_file->message);
+    }
+    pid = find_qemu_pid_by_monitor(d->qmp, error);
+    if (pid <= 0)
+        return FALSE;
+    d->process = ns_process_open(pid, d->config->uuid, error);
+    if (d->process == NULL)
+        return FALSE;
+    d->pid = pid;
+    d->pid_source = "monitor";
+    return TRUE;
 }
 
 NsDomain *
@@ -158,8 +233,7 @@ ns_domain_open(virConnectPtr conn, const char *name, GError **error)
     if (d->config == NULL)
         return NULL;
     d->qmp = ns_qmp_new_libvirt(d->dom);
-    d->pid = find_qemu_pid(d->qmp, error);
-    if (d->pid <= 0) {
+    if (!open_qemu_process(d, conn, error)) {
         g_prefix_error(error, "domain '%s': ", d->config->name);
         return NULL;
     }
@@ -172,6 +246,7 @@ ns_domain_free(NsDomain *domain)
     if (domain == NULL)
         return;
     g_clear_pointer(&domain->qmp, ns_qmp_free);
+    g_clear_pointer(&domain->process, ns_process_free);
     g_clear_pointer(&domain->config, ns_domain_config_free);
     if (domain->dom != NULL)
         virDomainFree(domain->dom);
@@ -188,6 +263,18 @@ pid_t
 ns_domain_get_pid(const NsDomain *domain)
 {
     return domain->pid;
+}
+
+const NsProcess *
+ns_domain_get_process(const NsDomain *domain)
+{
+    return domain->process;
+}
+
+const char *
+ns_domain_get_pid_source(const NsDomain *domain)
+{
+    return domain->pid_source;
 }
 
 NsQmp *
@@ -222,7 +309,11 @@ ns_domain_load_memmap(NsDomain *domain, GError **error)
         if (d->alias != NULL && d->node >= 0)
             g_hash_table_insert(cells, g_strdup_printf("mem%s", d->alias), GINT_TO_POINTER(d->node));
     }
-    return ns_memmap_load(domain->qmp, domain->pid, NULL, cells, error);
+    NsMemMap *map = ns_memmap_load(domain->qmp, domain->pid, NULL, cells, error);
+
+    if (map != NULL)
+        map->start_ticks = ns_process_get_start_ticks(domain->process);
+    return map;
 }
 
 GPtrArray *

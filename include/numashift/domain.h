@@ -9,12 +9,17 @@
  * A domain is named the way virsh names it: by ID (all digits), by UUID, or
  * by name, tried in that order.
  *
- * The QEMU PID is found from the monitor, not from a pid file: query-cpus-fast
- * gives each vCPU's host thread ID, and /proc/TID/status its thread group.
- * That works for every local URI (qemu:///system and qemu:///session keep
- * their pid files in different places) and proves the process we move pages
- * of is the one that runs this domain's vCPUs.  It needs the QEMU to run on
- * this host: a remote URI is refused.
+ * The QEMU PID comes from libvirt's pid file where numashift can read it
+ * (qemu:///system: /run/libvirt/qemu/NAME.pid; qemu:///session: under
+ * $XDG_RUNTIME_DIR), else from the monitor: query-cpus-fast gives each
+ * vCPU's host thread ID, and /proc/TID/status its thread group.  The pid
+ * file first because libvirt marks a domain "tainted: custom-monitor" in
+ * its log at every virDomainQemuMonitorCommand(); the monitor stays for
+ * what has no other source, the memory map, read once per map (numashiftd
+ * keeps it).  Either way the process is then held by a pidfd and checked
+ * to be the one started with the domain's UUID (process.h), so a stale
+ * pid file or a reused PID is never moved.  QEMU must run on this host: a
+ * remote URI is refused.
  */
 #pragma once
 
@@ -25,6 +30,7 @@
 
 #include "numashift/domain-config.h"
 #include "numashift/memmap.h"
+#include "numashift/process.h"
 #include "numashift/qmp.h"
 
 G_BEGIN_DECLS
@@ -53,6 +59,9 @@ void ns_domain_free(NsDomain *domain);
  * Context: any thread; no locks. */
 const NsDomainConfig *ns_domain_get_config(const NsDomain *domain);
 pid_t ns_domain_get_pid(const NsDomain *domain);
+const NsProcess *ns_domain_get_process(const NsDomain *domain);
+/* Where the PID came from: "pidfile" or "monitor". */
+const char *ns_domain_get_pid_source(const NsDomain *domain);
 NsQmp *ns_domain_get_qmp(const NsDomain *domain);
 virDomainPtr ns_domain_get_virdomain(const NsDomain *domain);
 

@@ -49,6 +49,7 @@
 
 #include "numashift/memmap.h"
 #include "numashift/pacer.h"
+#include "numashift/process.h"
 #include "numashift/radix.h"
 
 G_BEGIN_DECLS
@@ -257,6 +258,11 @@ typedef struct {
      * every mapper.  FALSE: MPOL_MF_MOVE, and the kernel answers EACCES
      * for such pages (unmovable, "shared"). */
     gboolean move_shared;
+    /* The process the map's pid names, held by a pidfd (process.h): asked
+     * before every move_pages(2) call, and once it has exited the job ends
+     * ("QEMU exited", NS_ERROR_NOT_RUNNING) without another call, so a
+     * reused PID is never moved.  Borrowed.  NULL: the PID alone. */
+    const NsProcess *process;
 } NsEngineOptions;
 
 typedef enum {

@@ -54,6 +54,15 @@ void ns_live_map_unref(NsLiveMap *live);
 /* The QEMU process it describes.  Context: any thread. */
 pid_t ns_live_map_get_pid(const NsLiveMap *live);
 
+/*
+ * Whether it describes the process of @map: the same PID and, where both
+ * know it, the same start time (a QEMU that exited and a later process
+ * that got its PID are two processes, two maps).  The first map a live
+ * map is used with (ns_live_map_belongs_to() TRUE) lends it its start time.
+ * Context: the live map's writer.
+ */
+gboolean ns_live_map_belongs_to(NsLiveMap *live, const NsMemMap *map);
+
 /* The tree, for the writer (and readers that walk it themselves).  Context: any thread. */
 NsRadix *ns_live_map_get_tree(NsLiveMap *live);
 

@@ -85,6 +85,8 @@ typedef struct {
 /* A guest's RAM, ranges sorted by gpa and never overlapping. */
 typedef struct {
     pid_t pid;         /* the QEMU process */
+    guint64 start_ticks; /* and its start time (process.h), which tells it from a later
+                            process with the same PID; 0: not known */
     GArray *ranges;    /* of NsMemRange */
     GPtrArray *backends; /* of NsMemBackend *, in QEMU's order, from query-memdev;
                             empty when unknown (a map built from captured text) */

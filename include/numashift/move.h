@@ -40,6 +40,7 @@
 #include "numashift/memmap.h"
 #include "numashift/ledger.h"
 #include "numashift/policy.h"
+#include "numashift/process.h"
 #include "numashift/radix.h"
 
 G_BEGIN_DECLS
@@ -132,6 +133,14 @@ typedef gboolean (*NsMoveKvmCountersFunc)(gpointer data, NsKvmCounters *ret);
  * Context: before ns_move_run_on().
  */
 void ns_move_set_kvm_counters(NsMove *move, NsMoveKvmCountersFunc counters, gpointer data);
+
+/*
+ * The process the run moves, held by a pidfd (borrowed; it must outlive
+ * the run): its engines stop the moment it exits (NsEngineOptions.process).
+ * ns_move_run() sets the domain's own.
+ * Context: before ns_move_run_on().
+ */
+void ns_move_set_process(NsMove *move, const NsProcess *process);
 
 /*
  * The CPUs this run found its domain's vCPUs pinned to

@@ -40,4 +40,11 @@ ns_expect_exit 2 "an infinite rate" "$NUMASHIFT" migrate nsguest --to 0 --rate i
 ns_expect_exit 2 "a negative cell" "$NUMASHIFT" migrate nsguest --cell -3 --to 0
 ns_expect_exit 2 "an unknown option" "$NUMASHIFT" migrate nsguest --to 0 --fast
 ns_expect_exit 2 "an unknown command" "$NUMASHIFT" shuffle nsguest
+# --version: the project's version, exit 0, for both programs.
+want=$(sed -n "s/^  version: '\(.*\)',$/\1/p" "$here/../../meson.build")
+[[ -n $want ]] || fail "no version in meson.build"
+for prog in "$NUMASHIFT" "$NS_BUILD_ROOT/hv/daemon/numashiftd"; do
+	got=$("$prog" --version) || fail "${prog##*/} --version exited $?"
+	[[ $got == "${prog##*/} $want" ]] || fail "${prog##*/} --version says '$got', not '${prog##*/} $want'"
+done
 say "ok"

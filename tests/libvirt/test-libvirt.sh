@@ -121,6 +121,9 @@ numashift-kvm)
 		assert g["nodes"]["0"]["pages"] == g["present_pages"] > 0, g
 		assert g["migrating_pages"] == 0 and g["failed_pages"] == 0, g
 		assert len(s["cells"]) == 2, s["cells"]
+		# qemu:///system: the PID from libvirt's pid file, not the monitor (issue #15).
+		assert s["pid_source"] == "pidfile", s["pid_source"]
+		assert int(open("/run/libvirt/qemu/nsguest.pid").read()) == s["pid"], s["pid"]
 		for key in ("total_pages", "present_pages"):
 		    assert sum(c[key] for c in s["cells"]) == g[key], key
 		print("status: %d of %d pages present, all on node 0" % (g["present_pages"], g["total_pages"]), file=sys.stderr)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "log.h"
 #include "conn.h"
 #include "numashift/error.h"
 #include "ns-test-file.h"
@@ -39,6 +40,9 @@ test_defaults(void)
     g_assert_cmpuint(c->drift_interval_s, ==, 30);
     g_assert_cmpuint(c->rescan_rate_mib_s, ==, 64);
     g_assert_cmpuint(c->hot_sample_ms, ==, 0);
+    g_assert_cmpuint(c->max_clients, ==, 32);
+    g_assert_cmpuint(c->max_clients_per_uid, ==, 8);
+    g_assert_cmpuint(c->client_idle_timeout_s, ==, 60);
     g_assert_cmpstr(c->mode, ==, "follow");
     g_assert_cmpuint(c->policy.reserve_mib, ==, NS_POLICY_RESERVE_MIB_DEFAULT);
     g_assert_cmpstr(ns_daemon_config_mode_for(c, "any"), ==, "follow");
@@ -78,6 +82,8 @@ test_full(void)
                                             "rescan-rate-mib-s=16\n"
                                             "hot-sample-ms=500\n"
                                             "max-clients=5\n"
+                                            "max-clients-per-uid=2\n"
+                                            "client-idle-timeout-s=0\n"
                                             "[policy]\n"
                                             "mode=off\n"
                                             "reserve-mib=1024\n"
@@ -110,6 +116,8 @@ test_full(void)
     g_assert_cmpuint(c->rescan_rate_mib_s, ==, 16);
     g_assert_cmpuint(c->hot_sample_ms, ==, 500);
     g_assert_cmpuint(c->max_clients, ==, 5);
+    g_assert_cmpuint(c->max_clients_per_uid, ==, 2);
+    g_assert_cmpuint(c->client_idle_timeout_s, ==, 0);
     g_assert_cmpstr(c->mode, ==, "off");
     g_assert_cmpuint(c->policy.reserve_mib, ==, 1024);
     g_assert_cmpuint(c->policy.min_remote_percent, ==, 25);
@@ -147,6 +155,10 @@ test_errors(void)
         { "[daemon]\nrate-limit-mib-s=nan\n", "rate-limit-mib-s" },
         { "[daemon]\nsocket=relative.sock\n", "socket" },
         { "[daemon]\nuri=\n", "uri" },
+        { "[daemon]\nmax-clients-per-uid=0\n", "max-clients-per-uid" },
+        { "[daemon]\nclient-idle-timeout-s=1d\n", "client-idle-timeout-s" },
+        /* GKeyFile has no end-of-line comments: the man page once had them. */
+        { "[daemon]\nmax-jobs=1 # one at a time\n", "max-jobs" },
         { "[policy]\nmode=sometimes\n", "mode" },
         { "[policy]\nmin-remote-percent=101\n", "min-remote-percent" },
         { "[policy]\nreserve=5\n", "unknown key 'reserve'" },
@@ -186,10 +198,42 @@ test_pinning_key(void)
     g_assert_false(ns_conn_is_pinning_key(NULL));
 }
 
+/*
+ * Issue #15: a domain name or a client's request reached the log as it
+ * came, so "db1\r\n<3>forged" wrote a line of its own.  Control
+ * characters and bytes that are not UTF-8 are written \xNN; UTF-8 names
+ * stay readable.
+ */
+static void
+test_log_escape(void)
+{
+    static const struct {
+        const char *in;
+        gssize len;
+        const char *out;
+    } cases[] = {
+        { "domain db1 started", -1, "domain db1 started" },
+        { "evil\r\nFORGED", -1, "evil\\x0d\\x0aFORGED" },
+        { "\x1b[31mred\x1b[0m", -1, "\\x1b[31mred\\x1b[0m" },
+        { "tab\there\x7f", -1, "tab\\x09here\\x7f" },
+        { "caf\xc3\xa9 \xe2\x82\xac", -1, "caf\xc3\xa9 \xe2\x82\xac" }, /* UTF-8 as it is */
+        { "bad\xff\xc3(", -1, "bad\\xff\\xc3(" },                 /* not UTF-8 */
+        { "nul\0after", 9, "nul\\x00after" },                      /* a NUL inside @len */
+        { "", -1, "" },
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *got = ns_log_escape(cases[i].in, cases[i].len);
+
+        g_assert_cmpstr(got, ==, cases[i].out);
+    }
+}
+
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/daemon/log/escape", test_log_escape);
     g_test_add_func("/daemon/config/defaults", test_defaults);
     g_test_add_func("/daemon/config/missing", test_missing);
     g_test_add_func("/daemon/config/full", test_full);

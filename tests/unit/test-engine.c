@@ -27,7 +27,9 @@
 #include <numa.h>
 #include <numaif.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <string.h>
 #include <urcu/urcu-memb.h>
@@ -143,6 +145,7 @@ typedef struct {
     guint fail_call;       /* 1-based move call failing whole with fail_errno */
     int fail_errno;
     int preflight_errno;
+    GPid exit_after_call;  /* non-zero: this child is killed and reaped after move call 2 */
     guint64 nomem_after;   /* ENOMEM once this many pages moved; 0: never */
     guint64 moved_total;
     gboolean partial;      /* positive return, second half of each call unwritten */
@@ -252,6 +255,13 @@ fake_move_pages(gpointer data, pid_t pid, gulong count, void **pages, const int 
     }
 
     f->calls++;
+    if (f->exit_after_call != 0 && f->calls == 2) {
+        int wstatus;
+
+        kill(f->exit_after_call, SIGKILL);
+        g_assert_cmpint(waitpid(f->exit_after_call, &wstatus, 0), ==, f->exit_after_call);
+        f->exit_after_call = 0;
+    }
     /*
      * After the begin sample and two intervals (a step down to one worker),
      * the third: calls begun from then on come from one worker, one at a
@@ -1860,6 +1870,70 @@ test_fake_whole_call_error(void)
     whole_call_error(EIO, NS_ERROR_FAILED);
 }
 
+/* A child that only sleeps, for a process to hold. */
+static GPid
+spawn_sleeper(void)
+{
+    const char *argv[] = { "/bin/sleep", "60", NULL };
+    GPid pid = 0;
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true(g_spawn_async(NULL, (char **)argv, NULL,
+                                G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL |
+                                    G_SPAWN_STDERR_TO_DEV_NULL,
+                                NULL, NULL, &pid, &error));
+    g_assert_no_error(error);
+    return pid;
+}
+
+/*
+ * Issue #15: move_pages(2) names its process by PID, and a job can last
+ * minutes; had QEMU exited and its PID been reused, the job would have
+ * moved another process's pages.  With the process held by a pidfd
+ * (NsEngineOptions.process) the engine asks it before every call: gone
+ * before the start, not one call (the preflight answers ESRCH); gone
+ * after call 2, no call 3, the job ends NOT_RUNNING and every page is
+ * moved or exactly as before.  If the check goes, the calls go on.
+ */
+static void
+test_fake_process_exited(void)
+{
+    for (int mid_job = 0; mid_job <= 1; mid_job++) {
+        g_autoptr(Fake) f = fake_new(4096, 1, NULL, 0);
+        NsKernel host = fake_host(f, FALSE);
+        GPid child = spawn_sleeper();
+        g_autoptr(GError) error = NULL;
+        g_autoptr(NsProcess) qemu = ns_process_open(child, NULL, &error);
+
+        g_assert_no_error(error);
+        if (mid_job) {
+            f->exit_after_call = child;
+        } else {
+            int wstatus;
+
+            kill(child, SIGKILL);
+            g_assert_cmpint(waitpid(child, &wstatus, 0), ==, child);
+        }
+        NsEngineOptions opts = { .workers = 1, .process = qemu };
+        g_autoptr(NsEngine) e = fake_engine(f, 0, &opts, &host);
+
+        g_assert_false(ns_engine_run(e, &error));
+        g_assert_error(error, NS_ERROR, NS_ERROR_NOT_RUNNING);
+        g_autoptr(NsEngineReport) r = ns_engine_get_report(e);
+
+        g_assert_cmpint(r->outcome, ==, NS_ENGINE_OUTCOME_ERROR);
+        g_assert_cmpuint(f->calls, ==, mid_job ? 2 : 0);
+        g_assert_cmpuint(f->preflights, ==, mid_job ? 1 : 0); /* gone: not even the preflight */
+        g_assert_cmpuint(r->moved_pages, ==, f->moved_total);
+        g_assert_cmpuint(r->failed_pages, ==, 0);
+        assert_report_adds_up(r);
+        g_assert_cmpuint(fake_count_on(f, f->tree, 0, 0, 4096), ==, f->moved_total);
+        g_assert_cmpuint(fake_count_on(f, f->tree, 1, 0, 4096), ==, 4096 - f->moved_total);
+        assert_no_markers(f->tree);
+        g_assert_true(ns_process_has_exited(qemu));
+    }
+}
+
 static void
 test_fake_partial_return(void)
 {
@@ -2657,6 +2731,7 @@ main(int argc, char **argv)
     g_test_add_func("/engine/fake/gone", test_fake_gone);
     g_test_add_func("/engine/fake/enomem", test_fake_enomem);
     g_test_add_func("/engine/fake/whole-call-error", test_fake_whole_call_error);
+    g_test_add_func("/engine/fake/process-exited", test_fake_process_exited);
     g_test_add_func("/engine/fake/partial-return", test_fake_partial_return);
     g_test_add_func("/engine/fake/preflight", test_fake_preflight);
     g_test_add_func("/engine/fake/cancel", test_fake_cancel);

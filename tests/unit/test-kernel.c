@@ -11,10 +11,13 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "numashift/error.h"
 #include "numashift/kernel.h"
+#include "numashift/process.h"
 
 static long
 only_move_pages(gpointer data, pid_t pid, gulong count, void **pages, const int *nodes,
@@ -308,6 +311,96 @@ test_clear_soft_dirty(void)
     g_assert_true(gone == -ENOENT || gone == -ESRCH);
 }
 
+/* A process whose command line carries "-uuid @uuid", as libvirt's QEMU does. */
+static GPid
+spawn_with_uuid(const char *uuid)
+{
+    /* One process (no child left behind when it is killed), the arguments after -c its own. */
+    const char *argv[] = { "/usr/bin/python3", "-c", "import time; time.sleep(60)", "-uuid", uuid,
+                           NULL };
+    GPid pid = 0;
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true(g_spawn_async(NULL, (char **)argv, NULL,
+                                G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL |
+                                    G_SPAWN_STDERR_TO_DEV_NULL,
+                                NULL, NULL, &pid, &error));
+    g_assert_no_error(error);
+    return pid;
+}
+
+static void
+kill_and_reap(GPid pid)
+{
+    int status;
+
+    kill(pid, SIGKILL);
+    g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+}
+
+/*
+ * Issue #15: a job held the QEMU PID for minutes and nothing checked that
+ * it still named the same process.  An NsProcess holds a pidfd, is the
+ * process started with the domain's UUID, and says "exited" for good once
+ * it has, whatever process gets its PID after.
+ */
+static void
+test_process_identity(void)
+{
+    const char *uuid = "6f1c2d3e-4a5b-4c6d-8e7f-901234567890";
+    GPid pid = spawn_with_uuid(uuid);
+    g_autoptr(GError) error = NULL;
+    guint64 ticks = 0;
+
+    /* g_spawn_async() returns once the child has exec'd: its command line is python's. */
+    g_autoptr(NsProcess) p = ns_process_open(pid, uuid, &error);
+
+    g_assert_no_error(error);
+    g_assert_cmpint(ns_process_get_pid(p), ==, pid);
+    g_assert_true(ns_process_read_start_ticks(pid, &ticks));
+    g_assert_cmpuint(ticks, >, 0);
+    g_assert_cmpuint(ns_process_get_start_ticks(p), ==, ticks);
+    g_assert_false(ns_process_has_exited(p));
+
+    /* The UUID is compared as libvirt may print it: either case. */
+    g_autofree char *upper = g_ascii_strup(uuid, -1);
+    g_autoptr(NsProcess) p2 = ns_process_open(pid, upper, &error);
+
+    g_assert_no_error(error);
+    g_assert_nonnull(p2);
+
+    /* Another domain's UUID: not its QEMU. */
+    g_autoptr(NsProcess) other = ns_process_open(pid, "00000000-0000-0000-0000-000000000001", &error);
+
+    g_assert_null(other);
+    g_assert_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT);
+    g_assert_nonnull(strstr(error->message, "is not the QEMU of domain"));
+    g_clear_error(&error);
+
+    /* No UUID: any live process. */
+    g_autoptr(NsProcess) any = ns_process_open(getpid(), NULL, &error);
+
+    g_assert_no_error(error);
+    g_assert_false(ns_process_has_exited(any));
+
+    kill_and_reap(pid);
+    g_assert_true(ns_process_has_exited(p));
+    g_assert_true(ns_process_has_exited(p2));
+    g_assert_false(ns_process_read_start_ticks(pid, &ticks));
+    g_assert_cmpuint(ticks, ==, 0);
+
+    g_autoptr(NsProcess) gone = ns_process_open(pid, uuid, &error);
+
+    g_assert_null(gone);
+    g_assert_error(error, NS_ERROR, NS_ERROR_NOT_RUNNING);
+    g_clear_error(&error);
+    g_autoptr(NsProcess) none = ns_process_open(0, NULL, &error);
+
+    g_assert_null(none);
+    g_assert_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT);
+    ns_process_free(NULL);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -321,5 +414,6 @@ main(int argc, char **argv)
     g_test_add_func("/kernel/thread-cpus", test_thread_cpus);
     g_test_add_func("/kernel/thread-floor", test_thread_floor);
     g_test_add_func("/kernel/clear-soft-dirty", test_clear_soft_dirty);
+    g_test_add_func("/kernel/process/identity", test_process_identity);
     return g_test_run();
 }

@@ -474,6 +474,38 @@ test_live_map_tally_readers(void)
     urcu_memb_barrier();
 }
 
+/*
+ * Issue #15: a live map was taken for a process's by PID alone, so a
+ * QEMU that exited and a later process with its PID would have shared
+ * one map.  Now the first map lends the live map its process's start
+ * time and a map of the same PID with another start time is another
+ * process's; a map copy carries the start time.
+ */
+static void
+test_live_map_belongs_to(void)
+{
+    g_autoptr(NsLiveMap) live = ns_live_map_new(100, NULL);
+    g_autoptr(NsMemMap) first = ns_memmap_new(100);
+    g_autoptr(NsMemMap) unknown = ns_memmap_new(100);
+    g_autoptr(NsMemMap) later = ns_memmap_new(100);
+    g_autoptr(NsMemMap) other_pid = ns_memmap_new(101);
+
+    first->start_ticks = 5000;
+    later->start_ticks = 5001;
+    other_pid->start_ticks = 5000;
+    g_assert_true(ns_live_map_belongs_to(live, unknown)); /* no start time: by PID */
+    g_assert_true(ns_live_map_belongs_to(live, first));   /* lends it 5000 */
+    g_assert_false(ns_live_map_belongs_to(live, later));
+    g_assert_false(ns_live_map_belongs_to(live, other_pid));
+    g_assert_true(ns_live_map_belongs_to(live, first));
+    g_assert_true(ns_live_map_belongs_to(live, unknown));
+
+    g_autoptr(NsMemMap) copy = ns_memmap_copy(first);
+
+    g_assert_cmpuint(copy->start_ticks, ==, 5000);
+    g_assert_true(ns_live_map_belongs_to(live, copy));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -485,6 +517,7 @@ main(int argc, char **argv)
     g_test_add_func("/livemap/clock", test_live_map_clock);
     g_test_add_func("/livemap/rescan-step", test_live_map_rescan_step);
     g_test_add_func("/livemap/tally", test_live_map_tally);
+    g_test_add_func("/livemap/belongs-to", test_live_map_belongs_to);
     g_test_add_func("/livemap/tally-readers", test_live_map_tally_readers);
     g_test_add_func("/move/controls", test_move_controls);
     rc = g_test_run();

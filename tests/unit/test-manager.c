@@ -500,6 +500,12 @@ test_kick_after_connect(Fixture *f, gconstpointer data)
     ns_manager_kick(f->manager);
     g_assert_cmpuint(f->specs->len, ==, 1);
     g_assert_nonnull(strstr(f->specs->pdata[0], " start " UUID_A));
+    /* Issue #16: a job names its domain, not only its UUID (numashift jobs). */
+    NsJob *job = ns_manager_get_job(ns_manager_find(f->manager, UUID_A));
+    g_autoptr(JsonNode) desc = ns_job_describe(job);
+
+    g_assert_cmpstr(json_object_get_string_member(json_node_get_object(desc), "domain"), ==, "a");
+    g_assert_cmpstr(json_object_get_string_member(json_node_get_object(desc), "uuid"), ==, UUID_A);
 
     /* Drift checks leave a domain with a job alone. */
     ns_manager_drift_tick(f->manager, far_future());
