@@ -234,22 +234,11 @@ def run(d, sock):
     if os.geteuid() == 0:
         os.chmod(os.path.dirname(sock), 0o711)
         os.chmod(sock, 0o666)
-        code = r"""
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1]); f = s.makefile("rwb")
-out = []
-for req in ({"op": "list"}, {"op": "policy-set", "domain": "test", "mode": "follow"},
+        out, said = calls_as(65534, sock, [
+            {"op": "list"}, {"op": "policy-set", "domain": "test", "mode": "follow"},
             {"op": "migrate", "domain": "test", "to": 0}, {"op": "cancel", "domain": "test"},
-            {"op": "hook", "domain": "test", "operation": "stopped", "suboperation": "end"}):
-    f.write((json.dumps(req) + "\n").encode()); f.flush()
-    out.append(json.loads(f.readline()))
-print(json.dumps(out))
-"""
-        # Debian's python3: an interpreter under /root is out of the other uid's reach.
-        p = subprocess.run(["/usr/bin/python3", "-c", code, sock], capture_output=True, text=True,
-                           user=65534, group=65534, extra_groups=[], timeout=30)
-        out = json.loads(p.stdout) if p.returncode == 0 else []
-        check("non-root: list is allowed", len(out) == 5 and out[0].get("ok") is True, p.stdout + p.stderr)
+            {"op": "hook", "domain": "test", "operation": "stopped", "suboperation": "end"}])
+        check("non-root: list is allowed", len(out) == 5 and out[0].get("ok") is True, said)
         for i, what in enumerate(("policy-set", "migrate", "cancel", "hook"), 1):
             ok = len(out) == 5 and out[i].get("error", {}).get("code") == "permission-denied"
             check("non-root: %s is refused" % what, ok, str(out[i] if len(out) > i else out))
@@ -262,6 +251,26 @@ print(json.dumps(out))
     c.close()
     check("SIGTERM stops the daemon with status 0", *stop(d))
     check("and its socket is removed", not os.path.exists(sock))
+
+
+CALLER = r"""
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1]); f = s.makefile("rwb")
+out = []
+for req in json.loads(sys.argv[2]):
+    f.write((json.dumps(req) + "\n").encode()); f.flush()
+    out.append(json.loads(f.readline()))
+print(json.dumps(out))
+"""
+
+
+def calls_as(uid, sock, requests):
+    """@requests sent one by one by a process of @uid (group 65534): (replies, what it printed)."""
+    # Debian's python3: an interpreter under /root is out of the other uid's reach.
+    p = subprocess.run(["/usr/bin/python3", "-c", CALLER, sock, json.dumps(requests)],
+                       capture_output=True, text=True, user=uid, group=65534, extra_groups=[],
+                       timeout=30)
+    return (json.loads(p.stdout) if p.returncode == 0 else []), p.stdout + p.stderr
 
 
 # A client of another uid, in a child process: connects, sends list, prints
@@ -328,21 +337,10 @@ def limits_cases(d, sock, conf, base, log, held):
     c = Client(sock)
     wait_for(lambda: c.call({"op": "policy-get", "domain": "test"}).get("ok") is True, 30)
 
-    code = r"""
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1]); f = s.makefile("rwb")
-out = []
-for req in ({"op": "policy-set", "domain": "test", "mode": "off"},
-            {"op": "hook", "domain": "test", "operation": "stopped", "suboperation": "end"}):
-    f.write((json.dumps(req) + "\n").encode()); f.flush()
-    out.append(json.loads(f.readline()))
-print(json.dumps(out))
-"""
-    p = subprocess.run(["/usr/bin/python3", "-c", code, sock], capture_output=True, text=True,
-                       user=65534, group=65534, extra_groups=[], timeout=30)
-    out = json.loads(p.stdout) if p.returncode == 0 else []
-    check("a socket-group member may set a policy", len(out) == 2 and out[0].get("ok") is True,
-          p.stdout + p.stderr)
+    out, said = calls_as(65534, sock, [
+        {"op": "policy-set", "domain": "test", "mode": "off"},
+        {"op": "hook", "domain": "test", "operation": "stopped", "suboperation": "end"}])
+    check("a socket-group member may set a policy", len(out) == 2 and out[0].get("ok") is True, said)
     check("but may not send hook (permission-denied)",
           len(out) == 2 and out[1].get("error", {}).get("code") == "permission-denied", str(out))
     r = c.call({"op": "list"})

@@ -223,3 +223,26 @@ ns_test_memory_nodes(void)
     }
     return nodes;
 }
+
+GPid
+ns_test_spawn(const char *const *argv)
+{
+    GPid pid = 0;
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true(g_spawn_async(NULL, (char **)argv, NULL,
+                                G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL |
+                                    G_SPAWN_STDERR_TO_DEV_NULL,
+                                NULL, NULL, &pid, &error));
+    g_assert_no_error(error);
+    return pid;
+}
+
+void
+ns_test_kill_and_reap(GPid pid)
+{
+    int status;
+
+    kill(pid, SIGKILL);
+    g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+}

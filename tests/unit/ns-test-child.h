@@ -59,6 +59,17 @@ guint64 ns_test_anon_huge_kib(pid_t pid, guint64 hva);
 /* Whether THP is not "never" on this host. */
 gboolean ns_test_thp_possible(void);
 
+/*
+ * Start @argv (a program by path, its arguments) as a child that has
+ * exec'd by the time this returns, stdout and stderr on /dev/null (a
+ * survivor must not hold the test's output open).  Aborts the test on
+ * failure.  ns_test_kill_and_reap() ends it.
+ */
+GPid ns_test_spawn(const char *const *argv);
+
+/* SIGKILL @pid, a child of ours, and reap it. */
+void ns_test_kill_and_reap(GPid pid);
+
 /* Nodes with memory, ascending. */
 GArray *ns_test_memory_nodes(void);
 

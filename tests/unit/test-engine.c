@@ -27,9 +27,7 @@
 #include <numa.h>
 #include <numaif.h>
 #include <sched.h>
-#include <signal.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <stdio.h>
 #include <string.h>
 #include <urcu/urcu-memb.h>
@@ -256,10 +254,7 @@ fake_move_pages(gpointer data, pid_t pid, gulong count, void **pages, const int 
 
     f->calls++;
     if (f->exit_after_call != 0 && f->calls == 2) {
-        int wstatus;
-
-        kill(f->exit_after_call, SIGKILL);
-        g_assert_cmpint(waitpid(f->exit_after_call, &wstatus, 0), ==, f->exit_after_call);
+        ns_test_kill_and_reap(f->exit_after_call);
         f->exit_after_call = 0;
     }
     /*
@@ -1870,22 +1865,6 @@ test_fake_whole_call_error(void)
     whole_call_error(EIO, NS_ERROR_FAILED);
 }
 
-/* A child that only sleeps, for a process to hold. */
-static GPid
-spawn_sleeper(void)
-{
-    const char *argv[] = { "/bin/sleep", "60", NULL };
-    GPid pid = 0;
-    g_autoptr(GError) error = NULL;
-
-    g_assert_true(g_spawn_async(NULL, (char **)argv, NULL,
-                                G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL |
-                                    G_SPAWN_STDERR_TO_DEV_NULL,
-                                NULL, NULL, &pid, &error));
-    g_assert_no_error(error);
-    return pid;
-}
-
 /*
  * Issue #15: move_pages(2) names its process by PID, and a job can last
  * minutes; had QEMU exited and its PID been reused, the job would have
@@ -1901,19 +1880,16 @@ test_fake_process_exited(void)
     for (int mid_job = 0; mid_job <= 1; mid_job++) {
         g_autoptr(Fake) f = fake_new(4096, 1, NULL, 0);
         NsKernel host = fake_host(f, FALSE);
-        GPid child = spawn_sleeper();
+        const char *sleeper[] = { "/bin/sleep", "60", NULL };
+        GPid child = ns_test_spawn(sleeper);
         g_autoptr(GError) error = NULL;
         g_autoptr(NsProcess) qemu = ns_process_open(child, NULL, &error);
 
         g_assert_no_error(error);
-        if (mid_job) {
+        if (mid_job)
             f->exit_after_call = child;
-        } else {
-            int wstatus;
-
-            kill(child, SIGKILL);
-            g_assert_cmpint(waitpid(child, &wstatus, 0), ==, child);
-        }
+        else
+            ns_test_kill_and_reap(child);
         NsEngineOptions opts = { .workers = 1, .process = qemu };
         g_autoptr(NsEngine) e = fake_engine(f, 0, &opts, &host);
 

@@ -11,10 +11,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
-#include <signal.h>
 #include <unistd.h>
 
+#include "ns-test-child.h"
 #include "numashift/error.h"
 #include "numashift/kernel.h"
 #include "numashift/process.h"
@@ -318,24 +317,8 @@ spawn_with_uuid(const char *uuid)
     /* One process (no child left behind when it is killed), the arguments after -c its own. */
     const char *argv[] = { "/usr/bin/python3", "-c", "import time; time.sleep(60)", "-uuid", uuid,
                            NULL };
-    GPid pid = 0;
-    g_autoptr(GError) error = NULL;
 
-    g_assert_true(g_spawn_async(NULL, (char **)argv, NULL,
-                                G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL |
-                                    G_SPAWN_STDERR_TO_DEV_NULL,
-                                NULL, NULL, &pid, &error));
-    g_assert_no_error(error);
-    return pid;
-}
-
-static void
-kill_and_reap(GPid pid)
-{
-    int status;
-
-    kill(pid, SIGKILL);
-    g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+    return ns_test_spawn(argv);
 }
 
 /*
@@ -383,7 +366,7 @@ test_process_identity(void)
     g_assert_no_error(error);
     g_assert_false(ns_process_has_exited(any));
 
-    kill_and_reap(pid);
+    ns_test_kill_and_reap(pid);
     g_assert_true(ns_process_has_exited(p));
     g_assert_true(ns_process_has_exited(p2));
     g_assert_false(ns_process_read_start_ticks(pid, &ticks));
