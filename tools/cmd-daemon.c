@@ -232,13 +232,6 @@ ns_cmd_jobs(NsCli *cli, int argc, char **argv)
 
 /* ---------------------------------------------------------- events */
 
-static gboolean
-on_interrupt(gpointer loop)
-{
-    g_main_loop_quit(loop);
-    return G_SOURCE_CONTINUE; /* removed by follow() */
-}
-
 typedef struct {
     NsCli *cli;
     NsDaemonLink *link;
@@ -246,9 +239,50 @@ typedef struct {
     const char *uuid;       /* follow only this domain's events; NULL: all */
     gboolean until_done;    /* stop at the job-done event of job @serial */
     gint64 serial;
+    gboolean cancel_on_interrupt; /* Ctrl-C cancels job @serial (the one this command started) */
+    gboolean cancel_wanted; /* it came: cancel job @serial now, or once it starts */
+    gboolean started;       /* job @serial runs: the submit's reply said so, or its job-started came */
     JsonNode *done;         /* the job-done event's body */
     GError *error;
 } Follow;
+
+/* Ask the daemon to cancel the domain's running job; its reply comes among the events. */
+static void
+send_cancel(Follow *f)
+{
+    g_autoptr(NsControlRequest) req = ns_control_request_new(NS_CONTROL_OP_CANCEL);
+    g_autofree char *line = NULL;
+
+    req->domain = g_strdup(f->uuid);
+    line = ns_control_request_to_line(req, &f->error);
+    if (line == NULL ||
+        !g_output_stream_write_all(f->link->out, line, strlen(line), NULL, NULL, &f->error))
+        g_main_loop_quit(f->loop);
+}
+
+/*
+ * Ctrl-C or SIGTERM: while following the job this command started, the
+ * first one cancels it (pages in flight finish; the job-done event that
+ * follows ends the command); otherwise, or the second time, stop following.
+ */
+static gboolean
+on_interrupt(gpointer data)
+{
+    Follow *f = data;
+
+    if (!f->cancel_on_interrupt || f->cancel_wanted) {
+        g_main_loop_quit(f->loop);
+        return G_SOURCE_CONTINUE; /* removed by follow() */
+    }
+    f->cancel_wanted = TRUE;
+    fprintf(stderr, "\n%s: cancelling numashiftd's job: pages in flight finish, the rest stay "
+                    "where they are (Ctrl-C again: stop waiting)\n",
+            f->cli->prog);
+    /* "cancel" names a domain: before our job runs it would hit another's. */
+    if (f->started)
+        send_cancel(f);
+    return G_SOURCE_CONTINUE;
+}
 
 static void read_event(Follow *f);
 
@@ -324,6 +358,13 @@ on_line(GObject *source, GAsyncResult *res, gpointer data)
             JsonNode *jn = o != NULL ? json_object_get_member(o, "job") : NULL;
             JsonObject *job = jn != NULL && JSON_NODE_HOLDS_OBJECT(jn) ? json_node_get_object(jn) : NULL;
 
+            if (strcmp(member_string(o, "event"), "job-started") == 0 &&
+                member_int(job, "serial") == f->serial) {
+                f->started = TRUE;
+                /* Still queued when Ctrl-C came: cancelled as it starts. */
+                if (f->cancel_wanted)
+                    send_cancel(f);
+            }
             if (f->until_done && strcmp(member_string(o, "event"), "job-done") == 0 &&
                 member_int(job, "serial") == f->serial) {
                 f->done = json_node_ref(m->body);
@@ -341,21 +382,31 @@ read_event(Follow *f)
     g_data_input_stream_read_line_async(f->link->in, G_PRIORITY_DEFAULT, NULL, on_line, f);
 }
 
-/* Print events until Ctrl-C, EOF, or (serial >= 0) job @serial's job-done; return its body. */
+/*
+ * Print events until Ctrl-C, EOF, or (serial >= 0) job @serial's job-done;
+ * return its body.  With @cancel_on_interrupt the first Ctrl-C or SIGTERM
+ * cancels job @serial instead of leaving: at once if it runs (@started, or
+ * its job-started event), else as it starts.
+ */
 static JsonNode *
-follow(NsCli *cli, NsDaemonLink *link, const char *uuid, gint64 serial, GError **error)
+follow(NsCli *cli, NsDaemonLink *link, const char *uuid, gint64 serial,
+       gboolean cancel_on_interrupt, gboolean started, GError **error)
 {
     g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
     gboolean until_done = serial >= 0;
     Follow f = { .cli = cli, .link = link, .loop = loop, .uuid = uuid, .until_done = until_done,
-                 .serial = serial };
+                 .serial = serial, .cancel_on_interrupt = cancel_on_interrupt && until_done,
+                 .started = started };
 
     ns_main_hold_signal(SIGINT);
-    guint sig = g_unix_signal_add(SIGINT, on_interrupt, loop);
+    ns_main_hold_signal(SIGTERM);
+    guint sig = g_unix_signal_add(SIGINT, on_interrupt, &f);
+    guint term = g_unix_signal_add(SIGTERM, on_interrupt, &f);
 
     read_event(&f);
     g_main_loop_run(loop);
     g_source_remove(sig);
+    g_source_remove(term);
     if (f.error != NULL && !until_done) {
         g_propagate_error(error, f.error);
         return NULL;
@@ -389,7 +440,7 @@ ns_cmd_events(NsCli *cli, int argc, char **argv)
         return ns_cli_fail(cli, error);
     /* Line-buffered even into a pipe: a script reads events as they come. */
     setvbuf(stdout, NULL, _IOLBF, 0);
-    follow(cli, link, NULL, -1, &error);
+    follow(cli, link, NULL, -1, FALSE, FALSE, &error);
     if (error != NULL && !g_error_matches(error, NS_ERROR, NS_ERROR_FAILED))
         return ns_cli_fail(cli, error);
     return NS_EXIT_OK;
@@ -469,7 +520,13 @@ ns_cli_daemon_submit(NsCli *cli, NsDaemonLink *link, NsControlRequest *req, gboo
     g_autofree char *uuid = g_strdup(member_string(o, "uuid"));
 
     setvbuf(stdout, NULL, _IOLBF, 0);
-    g_autoptr(JsonNode) done = follow(cli, link, uuid, member_int(o, "serial"), &error);
+    /* The reply describes the domain: its "job" is ours when it started at
+     * once (its job-started event came before the reply and was passed over). */
+    gint64 serial = member_int(o, "serial");
+    JsonNode *jn = o != NULL ? json_object_get_member(o, "job") : NULL;
+    gboolean started = jn != NULL && JSON_NODE_HOLDS_OBJECT(jn) &&
+                       member_int(json_node_get_object(jn), "serial") == serial;
+    g_autoptr(JsonNode) done = follow(cli, link, uuid, serial, TRUE, started, &error);
 
     if (done == NULL)
         return ns_cli_fail(cli, error);

@@ -571,7 +571,7 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
     gint to = G_MININT, cell = G_MININT, workers = G_MININT, hot_ms = G_MININT;
     g_autofree char *cpus = NULL;
     double rate = NAN;
-    gboolean dry_run = FALSE, direct = FALSE, move_shared = FALSE;
+    gboolean dry_run = FALSE, direct = FALSE, move_shared = FALSE, detach = FALSE;
     const GOptionEntry entries[] = {
         { "to", 't', 0, G_OPTION_ARG_INT, &to, "Target host node (required)", "NODE" },
         { "cell", 0, 0, G_OPTION_ARG_INT, &cell, "Move only this vNUMA cell's memory", "N" },
@@ -587,6 +587,8 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
           "Also move pages other processes map (MPOL_MF_MOVE_ALL; needs CAP_SYS_NICE)", NULL },
         { "direct", 0, 0, G_OPTION_ARG_NONE, &direct,
           "Move from this process even when numashiftd runs", NULL },
+        { "detach", 0, 0, G_OPTION_ARG_NONE, &detach,
+          "With numashiftd: queue its job and return, leaving it running", NULL },
         { "live", 0, G_OPTION_FLAG_NONE, G_OPTION_ARG_NONE, &(gboolean){ 0 },
           "Accepted for virsh compatibility: moves are always live", NULL },
         G_OPTION_ENTRY_NULL,
@@ -596,7 +598,8 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
 
     if (!ns_cli_parse(cli, "migrate", "DOMAIN --to NODE",
                       "Move DOMAIN's memory (or one vNUMA cell's) to host NODE while it runs.\n"
-                      "Ctrl-C cancels: pages in flight finish, the rest stay where they are.",
+                      "Ctrl-C cancels (numashiftd's job too): pages in flight finish, the rest\n"
+                      "stay where they are.",
                       entries, &argc, &argv))
         return NS_EXIT_USAGE;
     if (to == G_MININT)
@@ -628,6 +631,9 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
         rate = 0;
     else if (!(rate > 0) || isinf(rate))
         return ns_cli_usage(cli, "migrate", "--rate %g: a rate in MiB/s is > 0", rate);
+    if (detach && (direct || dry_run))
+        return ns_cli_usage(cli, "migrate", "--detach leaves numashiftd's job running: not with %s",
+                            direct ? "--direct" : "--dry-run");
     /* With a daemon running, the move is its job: its host-wide limits hold
      * and no two movers work on one guest at once. */
     if (!direct && !dry_run && argc == 2) {
@@ -645,9 +651,10 @@ ns_cmd_migrate(NsCli *cli, int argc, char **argv)
             req->cpus = g_strdup(cpus);
             req->move_shared = move_shared;
             req->hot_sample_ms = (guint)hot_ms;
-            return ns_cli_daemon_submit(cli, link, req, FALSE);
+            return ns_cli_daemon_submit(cli, link, req, detach);
         }
-        if (!g_error_matches(derr, NS_ERROR, NS_ERROR_NOT_RUNNING))
+        /* Nothing to leave running without a daemon: never a silent foreground move. */
+        if (!g_error_matches(derr, NS_ERROR, NS_ERROR_NOT_RUNNING) || detach)
             return ns_cli_fail(cli, derr);
     }
     /* Watched from here on: the set-up (libvirt, QMP, the scan) takes seconds

@@ -40,6 +40,10 @@ ns_expect_exit 2 "an infinite rate" "$NUMASHIFT" migrate nsguest --to 0 --rate i
 ns_expect_exit 2 "a negative cell" "$NUMASHIFT" migrate nsguest --cell -3 --to 0
 ns_expect_exit 2 "an unknown option" "$NUMASHIFT" migrate nsguest --to 0 --fast
 ns_expect_exit 2 "an unknown command" "$NUMASHIFT" shuffle nsguest
+ns_expect_exit 2 "--detach with --direct" "$NUMASHIFT" migrate nsguest --to 0 --detach --direct
+ns_expect_exit 2 "--detach with --dry-run" "$NUMASHIFT" migrate nsguest --to 0 --detach --dry-run
+# No daemon listens (NUMASHIFT_CONTROL_SOCKET above): nothing to leave running, exit 4.
+ns_expect_exit 4 "--detach without numashiftd" "$NUMASHIFT" migrate nsguest --to 0 --detach
 # --version: the project's version, exit 0, for both programs.
 want=$(sed -n "s/^  version: '\(.*\)',$/\1/p" "$here/../../meson.build")
 [[ -n $want ]] || fail "no version in meson.build"

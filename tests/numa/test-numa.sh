@@ -1623,6 +1623,29 @@ json.dump(job["report"], open(sys.argv[2], "w"))' "$GUEST_DIR/migrate.json" "$GU
 	wait_pid 120 "the daemon's migrate job to finish after the refused --direct move" "$mover"
 	((WAIT_STATUS == 0)) || fail "the daemon's migrate exited $WAIT_STATUS: $(<"$GUEST_DIR/daemon-move.out")"
 	wait_on_node 1 30
+
+	# Ctrl-C on a migrate through the daemon cancels the job it started
+	# (issue #16; it used to leave it running): exit 6, the job cancelled
+	# with part of the guest moved.  --detach queues a job and returns.
+	"$NUMASHIFT" migrate nsguest --to 0 --rate 2 >"$GUEST_DIR/cancel.out" 2>"$GUEST_DIR/cancel.err" &
+	mover=$!
+	wait_until 30 "the daemon's migrate job for nsguest to be moving" job_is nsguest migrate moving
+	sleep 1
+	kill -INT "$mover"
+	wait_pid 60 "numashift migrate to end after Ctrl-C cancelled numashiftd's job" "$mover"
+	cat "$GUEST_DIR/cancel.err" >&2
+	((WAIT_STATUS == 6)) || fail "Ctrl-C on a migrate through numashiftd exited $WAIT_STATUS, not 6"
+	grep -q "cancelling numashiftd's job" "$GUEST_DIR/cancel.err" || fail "numashift did not say it cancels the job"
+	grep -q "the job ended cancelled after moving" "$GUEST_DIR/cancel.err" ||
+		fail "the job did not end cancelled: $(<"$GUEST_DIR/cancel.err")"
+	job_is nsguest migrate cancelled || fail "numashiftd's view of the job: $(daemon_view nsguest), not cancelled"
+	numashift jobs >"$GUEST_DIR/jobs.txt" || fail "numashift jobs exited $?"
+	cat "$GUEST_DIR/jobs.txt" >&2
+	grep -q '^nsguest .* migrate .* cancelled' "$GUEST_DIR/jobs.txt" || fail "numashift jobs does not name nsguest's cancelled job"
+	numashift migrate nsguest --to 1 --detach >"$GUEST_DIR/detach.out" || fail "numashift migrate --detach exited $?"
+	grep -q '^queued: migrate' "$GUEST_DIR/detach.out" || fail "migrate --detach: $(<"$GUEST_DIR/detach.out")"
+	wait_until 120 "the detached migrate job to end done" job_is nsguest migrate done
+	wait_on_node 1 30
 	numashift policy nsguest off >&2 || fail "numashift policy off failed"
 	numashift rebalance nsguest >"$GUEST_DIR/rebalance.txt" || fail "numashift rebalance exited $?"
 	cat "$GUEST_DIR/rebalance.txt" >&2
