@@ -42,6 +42,9 @@ int ns_cmd_jobs(NsCli *cli, int argc, char **argv);
 int ns_cmd_events(NsCli *cli, int argc, char **argv);
 int ns_cmd_rebalance(NsCli *cli, int argc, char **argv);
 int ns_cmd_policy(NsCli *cli, int argc, char **argv);
+int ns_cmd_pause(NsCli *cli, int argc, char **argv);
+int ns_cmd_resume(NsCli *cli, int argc, char **argv);
+int ns_cmd_cancel(NsCli *cli, int argc, char **argv);
 
 /* A connection to numashiftd's control socket (cmd-daemon.c). */
 typedef struct NsDaemonLink NsDaemonLink;

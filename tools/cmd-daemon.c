@@ -142,8 +142,8 @@ print_job_line(JsonObject *job)
 {
     gint64 total = member_int(job, "total_pages");
 
-    printf("%-20s  %-36s  %-9s  %-14s  %-13s  %5.1f%%  %8.1f MiB/s\n",
-           member_string(job, "domain"), member_string(job, "uuid"), member_string(job, "kind"), member_string(job, "trigger"), member_string(job, "state"),
+    printf("job:%-5" G_GINT64_FORMAT "  %-20s  %-36s  %-9s  %-14s  %-13s  %5.1f%%  %8.1f MiB/s\n",
+           member_int(job, "serial"), member_string(job, "domain"), member_string(job, "uuid"), member_string(job, "kind"), member_string(job, "trigger"), member_string(job, "state"),
            total > 0 ? 100.0 * (double)member_int(job, "done_pages") / (double)total : 0.0,
            json_object_has_member(job, "mib_per_s") ? json_object_get_double_member(job, "mib_per_s")
                                                     : 0.0);
@@ -221,8 +221,8 @@ ns_cmd_jobs(NsCli *cli, int argc, char **argv)
         ns_cli_print_json_node(result);
         return NS_EXIT_OK;
     }
-    printf("%-20s  %-36s  %-9s  %-14s  %-13s  %6s  %14s\n", "domain", "uuid", "kind", "trigger",
-           "state", "done", "rate");
+    printf("%-9s  %-20s  %-36s  %-9s  %-14s  %-13s  %6s  %14s\n", "job", "domain", "uuid", "kind",
+           "trigger", "state", "done", "rate");
     JsonArray *jobs = JSON_NODE_HOLDS_ARRAY(result) ? json_node_get_array(result) : NULL;
 
     for (guint i = 0; jobs != NULL && i < json_array_get_length(jobs); i++)
@@ -599,4 +599,102 @@ ns_cmd_policy(NsCli *cli, int argc, char **argv)
                member_string(o, "mode_source"));
     }
     return NS_EXIT_OK;
+}
+
+/* The domain (UUID) of numashiftd's job @serial, which must be running or paused. */
+static char *
+running_job_domain(NsDaemonLink *link, gint64 serial, GError **error)
+{
+    g_autoptr(NsControlRequest) req = ns_control_request_new(NS_CONTROL_OP_JOBS);
+    g_autoptr(JsonNode) result = ns_cli_daemon_call(link, req, error);
+    JsonArray *jobs = result != NULL && JSON_NODE_HOLDS_ARRAY(result) ? json_node_get_array(result)
+                                                                     : NULL;
+
+    if (result == NULL)
+        return NULL;
+    for (guint i = 0; jobs != NULL && i < json_array_get_length(jobs); i++) {
+        JsonObject *job = json_array_get_object_element(jobs, i);
+        const char *state = member_string(job, "state");
+
+        if (member_int(job, "serial") != serial)
+            continue;
+        if (strcmp(state, "moving") != 0 && strcmp(state, "paused") != 0 &&
+            strcmp(state, "preparing") != 0 && strcmp(state, "settling") != 0) {
+            g_set_error(error, NS_ERROR, NS_ERROR_NOT_RUNNING, "job %" G_GINT64_FORMAT " is %s",
+                        serial, state);
+            return NULL;
+        }
+        return g_strdup(member_string(job, "uuid"));
+    }
+    g_set_error(error, NS_ERROR, NS_ERROR_NOT_FOUND,
+                "numashiftd has no job %" G_GINT64_FORMAT " (numashift jobs)", serial);
+    return NULL;
+}
+
+/* pause, resume, cancel: DOMAIN's running job, or job:N. */
+static int
+job_control(NsCli *cli, NsControlOp op, const char *summary, int argc, char **argv)
+{
+    const char *name = ns_control_op_to_string(op);
+    g_autoptr(GError) error = NULL;
+
+    if (!ns_cli_parse(cli, name, "DOMAIN|job:N", summary, NULL, &argc, &argv))
+        return NS_EXIT_USAGE;
+    if (argc != 2)
+        return ns_cli_usage(cli, name, argc < 2 ? "no domain or job given" : "unexpected argument '%s'",
+                            argc < 2 ? "" : argv[2]);
+    gint64 serial = -1;
+
+    if (g_str_has_prefix(argv[1], "job:")) {
+        char *end = NULL;
+        guint64 v = g_ascii_strtoull(argv[1] + 4, &end, 10);
+
+        if (end == argv[1] + 4 || *end != '\0' || v == 0 || v > G_MAXINT64)
+            return ns_cli_usage(cli, name, "'%s': a job is job:N, N as numashift jobs shows it",
+                                argv[1]);
+        serial = (gint64)v;
+    }
+    g_autoptr(NsDaemonLink) link = ns_cli_daemon_open(&error);
+    g_autofree char *domain = link == NULL ? NULL
+                              : serial > 0 ? running_job_domain(link, serial, &error)
+                                           : g_strdup(argv[1]);
+    g_autoptr(NsControlRequest) req = ns_control_request_new(op);
+
+    if (domain == NULL)
+        return ns_cli_fail(cli, error);
+    req->domain = g_steal_pointer(&domain);
+    g_autoptr(JsonNode) result = ns_cli_daemon_call(link, req, &error);
+
+    if (result == NULL)
+        return ns_cli_fail(cli, error);
+    if (cli->json)
+        ns_cli_print_json_node(result);
+    else
+        printf("%s: %s\n", name, argv[1]);
+    return NS_EXIT_OK;
+}
+
+int
+ns_cmd_pause(NsCli *cli, int argc, char **argv)
+{
+    return job_control(cli, NS_CONTROL_OP_PAUSE,
+                       "Pause numashiftd's running job for DOMAIN (or job N): pages in flight\n"
+                       "finish, the rest wait.",
+                       argc, argv);
+}
+
+int
+ns_cmd_resume(NsCli *cli, int argc, char **argv)
+{
+    return job_control(cli, NS_CONTROL_OP_RESUME,
+                       "Resume numashiftd's paused job for DOMAIN (or job N).", argc, argv);
+}
+
+int
+ns_cmd_cancel(NsCli *cli, int argc, char **argv)
+{
+    return job_control(cli, NS_CONTROL_OP_CANCEL,
+                       "Cancel numashiftd's running job for DOMAIN (or job N): pages in flight\n"
+                       "finish, the rest stay where they are.",
+                       argc, argv);
 }

@@ -28,6 +28,9 @@ static const struct {
     { "rebalance", ns_cmd_rebalance, "numashiftd: apply the policy to a domain now" },
     { "policy", ns_cmd_policy, "numashiftd: show or set a domain's policy (follow, off)" },
     { "jobs", ns_cmd_jobs, "numashiftd: its running and last jobs" },
+    { "pause", ns_cmd_pause, "numashiftd: pause a domain's job (or job:N)" },
+    { "resume", ns_cmd_resume, "numashiftd: resume it" },
+    { "cancel", ns_cmd_cancel, "numashiftd: cancel it; the pages moved stay" },
     { "events", ns_cmd_events, "numashiftd: follow its events" },
 };
 

@@ -42,6 +42,11 @@ ns_expect_exit 2 "an unknown option" "$NUMASHIFT" migrate nsguest --to 0 --fast
 ns_expect_exit 2 "an unknown command" "$NUMASHIFT" shuffle nsguest
 ns_expect_exit 2 "--detach with --direct" "$NUMASHIFT" migrate nsguest --to 0 --detach --direct
 ns_expect_exit 2 "--detach with --dry-run" "$NUMASHIFT" migrate nsguest --to 0 --detach --dry-run
+ns_expect_exit 2 "cancel without a domain or job" "$NUMASHIFT" cancel
+ns_expect_exit 2 "a job that is no number" "$NUMASHIFT" pause job:x
+ns_expect_exit 2 "job 0" "$NUMASHIFT" resume job:0
+ns_expect_exit 2 "two jobs" "$NUMASHIFT" cancel job:1 job:2
+ns_expect_exit 4 "cancel without numashiftd" "$NUMASHIFT" cancel nsguest
 # No daemon listens (NUMASHIFT_CONTROL_SOCKET above): nothing to leave running, exit 4.
 ns_expect_exit 4 "--detach without numashiftd" "$NUMASHIFT" migrate nsguest --to 0 --detach
 # --version: the project's version, exit 0, for both programs.

@@ -1641,10 +1641,28 @@ json.dump(job["report"], open(sys.argv[2], "w"))' "$GUEST_DIR/migrate.json" "$GU
 	job_is nsguest migrate cancelled || fail "numashiftd's view of the job: $(daemon_view nsguest), not cancelled"
 	numashift jobs >"$GUEST_DIR/jobs.txt" || fail "numashift jobs exited $?"
 	cat "$GUEST_DIR/jobs.txt" >&2
-	grep -q '^nsguest .* migrate .* cancelled' "$GUEST_DIR/jobs.txt" || fail "numashift jobs does not name nsguest's cancelled job"
-	numashift migrate nsguest --to 1 --detach >"$GUEST_DIR/detach.out" || fail "numashift migrate --detach exited $?"
+	grep -q '^job:[0-9]* *nsguest .* migrate .* cancelled' "$GUEST_DIR/jobs.txt" ||
+		fail "numashift jobs does not name nsguest's cancelled job"
+	# pause, resume, cancel (issue #16), by domain and by job:N, on a
+	# detached job; each says how it failed when there is nothing to do.
+	# To node 0: most of the guest is on node 1, a minute's move at 2 MiB/s.
+	numashift migrate nsguest --to 0 --detach --rate 2 >"$GUEST_DIR/detach.out" ||
+		fail "numashift migrate --detach exited $?"
 	grep -q '^queued: migrate' "$GUEST_DIR/detach.out" || fail "migrate --detach: $(<"$GUEST_DIR/detach.out")"
-	wait_until 120 "the detached migrate job to end done" job_is nsguest migrate done
+	wait_until 30 "the detached migrate job to be moving" job_is nsguest migrate moving
+	numashift pause nsguest >&2 || fail "numashift pause nsguest exited $?"
+	wait_until 10 "the job to be paused" job_is nsguest migrate paused
+	serial=$(numashift --json jobs | python3 -c 'import json, sys
+print([j["serial"] for j in json.load(sys.stdin) if j.get("domain") == "nsguest" and j["state"] == "paused"][0])') ||
+		fail "no paused job of nsguest in numashift jobs"
+	numashift resume "job:$serial" >&2 || fail "numashift resume job:$serial exited $?"
+	wait_until 10 "job $serial to be moving again" job_is nsguest migrate moving
+	numashift cancel "job:$serial" >&2 || fail "numashift cancel job:$serial exited $?"
+	wait_until 30 "job $serial to end cancelled" job_is nsguest migrate cancelled
+	ns_expect_exit 4 "cancel of a job that ended" "$NUMASHIFT" cancel "job:$serial"
+	ns_expect_exit 3 "cancel of a job that never was" "$NUMASHIFT" cancel job:999999
+	ns_expect_exit 3 "pause with no job running" "$NUMASHIFT" pause nsguest
+	numashift migrate nsguest --to 1 >&2 || fail "numashift migrate --to 1 after the cancelled jobs exited $?"
 	wait_on_node 1 30
 	numashift policy nsguest off >&2 || fail "numashift policy off failed"
 	numashift rebalance nsguest >"$GUEST_DIR/rebalance.txt" || fail "numashift rebalance exited $?"
