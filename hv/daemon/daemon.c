@@ -43,6 +43,14 @@ watches_layout(gpointer data)
     return ns_conn_watches_layout(((NsDaemon *)data)->conn);
 }
 
+/* The control socket's limits from the configuration (at start and on reload). */
+static NsServerLimits
+server_limits(const NsDaemonConfig *config)
+{
+    return (NsServerLimits){ config->max_clients, config->max_clients_per_uid,
+                             config->client_idle_timeout_s };
+}
+
 /* systemd's one-line status (systemctl status), when it changed. */
 static void
 notify_status(NsDaemon *d)
@@ -70,8 +78,10 @@ static void
 broadcast(gpointer data, NsControlEvent event, JsonNode *body)
 {
     ns_server_broadcast(((NsDaemon *)data)->server, event, body);
-    /* Every job start and end and every domain tracked or dropped is an event. */
-    notify_status(data);
+    /* Every job start and end and every domain tracked or dropped is an
+     * event; progress (4 a second per job) changes neither count. */
+    if (event != NS_CONTROL_EVENT_PROGRESS)
+        notify_status(data);
 }
 
 static gboolean
@@ -246,8 +256,7 @@ ns_daemon_new(NsDaemonConfig *config, GError **error)
     const NsManagerHost host = { start_job, watches_layout, broadcast, NULL };
     NsManagerHost with_daemon = host;
 
-    const NsServerLimits limits = { config->max_clients, config->max_clients_per_uid,
-                                    config->client_idle_timeout_s };
+    const NsServerLimits limits = server_limits(config);
 
     d->config = config;
     with_daemon.data = d;
@@ -303,9 +312,9 @@ ns_daemon_reload(NsDaemon *d, NsDaemonConfig *config)
         if (config->drift_interval_s > 0)
             d->drift_source = g_timeout_add(drift_tick_ms(config), drift_tick, d);
     }
-    ns_server_set_limits(d->server, &(NsServerLimits){ config->max_clients,
-                                                      config->max_clients_per_uid,
-                                                      config->client_idle_timeout_s });
+    const NsServerLimits limits = server_limits(config);
+
+    ns_server_set_limits(d->server, &limits);
     g_message("configuration reloaded");
     ns_manager_set_config(d->manager, config);
     notify_status(d);
