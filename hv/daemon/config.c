@@ -9,6 +9,15 @@
 #include "numashift/engine.h"
 #include "numashift/error.h"
 
+static void
+domain_settings_free(gpointer data)
+{
+    NsDomainSettings *dc = data;
+
+    g_free(dc->mode);
+    g_free(dc);
+}
+
 NsDaemonConfig *
 ns_daemon_config_new_default(void)
 {
@@ -26,9 +35,8 @@ ns_daemon_config_new_default(void)
     c->client_idle_timeout_s = 60;
     c->mode = g_strdup("follow");
     ns_policy_options_init(&c->policy);
-    c->domain_modes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    c->domains_moving_shared = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    c->domain_priorities = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    c->domains = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, domain_settings_free);
+    c->sources = g_ptr_array_new_with_free_func(g_free);
     return c;
 }
 
@@ -42,30 +50,89 @@ ns_daemon_config_free(NsDaemonConfig *config)
     g_free(config->socket_group);
     g_free(config->worker_cpus);
     g_free(config->mode);
-    g_hash_table_unref(config->domain_modes);
-    g_hash_table_unref(config->domains_moving_shared);
-    g_hash_table_unref(config->domain_priorities);
+    g_hash_table_unref(config->domains);
+    g_ptr_array_unref(config->sources);
     g_free(config);
 }
 
-gboolean
-ns_daemon_config_moves_shared(const NsDaemonConfig *config, const char *name)
+/* The table's key for @key: a UUID in lower case (libvirt prints them so;
+ * an operator may not), a name as it is. */
+static char *
+domain_key(const char *key)
 {
-    return name != NULL && g_hash_table_contains(config->domains_moving_shared, name);
+    return g_uuid_string_is_valid(key) ? g_ascii_strdown(key, -1) : g_strdup(key);
 }
 
-gint
-ns_daemon_config_priority_for(const NsDaemonConfig *config, const char *name)
+NsDomainSettings *
+ns_daemon_config_domain_entry(NsDaemonConfig *config, const char *key)
 {
-    return name != NULL ? GPOINTER_TO_INT(g_hash_table_lookup(config->domain_priorities, name)) : 0;
+    g_autofree char *k = domain_key(key);
+    NsDomainSettings *dc = g_hash_table_lookup(config->domains, k);
+
+    if (dc == NULL) {
+        dc = g_new0(NsDomainSettings, 1);
+        g_hash_table_insert(config->domains, g_steal_pointer(&k), dc);
+    }
+    return dc;
+}
+
+/* The domain's entries: by UUID first (it wins), then by name; NULL where none. */
+static void
+domain_entries(const NsDaemonConfig *config, const char *name, const char *uuid,
+               const NsDomainSettings *out[2])
+{
+    g_autofree char *k = uuid != NULL && g_uuid_string_is_valid(uuid) ? g_ascii_strdown(uuid, -1)
+                                                                       : NULL;
+
+    out[0] = k != NULL ? g_hash_table_lookup(config->domains, k) : NULL;
+    /* A name shaped like a UUID would be looked up as one: libvirt allows it,
+     * numashiftd.conf(5) says that such a group means the UUID. */
+    out[1] = name != NULL && !g_uuid_string_is_valid(name) ? g_hash_table_lookup(config->domains, name)
+                                                           : NULL;
 }
 
 const char *
-ns_daemon_config_mode_for(const NsDaemonConfig *config, const char *name)
+ns_daemon_config_domain_mode(const NsDaemonConfig *config, const char *name, const char *uuid)
 {
-    const char *mode = name != NULL ? g_hash_table_lookup(config->domain_modes, name) : NULL;
+    const NsDomainSettings *e[2];
+
+    domain_entries(config, name, uuid, e);
+    for (guint i = 0; i < 2; i++)
+        if (e[i] != NULL && e[i]->mode != NULL)
+            return e[i]->mode;
+    return NULL;
+}
+
+const char *
+ns_daemon_config_mode_for(const NsDaemonConfig *config, const char *name, const char *uuid)
+{
+    const char *mode = ns_daemon_config_domain_mode(config, name, uuid);
 
     return mode != NULL ? mode : config->mode;
+}
+
+gboolean
+ns_daemon_config_moves_shared(const NsDaemonConfig *config, const char *name, const char *uuid)
+{
+    const NsDomainSettings *e[2];
+
+    domain_entries(config, name, uuid, e);
+    for (guint i = 0; i < 2; i++)
+        if (e[i] != NULL && e[i]->has_move_shared)
+            return e[i]->move_shared;
+    return FALSE;
+}
+
+gint
+ns_daemon_config_priority_for(const NsDaemonConfig *config, const char *name, const char *uuid)
+{
+    const NsDomainSettings *e[2];
+
+    domain_entries(config, name, uuid, e);
+    for (guint i = 0; i < 2; i++)
+        if (e[i] != NULL && e[i]->has_priority)
+            return e[i]->priority;
+    return 0;
 }
 
 /* One key's value as an unsigned number in [min, max]. */
@@ -243,11 +310,13 @@ load_domain(GKeyFile *kf, const char *group, NsDaemonConfig *c, GError **error)
 {
     const char *name = group + strlen("domain ");
     g_auto(GStrv) keys = g_key_file_get_keys(kf, group, NULL, NULL);
+    NsDomainSettings *dc;
 
     if (*name == '\0') {
-        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "[%s]: no domain name", group);
+        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "[%s]: no domain name or UUID", group);
         return FALSE;
     }
+    dc = ns_daemon_config_domain_entry(c, name);
     for (char **k = keys; k != NULL && *k != NULL; k++) {
         g_autofree char *s = g_strstrip(g_key_file_get_value(kf, group, *k, NULL));
 
@@ -257,13 +326,9 @@ load_domain(GKeyFile *kf, const char *group, NsDaemonConfig *c, GError **error)
                             "[%s] %s: '%s' is not true or false", group, *k, s);
                 return FALSE;
             }
-            if (strcmp(s, "true") == 0)
-                g_hash_table_add(c->domains_moving_shared, g_strdup(name));
-            else
-                g_hash_table_remove(c->domains_moving_shared, name);
-            continue;
-        }
-        if (strcmp(*k, "priority") == 0) {
+            dc->has_move_shared = TRUE;
+            dc->move_shared = strcmp(s, "true") == 0;
+        } else if (strcmp(*k, "priority") == 0) {
             gint64 v;
             g_autoptr(GError) e = NULL;
 
@@ -273,34 +338,42 @@ load_domain(GKeyFile *kf, const char *group, NsDaemonConfig *c, GError **error)
                             e->message);
                 return FALSE;
             }
-            g_hash_table_replace(c->domain_priorities, g_strdup(name), GINT_TO_POINTER((gint)v));
-            continue;
-        }
-        if (strcmp(*k, "mode") != 0) {
+            dc->has_priority = TRUE;
+            dc->priority = (gint)v;
+        } else if (strcmp(*k, "mode") == 0) {
+            if (!check_mode(group, *k, s, error))
+                return FALSE;
+            g_free(dc->mode);
+            dc->mode = g_steal_pointer(&s);
+        } else {
             g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "[%s] unknown key '%s'", group, *k);
             return FALSE;
         }
-        if (!check_mode(group, *k, s, error))
-            return FALSE;
-        g_hash_table_replace(c->domain_modes, g_strdup(name), g_steal_pointer(&s));
     }
     return TRUE;
 }
 
-NsDaemonConfig *
-ns_daemon_config_load(const char *path, gboolean missing_ok, GError **error)
+/*
+ * Applies one file over @c.  FALSE with @missing set (and no error) when
+ * the file does not exist and that is allowed.
+ */
+static gboolean
+load_file(NsDaemonConfig *c, const char *path, gboolean missing_ok, gboolean *missing,
+          GError **error)
 {
-    g_autoptr(NsDaemonConfig) c = ns_daemon_config_new_default();
     g_autoptr(GKeyFile) kf = g_key_file_new();
     g_autoptr(GError) e = NULL;
 
+    *missing = FALSE;
     if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &e)) {
-        if (missing_ok && g_error_matches(e, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-            return g_steal_pointer(&c);
+        if (missing_ok && g_error_matches(e, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
+            *missing = TRUE;
+            return FALSE;
+        }
         g_set_error(error, NS_ERROR,
                     e->domain == G_FILE_ERROR ? NS_ERROR_IO : NS_ERROR_INVALID_INPUT, "%s: %s",
                     path, e->message);
-        return NULL;
+        return FALSE;
     }
     g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
 
@@ -315,13 +388,64 @@ ns_daemon_config_load(const char *path, gboolean missing_ok, GError **error)
             ok = load_domain(kf, *g, c, &e);
         else {
             g_set_error(&e, NS_ERROR, NS_ERROR_INVALID_INPUT,
-                        "unknown group [%s] (daemon, policy, domain NAME)", *g);
+                        "unknown group [%s] (daemon, policy, domain NAME, domain UUID)", *g);
             ok = FALSE;
         }
         if (!ok) {
             g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "%s: %s", path, e->message);
-            return NULL;
+            return FALSE;
         }
+    }
+    g_ptr_array_add(c->sources, g_strdup(path));
+    return TRUE;
+}
+
+static gint
+compare_names(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* @dir's *.conf files in byte order of their names; empty when @dir does not exist. */
+static GPtrArray *
+drop_in_files(const char *dir, GError **error)
+{
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GError) e = NULL;
+    g_autoptr(GDir) d = g_dir_open(dir, 0, &e);
+    const char *name;
+
+    if (d == NULL) {
+        if (g_error_matches(e, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+            return g_steal_pointer(&names);
+        g_set_error(error, NS_ERROR, NS_ERROR_IO, "%s: %s", dir, e->message);
+        return NULL;
+    }
+    while ((name = g_dir_read_name(d)) != NULL)
+        /* Hidden files are skipped: editors leave .#NAME.conf lock links. */
+        if (g_str_has_suffix(name, ".conf") && name[0] != '.')
+            g_ptr_array_add(names, g_build_filename(dir, name, NULL));
+    g_ptr_array_sort(names, compare_names);
+    return g_steal_pointer(&names);
+}
+
+NsDaemonConfig *
+ns_daemon_config_load(const char *path, gboolean missing_ok, GError **error)
+{
+    g_autoptr(NsDaemonConfig) c = ns_daemon_config_new_default();
+    g_autofree char *dir = g_strconcat(path, ".d", NULL);
+    g_autoptr(GPtrArray) drop_ins = NULL;
+    gboolean missing;
+
+    if (!load_file(c, path, missing_ok, &missing, error) && !missing)
+        return NULL;
+    drop_ins = drop_in_files(dir, error);
+    if (drop_ins == NULL)
+        return NULL;
+    for (guint i = 0; i < drop_ins->len; i++) {
+        /* Listed a moment ago: one removed since then is an error, not a default. */
+        if (!load_file(c, drop_ins->pdata[i], FALSE, &missing, error))
+            return NULL;
     }
     return g_steal_pointer(&c);
 }

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * numashiftd's settings: /etc/numashift/numashiftd.conf, a GKeyFile.
+ * numashiftd's settings: /etc/numashift/numashiftd.conf and its drop-ins in
+ * /etc/numashift/numashiftd.conf.d/, GKeyFiles.
  * Every key is optional; an unknown group or key, or a value out of range,
  * is an error naming it (a typo must not silently fall back to a default).
- * docs/numashiftd.8 lists them.
+ * docs/numashiftd.conf.5 lists them.
  */
 #pragma once
 
@@ -14,6 +15,15 @@
 G_BEGIN_DECLS
 
 #define NS_DAEMON_CONFIG_PATH "/etc/numashift/numashiftd.conf"
+
+/* One [domain ...] group's settings; what no file set keeps its "has" FALSE. */
+typedef struct {
+    char *mode;             /* policy mode; NULL: not set */
+    gboolean has_move_shared;
+    gboolean move_shared;   /* also move the pages other processes map (MPOL_MF_MOVE_ALL) */
+    gboolean has_priority;
+    gint priority;          /* among pending jobs of the same urgency, higher first */
+} NsDomainSettings;
 
 typedef struct {
     /* [daemon] */
@@ -43,14 +53,11 @@ typedef struct {
     /* [policy] */
     char *mode;              /* default policy mode for every domain ("follow") */
     NsPolicyOptions policy;
-    /* [domain NAME] mode=..., per domain, by name */
-    GHashTable *domain_modes; /* name -> mode string */
-    /* [domain NAME] move-shared=true: also move the pages other processes map
-     * (MPOL_MF_MOVE_ALL), by name */
-    GHashTable *domains_moving_shared; /* set of names */
-    /* [domain NAME] priority=N (-1000..1000, default 0): among pending jobs of
-     * the same urgency, a higher priority starts first; by name */
-    GHashTable *domain_priorities; /* name -> GINT_TO_POINTER(priority) */
+    /* [domain NAME] and [domain UUID]: per-domain settings, keyed by the
+     * name or the UUID (lower case), each field set only where a file set it */
+    GHashTable *domains; /* key -> NsDomainSettings */
+    /* the files read, in order (the main file, then its drop-ins) */
+    GPtrArray *sources;
 } NsDaemonConfig;
 
 #define NS_DAEMON_PRIORITY_MIN (-1000)
@@ -60,22 +67,48 @@ typedef struct {
 NsDaemonConfig *ns_daemon_config_new_default(void);
 
 /*
- * Read @path over the defaults.  A missing file is not an error when
- * @missing_ok; NS_ERROR_INVALID_INPUT for syntax, unknown keys, bad values.
+ * Read @path, then its drop-ins (@path + ".d/" *.conf, in byte order of
+ * their names, as systemd orders its own), each over what came before: a
+ * key a later file sets replaces the earlier value, keys it leaves alone
+ * stay.  A missing @path is not an error when @missing_ok (its drop-ins
+ * are still read); a missing drop-in directory never is.
+ * NS_ERROR_INVALID_INPUT for syntax, unknown keys, bad values, naming the
+ * file; NS_ERROR_IO for a file that cannot be read.
  * Context: any thread.
  */
 NsDaemonConfig *ns_daemon_config_load(const char *path, gboolean missing_ok, GError **error);
 
-/* The policy mode for domain @name (its [domain NAME] entry, else [policy] mode).  Context: any thread. */
-const char *ns_daemon_config_mode_for(const NsDaemonConfig *config, const char *name);
+/*
+ * The [domain KEY] entry for @key (a name, or a UUID in any case),
+ * created empty if there is none: for the loader and for tests.
+ * Context: any thread, not concurrently with readers of @config.
+ */
+NsDomainSettings *ns_daemon_config_domain_entry(NsDaemonConfig *config, const char *key);
 
-/* Whether domain @name's jobs move pages other processes map too ([domain NAME]
- * move-shared=true).  Context: any thread. */
-gboolean ns_daemon_config_moves_shared(const NsDaemonConfig *config, const char *name);
+/*
+ * The policy mode set for the domain named @name with UUID @uuid (either
+ * may be NULL): its [domain UUID] entry's, else its [domain NAME] entry's,
+ * else NULL.  A UUID outlives renames and a name can be reused by another
+ * domain, so the UUID's entry wins wherever both set a key.
+ * Context: any thread.
+ */
+const char *ns_daemon_config_domain_mode(const NsDaemonConfig *config, const char *name,
+                                         const char *uuid);
 
-/* Domain @name's priority ([domain NAME] priority=N; 0 without one, or for
- * a NULL @name).  Context: any thread. */
-gint ns_daemon_config_priority_for(const NsDaemonConfig *config, const char *name);
+/* ns_daemon_config_domain_mode(), else [policy] mode.  Context: any thread. */
+const char *ns_daemon_config_mode_for(const NsDaemonConfig *config, const char *name,
+                                      const char *uuid);
+
+/* Whether the domain's jobs move pages other processes map too
+ * (move-shared=true in its UUID's entry, else its name's; FALSE without).
+ * Context: any thread. */
+gboolean ns_daemon_config_moves_shared(const NsDaemonConfig *config, const char *name,
+                                       const char *uuid);
+
+/* The domain's priority (priority=N in its UUID's entry, else its name's;
+ * 0 without one).  Context: any thread. */
+gint ns_daemon_config_priority_for(const NsDaemonConfig *config, const char *name,
+                                   const char *uuid);
 
 /* NULL is accepted.  Context: any thread. */
 void ns_daemon_config_free(NsDaemonConfig *config);

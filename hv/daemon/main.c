@@ -56,6 +56,18 @@ load_config(const Reload *r, GError **error)
     return g_steal_pointer(&config);
 }
 
+/* The files a configuration came from, for the log and --check-config. */
+static char *
+config_sources(const NsDaemonConfig *config)
+{
+    g_autoptr(GString) s = g_string_new(NULL);
+
+    for (guint i = 0; i < config->sources->len; i++)
+        g_string_append_printf(s, "%s%s", i > 0 ? ", " : "", (char *)config->sources->pdata[i]);
+    return config->sources->len > 0 ? g_string_free(g_steal_pointer(&s), FALSE)
+                                    : g_strdup("no file: the built-in defaults");
+}
+
 static gboolean
 on_reload_signal(gpointer data)
 {
@@ -67,8 +79,12 @@ on_reload_signal(gpointer data)
     sd_notify(0, "RELOADING=1");
     if (config == NULL)
         g_warning("reload: %s; keeping the running configuration", error->message);
-    else
+    else {
+        g_autofree char *sources = config_sources(config);
+
+        g_message("reload: configuration from %s", sources);
         ns_daemon_reload(r->daemon, config);
+    }
     sd_notify(0, "READY=1");
     return G_SOURCE_CONTINUE;
 }
@@ -135,10 +151,13 @@ main(int argc, char **argv)
         fprintf(stderr, "numashiftd: %s\n", error->message);
         return 1;
     }
+    g_autofree char *sources = config_sources(config);
+
     if (check) {
-        printf("configuration ok\n");
+        printf("configuration ok (%s)\n", sources);
         return 0;
     }
+    g_message("configuration: %s", sources);
     /* The control socket is created 0600 from the start, not chmod-ed after a window. */
     umask(077);
     g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);

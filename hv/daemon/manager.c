@@ -209,10 +209,12 @@ emit(Tracked *t, NsControlEvent event, const char *what, const char *key, JsonNo
 static const char *
 mode_override(NsManager *d, const Tracked *t)
 {
-    if (t->runtime_mode != NULL)
-        return t->runtime_mode;
-    if (t->name != NULL && g_hash_table_contains(d->config->domain_modes, t->name))
-        return g_hash_table_lookup(d->config->domain_modes, t->name);
+    const char *mode = t->runtime_mode != NULL
+                           ? t->runtime_mode
+                           : ns_daemon_config_domain_mode(d->config, t->name, t->uuid);
+
+    if (mode != NULL)
+        return mode;
     /* A host-wide "off" wins over metadata; "follow" leaves the metadata its say. */
     return strcmp(d->config->mode, "follow") != 0 ? d->config->mode : NULL;
 }
@@ -427,8 +429,8 @@ goes_before(NsManager *d, const Tracked *a, const Tracked *b)
 
     if (ra != rb)
         return ra > rb;
-    return ns_daemon_config_priority_for(d->config, a->name) >
-           ns_daemon_config_priority_for(d->config, b->name);
+    return ns_daemon_config_priority_for(d->config, a->name, a->uuid) >
+           ns_daemon_config_priority_for(d->config, b->name, b->uuid);
 }
 
 /* Start pending jobs, most urgent first (goes_before()), while slots are free. */
@@ -541,7 +543,7 @@ enqueue_rebalance(NsManager *d, Tracked *t, const char *trigger, gboolean held)
     spec->cell = -1;
     spec->workers = d->config->workers;
     spec->worker_cpus = g_strdup(d->config->worker_cpus);
-    spec->move_shared = ns_daemon_config_moves_shared(d->config, t->name);
+    spec->move_shared = ns_daemon_config_moves_shared(d->config, t->name, t->uuid);
     spec->hot_sample_ms = d->config->hot_sample_ms;
     spec->policy = d->config->policy;
     spec->mode_override = g_strdup(mode_override(d, t));
@@ -577,7 +579,7 @@ job_held(Tracked *t)
 static Tracked *
 more_urgent_waiting(NsManager *d, const Tracked *t)
 {
-    gint mine = ns_daemon_config_priority_for(d->config, t->name);
+    gint mine = ns_daemon_config_priority_for(d->config, t->name, t->uuid);
     Tracked *best = NULL;
 
     for (GList *l = d->queue.head; l != NULL; l = l->next) {
@@ -585,7 +587,8 @@ more_urgent_waiting(NsManager *d, const Tracked *t)
         guint rank = u != t && u->pending != NULL ? trigger_rank(u->pending) : 0;
 
         if ((u->job == NULL || ns_job_is_done(u->job)) &&
-            (rank > 2 || (rank == 2 && ns_daemon_config_priority_for(d->config, u->name) > mine)) &&
+            (rank > 2 ||
+             (rank == 2 && ns_daemon_config_priority_for(d->config, u->name, u->uuid) > mine)) &&
             (best == NULL || goes_before(d, u, best)))
             best = u;
     }
@@ -975,7 +978,7 @@ ns_manager_migrate(NsManager *d, NsManagedDomain *t, NsJobSpec *spec)
     if (spec->worker_cpus == NULL)
         spec->worker_cpus = g_strdup(d->config->worker_cpus);
     if (!spec->move_shared)
-        spec->move_shared = ns_daemon_config_moves_shared(d->config, t->name);
+        spec->move_shared = ns_daemon_config_moves_shared(d->config, t->name, t->uuid);
     forgive(t, "an operator asked for a move");
     return enqueue(d, t, spec); /* the operator's word beats a pending rebalance */
 }
@@ -1044,12 +1047,12 @@ ns_manager_set_config(NsManager *d, const NsDaemonConfig *config)
     while (g_hash_table_iter_next(&it, NULL, &v)) {
         Tracked *t = v;
         g_autofree char *before = g_strdup(mode_override(d, t));
-        gboolean shared_before = ns_daemon_config_moves_shared(old, t->name);
+        gboolean shared_before = ns_daemon_config_moves_shared(old, t->name, t->uuid);
         const char *after;
 
         d->config = config;
         after = mode_override(d, t);
-        if (!shared_before && ns_daemon_config_moves_shared(config, t->name) &&
+        if (!shared_before && ns_daemon_config_moves_shared(config, t->name, t->uuid) &&
             g_strcmp0(after, "off") != 0) {
             forgive(t, "move-shared turned on");
             g_ptr_array_add(changed, t);

@@ -12,6 +12,7 @@ clients; the client limit; a non-root caller may read but not change
 anything (SO_PEERCRED); policy-set emits an event to subscribers; and
 after all of it the daemon answers and stops cleanly on SIGTERM, removing
 its socket.  A second daemon takes SIGHUP: a changed [domain] mode applies,
+a drop-in that appeared, with a [domain UUID] entry, wins over it,
 a broken file and a changed socket path leave the running configuration
 as it was, each with a warning.  A third (issue #15) has a socket group,
 a per-uid client limit and an idle timeout: the socket's directories it
@@ -444,6 +445,10 @@ def notified(notify, want):
     return seen
 
 
+# libvirt's test driver's one domain, "test".
+TEST_UUID = "6695eb01-f6a4-8304-79aa-97f2502e193f"
+
+
 def run_reload(d, sock, conf, log_path, notify):
     seen = notified(notify, "READY=1")
     check("sd_notify: READY=1 once the control socket listens",
@@ -471,6 +476,19 @@ def run_reload(d, sock, conf, log_path, notify):
           "RELOADING=1" in seen and seen.index("RELOADING=1") < seen.index("READY=1"), str(seen))
     check("sd_notify: a STATUS= line names the domains tracked",
           any(l.startswith("STATUS=tracking 1 domain, 0 jobs running") for l in seen), str(seen))
+
+    # Issue #15: a drop-in that appeared since, naming the domain by its
+    # UUID (upper case, as an operator may paste it), wins over the main
+    # file's [domain NAME]; the log names the files read.
+    drop_in = os.path.join(conf + ".d", "50-test.conf")
+    os.makedirs(conf + ".d")
+    with open(drop_in, "w") as f:
+        f.write("[domain %s]\nmode=off\n" % TEST_UUID.upper())
+    saw = reload_with(base + "[domain test]\nmode=follow\n", "reload: configuration from %s, %s" % (conf, drop_in))
+    r = c.call({"op": "policy-get", "domain": "test"})
+    check("SIGHUP reads a new drop-in; its [domain UUID] wins over the main file's [domain NAME]",
+          saw and r.get("ok") and r["result"]["mode"] == "off" and r["result"]["mode_source"] == "config", str(r))
+    os.unlink(drop_in)
 
     saw = reload_with("[daemon]\nbogus-key=1\n", "keeping the running configuration")
     r = c.call({"op": "policy-get", "domain": "test"})

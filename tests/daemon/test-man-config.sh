@@ -8,8 +8,8 @@
 # reads each .nf/.fi block that starts with a [group] line from
 # docs/*.[158], undoes groff's escapes, and runs numashiftd
 # --check-config on it; it fails if a block does not load, or if
-# numashiftd.8 has no such block (an example that moved or was renamed
-# must not pass unread).
+# numashiftd.conf.5 has no such block with [daemon] and [domain UUID]
+# groups (an example that moved or was renamed must not pass unread).
 #
 # Exit: 0 pass, 1 fail.
 set -euo pipefail
@@ -41,10 +41,12 @@ for page in "$docs"/*.[158]; do
 		what="${page##*/}, example ${block##*.}"
 		out=$("$daemon" --check-config --config "$block" 2>&1) ||
 			fail "$what does not load: $out"
-		[[ $out == "configuration ok" ]] || fail "$what: numashiftd says '$out'"
+		[[ $out == "configuration ok ($block)" ]] || fail "$what: numashiftd says '$out'"
 		say "$what loads ($(grep -c '=' "$block") keys)"
 	done
 done
-grep -q '^\[daemon\]' "$tmp"/numashiftd.8.* 2>/dev/null || fail "numashiftd.8 has no [daemon] example"
+grep -q '^\[daemon\]' "$tmp"/numashiftd.conf.5.* 2>/dev/null || fail "numashiftd.conf.5 has no [daemon] example"
+grep -q '^\[domain [0-9a-f-]\{36\}\]' "$tmp"/numashiftd.conf.5.* 2>/dev/null ||
+	fail "numashiftd.conf.5 has no [domain UUID] example"
 ((found > 0)) || fail "no configuration example in docs/*.[158]"
 say ok

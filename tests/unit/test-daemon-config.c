@@ -45,7 +45,7 @@ test_defaults(void)
     g_assert_cmpuint(c->client_idle_timeout_s, ==, 60);
     g_assert_cmpstr(c->mode, ==, "follow");
     g_assert_cmpuint(c->policy.reserve_mib, ==, NS_POLICY_RESERVE_MIB_DEFAULT);
-    g_assert_cmpstr(ns_daemon_config_mode_for(c, "any"), ==, "follow");
+    g_assert_cmpstr(ns_daemon_config_mode_for(c, "any", NULL), ==, "follow");
 }
 
 static void
@@ -122,17 +122,17 @@ test_full(void)
     g_assert_cmpuint(c->policy.reserve_mib, ==, 1024);
     g_assert_cmpuint(c->policy.min_remote_percent, ==, 25);
     g_assert_cmpuint(c->policy.min_remote_mib, ==, 64);
-    g_assert_cmpstr(ns_daemon_config_mode_for(c, "db1"), ==, "follow");
-    g_assert_cmpstr(ns_daemon_config_mode_for(c, "web"), ==, "off");
-    g_assert_true(ns_daemon_config_moves_shared(c, "dpdk1"));
-    g_assert_false(ns_daemon_config_moves_shared(c, "dpdk2"));
-    g_assert_false(ns_daemon_config_moves_shared(c, "db1"));
-    g_assert_false(ns_daemon_config_moves_shared(c, NULL));
-    g_assert_cmpstr(ns_daemon_config_mode_for(c, "dpdk1"), ==, "off");
-    g_assert_cmpint(ns_daemon_config_priority_for(c, "db2"), ==, -1000);
-    g_assert_cmpint(ns_daemon_config_priority_for(c, "db3"), ==, 1000);
-    g_assert_cmpint(ns_daemon_config_priority_for(c, "db1"), ==, 0);
-    g_assert_cmpint(ns_daemon_config_priority_for(c, NULL), ==, 0);
+    g_assert_cmpstr(ns_daemon_config_mode_for(c, "db1", NULL), ==, "follow");
+    g_assert_cmpstr(ns_daemon_config_mode_for(c, "web", NULL), ==, "off");
+    g_assert_true(ns_daemon_config_moves_shared(c, "dpdk1", NULL));
+    g_assert_false(ns_daemon_config_moves_shared(c, "dpdk2", NULL));
+    g_assert_false(ns_daemon_config_moves_shared(c, "db1", NULL));
+    g_assert_false(ns_daemon_config_moves_shared(c, NULL, NULL));
+    g_assert_cmpstr(ns_daemon_config_mode_for(c, "dpdk1", NULL), ==, "off");
+    g_assert_cmpint(ns_daemon_config_priority_for(c, "db2", NULL), ==, -1000);
+    g_assert_cmpint(ns_daemon_config_priority_for(c, "db3", NULL), ==, 1000);
+    g_assert_cmpint(ns_daemon_config_priority_for(c, "db1", NULL), ==, 0);
+    g_assert_cmpint(ns_daemon_config_priority_for(c, NULL, NULL), ==, 0);
 }
 
 static void
@@ -162,7 +162,7 @@ test_errors(void)
         { "[policy]\nmode=sometimes\n", "mode" },
         { "[policy]\nmin-remote-percent=101\n", "min-remote-percent" },
         { "[policy]\nreserve=5\n", "unknown key 'reserve'" },
-        { "[domain ]\nmode=off\n", "no domain name" },
+        { "[domain ]\nmode=off\n", "no domain name or UUID" },
         { "[domain web]\nrate=5\n", "unknown key 'rate'" },
         { "[domain web]\nmode=never\n", "mode" },
         { "[domain web]\nmove-shared=yes\n", "[domain web] move-shared: 'yes' is not true or false" },
@@ -229,6 +229,170 @@ test_log_escape(void)
     }
 }
 
+/* A directory for one test's files, removed with them at the end. */
+typedef struct {
+    char *dir;
+} TempDir;
+
+static void
+temp_dir_remove(TempDir *t)
+{
+    g_autoptr(GDir) d = NULL;
+    const char *name;
+    g_autofree char *sub = g_build_filename(t->dir, "numashiftd.conf.d", NULL);
+
+    d = g_dir_open(sub, 0, NULL);
+    while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
+        g_autofree char *p = g_build_filename(sub, name, NULL);
+
+        g_unlink(p);
+    }
+    g_rmdir(sub);
+    g_autofree char *main_file = g_build_filename(t->dir, "numashiftd.conf", NULL);
+
+    g_unlink(main_file);
+    g_rmdir(t->dir);
+    g_free(t->dir);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(TempDir, temp_dir_remove)
+
+/* Writes @text to @dir/@name (@name may hold "numashiftd.conf.d/"). */
+static void
+put(const TempDir *t, const char *name, const char *text)
+{
+    g_autofree char *path = g_build_filename(t->dir, name, NULL);
+    g_autofree char *parent = g_path_get_dirname(path);
+    g_autoptr(GError) error = NULL;
+
+    g_assert_cmpint(g_mkdir_with_parents(parent, 0755), ==, 0);
+    g_file_set_contents(path, text, -1, &error);
+    g_assert_no_error(error);
+}
+
+static NsDaemonConfig *
+load_dir(const TempDir *t, gboolean missing_ok, GError **error)
+{
+    g_autofree char *path = g_build_filename(t->dir, "numashiftd.conf", NULL);
+
+    return ns_daemon_config_load(path, missing_ok, error);
+}
+
+/*
+ * Issue #15: drop-ins, numashiftd.conf.d/NAME.conf, read after the main
+ * file in byte order of their names; a later file's key wins, keys it
+ * leaves alone stay (per domain too, key by key); hidden files and other
+ * suffixes are not read; the files read are listed in order.
+ */
+static void
+test_drop_ins(void)
+{
+    g_auto(TempDir) t = { g_dir_make_tmp("ns-conf-XXXXXX", NULL) };
+    g_autoptr(GError) error = NULL;
+
+    put(&t, "numashiftd.conf",
+        "[daemon]\nmax-jobs=2\ndebounce-ms=700\n[domain web]\nmode=off\npriority=3\n");
+    put(&t, "numashiftd.conf.d/20-late.conf", "[daemon]\nmax-jobs=4\n");
+    put(&t, "numashiftd.conf.d/10-early.conf",
+        "[daemon]\nmax-jobs=3\nworkers=2\n[domain web]\nmode=follow\n");
+    put(&t, "numashiftd.conf.d/9-after-20.conf", "[domain web]\nmove-shared=true\n");
+    put(&t, "numashiftd.conf.d/.#10-early.conf", "not a key file\n");
+    put(&t, "numashiftd.conf.d/30.conf.dpkg-old", "[daemon]\nmax-jobs=9\n");
+    put(&t, "numashiftd.conf.d/README", "not a key file\n");
+
+    g_autoptr(NsDaemonConfig) c = load_dir(&t, FALSE, &error);
+
+    g_assert_no_error(error);
+    g_assert_cmpuint(c->max_jobs, ==, 4);
+    g_assert_cmpuint(c->workers, ==, 2);
+    g_assert_cmpuint(c->debounce_ms, ==, 700);
+    g_assert_cmpstr(ns_daemon_config_mode_for(c, "web", NULL), ==, "follow");
+    g_assert_cmpint(ns_daemon_config_priority_for(c, "web", NULL), ==, 3);
+    g_assert_true(ns_daemon_config_moves_shared(c, "web", NULL));
+    g_assert_cmpuint(c->sources->len, ==, 4);
+    g_assert_true(g_str_has_suffix(c->sources->pdata[0], "/numashiftd.conf"));
+    g_assert_true(g_str_has_suffix(c->sources->pdata[1], "/10-early.conf"));
+    g_assert_true(g_str_has_suffix(c->sources->pdata[2], "/20-late.conf"));
+    g_assert_true(g_str_has_suffix(c->sources->pdata[3], "/9-after-20.conf"));
+
+    /* A drop-in turns a setting back off. */
+    put(&t, "numashiftd.conf.d/99-off.conf", "[domain web]\nmove-shared=false\n");
+    g_autoptr(NsDaemonConfig) off = load_dir(&t, FALSE, &error);
+
+    g_assert_no_error(error);
+    g_assert_false(ns_daemon_config_moves_shared(off, "web", NULL));
+
+    /* A bad drop-in fails the whole load and names itself. */
+    put(&t, "numashiftd.conf.d/50-typo.conf", "[daemon]\nmax-jobz=1\n");
+    g_autoptr(NsDaemonConfig) bad = load_dir(&t, FALSE, &error);
+
+    g_assert_null(bad);
+    g_assert_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT);
+    g_assert_nonnull(strstr(error->message, "50-typo.conf: [daemon] unknown key 'max-jobz'"));
+}
+
+/*
+ * Without the main file (the default path, missing_ok) the drop-ins are
+ * still read; with --config (not missing_ok) a missing file stays an error.
+ */
+static void
+test_drop_ins_without_main(void)
+{
+    g_auto(TempDir) t = { g_dir_make_tmp("ns-conf-XXXXXX", NULL) };
+    g_autoptr(GError) error = NULL;
+
+    put(&t, "numashiftd.conf.d/local.conf", "[daemon]\nmax-jobs=5\n");
+    g_autoptr(NsDaemonConfig) c = load_dir(&t, TRUE, &error);
+
+    g_assert_no_error(error);
+    g_assert_cmpuint(c->max_jobs, ==, 5);
+    g_assert_cmpuint(c->sources->len, ==, 1);
+    g_autoptr(NsDaemonConfig) strict = load_dir(&t, FALSE, &error);
+
+    g_assert_null(strict);
+    g_assert_error(error, NS_ERROR, NS_ERROR_IO);
+}
+
+/*
+ * Issue #15: [domain UUID] names a domain for good (names are reused and
+ * renamed); its keys win over the same keys in [domain NAME], key by
+ * key; the UUID matches in any case.  A UUID-shaped name is not looked up
+ * as a name.
+ */
+static void
+test_domain_uuid(void)
+{
+    const char *uuid = "6f1c2a3b-4d5e-4f60-8a9b-0c1d2e3f4a5b";
+    g_autoptr(GError) error = NULL;
+    g_autoptr(NsDaemonConfig) c = load_text("[domain web]\n"
+                                            "mode=off\n"
+                                            "priority=-3\n"
+                                            "move-shared=true\n"
+                                            "[domain 6F1C2A3B-4D5E-4F60-8A9B-0C1D2E3F4A5B]\n"
+                                            "priority=7\n",
+                                            &error);
+
+    g_assert_no_error(error);
+    /* By UUID, named web: priority from the UUID, the rest from the name. */
+    g_assert_cmpint(ns_daemon_config_priority_for(c, "web", uuid), ==, 7);
+    g_assert_cmpstr(ns_daemon_config_mode_for(c, "web", uuid), ==, "off");
+    g_assert_true(ns_daemon_config_moves_shared(c, "web", uuid));
+    /* Renamed: the UUID's entry still applies, the old name's no longer. */
+    g_assert_cmpint(ns_daemon_config_priority_for(c, "web-old", uuid), ==, 7);
+    g_assert_null(ns_daemon_config_domain_mode(c, "web-old", uuid));
+    g_assert_cmpstr(ns_daemon_config_mode_for(c, "web-old", uuid), ==, "follow");
+    /* Another domain named web: the name's entry, not the UUID's. */
+    g_assert_cmpint(ns_daemon_config_priority_for(c, "web", "00000000-0000-4000-8000-000000000000"),
+                    ==, -3);
+    /* The UUID given in upper case finds the entry too. */
+    g_assert_cmpint(ns_daemon_config_priority_for(c, NULL, "6F1C2A3B-4D5E-4F60-8A9B-0C1D2E3F4A5B"),
+                    ==, 7);
+    /* A domain whose name is that UUID text but whose UUID differs. */
+    g_assert_cmpint(ns_daemon_config_priority_for(c, uuid, "00000000-0000-4000-8000-000000000000"),
+                    ==, 0);
+    g_assert_cmpint(ns_daemon_config_priority_for(c, NULL, NULL), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -238,6 +402,9 @@ main(int argc, char **argv)
     g_test_add_func("/daemon/config/missing", test_missing);
     g_test_add_func("/daemon/config/full", test_full);
     g_test_add_func("/daemon/config/errors", test_errors);
+    g_test_add_func("/daemon/config/drop-ins", test_drop_ins);
+    g_test_add_func("/daemon/config/drop-ins-without-main", test_drop_ins_without_main);
+    g_test_add_func("/daemon/config/domain-uuid", test_domain_uuid);
     g_test_add_func("/daemon/pinning-key/regress-format-macro", test_pinning_key);
     return g_test_run();
 }

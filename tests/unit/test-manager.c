@@ -606,6 +606,26 @@ started_as(Fixture *f, guint i)
     return g_strdup_printf("%s %s", w[2], w[3]);
 }
 
+/* [domain KEY] priority=N, as a file would set it (KEY a name or a UUID). */
+static void
+set_priority(NsDaemonConfig *config, const char *key, gint priority)
+{
+    NsDomainSettings *dc = ns_daemon_config_domain_entry(config, key);
+
+    dc->has_priority = TRUE;
+    dc->priority = priority;
+}
+
+/* [domain KEY] move-shared=true. */
+static void
+set_move_shared(NsDaemonConfig *config, const char *key)
+{
+    NsDomainSettings *dc = ns_daemon_config_domain_entry(config, key);
+
+    dc->has_move_shared = TRUE;
+    dc->move_shared = TRUE;
+}
+
 /*
  * Issue #14: with every slot taken, pending jobs start most urgent first:
  * an operator's request, then a pinning change, then a domain's start,
@@ -623,8 +643,8 @@ test_queue_order(Fixture *f, gconstpointer data)
     const char *fresh = "55555555-0000-4000-8000-000000000005";
     const char *blocker = "66666666-0000-4000-8000-000000000006";
 
-    g_hash_table_replace(f->config->domain_priorities, g_strdup("hi"), GINT_TO_POINTER(5));
-    g_hash_table_replace(f->config->domain_priorities, g_strdup("lo"), GINT_TO_POINTER(-5));
+    set_priority(f->config, "hi", 5);
+    set_priority(f->config, "lo", -5);
     started_idle(f, lo, "lo");
     started_idle(f, hi, "hi");
     started_idle(f, pin, "pin");
@@ -674,8 +694,11 @@ test_pinning_round_priority(Fixture *f, gconstpointer data)
     const char *mid = "22222222-0000-4000-8000-000000000002";
     const char *hi = "33333333-0000-4000-8000-000000000003";
 
-    g_hash_table_replace(f->config->domain_priorities, g_strdup("hi"), GINT_TO_POINTER(5));
-    g_hash_table_replace(f->config->domain_priorities, g_strdup("lo"), GINT_TO_POINTER(-5));
+    /* "hi" by its UUID, which wins over its name's entry: [domain UUID]
+     * reaches the queue (were the name's read, "hi" would decide last). */
+    set_priority(f->config, hi, 5);
+    set_priority(f->config, "hi", -9);
+    set_priority(f->config, "lo", -5);
     started_idle(f, lo, "lo");
     started_idle(f, mid, "mid");
     started_idle(f, hi, "hi");
@@ -818,8 +841,8 @@ test_reload_move_shared(Fixture *f, gconstpointer data)
     run_for(50);
     g_assert_cmpuint(f->specs->len, ==, before);
 
-    g_hash_table_add(shared->domains_moving_shared, g_strdup("a"));
-    g_hash_table_add(shared_again->domains_moving_shared, g_strdup("a"));
+    set_move_shared(shared, "a");
+    set_move_shared(shared_again, "a");
     ns_manager_set_config(f->manager, shared);
     open_gate(f);
     wait_for(f, jobs_started, GUINT_TO_POINTER(before + 1), 10, "the job after move-shared was turned on");
