@@ -111,6 +111,16 @@
 #                      fourth's decision says it stays for node 1's reserve,
 #                      node 1's free memory (sampled) never falls under the
 #                      reserve; with max-jobs=1, then 2 (issue #14)
+#   systemd            (issue #15) the test host boots Debian's systemd as
+#                      PID 1 (numa-host --systemd); numashift installed by
+#                      meson install runs as the hardened numashiftd.service
+#                      (Type=notify: active once it listens; capabilities,
+#                      no_new_privs and seccomp as the unit says) beside
+#                      libvirtd.service, with QEMU as libvirt-qemu, as
+#                      Debian runs it; the hook under /etc/libvirt/hooks/
+#                      qemu.d/ reaches the daemon; a re-pin moves the
+#                      guest (numa_maps) under that confinement; systemctl
+#                      reload reads a new drop-in; the journal has the lines
 #   numashift-faults   a node outside a strict domain's nodeset (refused
 #                      before any move, exit 5), the kernel's EACCES when the
 #                      domain's cgroup cpuset.mems forbids the target behind
@@ -140,6 +150,7 @@ if [[ ${NUMA_HOST:-0} != 1 ]]; then
 	libvirt-vcpupin | numashift-migrate | numashift-faults | numashift-hot-first) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
 	daemon-cells | daemon-memnode | daemon-hugetlb | daemon-faults | daemon-drift | daemon-enomem | daemon-live-map) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
 	daemon-planner) args=(--nodes 2 --mem-per-node 1024 --timeout 600 --quiet) ;;
+	systemd) args=(--systemd --nodes 2 --mem-per-node 768 --timeout 400 --quiet) ;;
 	# Two pinning moves the pacer may slow to about 100 s each (the case).
 	daemon) args=(--nodes 2 --mem-per-node 768 --timeout 420 --quiet) ;;
 	soak) args=(--nodes 2 --mem-per-node 768 --timeout 7000 --quiet) ;;
@@ -175,7 +186,7 @@ if [[ ${NUMA_HOST:-0} != 1 ]]; then
 	# vCPU threads running, 'q' never answered), crashed it, or stopped the
 	# test host several times a day (2026-11-30); with one it passed.
 	case $case_name in
-	libvirt-vcpupin | numashift-* | daemon* | demo | soak) args+=(--env LV_GUEST_CPUS=1) ;;
+	libvirt-vcpupin | numashift-* | daemon* | demo | soak | systemd) args+=(--env LV_GUEST_CPUS=1) ;;
 	esac
 	# shellcheck source=../lib/test-host.sh
 	. "$here/../lib/test-host.sh"
@@ -1832,6 +1843,97 @@ numashift-4node)
 	((($(ns_status_percent nsguest 3 0)) >= 95)) || fail "numashift status does not keep cell 0 on node 3"
 	lv_guest_wait nsguest "^NSGUEST pass=$(($(grep -c '^NSGUEST pass=' "$LV_GUEST_LOG") + 2)) " 240
 	ns_guest_stop_clean nsguest 90
+	;;
+systemd)
+	[[ $(</proc/1/comm) == systemd ]] || fail "PID 1 is $(</proc/1/comm), not systemd (numa-host --systemd)"
+	# Installed as the README says, into the throw-away overlay root.  The
+	# build's prefix is /usr/local: the unit goes where systemd.pc says
+	# (/lib/systemd/system), the hook link under /usr/local/etc, so the
+	# hook is linked into libvirt's own directory here, as an operator with
+	# such an install would.  libvirtd reads its hooks when it starts.
+	bounded 120 "meson install" meson install -C "$NS_BUILD_ROOT" --no-rebuild >"$GUEST_DIR/install.log" 2>&1 ||
+		{ tail -n 20 "$GUEST_DIR/install.log" >&2; fail "meson install failed"; }
+	[[ -f /lib/systemd/system/numashiftd.service ]] || fail "the unit is not in /lib/systemd/system"
+	mkdir -p /etc/libvirt/hooks/qemu.d /etc/numashift/numashiftd.conf.d
+	ln -sf /usr/local/libexec/numashift-hook /etc/libvirt/hooks/qemu.d/numashift
+	# QEMU as Debian runs it: user libvirt-qemu, files chowned to it by
+	# libvirt's DAC driver; no AppArmor profiles in this test host.
+	cat >/etc/libvirt/qemu.conf <<'CONF'
+# written by tests/numa/test-numa.sh (case systemd) in the throw-away test host
+security_driver = "none"
+user = "libvirt-qemu"
+group = "libvirt-qemu"
+remember_owner = 0
+CONF
+	cat >/etc/numashift/numashiftd.conf <<'CONF'
+[daemon]
+debounce-ms=2000
+start-delay-ms=500
+drift-interval-s=0
+[policy]
+reserve-mib=64
+CONF
+	systemctl daemon-reload
+	bounded 120 "systemctl start libvirtd" systemctl start libvirtd.service || fail "libvirtd.service did not start"
+	# Type=notify: start returns once READY=1 came, after the socket listens.
+	bounded 60 "systemctl start numashiftd" systemctl start numashiftd.service ||
+		{ systemctl --no-pager status numashiftd >&2 || true; fail "numashiftd.service did not start"; }
+	_lv_started=1 # lv_stop destroys the domains at exit; systemd stops the daemons
+	on_exit lv_stop
+	on_exit "journalctl --no-pager -u numashiftd -o cat | sed 's/^/numashiftd: /' >&2"
+	[[ -S /run/numashift/control.sock ]] || fail "numashiftd.service is active but its socket is not there"
+	main_pid=$(systemctl show -P MainPID numashiftd)
+	say "numashiftd.service active, pid $main_pid"
+
+	# The confinement, read from the kernel: the bounding set the unit
+	# names and nothing more, no_new_privs, a seccomp filter.
+	want_caps=$(python3 -c 'print("%016x" % sum(1 << c for c in (1, 2, 0, 19, 21, 23)))') # DAC_OVERRIDE DAC_READ_SEARCH CHOWN SYS_PTRACE SYS_ADMIN SYS_NICE
+	got_caps=$(awk '/^CapBnd:/ { print $2 }' "/proc/$main_pid/status")
+	[[ $got_caps == "$want_caps" ]] || fail "numashiftd's bounding set is $got_caps, not $want_caps"
+	grep -q '^NoNewPrivs:[[:space:]]*1' "/proc/$main_pid/status" || fail "numashiftd runs without no_new_privs"
+	grep -q '^Seccomp:[[:space:]]*2' "/proc/$main_pid/status" || fail "numashiftd runs without a seccomp filter"
+	say "numashiftd confined: CapBnd $got_caps, NoNewPrivs 1, Seccomp 2"
+
+	node0_cpus=$(</sys/devices/system/node/node0/cpulist)
+	node1_cpus=$(</sys/devices/system/node/node1/cpulist)
+	lv_guest_define nsguest 128 0 1
+	virsh -q vcpupin nsguest 0 "$node0_cpus" --config >/dev/null
+	virsh -q start nsguest >/dev/null || fail "virsh start failed"
+	lv_guest_wait nsguest '^NSGUEST pass=1 ' 240
+	pid=$(lv_qemu_pid nsguest)
+	qemu_user=$(ps -o user= -p "$pid")
+	[[ $qemu_user == libvirt-qemu ]] || fail "QEMU runs as $qemu_user, not libvirt-qemu"
+	hva=$(guest_ram_hva "$pid" 128) || fail "guest RAM mapping not found"
+	ns_vma_on_node "$pid" "$hva" 0 95
+	journal_has() { journalctl --no-pager -u numashiftd -o cat | grep -q -- "$1"; }
+	wait_until 30 "the hook's start message in numashiftd's journal" journal_has 'hook: domain nsguest started begin'
+	wait_until 30 "systemd's status line to count the domain" \
+		eval '[[ $(systemctl show -P StatusText numashiftd) == "tracking 1 domain"* ]]'
+
+	# A re-pin, and the hardened daemon moves the guest (another user's
+	# process: ptrace access, its pagemap, move_pages).
+	say "re-pinning the vCPU to node 1 (CPU $node1_cpus)"
+	virsh -q vcpupin nsguest 0 "$node1_cpus" >/dev/null || fail "vcpupin failed"
+	wait_vma_on_node "$pid" "$hva" 1 90 180
+	wait_until 120 "the pinning job to end" job_is nsguest rebalance done
+	journal_has 'runs on node 1: .*(move; trigger pinning)' || fail "numashiftd's journal has no pinning decision to move to node 1"
+	numashift status nsguest >"$GUEST_DIR/status.txt" || fail "numashift status failed"
+	cat "$GUEST_DIR/status.txt" >&2
+
+	# systemctl reload: a new drop-in, by the domain's UUID, read and named.
+	uuid=$(virsh -q domuuid nsguest)
+	printf '[domain %s]\nmode=off\n' "$uuid" >/etc/numashift/numashiftd.conf.d/50-test.conf
+	bounded 30 "systemctl reload numashiftd" systemctl reload numashiftd || fail "systemctl reload failed"
+	wait_until 30 "numashiftd's journal to name the drop-in it reloaded" \
+		journal_has "reload: configuration from /etc/numashift/numashiftd.conf, /etc/numashift/numashiftd.conf.d/50-test.conf"
+	mode=$(numashift --json policy nsguest | python3 -c 'import json, sys; r = json.load(sys.stdin); print(r["mode"], r["mode_source"])')
+	[[ $mode == "off config" ]] || fail "after the reload the policy is '$mode', not 'off config'"
+	[[ $(systemctl show -P ActiveState numashiftd) == active ]] || fail "numashiftd is not active after the reload"
+
+	lv_guest_stop nsguest 90
+	[[ $(guest_verdict "$LV_GUEST_LOG") == clean ]] || fail "guest verdict $(guest_verdict "$LV_GUEST_LOG")"
+	bounded 60 "systemctl stop numashiftd" systemctl stop numashiftd || fail "systemctl stop failed"
+	[[ ! -e /run/numashift/control.sock ]] || fail "the stopped daemon left its socket"
 	;;
 numashift-faults)
 	lv_start

@@ -111,4 +111,19 @@ froze_check || rc=$?
 ((rc == 0)) || fail "a silent guest whose vCPU sleeps counted as frozen (exit $rc)"
 echo "<domain type='qemu'>" >"$froze_dir/g.xml"
 kill "$vcpu_pid"
+
+# 3. --systemd (issue #15): systemd is PID 1, the command runs as its
+# service once basic.target is up, and its exit status comes back, 0 and
+# not 0 alike.  The unit's SuccessAction= once sat in [Service], where
+# systemd ignores it: a command that passed left the host running until
+# the timeout (124).
+for want in 0 7; do
+	rc=0
+	timeout 120 "$src/vm-images/numa-host" --systemd --nodes 1 --mem-per-node 256 --quiet --timeout 100 \
+		-- bash -c '[[ $(</proc/1/comm) == systemd ]] || exit 99
+systemctl is-active --quiet numa-host-command.service || exit 98
+exit '"$want" || rc=$?
+	((rc == want)) || fail "numa-host --systemd: a command exiting $want came back as $rc"
+done
+echo "test-rig.sh: --systemd: systemd as PID 1, the command's status (0, 7) comes back" >&2
 echo "test-rig.sh: ok" >&2
