@@ -45,6 +45,10 @@ for page in "$docs"/*.[158]; do
 		say "$what loads ($(grep -c '=' "$block") keys)"
 	done
 done
+# The packages' commented sample configuration (tools/numashiftd.conf) loads too.
+sample=$here/../../tools/numashiftd.conf
+out=$("$daemon" --check-config --config "$sample" 2>&1) || fail "tools/numashiftd.conf does not load: $out"
+say "tools/numashiftd.conf loads"
 grep -q '^\[daemon\]' "$tmp"/numashiftd.conf.5.* 2>/dev/null || fail "numashiftd.conf.5 has no [daemon] example"
 grep -q '^\[domain [0-9a-f-]\{36\}\]' "$tmp"/numashiftd.conf.5.* 2>/dev/null ||
 	fail "numashiftd.conf.5 has no [domain UUID] example"
