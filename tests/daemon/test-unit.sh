@@ -10,6 +10,11 @@
 # allows at run time is checked where systemd runs the unit for real:
 # tests/numa/test-numa.sh, case systemd.
 #
+# Story: on a fresh Debian 12 root (minbase) verify failed with "Command
+# /bin/kill is not executable": the unit's ExecReload uses procps's kill,
+# which minbase lacks.  The package depends on procps and install-deps
+# installs it; should the dependency go, this fails on such a root again.
+#
 # Exit: 0 pass, 1 fail, 77 skip (no systemd-analyze).
 set -euo pipefail
 build=${NS_BUILD_ROOT:?}

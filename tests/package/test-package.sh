@@ -13,6 +13,9 @@
 # included.  The root is removed at the end, by its own path, whatever
 # happened.
 #
+# Story: its first fresh root failed at dpkg-checkbuilddeps, which wants
+# build-essential besides Build-Depends; install-deps installs it.
+#
 # Exit: 0 pass, 1 fail, 77 skip (not root, or no debootstrap).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd -P)
