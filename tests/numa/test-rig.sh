@@ -126,4 +126,21 @@ exit '"$want" || rc=$?
 	((rc == want)) || fail "numa-host --systemd: a command exiting $want came back as $rc"
 done
 echo "test-rig.sh: --systemd: systemd as PID 1, the command's status (0, 7) comes back" >&2
+
+# 4. numa-demo passes the demo's 125 (a rig failure under it) on, so the
+# case boots again; it turned it into a failure (exit 1) in a fresh root's
+# run (2026-12-02).  The case runs here as it would inside a test host,
+# with a demo that exits 125 and one that exits 3.
+for want in 125 3; do
+	fake=${TMPDIR:-/tmp}/test-rig.$$.demo
+	printf '#!/bin/sh\nexit %d\n' "$want" >"$fake"
+	chmod +x "$fake"
+	rc=0
+	NUMA_HOST=1 NS_DEMO=$fake NS_BUILD_ROOT=${NS_BUILD_ROOT:?} timeout 60 "$src/tests/numa/test-numa.sh" demo \
+		>/dev/null 2>&1 || rc=$?
+	rm -f "$fake"
+	expect=$( ((want == 125)) && echo 125 || echo 1)
+	((rc == expect)) || fail "numa-demo with a demo exiting $want exited $rc, not $expect"
+done
+echo "test-rig.sh: numa-demo: the demo's 125 comes back as 125, its 3 as a failure" >&2
 echo "test-rig.sh: ok" >&2
