@@ -81,8 +81,7 @@ static void
 domain_entries(const NsDaemonConfig *config, const char *name, const char *uuid,
                const NsDomainSettings *out[2])
 {
-    g_autofree char *k = uuid != NULL && g_uuid_string_is_valid(uuid) ? g_ascii_strdown(uuid, -1)
-                                                                       : NULL;
+    g_autofree char *k = uuid != NULL && g_uuid_string_is_valid(uuid) ? domain_key(uuid) : NULL;
 
     out[0] = k != NULL ? g_hash_table_lookup(config->domains, k) : NULL;
     /* A name shaped like a UUID would be looked up as one: libvirt allows it,
