@@ -372,8 +372,21 @@ xml_start(GMarkupParseContext *ctx, const char *element, const char **names,
         const char *uri = attr(names, values, xmlns);
 
         if (uri != NULL && strcmp(uri, NS_DOMAIN_METADATA_URI) == 0) {
+            const char *priority = attr(names, values, "priority");
+            gint64 p = 0;
+
             g_free(c->numashift_policy);
             c->numashift_policy = g_strdup(attr(names, values, "mode"));
+            c->has_numashift_priority = priority != NULL;
+            if (priority != NULL &&
+                !g_ascii_string_to_signed(priority, 10, NS_DOMAIN_PRIORITY_MIN,
+                                          NS_DOMAIN_PRIORITY_MAX, &p, NULL)) {
+                g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                            "<numashift:policy priority='%s'>: not a number from %d to %d",
+                            priority, NS_DOMAIN_PRIORITY_MIN, NS_DOMAIN_PRIORITY_MAX);
+                return;
+            }
+            c->numashift_priority = (gint)p;
         }
     }
 }

@@ -620,6 +620,30 @@ ns_placement_stats_unmovable_on(const NsPlacementStats *stats, guint node)
     return g_array_index(stats->unmovable_nodes, NsPlacementCount, node);
 }
 
+guint64
+ns_placement_stats_placed_bytes(const NsPlacementStats *stats)
+{
+    guint64 sum = 0;
+
+    for (guint n = 0; stats != NULL && stats->nodes != NULL && n < stats->nodes->len; n++)
+        sum += g_array_index(stats->nodes, NsPlacementCount, n).bytes;
+    return sum;
+}
+
+const NsPlacementStats *
+ns_placement_summary_cell(const NsPlacementSummary *summary, gint cell)
+{
+    if (cell < 0)
+        return &summary->all;
+    for (guint i = 0; i < summary->cells->len; i++) {
+        const NsPlacementStats *s = g_ptr_array_index(summary->cells, i);
+
+        if (s->cell == cell)
+            return s;
+    }
+    return NULL;
+}
+
 NsPlacementCount
 ns_placement_stats_node(const NsPlacementStats *stats, guint node)
 {

@@ -159,31 +159,6 @@ stats_unmovable_off(const NsPlacementStats *stats, guint home)
     return sum;
 }
 
-/* Bytes of @stats with a known node: what a move could act on. */
-static guint64
-stats_placed(const NsPlacementStats *stats)
-{
-    guint64 sum = 0;
-
-    for (guint n = 0; stats != NULL && n < stats->nodes->len; n++)
-        sum += g_array_index(stats->nodes, NsPlacementCount, n).bytes;
-    return sum;
-}
-
-static const NsPlacementStats *
-stats_of_cell(const NsPlacementSummary *placement, gint cell)
-{
-    if (cell < 0)
-        return &placement->all;
-    for (guint i = 0; i < placement->cells->len; i++) {
-        const NsPlacementStats *s = g_ptr_array_index(placement->cells, i);
-
-        if (s->cell == cell)
-            return s;
-    }
-    return NULL;
-}
-
 /* ------------------------------------------------------------------------
  * Bindings: which nodes a guest's memory may use
  */
@@ -797,8 +772,8 @@ static void
 decide_unit(Ctx *ctx, gint cell, const GArray *vcpus, const Binding *binding, NsPolicyDecision *d)
 {
     const NsTopology *topo = ctx->in->topology;
-    const NsPlacementStats *stats = stats_of_cell(ctx->in->placement, cell);
-    const guint64 placed = stats_placed(stats);
+    const NsPlacementStats *stats = ns_placement_summary_cell(ctx->in->placement, cell);
+    const guint64 placed = ns_placement_stats_placed_bytes(stats);
     const NsNode *node;
     g_autofree char *why = NULL;
     guint64 remote;

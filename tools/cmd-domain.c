@@ -344,6 +344,232 @@ on_status_signal(gpointer data)
     return G_SOURCE_CONTINUE; /* removed by ns_cmd_status() */
 }
 
+/*
+ * numashift status without a domain: every running domain, a line each
+ * (as virsh list and numastat side by side): its local share (numashiftd's,
+ * from each cell's home node), MiB per host node, memory that cannot move,
+ * its job.  A domain that cannot be looked at (it stopped meanwhile, a
+ * scan refused) is named on stderr and the others still shown; the exit
+ * code is then the first such failure's.
+ */
+typedef struct {
+    char *name;
+    pid_t pid;
+    char *source;
+    JsonNode *placement; /* a placement object; NULL: could not look */
+    JsonNode *daemon;    /* numashiftd's status answer; NULL: not running */
+} StatusRow;
+
+static void
+status_row_free(gpointer p)
+{
+    StatusRow *r = p;
+
+    g_free(r->name);
+    g_free(r->source);
+    if (r->placement != NULL)
+        json_node_unref(r->placement);
+    if (r->daemon != NULL)
+        json_node_unref(r->daemon);
+    g_free(r);
+}
+
+/* The share on the cells' home nodes the daemon worked out, or < 0. */
+static double
+row_local_ratio(const StatusRow *r)
+{
+    JsonObject *p = json_node_get_object(r->placement);
+    JsonNode *n = json_object_get_member(p, "local_ratio");
+
+    return n != NULL && JSON_NODE_HOLDS_VALUE(n) ? json_node_get_double(n) : -1.0;
+}
+
+static gint64
+row_unmovable_bytes(const StatusRow *r)
+{
+    JsonObject *guest = object_member(json_node_get_object(r->placement), "guest");
+    JsonNode *un = guest != NULL ? json_object_get_member(guest, "unmovable") : NULL;
+    JsonArray *causes = un != NULL && JSON_NODE_HOLDS_ARRAY(un) ? json_node_get_array(un) : NULL;
+    gint64 sum = 0;
+
+    for (guint i = 0; causes != NULL && i < json_array_get_length(causes); i++)
+        sum += int_member(json_array_get_object_element(causes, i), "bytes");
+    return sum;
+}
+
+/* "rebalance done (pinning)", "migrate moving 40%", or "-". */
+static char *
+row_job(const StatusRow *r)
+{
+    JsonObject *d = r->daemon != NULL && JSON_NODE_HOLDS_OBJECT(r->daemon)
+                        ? json_node_get_object(r->daemon)
+                        : NULL;
+    JsonObject *job = object_member(d, "job");
+    gint64 total = int_member(job, "total_pages");
+
+    if (job == NULL)
+        return g_strdup("-");
+    g_autofree char *pct = total > 0 && g_strcmp0(json_object_get_string_member_with_default(
+                                                      job, "state", ""),
+                                                  "moving") == 0
+                               ? g_strdup_printf(" %.0f%%", 100.0 * (double)int_member(job, "done_pages") /
+                                                                (double)total)
+                               : g_strdup("");
+
+    return g_strdup_printf("%s %s%s (%s)", json_object_get_string_member_with_default(job, "kind", "?"),
+                           json_object_get_string_member_with_default(job, "state", "?"), pct,
+                           json_object_get_string_member_with_default(job, "trigger", "?"));
+}
+
+static StatusRow *
+look_at(NsCli *cli, virConnectPtr conn, const char *uuid, int *code)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(NsDomain) dom = ns_domain_open(conn, uuid, &error);
+    StatusRow *r = NULL;
+    guint ranges = 0;
+
+    if (dom != NULL) {
+        r = g_new0(StatusRow, 1);
+        r->name = g_strdup(ns_domain_get_config(dom)->name);
+        r->pid = ns_domain_get_pid(dom);
+        r->daemon = ns_cli_daemon_domain_status(uuid);
+        r->placement = load_placement(dom, r->daemon, &r->source, &ranges, &error);
+    }
+    if (r != NULL && r->placement != NULL)
+        return r;
+    /* Gone since the listing, or not ours to look at: said, the rest shown. */
+    int failed = ns_cli_fail(cli, error);
+
+    if (*code == NS_EXIT_OK)
+        *code = failed;
+    if (r != NULL)
+        status_row_free(r);
+    return NULL;
+}
+
+static void
+print_status_rows(GPtrArray *rows)
+{
+    guint nodes = 0;
+
+    for (guint i = 0; i < rows->len; i++) {
+        const StatusRow *r = rows->pdata[i];
+
+        nodes = MAX(nodes, stats_node_count(object_member(json_node_get_object(r->placement), "guest")));
+    }
+    printf("%-20s %8s %6s", "DOMAIN", "PID", "LOCAL");
+    for (guint n = 0; n < nodes; n++) {
+        g_autofree char *h = g_strdup_printf("node %u MiB", n);
+
+        printf(" %12s", h);
+    }
+    printf(" %10s  %s\n", "UNMOVABLE", "JOB");
+    for (guint i = 0; i < rows->len; i++) {
+        const StatusRow *r = rows->pdata[i];
+        JsonObject *guest = object_member(json_node_get_object(r->placement), "guest");
+        JsonObject *by_node = object_member(guest, "nodes");
+        double local = row_local_ratio(r);
+        g_autofree char *local_text = local >= 0 ? g_strdup_printf("%.1f%%", 100.0 * local) : g_strdup("-");
+        g_autofree char *job = row_job(r);
+
+        printf("%-20s %8d %6s", r->name, (int)r->pid, local_text);
+        for (guint n = 0; n < nodes; n++) {
+            g_autofree char *key = g_strdup_printf("%u", n);
+
+            printf(" %12.1f", mib(int_member(object_member(by_node, key), "bytes")));
+        }
+        printf(" %10.1f  %s\n", mib(row_unmovable_bytes(r)), job);
+    }
+    printf("LOCAL: memory on the node where each cell's vCPUs run, as numashiftd's policy\n"
+           "sees it (-: numashiftd not running, no decision yet, or the vCPUs favour no node).\n");
+}
+
+static void
+print_status_rows_json(GPtrArray *rows)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    json_builder_begin_array(b);
+    for (guint i = 0; i < rows->len; i++) {
+        const StatusRow *r = rows->pdata[i];
+        JsonObject *p = json_node_get_object(r->placement);
+        double local = row_local_ratio(r);
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "domain");
+        json_builder_add_string_value(b, r->name);
+        json_builder_set_member_name(b, "pid");
+        json_builder_add_int_value(b, r->pid);
+        json_builder_set_member_name(b, "source");
+        json_builder_add_string_value(b, r->source);
+        json_builder_set_member_name(b, "local_ratio");
+        if (local >= 0)
+            json_builder_add_double_value(b, local);
+        else
+            json_builder_add_null_value(b);
+        json_builder_set_member_name(b, "guest");
+        json_builder_add_value(b, json_node_copy(json_object_get_member(p, "guest")));
+        json_builder_set_member_name(b, "cells");
+        json_builder_add_value(b, json_node_copy(json_object_get_member(p, "cells")));
+        json_builder_set_member_name(b, "daemon");
+        if (r->daemon != NULL)
+            json_builder_add_value(b, json_node_copy(r->daemon));
+        else
+            json_builder_add_null_value(b);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    ns_cli_print_json(b);
+}
+
+static int
+status_all(NsCli *cli)
+{
+    g_autoptr(GError) error = NULL;
+    int code = NS_EXIT_OK;
+
+    if (!ns_cli_require_root(cli, "status"))
+        return NS_EXIT_PERMISSION;
+    virConnectPtr conn = ns_cli_connect(cli, &error);
+    virDomainPtr *doms = NULL;
+    int n = conn != NULL ? virConnectListAllDomains(conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE) : -1;
+
+    if (conn == NULL)
+        return ns_cli_fail(cli, error);
+    if (n < 0) {
+        g_set_error(&error, NS_ERROR, NS_ERROR_IO, "cannot list the running domains: %s",
+                    virGetLastErrorMessage());
+        return ns_cli_fail(cli, error);
+    }
+    g_autoptr(GPtrArray) uuids = g_ptr_array_new_with_free_func(g_free);
+
+    for (int i = 0; i < n; i++) {
+        char uuid[VIR_UUID_STRING_BUFLEN];
+
+        if (virDomainGetUUIDString(doms[i], uuid) == 0)
+            g_ptr_array_add(uuids, g_strdup(uuid));
+        virDomainFree(doms[i]);
+    }
+    free(doms);
+    g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func(status_row_free);
+
+    for (guint i = 0; i < uuids->len; i++) {
+        StatusRow *r = look_at(cli, conn, uuids->pdata[i], &code);
+
+        if (r != NULL)
+            g_ptr_array_add(rows, r);
+    }
+    if (cli->json)
+        print_status_rows_json(rows);
+    else if (rows->len == 0 && code == NS_EXIT_OK)
+        printf("no running domain\n");
+    else if (rows->len > 0)
+        print_status_rows(rows);
+    fflush(stdout);
+    return code;
+}
+
 int
 ns_cmd_status(NsCli *cli, int argc, char **argv)
 {
@@ -358,11 +584,13 @@ ns_cmd_status(NsCli *cli, int argc, char **argv)
         G_OPTION_ENTRY_NULL,
     };
 
-    if (!ns_cli_parse(cli, "status", "DOMAIN",
+    if (!ns_cli_parse(cli, "status", "[DOMAIN]",
                       "Show where DOMAIN's memory is: MiB per host node for the whole guest and\n"
                       "per vNUMA cell (like numastat -p), pages never touched, in flight, failed,\n"
                       "and memory that cannot move.  With numashiftd running this is its live\n"
-                      "map (no scan); otherwise a scan of our own.",
+                      "map (no scan); otherwise a scan of our own.  Without DOMAIN: every\n"
+                      "running domain, a line each (its local share, MiB per node, unmovable\n"
+                      "memory, its job).",
                       entries, &argc, &argv))
         return NS_EXIT_USAGE;
     if (isnan(interval))
@@ -372,6 +600,11 @@ ns_cmd_status(NsCli *cli, int argc, char **argv)
                             interval);
     else if (!watch)
         return ns_cli_usage(cli, "status", "--interval needs --watch");
+    if (argc < 2) {
+        if (watch)
+            return ns_cli_usage(cli, "status", "--watch needs a DOMAIN");
+        return status_all(cli);
+    }
     g_autoptr(NsDomain) dom = open_domain(cli, "status", argc, argv, &code);
     if (dom == NULL)
         return code;

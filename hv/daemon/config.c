@@ -48,6 +48,7 @@ ns_daemon_config_free(NsDaemonConfig *config)
     g_free(config->uri);
     g_free(config->socket_path);
     g_free(config->socket_group);
+    g_free(config->metrics_dir);
     g_free(config->worker_cpus);
     g_free(config->mode);
     g_hash_table_unref(config->domains);
@@ -123,7 +124,8 @@ ns_daemon_config_moves_shared(const NsDaemonConfig *config, const char *name, co
 }
 
 gint
-ns_daemon_config_priority_for(const NsDaemonConfig *config, const char *name, const char *uuid)
+ns_daemon_config_priority_or(const NsDaemonConfig *config, const char *name, const char *uuid,
+                             gint fallback)
 {
     const NsDomainSettings *e[2];
 
@@ -131,7 +133,13 @@ ns_daemon_config_priority_for(const NsDaemonConfig *config, const char *name, co
     for (guint i = 0; i < 2; i++)
         if (e[i] != NULL && e[i]->has_priority)
             return e[i]->priority;
-    return 0;
+    return fallback;
+}
+
+gint
+ns_daemon_config_priority_for(const NsDaemonConfig *config, const char *name, const char *uuid)
+{
+    return ns_daemon_config_priority_or(config, name, uuid, 0);
 }
 
 /* One key's value as an unsigned number in [min, max]. */
@@ -202,6 +210,17 @@ load_daemon(GKeyFile *kf, NsDaemonConfig *c, GError **error)
             }
             g_free(*into);
             *into = g_steal_pointer(&s);
+        } else if (strcmp(*k, "metrics-dir") == 0) {
+            g_autofree char *s = g_strstrip(g_key_file_get_value(kf, g, *k, NULL));
+
+            /* Empty: no metrics (a drop-in can turn them off again). */
+            if (*s != '\0' && !g_path_is_absolute(s)) {
+                g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT,
+                            "[%s] %s: '%s' is not an absolute path", g, *k, s);
+                return FALSE;
+            }
+            g_free(c->metrics_dir);
+            c->metrics_dir = *s != '\0' ? g_steal_pointer(&s) : NULL;
         } else if (strcmp(*k, "rate-limit-mib-s") == 0) {
             if (!get_rate(kf, g, *k, &c->rate_limit_mib_s, error))
                 return FALSE;

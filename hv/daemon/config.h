@@ -10,6 +10,7 @@
 
 #include <glib.h>
 
+#include "numashift/domain-config.h"
 #include "numashift/policy.h"
 
 G_BEGIN_DECLS
@@ -50,6 +51,8 @@ typedef struct {
     guint max_clients_per_uid; /* of them, per non-root uid (root: the hook, the operator) */
     guint client_idle_timeout_s; /* a client with no request in flight and no subscription
                                     is closed after this long without a line; 0: never */
+    char *metrics_dir;       /* node_exporter's textfile directory: numashift.prom is
+                                written there (metrics.h); NULL: no metrics */
     /* [policy] */
     char *mode;              /* default policy mode for every domain ("follow") */
     NsPolicyOptions policy;
@@ -60,8 +63,8 @@ typedef struct {
     GPtrArray *sources;
 } NsDaemonConfig;
 
-#define NS_DAEMON_PRIORITY_MIN (-1000)
-#define NS_DAEMON_PRIORITY_MAX 1000
+#define NS_DAEMON_PRIORITY_MIN NS_DOMAIN_PRIORITY_MIN
+#define NS_DAEMON_PRIORITY_MAX NS_DOMAIN_PRIORITY_MAX
 
 /* The built-in defaults.  Context: any thread. */
 NsDaemonConfig *ns_daemon_config_new_default(void);
@@ -109,6 +112,12 @@ gboolean ns_daemon_config_moves_shared(const NsDaemonConfig *config, const char 
  * 0 without one).  Context: any thread. */
 gint ns_daemon_config_priority_for(const NsDaemonConfig *config, const char *name,
                                    const char *uuid);
+
+/* The same with @fallback where no entry sets one (the domain's libvirt
+ * metadata priority, numashiftd's manager passes): a host's configuration
+ * beats what travels with the domain.  Context: any thread. */
+gint ns_daemon_config_priority_or(const NsDaemonConfig *config, const char *name,
+                                  const char *uuid, gint fallback);
 
 /* NULL is accepted.  Context: any thread. */
 void ns_daemon_config_free(NsDaemonConfig *config);

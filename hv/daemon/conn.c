@@ -14,6 +14,7 @@
  * ns_conn_free() is dropped, never delivered to a freed owner.
  */
 #include "conn.h"
+#include "numashift/domain-config.h"
 #include "numashift/mainloop.h"
 
 #include <gio/gio.h>
@@ -29,6 +30,8 @@ struct _NsConn {
     GMainContext *context;
     virConnectPtr conn;
     int lifecycle_id, tunable_id;
+    int metadata_id;        /* -1: none (numashift's metadata changes go unseen) */
+    int migration_id;       /* -1: none (outgoing migrations seen at switchover only) */
     int layout_ids[3];      /* device added, device removed, reboot; -1: none */
     gboolean layout_watched; /* all of layout_ids took on this connection */
     gboolean connecting;
@@ -74,7 +77,7 @@ register_event_impl(gpointer data)
 
 /* ------------------------------------------------- events, marshalled */
 
-typedef enum { EV_LIFECYCLE, EV_PINNING, EV_LAYOUT, EV_CLOSED } EventKind;
+typedef enum { EV_LIFECYCLE, EV_PINNING, EV_LAYOUT, EV_METADATA, EV_MIGRATION, EV_CLOSED } EventKind;
 
 typedef struct {
     NsConn *conn;
@@ -120,6 +123,14 @@ deliver_event(gpointer p)
     case EV_LAYOUT:
         if (c->cb.on_layout != NULL)
             c->cb.on_layout(e->uuid, e->name, e->reason, c->cb.data);
+        break;
+    case EV_METADATA:
+        if (c->cb.on_metadata != NULL)
+            c->cb.on_metadata(e->uuid, e->name, c->cb.data);
+        break;
+    case EV_MIGRATION:
+        if (c->cb.on_migration != NULL)
+            c->cb.on_migration(e->uuid, e->name, e->event, c->cb.data);
         break;
     case EV_CLOSED:
         handle_down(c, e->reason);
@@ -229,6 +240,27 @@ on_reboot(virConnectPtr vc, virDomainPtr dom, void *opaque)
 {
     (void)vc;
     post_layout(dom, g_strdup("guest reset"), opaque);
+}
+
+/* Metadata of ours only: other tools' elements and <title>/<description>
+ * changes are not our business. */
+static void
+on_metadata_event(virConnectPtr vc, virDomainPtr dom, int type, const char *nsuri, void *opaque)
+{
+    (void)vc;
+    if (type != VIR_DOMAIN_METADATA_ELEMENT || g_strcmp0(nsuri, NS_DOMAIN_METADATA_URI) != 0)
+        return;
+    post(opaque, event_for(dom, EV_METADATA));
+}
+
+static void
+on_migration_iteration(virConnectPtr vc, virDomainPtr dom, int iteration, void *opaque)
+{
+    Event *e = event_for(dom, EV_MIGRATION);
+
+    (void)vc;
+    e->event = iteration;
+    post(opaque, e);
 }
 
 /* The events after which a guest's memory map may differ; without them a
@@ -357,6 +389,22 @@ opened(GObject *source, GAsyncResult *res, gpointer data)
     if (c->tunable_id < 0)
         conn_unref(c);
     register_layout(c, vc);
+    c->metadata_id = virConnectDomainEventRegisterAny(
+        vc, NULL, VIR_DOMAIN_EVENT_ID_METADATA_CHANGE, VIR_DOMAIN_EVENT_CALLBACK(on_metadata_event),
+        conn_ref(c), conn_unref);
+    if (c->metadata_id < 0) {
+        conn_unref(c);
+        g_warning("libvirt: no metadata change events (%s): a policy written into a domain's "
+                  "metadata applies from its next job", virGetLastErrorMessage());
+    }
+    c->migration_id = virConnectDomainEventRegisterAny(
+        vc, NULL, VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION,
+        VIR_DOMAIN_EVENT_CALLBACK(on_migration_iteration), conn_ref(c), conn_unref);
+    if (c->migration_id < 0) {
+        conn_unref(c);
+        g_warning("libvirt: no migration iteration events (%s): an outgoing live migration is "
+                  "seen at its switchover only", virGetLastErrorMessage());
+    }
     /* No reference for the close callback: a driver without one (test:///)
      * stores nothing and would never free it; release() unregisters it
      * before the last reference goes. */
@@ -403,6 +451,11 @@ release(NsConn *c)
         virConnectDomainEventDeregisterAny(vc, c->lifecycle_id);
     if (c->tunable_id >= 0)
         virConnectDomainEventDeregisterAny(vc, c->tunable_id);
+    if (c->metadata_id >= 0)
+        virConnectDomainEventDeregisterAny(vc, c->metadata_id);
+    if (c->migration_id >= 0)
+        virConnectDomainEventDeregisterAny(vc, c->migration_id);
+    c->metadata_id = c->migration_id = -1;
     for (guint i = 0; i < G_N_ELEMENTS(c->layout_ids); i++) {
         if (c->layout_ids[i] >= 0)
             virConnectDomainEventDeregisterAny(vc, c->layout_ids[i]);
@@ -443,7 +496,7 @@ ns_conn_new(const char *uri, guint backoff_min_ms, guint backoff_max_ms,
     c->backoff_ms = c->backoff_min_ms;
     c->cb = *callbacks;
     c->context = g_main_context_ref_thread_default();
-    c->lifecycle_id = c->tunable_id = -1;
+    c->lifecycle_id = c->tunable_id = c->metadata_id = c->migration_id = -1;
     for (guint i = 0; i < G_N_ELEMENTS(c->layout_ids); i++)
         c->layout_ids[i] = -1;
     try_connect(c);

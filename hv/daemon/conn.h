@@ -3,7 +3,7 @@
  * numashiftd's one libvirt connection: opened in a worker thread (the first
  * call after libvirtd starts can take seconds), watched with keepalives and
  * a close callback, reopened with exponential backoff, and its lifecycle,
- * tunable and layout (device, reboot) event callbacks registered again
+ * tunable, layout (device, reboot), metadata and migration event callbacks registered again
  * after every reconnect.  Every
  * callback to the owner runs in the GLib main context that created it.
  */
@@ -29,6 +29,12 @@ typedef struct {
     /* The guest's memory layout may have changed (a device plugged or
      * unplugged, a guest reset); @what says which, for the log. */
     void (*on_layout)(const char *uuid, const char *name, const char *what, gpointer data);
+    /* numashift's element of the domain's metadata changed
+     * (VIR_DOMAIN_EVENT_ID_METADATA_CHANGE in NS_DOMAIN_METADATA_URI). */
+    void (*on_metadata)(const char *uuid, const char *name, gpointer data);
+    /* An outgoing live migration made a pass over the guest's memory
+     * (VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION; the first comes as it starts). */
+    void (*on_migration)(const char *uuid, const char *name, int iteration, gpointer data);
     gpointer data;
 } NsConnCallbacks;
 

@@ -12,6 +12,7 @@
 
 #include "conn.h"
 #include "manager.h"
+#include "metrics.h"
 #include "requests.h"
 #include "server.h"
 
@@ -24,6 +25,10 @@ struct _NsDaemon {
     guint drift_source;
     GCancellable *listing; /* the domain listing after a (re)connect, in a thread */
     char *notified_status; /* the STATUS= systemd has */
+    NsMetrics *metrics;    /* counted always, written where [daemon] metrics-dir says */
+    NsTopology *topology;  /* the nodes, for the metrics' free memory; NULL: unread */
+    guint metrics_source;  /* a write of the metrics file is due (idle) */
+    gboolean metrics_failing; /* the last write failed: said once, not per job */
 };
 
 /* ------------------------------------------------- the manager's host */
@@ -74,14 +79,85 @@ notify_status(NsDaemon *d)
     d->notified_status = g_steal_pointer(&status);
 }
 
+/* The metrics file now: the counters and every tracked domain's placement
+ * (its live map's running counts: no walk, no kernel call). */
+static void
+write_metrics(NsDaemon *d)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) domains = ns_manager_list(d->manager);
+    g_autoptr(GPtrArray) summaries =
+        g_ptr_array_new_with_free_func((GDestroyNotify)ns_placement_summary_free);
+    g_autofree NsMetricsDomain *shown = g_new0(NsMetricsDomain, domains->len + 1);
+
+    for (guint i = 0; i < domains->len; i++) {
+        NsManagedDomain *t = domains->pdata[i];
+        g_autoptr(NsLiveMap) live = ns_manager_ref_live_map(t);
+        NsPlacementSummary *s = live != NULL ? ns_live_map_summarize(live) : NULL;
+
+        if (s != NULL)
+            g_ptr_array_add(summaries, s);
+        shown[i] = (NsMetricsDomain){ ns_manager_domain_name(t), ns_manager_domain_uuid(t), s,
+                                      ns_manager_get_decisions(t) };
+    }
+    ns_metrics_prune(d->metrics, shown, domains->len);
+    if (d->topology == NULL)
+        d->topology = ns_topology_load(NULL, &error);
+    else if (!ns_topology_refresh_memory(d->topology, &error))
+        g_clear_pointer(&d->topology, ns_topology_free);
+    if (error != NULL)
+        g_debug("metrics without the nodes' free memory: %s", error->message);
+    g_clear_error(&error);
+
+    g_autofree char *text = ns_metrics_render(d->metrics, shown, domains->len, d->topology);
+
+    if (!ns_metrics_write(d->config->metrics_dir, text, &error)) {
+        if (!d->metrics_failing)
+            g_warning("%s (said once until a write succeeds)", error->message);
+        d->metrics_failing = TRUE;
+    } else if (d->metrics_failing) {
+        g_message("metrics written to %s again", d->config->metrics_dir);
+        d->metrics_failing = FALSE;
+    }
+}
+
+static gboolean
+metrics_due(gpointer data)
+{
+    NsDaemon *d = data;
+
+    d->metrics_source = 0;
+    if (d->config->metrics_dir != NULL)
+        write_metrics(d);
+    return G_SOURCE_REMOVE;
+}
+
+/* One write for a burst of events, once the main loop is idle: by then a
+ * stopped domain has left the manager's table. */
+static void
+schedule_metrics(NsDaemon *d)
+{
+    if (d->metrics_source == 0 && d->config->metrics_dir != NULL)
+        d->metrics_source = g_idle_add(metrics_due, d);
+}
+
 static void
 broadcast(gpointer data, NsControlEvent event, JsonNode *body)
 {
-    ns_server_broadcast(((NsDaemon *)data)->server, event, body);
+    NsDaemon *d = data;
+    JsonObject *o = JSON_NODE_HOLDS_OBJECT(body) ? json_node_get_object(body) : NULL;
+
+    ns_server_broadcast(d->server, event, body);
     /* Every job start and end and every domain tracked or dropped is an
      * event; progress (4 a second per job) changes neither count. */
-    if (event != NS_CONTROL_EVENT_PROGRESS)
-        notify_status(data);
+    if (event == NS_CONTROL_EVENT_PROGRESS)
+        return;
+    notify_status(d);
+    if (event == NS_CONTROL_EVENT_JOB && o != NULL &&
+        g_strcmp0(json_object_get_string_member_with_default(o, "event", NULL), "job-done") == 0 &&
+        json_object_has_member(o, "job") && JSON_NODE_HOLDS_OBJECT(json_object_get_member(o, "job")))
+        ns_metrics_count_job(d->metrics, json_object_get_object_member(o, "job"));
+    schedule_metrics(d);
 }
 
 static gboolean
@@ -97,13 +173,29 @@ on_lifecycle(const char *uuid, const char *name, int event, int detail, gpointer
 {
     NsDaemon *d = data;
 
-    (void)detail;
     switch (event) {
     case VIR_DOMAIN_EVENT_STARTED:
-        ns_manager_domain_started(d->manager, uuid, name, "lifecycle event");
+        /* The target of a live migration: its memory is still arriving. */
+        if (detail == VIR_DOMAIN_EVENT_STARTED_MIGRATED)
+            ns_manager_domain_arriving(d->manager, uuid, name);
+        else
+            ns_manager_domain_started(d->manager, uuid, name, "lifecycle event");
+        break;
+    case VIR_DOMAIN_EVENT_SUSPENDED:
+        /* Paused for a migration's switchover (or its post-copy phase). */
+        if (detail == VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED || detail == VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY)
+            ns_manager_domain_leaving(d->manager, uuid, "switchover");
+        break;
+    case VIR_DOMAIN_EVENT_RESUMED:
+        ns_manager_domain_resumed(d->manager, uuid, name,
+                                  detail == VIR_DOMAIN_EVENT_RESUMED_MIGRATED   ? "migration done"
+                                  : detail == VIR_DOMAIN_EVENT_RESUMED_POSTCOPY ? "post-copy migration"
+                                                                                : "resumed");
         break;
     case VIR_DOMAIN_EVENT_STOPPED:
-        ns_manager_domain_stopped(d->manager, uuid, "lifecycle event");
+        ns_manager_domain_stopped(d->manager, uuid,
+                                  detail == VIR_DOMAIN_EVENT_STOPPED_MIGRATED ? "migrated away"
+                                                                              : "lifecycle event");
         break;
     default:
         break;
@@ -115,6 +207,21 @@ on_layout(const char *uuid, const char *name, const char *what, gpointer data)
 {
     (void)name;
     ns_manager_layout_changed(((NsDaemon *)data)->manager, uuid, what);
+}
+
+static void
+on_migration(const char *uuid, const char *name, int iteration, gpointer data)
+{
+    g_autofree char *what = g_strdup_printf("migration pass %d", iteration);
+
+    (void)name;
+    ns_manager_domain_leaving(((NsDaemon *)data)->manager, uuid, what);
+}
+
+static void
+on_metadata(const char *uuid, const char *name, gpointer data)
+{
+    ns_manager_metadata_changed(((NsDaemon *)data)->manager, uuid, name);
 }
 
 static void
@@ -251,7 +358,8 @@ NsDaemon *
 ns_daemon_new(NsDaemonConfig *config, GError **error)
 {
     g_autoptr(NsDaemon) d = g_new0(NsDaemon, 1);
-    const NsConnCallbacks cb = { on_up, on_down, on_lifecycle, on_pinning, on_layout, NULL };
+    const NsConnCallbacks cb = { on_up,     on_down,     on_lifecycle, on_pinning,
+                                 on_layout, on_metadata, on_migration, NULL };
     NsConnCallbacks with_data = cb;
     const NsManagerHost host = { start_job, watches_layout, broadcast, NULL };
     NsManagerHost with_daemon = host;
@@ -259,6 +367,7 @@ ns_daemon_new(NsDaemonConfig *config, GError **error)
     const NsServerLimits limits = server_limits(config);
 
     d->config = config;
+    d->metrics = ns_metrics_new();
     with_daemon.data = d;
     d->manager = ns_manager_new(config, &with_daemon);
     d->requests = (NsRequestContext){ d->manager, connected, d };
@@ -272,6 +381,9 @@ ns_daemon_new(NsDaemonConfig *config, GError **error)
     if (config->drift_interval_s > 0)
         d->drift_source = g_timeout_add(drift_tick_ms(config), drift_tick, d);
     g_message("numashiftd listening on %s", config->socket_path);
+    if (config->metrics_dir != NULL)
+        g_message("metrics for node_exporter in %s/%s", config->metrics_dir, NS_METRICS_FILE);
+    schedule_metrics(d);
     return g_steal_pointer(&d);
 }
 
@@ -318,6 +430,12 @@ ns_daemon_reload(NsDaemon *d, NsDaemonConfig *config)
     g_message("configuration reloaded");
     ns_manager_set_config(d->manager, config);
     notify_status(d);
+    if (g_strcmp0(old->metrics_dir, config->metrics_dir) != 0)
+        g_message("metrics for node_exporter: %s", config->metrics_dir != NULL
+                                                       ? config->metrics_dir
+                                                       : "off");
+    d->metrics_failing = FALSE;
+    schedule_metrics(d);
 }
 
 void
@@ -327,6 +445,7 @@ ns_daemon_free(NsDaemon *daemon)
         return;
     if (daemon->drift_source != 0)
         g_source_remove(daemon->drift_source);
+    g_clear_handle_id(&daemon->metrics_source, g_source_remove);
     if (daemon->listing != NULL)
         g_cancellable_cancel(daemon->listing);
     g_clear_object(&daemon->listing);
@@ -336,5 +455,7 @@ ns_daemon_free(NsDaemon *daemon)
     ns_server_free(daemon->server);
     ns_daemon_config_free(daemon->config);
     g_free(daemon->notified_status);
+    ns_metrics_free(daemon->metrics);
+    ns_topology_free(daemon->topology);
     g_free(daemon);
 }

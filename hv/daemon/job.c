@@ -10,6 +10,7 @@
  * thread-safe.
  */
 #include "job.h"
+#include "log.h"
 #include "numashift/mainloop.h"
 
 #include <string.h>
@@ -70,6 +71,11 @@ struct _NsJob {
     NsLiveMap *live;              /* the placement map it writes; set once */
     gboolean memmap_cached;       /* it was the earlier one, rechecked */
     gboolean ran;                 /* the thread's run returned */
+    gint64 started_us;            /* monotonic: when it was started */
+    gint64 ended_us;              /* monotonic: when its run returned; 0 before */
+    gboolean read_xml;            /* it read the domain's definition: the two below hold */
+    gboolean has_metadata_priority;
+    gint metadata_priority;       /* <numashift:policy priority='N'> of its metadata */
 
     gboolean done_delivered; /* main thread only */
 };
@@ -241,7 +247,9 @@ on_workers(const char *line, gpointer data)
 {
     NsJob *job = data;
 
-    g_message("domain %s: job %" G_GUINT64_FORMAT ": %s", job->spec.uuid, job->spec.serial, line);
+    ns_log_domain(G_LOG_LEVEL_MESSAGE, NULL, job->spec.name, job->spec.uuid, job->spec.serial,
+                  "domain %s: job %" G_GUINT64_FORMAT ": %s",
+                  job->spec.name != NULL ? job->spec.name : job->spec.uuid, job->spec.serial, line);
 }
 
 /* The earlier map if it still holds for this QEMU, else a fresh one (QMP). */
@@ -293,6 +301,11 @@ run(NsJob *job, GError **error)
 
     if (dom == NULL)
         return FALSE;
+    g_mutex_lock(&job->lock);
+    job->read_xml = TRUE;
+    job->has_metadata_priority = ns_domain_get_config(dom)->has_numashift_priority;
+    job->metadata_priority = ns_domain_get_config(dom)->numashift_priority;
+    g_mutex_unlock(&job->lock);
     phase_end(job, PHASE_OPEN, &clock);
     g_autoptr(NsMemMap) map = load_memmap(job, dom, error);
 
@@ -348,6 +361,7 @@ job_thread(gpointer p)
 
     g_mutex_lock(&job->lock);
     job->ran = TRUE;
+    job->ended_us = g_get_monotonic_time();
     if (ns_move_get_pinned_cpus(job->move) != NULL)
         job->pinned_cpus = g_array_copy((GArray *)ns_move_get_pinned_cpus(job->move));
     gboolean cancelled =
@@ -406,6 +420,7 @@ job_start(virConnectPtr conn, NsJobRunFunc run_func, gpointer run_data, const Ns
     job->context = g_main_context_ref_thread_default();
     g_mutex_init(&job->lock);
     job->state = STATE_PREPARING;
+    job->started_us = g_get_monotonic_time();
     for (guint i = 0; i < PHASE_COUNT; i++)
         job->phase_us[i] = -1;
 
@@ -513,6 +528,20 @@ ns_job_get_error(NsJob *job)
     return job->done_delivered ? job->error : NULL;
 }
 
+gboolean
+ns_job_get_metadata_priority(NsJob *job, gboolean *ret_has, gint *ret_priority)
+{
+    g_mutex_lock(&job->lock);
+    gboolean read = job->read_xml;
+
+    if (read) {
+        *ret_has = job->has_metadata_priority;
+        *ret_priority = job->metadata_priority;
+    }
+    g_mutex_unlock(&job->lock);
+    return read;
+}
+
 const GArray *
 ns_job_get_pinned_cpus(NsJob *job)
 {
@@ -608,6 +637,9 @@ ns_job_describe(NsJob *job)
     json_builder_set_member_name(b, "state");
     json_builder_add_string_value(b, state_name(job));
     ns_job_add_progress(b, &job->progress);
+    json_builder_set_member_name(b, "elapsed_us");
+    json_builder_add_int_value(b, (job->ended_us != 0 ? job->ended_us : g_get_monotonic_time()) -
+                                      job->started_us);
     json_builder_set_member_name(b, "phases_us");
     json_builder_begin_object(b);
     for (guint i = 0; i < PHASE_COUNT; i++) {

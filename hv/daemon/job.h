@@ -124,8 +124,9 @@ gboolean ns_job_is_done(NsJob *job);
 /*
  * The job as JSON: kind, trigger, state ("preparing", "settling" (held,
  * prepared or preparing, waiting for its release), "moving", "paused",
- * "done", "cancelled", "failed", "nothing-to-do"), progress, and when done
- * the engine's report or the error.  Context: main thread.
+ * "done", "cancelled", "failed", "nothing-to-do"), progress, elapsed_us
+ * (start to end, or so far), and when done the engine's report or the
+ * error.  Context: main thread.
  */
 JsonNode *ns_job_describe(NsJob *job);
 
@@ -138,6 +139,12 @@ const GError *ns_job_get_error(NsJob *job);
 /* The memory map it used (read or rechecked), once done; NULL if it got
  * none.  Borrowed: valid while @job lives.  Context: main thread. */
 const NsMemMap *ns_job_get_memmap(NsJob *job);
+
+/* The priority the domain's libvirt metadata gives (<numashift:policy
+ * priority='N'>): *@ret_has and *@ret_priority as the job read its XML;
+ * FALSE, and neither written, when it did not get that far.
+ * Context: main thread. */
+gboolean ns_job_get_metadata_priority(NsJob *job, gboolean *ret_has, gint *ret_priority);
 
 /* The CPUs the job found its domain's vCPUs pinned to (of guint), once
  * done; NULL when it did not look (nothing to move, a dry run) or could

@@ -8,6 +8,8 @@
 
 #include <string.h>
 
+#include "log.h"
+#include "metrics.h"
 #include "numashift/error.h"
 #include "numashift/placement.h"
 
@@ -35,6 +37,14 @@ struct _NsManagedDomain {
     gint64 drift_due_us;     /* monotonic: its next drift check is due then */
     guint drift_round;       /* drift checks scheduled so far (their jitter) */
     guint failures;          /* jobs failed in a row: drift checks back off */
+    JsonNode *decisions;     /* the policy's last decisions for it (an array), kept for
+                                its local share; NULL: none yet */
+    gboolean has_metadata_priority;
+    gint metadata_priority;  /* its libvirt metadata's priority, as its last job read it */
+    gboolean arriving;       /* an incoming live migration: memory still arriving */
+    gint64 leaving_until_us; /* monotonic: migrating away (no job starts) until then,
+                                renewed by each of the migration's events; 0: not */
+    guint leaving_source;    /* ends the leaving window if no event renews it */
 };
 
 typedef NsManagedDomain Tracked;
@@ -73,6 +83,8 @@ tracked_free(gpointer p)
         g_source_remove(t->debounce_source);
     if (t->look_source != 0)
         g_source_remove(t->look_source);
+    if (t->leaving_source != 0)
+        g_source_remove(t->leaving_source);
     g_queue_remove(&t->manager->queue, t);
     ns_job_spec_free(t->pending);
     if (t->job != NULL) {
@@ -85,6 +97,7 @@ tracked_free(gpointer p)
     ns_memmap_free(t->memmap);
     ns_live_map_unref(t->live);
     g_clear_pointer(&t->pinned_cpus, g_array_unref);
+    g_clear_pointer(&t->decisions, json_node_unref);
     g_free(t);
 }
 
@@ -156,7 +169,8 @@ track(NsManager *d, const char *uuid, const char *name)
         t->uuid = g_strdup(uuid);
         t->drift_due_us = first_drift_due(d, t, g_get_monotonic_time());
         g_hash_table_insert(d->domains, t->uuid, t);
-        g_message("tracking domain %s (%s)", name != NULL ? name : "?", uuid);
+        ns_log_domain(G_LOG_LEVEL_MESSAGE, NULL, name, uuid, 0, "tracking domain %s (%s)",
+                      name != NULL ? name : "?", uuid);
     }
     t->stopped = FALSE;
     if (name != NULL && g_strcmp0(t->name, name) != 0) {
@@ -228,12 +242,15 @@ on_job_decision(NsJob *job, JsonNode *decisions, gpointer data)
 {
     Tracked *t = data;
 
+    g_clear_pointer(&t->decisions, json_node_unref);
+    t->decisions = json_node_ref(decisions);
     for (guint i = 0; i < json_array_get_length(json_node_get_array(decisions)); i++) {
         JsonObject *o = json_array_get_object_element(json_node_get_array(decisions), i);
 
-        g_message("domain %s cell %" G_GINT64_FORMAT ": %s (%s; trigger %s)", t->name,
-                  json_object_get_int_member(o, "cell"), json_object_get_string_member(o, "message"),
-                  json_object_get_string_member(o, "reason"), ns_job_get_spec(job)->trigger);
+        ns_log_domain(G_LOG_LEVEL_MESSAGE, NULL, t->name, t->uuid, ns_job_get_spec(job)->serial,
+                      "domain %s cell %" G_GINT64_FORMAT ": %s (%s; trigger %s)", t->name,
+                      json_object_get_int_member(o, "cell"), json_object_get_string_member(o, "message"),
+                      json_object_get_string_member(o, "reason"), ns_job_get_spec(job)->trigger);
     }
     g_autoptr(JsonBuilder) b = event_builder(t, "decision");
 
@@ -275,6 +292,34 @@ floor_note(JsonObject *desc)
                            json_object_get_int_member(json_node_get_object(floor), "nice"));
 }
 
+/* "N MiB unmovable (pinned ..., shared ...)" when the job's report found
+ * memory it cannot move: its own line, so journalctl MESSAGE_ID finds it. */
+static void
+log_unmovable(const Tracked *t, guint64 serial, JsonObject *desc)
+{
+    JsonNode *r = json_object_get_member(desc, "report");
+    JsonObject *report = r != NULL && JSON_NODE_HOLDS_OBJECT(r) ? json_node_get_object(r) : NULL;
+    gint64 pages = report != NULL ? json_object_get_int_member_with_default(report, "unmovable_pages", 0) : 0;
+
+    if (pages <= 0)
+        return;
+    JsonNode *by = json_object_get_member(report, "failed_by_errno");
+    g_autoptr(GString) causes = g_string_new(NULL);
+
+    if (by != NULL && JSON_NODE_HOLDS_OBJECT(by)) {
+        g_autoptr(GList) names = json_object_get_members(json_node_get_object(by));
+
+        for (GList *l = names; l != NULL; l = l->next)
+            g_string_append_printf(causes, "%s%s %" G_GINT64_FORMAT, causes->len > 0 ? ", " : "",
+                                   (const char *)l->data,
+                                   json_object_get_int_member(json_node_get_object(by), l->data));
+    }
+    ns_log_domain(G_LOG_LEVEL_MESSAGE, NS_LOG_ID_UNMOVABLE, t->name, t->uuid, serial,
+                  "domain %s: job %" G_GUINT64_FORMAT ": %" G_GINT64_FORMAT
+                  " pages found unmovable, left alone until their backoff ends (failed: %s)",
+                  t->name, serial, pages, causes->len > 0 ? causes->str : "?");
+}
+
 static void
 on_job_done(NsJob *job, gpointer data)
 {
@@ -283,6 +328,7 @@ on_job_done(NsJob *job, gpointer data)
     g_autoptr(JsonNode) desc = ns_job_describe(job);
     JsonObject *o = json_node_get_object(desc);
     const GError *error = ns_job_get_error(job);
+    const guint64 serial = ns_job_get_spec(job)->serial;
 
     d->running--;
     /* A domain whose jobs fail (its QEMU's monitor stuck, a node full) is
@@ -298,19 +344,24 @@ on_job_done(NsJob *job, gpointer data)
                                       G_USEC_PER_SEC)
                 : g_strdup("");
 
-        g_warning("domain %s: %s job (trigger %s) ended: %s: %s%s", t->name,
-                  json_object_get_string_member(o, "kind"), ns_job_get_spec(job)->trigger,
-                  json_object_get_string_member(o, "state"), error->message, backoff);
+        ns_log_domain(G_LOG_LEVEL_WARNING, NS_LOG_ID_JOB_FAILED, t->name, t->uuid, serial,
+                      "domain %s: %s job %" G_GUINT64_FORMAT " (trigger %s) ended: %s: %s%s", t->name,
+                      json_object_get_string_member(o, "kind"), serial, ns_job_get_spec(job)->trigger,
+                      json_object_get_string_member(o, "state"), error->message, backoff);
     } else if (strcmp(ns_job_get_spec(job)->trigger, "drift") == 0 &&
              strcmp(json_object_get_string_member(o, "state"), "nothing-to-do") == 0)
-        g_debug("domain %s: drift check: in place", t->name); /* every 30 s: not news */
+        /* every 30 s: not news */
+        ns_log_domain(G_LOG_LEVEL_DEBUG, NS_LOG_ID_JOB_DONE, t->name, t->uuid, serial,
+                      "domain %s: drift check: in place", t->name);
     else {
         g_autofree char *floor = floor_note(o);
 
-        g_message("domain %s: %s job (trigger %s) ended: %s%s", t->name,
-                  json_object_get_string_member(o, "kind"), ns_job_get_spec(job)->trigger,
-                  json_object_get_string_member(o, "state"), floor);
+        ns_log_domain(G_LOG_LEVEL_MESSAGE, NS_LOG_ID_JOB_DONE, t->name, t->uuid, serial,
+                      "domain %s: %s job %" G_GUINT64_FORMAT " (trigger %s) ended: %s%s", t->name,
+                      json_object_get_string_member(o, "kind"), serial, ns_job_get_spec(job)->trigger,
+                      json_object_get_string_member(o, "state"), floor);
     }
+    log_unmovable(t, serial, o);
     emit(t, NS_CONTROL_EVENT_JOB, "job-done", "job", json_node_copy(desc));
     /* Keep the map for the next job unless the layout may have changed
      * since this one read it (a device event, or a map read before the
@@ -320,6 +371,14 @@ on_job_done(NsJob *job, gpointer data)
     if (error == NULL && ns_job_get_memmap(job) != NULL && !ns_job_get_memmap(job)->unsettled &&
         t->job_layout == t->layout_changes)
         t->memmap = ns_memmap_copy(ns_job_get_memmap(job));
+    /* Its metadata's priority, when the job got as far as its XML. */
+    gboolean has_priority;
+    gint priority;
+
+    if (ns_job_get_metadata_priority(job, &has_priority, &priority)) {
+        t->has_metadata_priority = has_priority;
+        t->metadata_priority = priority;
+    }
     /* Where its vCPUs are pinned, for other domains' workers to keep off. */
     if (ns_job_get_pinned_cpus(job) != NULL) {
         g_clear_pointer(&t->pinned_cpus, g_array_unref);
@@ -398,6 +457,14 @@ start_job(NsManager *d, Tracked *t)
     g_clear_pointer(&t->pending, ns_job_spec_free);
     d->running++;
     desc = ns_job_describe(t->job);
+    ns_log_domain(ns_job_get_spec(job)->kind == NS_JOB_REBALANCE &&
+                          strcmp(ns_job_get_spec(job)->trigger, "drift") == 0
+                      ? G_LOG_LEVEL_DEBUG /* every 30 s: not news */
+                      : G_LOG_LEVEL_MESSAGE,
+                  NS_LOG_ID_JOB_STARTED, t->name, t->uuid, ns_job_get_spec(job)->serial,
+                  "domain %s: %s job %" G_GUINT64_FORMAT " (trigger %s) started", t->name,
+                  ns_job_get_spec(job)->kind == NS_JOB_REBALANCE ? "rebalance" : "migrate",
+                  ns_job_get_spec(job)->serial, ns_job_get_spec(job)->trigger);
     emit(t, NS_CONTROL_EVENT_JOB, "job-started", "job", g_steal_pointer(&desc));
     return TRUE;
 }
@@ -420,8 +487,17 @@ trigger_rank(const NsJobSpec *spec)
     return 1; /* "start", "layout" */
 }
 
+/* A domain's priority: numashiftd.conf's for it, else its libvirt
+ * metadata's (numashift policy --priority; known from its first job), else 0. */
+static gint
+priority_of(const NsManager *d, const Tracked *t)
+{
+    return ns_daemon_config_priority_or(d->config, t->name, t->uuid,
+                                        t->has_metadata_priority ? t->metadata_priority : 0);
+}
+
 /* Whether @a's pending job goes before @b's: its trigger, then its
- * domain's configured priority; the queue's order (arrival) breaks ties. */
+ * domain's priority; the queue's order (arrival) breaks ties. */
 static gboolean
 goes_before(NsManager *d, const Tracked *a, const Tracked *b)
 {
@@ -429,8 +505,15 @@ goes_before(NsManager *d, const Tracked *a, const Tracked *b)
 
     if (ra != rb)
         return ra > rb;
-    return ns_daemon_config_priority_for(d->config, a->name, a->uuid) >
-           ns_daemon_config_priority_for(d->config, b->name, b->uuid);
+    return priority_of(d, a) > priority_of(d, b);
+}
+
+/* Whether a live migration moves @t's memory between hosts now: its jobs
+ * wait (they would move pages QEMU is copying away, or not arrived yet). */
+static gboolean
+migrating(const Tracked *t)
+{
+    return t->arriving || t->leaving_until_us > g_get_monotonic_time();
 }
 
 /* Start pending jobs, most urgent first (goes_before()), while slots are free. */
@@ -443,7 +526,7 @@ start_queued(NsManager *d)
         for (GList *l = d->queue.head; l != NULL; l = l->next) {
             Tracked *t = l->data;
 
-            if ((t->job == NULL || ns_job_is_done(t->job)) &&
+            if ((t->job == NULL || ns_job_is_done(t->job)) && !migrating(t) &&
                 (best == NULL || goes_before(d, t, best->data)))
                 best = l;
         }
@@ -579,7 +662,7 @@ job_held(Tracked *t)
 static Tracked *
 more_urgent_waiting(NsManager *d, const Tracked *t)
 {
-    gint mine = ns_daemon_config_priority_for(d->config, t->name, t->uuid);
+    gint mine = priority_of(d, t);
     Tracked *best = NULL;
 
     for (GList *l = d->queue.head; l != NULL; l = l->next) {
@@ -588,7 +671,7 @@ more_urgent_waiting(NsManager *d, const Tracked *t)
 
         if ((u->job == NULL || ns_job_is_done(u->job)) &&
             (rank > 2 ||
-             (rank == 2 && ns_daemon_config_priority_for(d->config, u->name, u->uuid) > mine)) &&
+             (rank == 2 && priority_of(d, u) > mine)) &&
             (best == NULL || goes_before(d, u, best)))
             best = u;
     }
@@ -610,8 +693,9 @@ debounce_fired(gpointer data)
      * a node goes to the higher priority first (docs/numashiftd.8).
      */
     if (job_held(t) && t->pending == NULL && (first = more_urgent_waiting(d, t)) != NULL) {
-        g_message("domain %s: its pinning job yields its slot to domain %s's %s job, "
-                  "which goes first", t->name, first->name, first->pending->trigger);
+        ns_log_domain(G_LOG_LEVEL_MESSAGE, NULL, t->name, t->uuid, ns_job_get_spec(t->job)->serial,
+                      "domain %s: its pinning job yields its slot to domain %s's %s job, "
+                      "which goes first", t->name, first->name, first->pending->trigger);
         enqueue_rebalance(d, t, "pinning", FALSE);
         ns_job_cancel(t->job, NULL);
         return G_SOURCE_REMOVE;
@@ -661,6 +745,91 @@ ns_manager_domain_started(NsManager *d, const char *uuid, const char *name, cons
     schedule_look(d, t, "start");
 }
 
+/* Live migration (issue #16). */
+
+/* An outgoing migration says nothing when it fails before its switchover:
+ * without an event for this long the domain counts as staying. */
+#define LEAVING_WINDOW_S 30
+
+static gboolean
+leaving_window_ended(gpointer data)
+{
+    Tracked *t = data;
+
+    t->leaving_source = 0;
+    t->leaving_until_us = 0;
+    ns_log_domain(G_LOG_LEVEL_MESSAGE, NULL, t->name, t->uuid, 0,
+                  "domain %s: no migration event for %d s: it stays here, its jobs may run",
+                  t->name, LEAVING_WINDOW_S);
+    start_queued(t->manager);
+    return G_SOURCE_REMOVE;
+}
+
+void
+ns_manager_domain_leaving(NsManager *d, const char *uuid, const char *what)
+{
+    Tracked *t = g_hash_table_lookup(d->domains, uuid);
+
+    if (t == NULL)
+        return;
+    gboolean news = t->leaving_until_us == 0;
+
+    t->leaving_until_us = g_get_monotonic_time() + (gint64)LEAVING_WINDOW_S * G_USEC_PER_SEC;
+    if (t->leaving_source != 0)
+        g_source_remove(t->leaving_source);
+    t->leaving_source = g_timeout_add_seconds(LEAVING_WINDOW_S, leaving_window_ended, t);
+    if (!news)
+        return;
+    ns_log_domain(G_LOG_LEVEL_MESSAGE, NULL, t->name, t->uuid, 0,
+                  "domain %s: migrating away (%s): no job starts%s", t->name, what,
+                  t->job != NULL && !ns_job_is_done(t->job) ? ", its running job is cancelled" : "");
+    emit(t, NS_CONTROL_EVENT_DOMAIN, "migrating", "source", json_node_init_string(json_node_alloc(), what));
+    if (t->job != NULL && !ns_job_is_done(t->job)) {
+        /* Pages in flight finish; QEMU copies what is where it is. */
+        g_autoptr(GError) reason = g_error_new(NS_ERROR, NS_ERROR_BUSY,
+                                               "domain %s is migrating away", t->name);
+
+        ns_job_cancel(t->job, reason);
+    }
+}
+
+void
+ns_manager_domain_arriving(NsManager *d, const char *uuid, const char *name)
+{
+    Tracked *t = track(d, uuid, name);
+
+    t->arriving = TRUE;
+    t->layout_changes++;
+    g_clear_pointer(&t->memmap, ns_memmap_free);
+    g_clear_pointer(&t->live, ns_live_map_unref);
+    g_clear_handle_id(&t->look_source, g_source_remove); /* the hook's start, say */
+    ns_log_domain(G_LOG_LEVEL_MESSAGE, NULL, t->name, t->uuid, 0,
+                  "domain %s: arriving by live migration: looked at once it runs here", t->name);
+    emit(t, NS_CONTROL_EVENT_DOMAIN, "arriving", NULL, NULL);
+}
+
+void
+ns_manager_domain_resumed(NsManager *d, const char *uuid, const char *name, const char *what)
+{
+    Tracked *t = g_hash_table_lookup(d->domains, uuid);
+
+    if (t == NULL)
+        return;
+    if (t->arriving) {
+        t->arriving = FALSE;
+        ns_log_domain(G_LOG_LEVEL_MESSAGE, NULL, t->name, t->uuid, 0,
+                      "domain %s: runs here after its migration (%s)", t->name, what);
+        schedule_look(d, t, "start");
+    } else if (t->leaving_until_us != 0) {
+        /* Resumed on this host: the outgoing migration failed or was cancelled. */
+        t->leaving_until_us = 0;
+        g_clear_handle_id(&t->leaving_source, g_source_remove);
+        ns_log_domain(G_LOG_LEVEL_MESSAGE, NULL, t->name, t->uuid, 0,
+                      "domain %s: still here (%s): its jobs may run", t->name, what);
+    }
+    start_queued(d);
+}
+
 void
 ns_manager_domain_stopped(NsManager *d, const char *uuid, const char *how)
 {
@@ -668,7 +837,8 @@ ns_manager_domain_stopped(NsManager *d, const char *uuid, const char *how)
 
     if (t == NULL)
         return;
-    g_message("domain %s stopped (%s): no longer tracked", t->name, how);
+    ns_log_domain(G_LOG_LEVEL_MESSAGE, NULL, t->name, t->uuid, 0,
+                  "domain %s stopped (%s): no longer tracked", t->name, how);
     emit(t, NS_CONTROL_EVENT_DOMAIN, "stopped", "source", json_node_init_string(json_node_alloc(), how));
     const char *name = t->name != NULL ? t->name : t->uuid;
 
@@ -691,6 +861,7 @@ ns_manager_domain_stopped(NsManager *d, const char *uuid, const char *how)
         if (t->look_source != 0)
             g_source_remove(t->look_source);
         t->debounce_source = t->look_source = 0;
+        g_clear_handle_id(&t->leaving_source, g_source_remove);
         return;
     }
     g_hash_table_remove(d->domains, uuid);
@@ -723,6 +894,23 @@ ns_manager_layout_changed(NsManager *d, const char *uuid, const char *what)
      * the next drift check, which may be off or minutes away: look once,
      * as for a domain that just started. */
     schedule_look(d, t, "layout");
+}
+
+void
+ns_manager_metadata_changed(NsManager *d, const char *uuid, const char *name)
+{
+    Tracked *t = g_hash_table_lookup(d->domains, uuid);
+
+    if (t == NULL)
+        return; /* not running: its next start reads the metadata */
+    ns_log_domain(G_LOG_LEVEL_MESSAGE, NULL, t->name, t->uuid, 0,
+                  "domain %s: numashift's policy in its libvirt metadata changed: deciding again",
+                  name != NULL && *name != '\0' ? name : t->name);
+    emit(t, NS_CONTROL_EVENT_POLICY, "metadata", NULL, NULL);
+    /* Ranked with an operator's word (trigger_rank()): someone just said so.
+     * The job reads the domain's XML afresh, and with it the new mode and
+     * priority. */
+    enqueue_rebalance(d, t, "policy", FALSE);
 }
 
 /* Pages found unmovable may be tried again at once: the facts changed. */
@@ -796,8 +984,9 @@ ns_manager_pinning_changed(NsManager *d, const char *uuid, const char *name,
     t->pinning_events++;
     t->pinning_at_us = g_get_real_time();
     forgive(t, "pinning changed");
-    g_message("domain %s: pinning changed (%s); deciding in %u ms", t->name, joined,
-              d->config->debounce_ms);
+    ns_log_domain(G_LOG_LEVEL_MESSAGE, NULL, t->name, t->uuid, 0,
+                  "domain %s: pinning changed (%s); deciding in %u ms", t->name, joined,
+                  d->config->debounce_ms);
     emit(t, NS_CONTROL_EVENT_DOMAIN, "pinning", "keys",
          json_node_init_string(json_node_alloc(), joined));
     if (t->debounce_source != 0)
@@ -867,8 +1056,9 @@ ns_manager_find(NsManager *d, const char *key)
 }
 
 JsonNode *
-ns_manager_placement_json(NsLiveMap *live)
+ns_manager_placement_json(NsLiveMap *live, JsonArray *decisions)
 {
+    double share = 0;
     g_autoptr(NsPlacementSummary) summary = live != NULL ? ns_live_map_summarize(live) : NULL;
     g_autoptr(JsonBuilder) b = json_builder_new();
 
@@ -880,6 +1070,11 @@ ns_manager_placement_json(NsLiveMap *live)
     json_builder_set_member_name(b, "scanned_ms_ago");
     json_builder_add_int_value(b, (g_get_monotonic_time() - ns_live_map_get_scanned_us(live)) / 1000);
     ns_placement_summary_add_json(b, summary);
+    json_builder_set_member_name(b, "local_ratio");
+    if (ns_metrics_local_share(summary, decisions, &share))
+        json_builder_add_double_value(b, share);
+    else
+        json_builder_add_null_value(b);
     json_builder_end_object(b);
     return json_builder_get_root(b);
 }
@@ -952,6 +1147,12 @@ NsJob *
 ns_manager_get_job(NsManagedDomain *t)
 {
     return t->job;
+}
+
+JsonArray *
+ns_manager_get_decisions(NsManagedDomain *t)
+{
+    return t->decisions != NULL ? json_node_get_array(t->decisions) : NULL;
 }
 
 const char *

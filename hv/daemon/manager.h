@@ -93,6 +93,34 @@ void ns_manager_pinning_changed(NsManager *manager, const char *uuid, const char
  */
 void ns_manager_layout_changed(NsManager *manager, const char *uuid, const char *what);
 
+/*
+ * Live migration.  The domain is migrating away (@what: a migration
+ * iteration, its switchover): no job of it starts, a running one is
+ * cancelled (pages in flight finish) and ends failed with "migrating away"
+ * (busy); pending jobs wait.  Each call renews a 30 s window; a migration
+ * that fails before its switchover says nothing, so after 30 s without a
+ * call the domain counts as staying.  Context: main thread.
+ */
+void ns_manager_domain_leaving(NsManager *manager, const char *uuid, const char *what);
+
+/* It started here as the target of a live migration: tracked, but no job
+ * looks at it while its memory is still arriving (until
+ * ns_manager_domain_resumed()).  Context: main thread. */
+void ns_manager_domain_arriving(NsManager *manager, const char *uuid, const char *name);
+
+/* It resumed (@what: after a migration, say): an arrived domain is looked
+ * at (start-delay-ms later, trigger "start"); one that was leaving stays
+ * (its migration failed) and its waiting jobs start.  Context: main thread. */
+void ns_manager_domain_resumed(NsManager *manager, const char *uuid, const char *name,
+                               const char *what);
+
+/* numashift's element of its libvirt metadata changed (a client set its
+ * policy mode or priority, numashift policy --mode/--priority): a
+ * rebalance (trigger "policy"), whose job reads the new metadata.
+ * Context: main thread.
+ */
+void ns_manager_metadata_changed(NsManager *manager, const char *uuid, const char *name);
+
 /* The libvirt connection went down: events may be missed, so no kept map
  * is trusted.
  * Context: main thread.
@@ -141,16 +169,23 @@ NsLiveMap *ns_manager_ref_live_map(NsManagedDomain *domain);
 
 /*
  * Where @live's pages are, from the map alone (no kernel call; markers of a
- * running job counted in flight): pid, scanned_ms_ago, the summary; JSON
- * null for NULL.  A walk of the tree, O(entries): seconds for a TiB guest
- * on 4 KiB pages, so numashiftd runs it in a worker thread.
+ * running job counted in flight): pid, scanned_ms_ago, the summary, and
+ * local_ratio (ns_metrics_local_share() with @decisions, the domain's last,
+ * NULL: none; JSON null when undefined); JSON null for a NULL @live.  From
+ * the map's running counts: O(cells x nodes).
  * Context: a registered liburcu-memb thread outside any read-side section.
  */
-JsonNode *ns_manager_placement_json(NsLiveMap *live);
+JsonNode *ns_manager_placement_json(NsLiveMap *live, JsonArray *decisions);
 
 /* The domain's job (running, or the last one), or NULL.
  * Context: main thread. */
 NsJob *ns_manager_get_job(NsManagedDomain *domain);
+
+/* The policy's last decisions for the domain (an array of objects: cell,
+ * home, target, reason, ...), borrowed; NULL before its first decision.
+ * A QEMU restart keeps them until the next (its vCPUs' home is the
+ * domain's).  Context: main thread. */
+JsonArray *ns_manager_get_decisions(NsManagedDomain *domain);
 
 /* Its name (may be NULL before libvirt named it) and UUID.
  * Context: main thread. */

@@ -9,6 +9,7 @@
 
 #include <urcu/urcu-memb.h>
 
+#include "log.h"
 #include "numashift/error.h"
 #include "numashift/kernel.h"
 #include "numashift/policy.h"
@@ -55,6 +56,7 @@ handle_list(const NsRequestContext *ctx, NsClient *client, const NsControlReques
 typedef struct {
     JsonNode *described;
     NsLiveMap *live; /* NULL before the first scan */
+    JsonArray *decisions; /* the domain's last, for its local share; NULL: none */
     NsClientReply *reply;
 } StatusAnswer;
 
@@ -66,6 +68,7 @@ status_answer_free(gpointer p)
     json_node_unref(a->described);
     if (a->live != NULL)
         ns_live_map_unref(a->live);
+    g_clear_pointer(&a->decisions, json_array_unref);
     g_free(a);
 }
 
@@ -75,7 +78,7 @@ status_placement(GTask *task, gpointer source, gpointer data, GCancellable *canc
     StatusAnswer *a = data;
 
     urcu_memb_register_thread();
-    JsonNode *placement = ns_manager_placement_json(a->live);
+    JsonNode *placement = ns_manager_placement_json(a->live, a->decisions);
 
     urcu_memb_unregister_thread();
     g_task_return_pointer(task, placement, (GDestroyNotify)json_node_unref);
@@ -110,6 +113,16 @@ handle_status(const NsRequestContext *ctx, NsClient *client, const NsControlRequ
 
     a->described = ns_manager_describe(ctx->manager, t);
     a->live = ns_manager_ref_live_map(t);
+    /* A copy of its own (json_node_copy() shares the array, whose
+     * reference count is not atomic) for the worker. */
+    if (ns_manager_get_decisions(t) != NULL) {
+        g_autoptr(JsonNode) shared = json_node_alloc();
+        g_autofree char *text =
+            json_to_string(json_node_init_array(shared, ns_manager_get_decisions(t)), FALSE);
+        g_autoptr(JsonNode) copy = json_from_string(text, NULL);
+
+        a->decisions = json_array_ref(json_node_get_array(copy));
+    }
     a->reply = ns_client_defer(client, req);
     g_task_set_task_data(task, a, status_answer_free);
     g_task_run_in_thread(task, status_placement);
@@ -169,8 +182,9 @@ handle_policy_set(const NsRequestContext *ctx, NsClient *client, const NsControl
         ns_client_reply_error(client, req, NS_CONTROL_ERR_INVALID_REQUEST, error->message);
         return;
     }
-    g_message("domain %s: policy set to %s by uid %u", ns_manager_domain_name(t),
-              ns_policy_mode_to_string(mode), (guint)ns_client_get_uid(client));
+    ns_log_domain(G_LOG_LEVEL_MESSAGE, NULL, ns_manager_domain_name(t), ns_manager_domain_uuid(t), 0,
+                  "domain %s: policy set to %s by uid %u", ns_manager_domain_name(t),
+                  ns_policy_mode_to_string(mode), (guint)ns_client_get_uid(client));
     ns_manager_set_mode(ctx->manager, t, ns_policy_mode_to_string(mode));
     reply_described(ctx, client, req, t, 0);
 }

@@ -42,6 +42,9 @@ domain_kvm_counters(gpointer data, NsKvmCounters *ret)
 gboolean
 ns_move_run(NsMove *move, NsDomain *dom, const NsMemMap *map, NsLiveMap *live, GError **error)
 {
+    /* A live migration copies the memory now: not moved under it. */
+    if (!ns_domain_check_not_migrating(dom, error))
+        return FALSE;
     ns_move_set_kvm_counters(move, domain_kvm_counters, dom);
     ns_move_set_process(move, ns_domain_get_process(dom));
     return ns_move_run_on(move, ns_domain_get_config(dom), domain_pinning, dom, map, live, error);

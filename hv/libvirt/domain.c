@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "numashift/error.h"
+#include "numashift/policy.h"
 #include "numashift/process.h"
 #include "numashift/topology.h"
 
@@ -204,11 +205,52 @@ open_qemu_process(NsDomain *d, virConnectPtr conn, GError **error)
     return TRUE;
 }
 
+gboolean
+ns_domain_check_not_migrating(NsDomain *d, GError **error)
+{
+    int state = 0, reason = 0, type = 0, nparams = 0, operation = 0;
+    virTypedParameterPtr params = NULL;
+    const char *name = d->config != NULL ? d->config->name : virDomainGetName(d->dom);
+
+    if (virDomainGetState(d->dom, &state, &reason, 0) == 0 && state == VIR_DOMAIN_PAUSED &&
+        (reason == VIR_DOMAIN_PAUSED_MIGRATION || reason == VIR_DOMAIN_PAUSED_POSTCOPY)) {
+        g_set_error(error, NS_ERROR, NS_ERROR_BUSY,
+                    "domain %s is paused for a live migration: its memory is not moved now", name);
+        return FALSE;
+    }
+    if (virDomainGetJobStats(d->dom, &type, &params, &nparams, 0) < 0)
+        return TRUE; /* no answer: the move's own errors will tell */
+    gboolean migrating =
+        type != VIR_DOMAIN_JOB_NONE &&
+        virTypedParamsGetInt(params, nparams, VIR_DOMAIN_JOB_OPERATION, &operation) == 1 &&
+        (operation == VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT ||
+         operation == VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN);
+
+    virTypedParamsFree(params, nparams);
+    if (migrating)
+        g_set_error(error, NS_ERROR, NS_ERROR_BUSY,
+                    "domain %s is migrating %s: its memory is not moved now", name,
+                    operation == VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT ? "away" : "here");
+    return !migrating;
+}
+
+/* The domain's definition as parsed: the live one while it runs. */
+static NsDomainConfig *
+read_config(virDomainPtr dom, const char *name, GError **error)
+{
+    g_autofree char *xml = virDomainGetXMLDesc(dom, 0);
+
+    if (xml == NULL) {
+        set_virt_error(error, NS_ERROR_IO, name);
+        return NULL;
+    }
+    return ns_domain_config_parse(xml, error);
+}
+
 NsDomain *
 ns_domain_open(virConnectPtr conn, const char *name, GError **error)
 {
     g_autoptr(NsDomain) d = g_new0(NsDomain, 1);
-    g_autofree char *xml = NULL;
     int active;
 
     d->dom = lookup(conn, name, error);
@@ -224,12 +266,7 @@ ns_domain_open(virConnectPtr conn, const char *name, GError **error)
                     virDomainGetName(d->dom));
         return NULL;
     }
-    xml = virDomainGetXMLDesc(d->dom, 0);
-    if (xml == NULL) {
-        set_virt_error(error, NS_ERROR_IO, name);
-        return NULL;
-    }
-    d->config = ns_domain_config_parse(xml, error);
+    d->config = read_config(d->dom, name, error);
     if (d->config == NULL)
         return NULL;
     d->qmp = ns_qmp_new_libvirt(d->dom);
@@ -238,6 +275,70 @@ ns_domain_open(virConnectPtr conn, const char *name, GError **error)
         return NULL;
     }
     return g_steal_pointer(&d);
+}
+
+gboolean
+ns_domain_set_policy_metadata(virConnectPtr conn, const char *name, const char *mode,
+                              gboolean set_priority, gint priority, NsDomainConfig **ret_config,
+                              GError **error)
+{
+    NsPolicyMode parsed;
+
+    if (mode != NULL && !ns_policy_mode_from_string(mode, &parsed, error))
+        return FALSE;
+    if (set_priority && (priority < NS_DOMAIN_PRIORITY_MIN || priority > NS_DOMAIN_PRIORITY_MAX)) {
+        g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "priority %d: not from %d to %d",
+                    priority, NS_DOMAIN_PRIORITY_MIN, NS_DOMAIN_PRIORITY_MAX);
+        return FALSE;
+    }
+    virDomainPtr dom = lookup(conn, name, error);
+
+    if (dom == NULL)
+        return FALSE;
+    g_autoptr(NsDomainConfig) now = read_config(dom, name, error);
+    int active = virDomainIsActive(dom), persistent = virDomainIsPersistent(dom);
+    unsigned int flags = (active == 1 ? VIR_DOMAIN_AFFECT_LIVE : 0u) |
+                         (persistent == 1 ? VIR_DOMAIN_AFFECT_CONFIG : 0u);
+
+    if (now == NULL || active < 0 || persistent < 0) {
+        if (now != NULL)
+            set_virt_error(error, NS_ERROR_IO, name);
+        virDomainFree(dom);
+        return FALSE;
+    }
+    /* What is not asked for stays as the metadata has it. */
+    const char *new_mode = mode != NULL ? mode : now->numashift_policy;
+    gboolean has_priority = set_priority || now->has_numashift_priority;
+    gint new_priority = set_priority ? priority : now->numashift_priority;
+    g_autoptr(GString) element = g_string_new("<policy");
+
+    if (new_mode != NULL)
+        g_string_append_printf(element, " mode='%s'", new_mode); /* checked: follow or off */
+    if (has_priority)
+        g_string_append_printf(element, " priority='%d'", new_priority);
+    g_string_append(element, "/>");
+    if (virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, element->str, "numashift",
+                             NS_DOMAIN_METADATA_URI, flags) < 0) {
+        virErrorPtr err = virGetLastError();
+
+        set_virt_error(error,
+                       err != NULL && (err->code == VIR_ERR_ACCESS_DENIED ||
+                                       err->code == VIR_ERR_AUTH_FAILED ||
+                                       err->code == VIR_ERR_OPERATION_DENIED)
+                           ? NS_ERROR_PERMISSION
+                           : NS_ERROR_IO,
+                       name);
+        virDomainFree(dom);
+        return FALSE;
+    }
+    NsDomainConfig *after = ret_config != NULL ? read_config(dom, name, error) : NULL;
+
+    virDomainFree(dom);
+    if (ret_config != NULL && after == NULL)
+        return FALSE;
+    if (ret_config != NULL)
+        *ret_config = after;
+    return TRUE;
 }
 
 void

@@ -46,6 +46,9 @@ typedef struct {
     char *numatune_mode;    /* "strict", "preferred", "interleave", "restrictive"; NULL */
     char *numatune_nodeset; /* e.g. "0-1"; NULL when absent or placement='auto' */
     char *numashift_policy; /* <metadata><numashift:policy mode='...'/>; NULL */
+    gboolean has_numashift_priority;
+    gint numashift_priority; /* its priority='N' (NS_DOMAIN_PRIORITY_MIN..MAX): among
+                                numashiftd's pending jobs of one urgency, higher first */
     GArray *emulator_cpus;  /* <cputune><emulatorpin cpuset='...'/>: host CPUs QEMU's
                                own threads run on, of guint ascending; NULL: none */
     GArray *memory_devices; /* of NsDomainMemoryDevice: dimm and virtio-mem devices, in
@@ -58,6 +61,10 @@ typedef struct {
 
 /* The XML namespace of numashift's element in a domain's <metadata>. */
 #define NS_DOMAIN_METADATA_URI "http://numashift.org/schemas/domain/1.0"
+
+/* The range of a domain's priority, in its metadata or numashiftd.conf. */
+#define NS_DOMAIN_PRIORITY_MIN (-1000)
+#define NS_DOMAIN_PRIORITY_MAX 1000
 
 /*
  * Parse the domain XML @xml (virDomainGetXMLDesc's) into a new config.

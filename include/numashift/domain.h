@@ -80,6 +80,35 @@ NsMemMap *ns_domain_load_memmap(NsDomain *domain, GError **error);
  */
 GPtrArray *ns_domain_get_vcpu_pinning(NsDomain *domain, GError **error);
 
+/*
+ * Whether a live migration copies @domain's memory now, in or out
+ * (libvirt's job on it is an incoming or outgoing migration, or it is
+ * paused for one): NS_ERROR_BUSY naming which, since moving pages that
+ * QEMU is sending or receiving fights the migration.  TRUE otherwise, and
+ * when libvirt cannot tell.
+ * Context: any thread; blocks on libvirt.
+ */
+gboolean ns_domain_check_not_migrating(NsDomain *domain, GError **error);
+
+/*
+ * Write numashift's policy into the domain @name's metadata
+ * (<numashift:policy mode='...' priority='N'/> in NS_DOMAIN_METADATA_URI,
+ * virDomainSetMetadata()): in its live definition while it runs and in its
+ * persistent one when it has one, so it survives restarts and travels with
+ * a live migration.  @mode (NULL: keep the current one) and @priority
+ * (when @set_priority; else keep) are merged with what the metadata says;
+ * libvirt emits VIR_DOMAIN_EVENT_ID_METADATA_CHANGE, which numashiftd
+ * follows.  *@ret_config, when not NULL, is the domain's definition
+ * afterwards (the live one of a running domain).  Errors: as lookup
+ * (NS_ERROR_NOT_FOUND, NS_ERROR_IO), NS_ERROR_INVALID_INPUT for a mode
+ * other than follow or off or a priority out of range, NS_ERROR_PERMISSION
+ * when libvirt refuses.
+ * Context: any thread; blocks on libvirt.
+ */
+gboolean ns_domain_set_policy_metadata(virConnectPtr conn, const char *name, const char *mode,
+                                       gboolean set_priority, gint priority,
+                                       NsDomainConfig **ret_config, GError **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(NsDomain, ns_domain_free)
 
 G_END_DECLS

@@ -199,6 +199,19 @@ void ns_placement_summary_add_json(JsonBuilder *b, const NsPlacementSummary *sum
 void ns_placement_summary_free(NsPlacementSummary *summary);
 
 /*
+ * The bytes of @stats at a known node (the sum over its nodes): what a move
+ * could act on.  0 for NULL.  Context: any thread; pure.
+ */
+guint64 ns_placement_stats_placed_bytes(const NsPlacementStats *stats);
+
+/*
+ * @summary's counts for vNUMA cell @cell, or the whole guest's for a
+ * negative @cell (a guest without cells); NULL for a cell it has not.
+ * Borrowed.  Context: any thread; pure.
+ */
+const NsPlacementStats *ns_placement_summary_cell(const NsPlacementSummary *summary, gint cell);
+
+/*
  * The counts at host @node in @stats (zero for a node it never saw).
  * Context: any thread; pure.
  */

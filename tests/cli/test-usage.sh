@@ -24,7 +24,7 @@ export NUMASHIFT_CONTROL_SOCKET=/nonexistent/numashift.sock
 ns_expect_exit 2 "a node that is no number" "$NUMASHIFT" migrate nsguest --to one
 ns_expect_exit 2 "a negative node" "$NUMASHIFT" migrate nsguest --to -1
 ns_expect_exit 2 "no --to" "$NUMASHIFT" migrate nsguest
-ns_expect_exit 2 "no domain" "$NUMASHIFT" status
+ns_expect_exit 2 "--watch without a domain (status alone lists every domain)" "$NUMASHIFT" status --watch
 ns_expect_exit 2 "two domains" "$NUMASHIFT" status nsguest idle
 ns_expect_exit 2 "an interval without --watch" "$NUMASHIFT" status nsguest --interval 2
 ns_expect_exit 2 "a zero interval" "$NUMASHIFT" status nsguest --watch --interval 0

@@ -1082,7 +1082,7 @@ mode=off"
 	wait_diag=
 	say "node 1: $(settled_free_mib 1) MiB free; pid $hog_pid: $(<"$GUEST_DIR/hog.out")"
 	ns_expect_exit 6 "migrate to a full node" "$NUMASHIFT" migrate nsguest --to 1
-	grep -q "migrate job (trigger request[^)]*) ended: out of memory: host node 1 ran out of memory" "$GUEST_DIR/daemon.log" ||
+	grep -q "migrate job [0-9]* (trigger request[^)]*) ended: out of memory: host node 1 ran out of memory" "$GUEST_DIR/daemon.log" ||
 		fail "no 'ended: out of memory' line in the daemon's log"
 	grep -q "job-done: migrate out of memory" "$GUEST_DIR/events.log" ||
 		fail "no job-done event saying out of memory"
@@ -1274,7 +1274,7 @@ rate-limit-mib-s=16"
 	start_daemon "$slow"
 	wait_vma_on_node "$pid" "$hva" 1 90 90
 	wait_until 60 "the restarted numashiftd's start job for nsguest to end done" \
-		daemon_log_has 'domain nsguest: rebalance job \(trigger start\) ended: done'
+		daemon_log_has 'domain nsguest: rebalance job [0-9]+ \(trigger start\) ended: done'
 	daemon_log_has 'tracking domain nsguest' || fail "the restarted daemon did not look at the running domain"
 
 	# 2. libvirtd stopped while a job moves pages (some moved, most not):
@@ -1877,15 +1877,24 @@ user = "libvirt-qemu"
 group = "libvirt-qemu"
 remember_owner = 0
 CONF
+	# Metrics where Debian's node_exporter reads text files (issue #16).
+	metrics_file=/var/lib/prometheus/node-exporter/numashift.prom
+	rm -f "$metrics_file"
 	cat >/etc/numashift/numashiftd.conf <<'CONF'
 [daemon]
 debounce-ms=2000
 start-delay-ms=500
 drift-interval-s=0
+metrics-dir=/var/lib/prometheus/node-exporter
 [policy]
 reserve-mib=64
 CONF
 	systemctl daemon-reload
+	# Debian's node_exporter, as its package runs it (user prometheus,
+	# its textfile directory), on this test host's loopback only.
+	printf 'ARGS="--web.listen-address=127.0.0.1:9100"\n' >/etc/default/prometheus-node-exporter
+	bounded 60 "systemctl start prometheus-node-exporter" systemctl start prometheus-node-exporter.service ||
+		fail "prometheus-node-exporter.service did not start"
 	bounded 120 "systemctl start libvirtd" systemctl start libvirtd.service || fail "libvirtd.service did not start"
 	# Type=notify: start returns once READY=1 came, after the socket listens.
 	bounded 60 "systemctl start numashiftd" systemctl start numashiftd.service ||
@@ -1916,6 +1925,7 @@ CONF
 	virsh -q start nsguest >/dev/null || fail "virsh start failed"
 	lv_guest_wait nsguest '^NSGUEST pass=1 ' 240
 	pid=$(lv_qemu_pid nsguest)
+	uuid_of_guest=$(virsh -q domuuid nsguest)
 	qemu_user=$(stat -c %U "/proc/$pid")
 	[[ $qemu_user == libvirt-qemu ]] || fail "QEMU runs as $qemu_user, not libvirt-qemu"
 	hva=$(guest_ram_hva "$pid" 128) || fail "guest RAM mapping not found"
@@ -1935,8 +1945,96 @@ CONF
 	numashift status nsguest >"$GUEST_DIR/status.txt" || fail "numashift status failed"
 	cat "$GUEST_DIR/status.txt" >&2
 
+	# node_exporter serves numashiftd's metrics: the placement numa_maps
+	# shows, the job counted; the file is in Prometheus' own format.
+	scrape() { busybox wget -q -O - http://127.0.0.1:9100/metrics; }
+	scraped_job() { scrape | grep -q '^numashift_jobs_total{state="done",trigger="pinning"} [1-9]'; }
+	wait_until 30 "node_exporter's /metrics to count the pinning job" scraped_job
+	scrape >"$GUEST_DIR/metrics.txt"
+	[[ $(stat -c '%U %a' "$metrics_file") == "root 644" ]] || fail "the metrics file is $(stat -c '%U %a' "$metrics_file"), not root 644"
+	promtool check metrics <"$metrics_file" >"$GUEST_DIR/promtool.out" 2>&1 ||
+		fail "promtool check metrics: $(head -n 3 "$GUEST_DIR/promtool.out")"
+	[[ ! -s $GUEST_DIR/promtool.out ]] || fail "promtool check metrics: $(head -n 3 "$GUEST_DIR/promtool.out")"
+	vma_line=$(grep "^$hva " "/proc/$pid/numa_maps") || fail "no numa_maps line at $hva"
+	python3 - "$GUEST_DIR/metrics.txt" "$vma_line" "$uuid_of_guest" <<'PY' ||
+		{ grep '^numashift_' "$GUEST_DIR/metrics.txt" >&2; fail "node_exporter's numashift series disagree with numa_maps"; }
+import re, sys
+text, vma, uuid = open(sys.argv[1]).read(), sys.argv[2], sys.argv[3]
+maps = {int(m.group(1)): int(m.group(2)) * 4096 for m in re.finditer(r" N(\d+)=(\d+)", vma)}
+series = {}
+# node_exporter writes large values as floats (1.34217728e+08).
+for m in re.finditer(r'^numashift_domain_memory_bytes\{(.*)\} (\S+)$', text, re.M):
+    labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+    assert labels["domain"] == "nsguest" and labels["uuid"] == uuid, labels
+    series[int(labels["node"])] = series.get(int(labels["node"]), 0) + int(float(m.group(2)))
+total = sum(maps.values())
+print(f"numa_maps: {maps}; node_exporter: {series}", file=sys.stderr)
+for node in set(maps) | set(series):
+    # The guest touches pages after the job's scan: 3 % of its RAM of slack.
+    if abs(maps.get(node, 0) - series.get(node, 0)) > total * 3 // 100:
+        sys.exit(f"node {node}: numa_maps {maps.get(node, 0)} bytes, numashift {series.get(node, 0)}")
+ratio = re.search(r'^numashift_domain_local_ratio\{domain="nsguest",uuid="[^"]*"\} ([0-9.e-]+)$', text, re.M)
+if ratio is None or float(ratio.group(1)) < 0.95:
+    sys.exit(f"local ratio {ratio and ratio.group(1)}, not >= 0.95 after the move")
+moved = re.search(r'^numashift_moved_bytes_total (\S+)$', text, re.M)
+if moved is None or float(moved.group(1)) < maps.get(1, 0) // 2:
+    sys.exit(f"moved bytes {moved and moved.group(1)}: the move is not counted")
+free = re.findall(r'^numashift_node_free_bytes\{node="(\d+)"\} (\S+)$', text, re.M)
+if sorted(n for n, _ in free) != ["0", "1"]:
+    sys.exit(f"node free series {free}")
+PY
+	say "node_exporter serves numashift's metrics: $(grep -c '^numashift_' "$GUEST_DIR/metrics.txt") lines, placement as numa_maps shows it, promtool clean"
+
+	# Structured logs: the domain's history by its journal field, the
+	# job's end by its MESSAGE_ID and job number.
+	journalctl --no-pager NUMASHIFT_DOMAIN=nsguest -o cat >"$GUEST_DIR/journal-domain.txt"
+	grep -q 'runs on node 1: .*(move; trigger pinning)' "$GUEST_DIR/journal-domain.txt" ||
+		fail "journalctl NUMASHIFT_DOMAIN=nsguest has no pinning decision"
+	grep -q 'job [0-9]* (trigger pinning) started' "$GUEST_DIR/journal-domain.txt" ||
+		fail "journalctl NUMASHIFT_DOMAIN=nsguest has no job start"
+	journalctl --no-pager MESSAGE_ID=488c233bd4dc4c2bbbe779b033cb5f1a NUMASHIFT_UUID="$uuid_of_guest" \
+		-o json >"$GUEST_DIR/journal-done.json"
+	python3 - "$GUEST_DIR/journal-done.json" <<'PY' || fail "no job-done journal entry with the domain's fields"
+import json, sys
+entries = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+done = [e for e in entries if "trigger pinning" in e.get("MESSAGE", "")]
+assert done, f"no pinning job's end among {len(entries)} job-done entries"
+e = done[-1]
+assert e.get("NUMASHIFT_DOMAIN") == "nsguest" and e.get("NUMASHIFT_JOB", "").isdigit(), e
+assert e.get("_SYSTEMD_UNIT") == "numashiftd.service", e.get("_SYSTEMD_UNIT")
+print(f"journal: job {e['NUMASHIFT_JOB']} done: {e['MESSAGE']}", file=sys.stderr)
+PY
+	# Every running domain, a line each, with its local share.
+	numashift status >"$GUEST_DIR/status-all.txt" || fail "numashift status (every domain) exited $?"
+	cat "$GUEST_DIR/status-all.txt" >&2
+	grep -Eq '^nsguest +[0-9]+ +(9[5-9]|100)\.[0-9]%' "$GUEST_DIR/status-all.txt" ||
+		fail "numashift status does not show nsguest's local share >= 95%"
+	numashift --json status | python3 -c 'import json, sys
+rows = json.load(sys.stdin)
+assert [r["domain"] for r in rows] == ["nsguest"], rows
+assert rows[0]["local_ratio"] >= 0.95 and rows[0]["daemon"] is not None, rows[0]' ||
+		fail "numashift --json status (every domain) is not as expected"
+
+	# Policy in libvirt's metadata: numashift policy writes it (live and
+	# persistent), libvirt's METADATA_CHANGE event brings numashiftd to
+	# decide again, and the decision says who opted the domain out.
+	out=$(numashift policy nsguest --mode off --priority 5) || fail "numashift policy --mode off exited $?"
+	[[ $out == "nsguest: metadata policy mode off, priority 5" ]] || fail "numashift policy said '$out'"
+	virsh -q dumpxml --inactive nsguest | grep -q "<numashift:policy .*mode=.off. priority=.5." ||
+		fail "the persistent definition has no numashift:policy mode=off priority=5"
+	wait_until 30 "numashiftd's journal to follow the metadata change" \
+		journal_has "nsguest: numashift's policy in its libvirt metadata changed"
+	wait_until 60 "the policy job to end" journal_has 'rebalance job [0-9]* (trigger policy) ended'
+	numashift --json status nsguest | python3 -c 'import json, sys
+d = json.load(sys.stdin)["daemon"]["job"]
+assert d["trigger"] == "policy", d["trigger"]
+assert [x["reason"] for x in d["decisions"]] == ["opted-out"] and "metadata" in d["decisions"][0]["message"], d["decisions"]' ||
+		fail "the job after the metadata change did not opt the domain out by its metadata"
+	numashift policy nsguest --mode follow >/dev/null || fail "numashift policy --mode follow exited $?"
+	say "numashift policy --mode off/follow: written to the domain's metadata, followed by numashiftd"
+
 	# systemctl reload: a new drop-in, by the domain's UUID, read and named.
-	uuid=$(virsh -q domuuid nsguest)
+	uuid=$uuid_of_guest
 	printf '[domain %s]\nmode=off\n' "$uuid" >/etc/numashift/numashiftd.conf.d/50-test.conf
 	bounded 30 "systemctl reload numashiftd" systemctl reload numashiftd || fail "systemctl reload failed"
 	wait_until 30 "numashiftd's journal to name the drop-in it reloaded" \

@@ -125,6 +125,7 @@ files=(
 	/lib/systemd/system/numashiftd.service
 	/usr/share/man/man1/numashift.1.gz /usr/share/man/man5/numashiftd.conf.5.gz
 	/usr/share/man/man8/numashiftd.8.gz /usr/share/bash-completion/completions/numashift
+	/usr/share/doc/numashift/examples/grafana-numashift.json
 	/etc/numashift/numashiftd.conf
 	/usr/include/numashift/radix.h
 )

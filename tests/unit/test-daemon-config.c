@@ -84,6 +84,7 @@ test_full(void)
                                             "max-clients=5\n"
                                             "max-clients-per-uid=2\n"
                                             "client-idle-timeout-s=0\n"
+                                            "metrics-dir= /var/lib/prometheus/node-exporter \n"
                                             "[policy]\n"
                                             "mode=off\n"
                                             "reserve-mib=1024\n"
@@ -118,6 +119,7 @@ test_full(void)
     g_assert_cmpuint(c->max_clients, ==, 5);
     g_assert_cmpuint(c->max_clients_per_uid, ==, 2);
     g_assert_cmpuint(c->client_idle_timeout_s, ==, 0);
+    g_assert_cmpstr(c->metrics_dir, ==, "/var/lib/prometheus/node-exporter");
     g_assert_cmpstr(c->mode, ==, "off");
     g_assert_cmpuint(c->policy.reserve_mib, ==, 1024);
     g_assert_cmpuint(c->policy.min_remote_percent, ==, 25);
@@ -148,6 +150,7 @@ test_errors(void)
         { "[daemon]\nmax-jobs=many\n", "max-jobs" },
         { "[daemon]\nworkers=65\n", "workers" },
         { "[daemon]\nworker-cpus=all\n", "worker-cpus: 'all' is not a CPU list" },
+        { "[daemon]\nmetrics-dir=var/lib/x\n", "metrics-dir: 'var/lib/x' is not an absolute path" },
         { "[daemon]\nworker-cpus=\n", "worker-cpus" },
         { "[daemon]\ndebounce-ms=-1\n", "debounce-ms" },
         { "[daemon]\nrate-limit-mib-s=fast\n", "rate-limit-mib-s" },
@@ -226,6 +229,56 @@ test_log_escape(void)
         g_autofree char *got = ns_log_escape(cases[i].in, cases[i].len);
 
         g_assert_cmpstr(got, ==, cases[i].out);
+    }
+}
+
+/* The fields of the last line logged through the writer main() installs. */
+static GHashTable *last_fields;
+
+static GLogWriterOutput
+capture_fields(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer data)
+{
+    g_hash_table_remove_all(last_fields);
+    for (gsize i = 0; i < n_fields; i++)
+        g_hash_table_insert(last_fields, g_strdup(fields[i].key),
+                            fields[i].length < 0 ? g_strdup(fields[i].value)
+                                                 : g_strndup(fields[i].value, (gsize)fields[i].length));
+    return ns_log_write_escaped(level, fields, n_fields, data);
+}
+
+/*
+ * Issue #16: journalctl NUMASHIFT_DOMAIN=db1 reads a domain's history, and
+ * MESSAGE_ID a kind of event; fields a caller has not (no job, no name)
+ * are left out rather than written empty.
+ */
+static void
+test_log_domain_fields(void)
+{
+    ns_log_domain(G_LOG_LEVEL_MESSAGE, NS_LOG_ID_JOB_DONE, "db1", "4df6-u", 12, "domain %s: %d", "db1", 7);
+    g_assert_cmpstr(g_hash_table_lookup(last_fields, "MESSAGE"), ==, "domain db1: 7");
+    g_assert_cmpstr(g_hash_table_lookup(last_fields, "MESSAGE_ID"), ==, NS_LOG_ID_JOB_DONE);
+    g_assert_cmpstr(g_hash_table_lookup(last_fields, "NUMASHIFT_DOMAIN"), ==, "db1");
+    g_assert_cmpstr(g_hash_table_lookup(last_fields, "NUMASHIFT_UUID"), ==, "4df6-u");
+    g_assert_cmpstr(g_hash_table_lookup(last_fields, "NUMASHIFT_JOB"), ==, "12");
+    g_assert_cmpstr(g_hash_table_lookup(last_fields, "PRIORITY"), ==, "5");
+
+    /* (A warning would abort a GLib test.) */
+    ns_log_domain(G_LOG_LEVEL_INFO, NULL, NULL, "4df6-u", 0, "x");
+    g_assert_cmpstr(g_hash_table_lookup(last_fields, "PRIORITY"), ==, "6");
+    g_assert_false(g_hash_table_contains(last_fields, "MESSAGE_ID"));
+    g_assert_false(g_hash_table_contains(last_fields, "NUMASHIFT_DOMAIN"));
+    g_assert_false(g_hash_table_contains(last_fields, "NUMASHIFT_JOB"));
+    g_assert_cmpstr(g_hash_table_lookup(last_fields, "NUMASHIFT_UUID"), ==, "4df6-u");
+
+    /* The four IDs are distinct 128-bit IDs as journald wants them. */
+    const char *ids[] = { NS_LOG_ID_JOB_STARTED, NS_LOG_ID_JOB_DONE, NS_LOG_ID_JOB_FAILED,
+                          NS_LOG_ID_UNMOVABLE };
+
+    for (guint i = 0; i < G_N_ELEMENTS(ids); i++) {
+        g_assert_cmpuint(strlen(ids[i]), ==, 32);
+        g_assert_cmpuint(strspn(ids[i], "0123456789abcdef"), ==, 32);
+        for (guint j = 0; j < i; j++)
+            g_assert_cmpstr(ids[i], !=, ids[j]);
     }
 }
 
@@ -397,7 +450,10 @@ int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    last_fields = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_log_set_writer_func(capture_fields, NULL, NULL);
     g_test_add_func("/daemon/log/escape", test_log_escape);
+    g_test_add_func("/daemon/log/domain-fields", test_log_domain_fields);
     g_test_add_func("/daemon/config/defaults", test_defaults);
     g_test_add_func("/daemon/config/missing", test_missing);
     g_test_add_func("/daemon/config/full", test_full);

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Domain XML and CPU-list parsing (hv/domain-config.c, hv/libvirt/domain.c).  ns_domain_open() and the
- * calls that need a running domain are tested in the libvirt suite.
+ * Domain XML and CPU-list parsing (hv/domain-config.c, hv/libvirt/domain.c),
+ * and the policy metadata writer on libvirt's test driver.  ns_domain_open()
+ * and the calls that need a running QEMU are tested in the libvirt suite.
  */
 #include <string.h>
 
 #include <glib.h>
 
+#include "ns-test-require.h"
 #include "numashift/domain.h"
 #include "numashift/error.h"
 
@@ -243,6 +245,98 @@ test_config_memory_devices(void)
     g_assert_cmpint(d->node, ==, -1);
 }
 
+/* Issue #16: numashift policy DOMAIN --priority N writes priority='N' into
+ * the domain's metadata; numashiftd orders pending jobs by it.  A value
+ * that is no number in range is the XML's error, named. */
+static void
+test_config_metadata_priority(void)
+{
+#define METADATA_XML_FMT                                                                      \
+    "<domain type='kvm'><name>a</name><vcpu>1</vcpu><memory unit='KiB'>1024</memory>"            \
+    "<metadata><ns:policy xmlns:ns='" NS_DOMAIN_METADATA_URI "' mode='follow'%s/>"                \
+    "<other:policy xmlns:other='http://example.org/other' priority='x'/></metadata></domain>"
+    static const struct {
+        const char *attr;
+        gboolean ok, has;
+        gint priority;
+    } cases[] = {
+        { "", TRUE, FALSE, 0 },
+        { " priority='7'", TRUE, TRUE, 7 },
+        { " priority='-1000'", TRUE, TRUE, -1000 },
+        { " priority='1000'", TRUE, TRUE, 1000 },
+        { " priority='1001'", FALSE, FALSE, 0 },
+        { " priority='high'", FALSE, FALSE, 0 },
+        { " priority=''", FALSE, FALSE, 0 },
+        { " priority=' 3'", FALSE, FALSE, 0 },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *xml = g_strdup_printf(METADATA_XML_FMT, cases[i].attr);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(NsDomainConfig) c = ns_domain_config_parse(xml, &error);
+
+        if (!cases[i].ok) {
+            g_assert_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT);
+            g_assert_nonnull(strstr(error->message, "numashift:policy priority"));
+            continue;
+        }
+        g_assert_no_error(error);
+        g_assert_cmpstr(c->numashift_policy, ==, "follow");
+        g_assert_cmpint(c->has_numashift_priority, ==, cases[i].has);
+        g_assert_cmpint(c->numashift_priority, ==, cases[i].priority);
+    }
+}
+
+/*
+ * numashift policy --mode/--priority (issue #16) on libvirt's test driver,
+ * whose "test" domain runs and is persistent: both attributes written,
+ * then one changed and the other kept, then bad input refused before
+ * libvirt is asked.  One connection throughout (the test driver's state
+ * lives with it).
+ */
+static void
+test_set_policy_metadata(void)
+{
+    virConnectPtr conn = virConnectOpen("test:///default");
+    g_autoptr(GError) error = NULL;
+    g_autoptr(NsDomainConfig) first = NULL;
+    g_autoptr(NsDomainConfig) second = NULL;
+
+    if (!ns_test_require_installed(conn != NULL, "libvirt's test driver (test:///default, libvirt0)"))
+        return;
+    g_assert_true(ns_domain_set_policy_metadata(conn, "test", "off", TRUE, 5, &first, &error));
+    g_assert_no_error(error);
+    g_assert_cmpstr(first->numashift_policy, ==, "off");
+    g_assert_true(first->has_numashift_priority);
+    g_assert_cmpint(first->numashift_priority, ==, 5);
+
+    /* Only the priority: the mode stays. */
+    g_assert_true(ns_domain_set_policy_metadata(conn, "test", NULL, TRUE, -7, &second, &error));
+    g_assert_no_error(error);
+    g_assert_cmpstr(second->numashift_policy, ==, "off");
+    g_assert_cmpint(second->numashift_priority, ==, -7);
+
+    /* The persistent definition has it too. */
+    virDomainPtr dom = virDomainLookupByName(conn, "test");
+    g_autofree char *inactive = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
+    g_autoptr(NsDomainConfig) persistent = ns_domain_config_parse(inactive, &error);
+
+    g_assert_no_error(error);
+    g_assert_cmpstr(persistent->numashift_policy, ==, "off");
+    g_assert_cmpint(persistent->numashift_priority, ==, -7);
+    virDomainFree(dom);
+
+    g_assert_false(ns_domain_set_policy_metadata(conn, "test", "sideways", FALSE, 0, NULL, &error));
+    g_assert_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT);
+    g_clear_error(&error);
+    g_assert_false(ns_domain_set_policy_metadata(conn, "test", NULL, TRUE, 1001, NULL, &error));
+    g_assert_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT);
+    g_clear_error(&error);
+    g_assert_false(ns_domain_set_policy_metadata(conn, "nope", "off", FALSE, 0, NULL, &error));
+    g_assert_error(error, NS_ERROR, NS_ERROR_NOT_FOUND);
+    virConnectClose(conn);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -254,6 +348,8 @@ main(int argc, char **argv)
     g_test_add_func("/domain/config-bad", test_config_bad);
     g_test_add_func("/domain/config-emulatorpin", test_config_emulatorpin);
     g_test_add_func("/domain/config-memnode", test_config_memnode);
+    g_test_add_func("/domain/config-metadata-priority", test_config_metadata_priority);
+    g_test_add_func("/domain/set-policy-metadata", test_set_policy_metadata);
     g_test_add_func("/domain/config-memory-devices", test_config_memory_devices);
     return g_test_run();
 }

@@ -318,6 +318,64 @@ test_pinning_debounced(Fixture *f, gconstpointer data)
     g_assert_cmpuint(count_events(f, "pinning", NULL), ==, 5);
 }
 
+/* Issue #16: a client wrote numashift's policy into the domain's libvirt
+ * metadata (numashift policy --mode/--priority, or any libvirt client):
+ * the domain is decided again at once, with an operator's urgency, and an
+ * event says so; a domain numashiftd does not track is left alone. */
+static void
+test_metadata_changed(Fixture *f, gconstpointer data)
+{
+    NsManagedDomain *a = started_idle(f, UUID_A, "a");
+    guint before = f->specs->len;
+
+    g_assert_nonnull(a);
+    ns_manager_metadata_changed(f->manager, "00000000-0000-4000-8000-00000000dead", "other");
+    run_for(50);
+    g_assert_cmpuint(f->specs->len, ==, before);
+    ns_manager_metadata_changed(f->manager, UUID_A, "a");
+    wait_for(f, jobs_started, GUINT_TO_POINTER(before + 1), 10, "the policy job's start");
+    g_assert_true(g_str_has_prefix(f->specs->pdata[before], "rebalance "));
+    g_assert_nonnull(strstr(f->specs->pdata[before], " policy " UUID_A));
+    g_assert_cmpuint(count_events(f, "metadata", NULL), ==, 1);
+}
+
+/*
+ * Issue #16, live migration.  Leaving: once a migration of A begins, no job
+ * of A starts (a request waits) until A resumes here, its migration failed;
+ * its running job is cancelled.  Arriving: B, started here as a
+ * migration's target, is not looked at while its memory arrives, even when
+ * the hook also says it started; it is once it runs.
+ */
+static void
+test_live_migration(Fixture *f, gconstpointer data)
+{
+    NsManagedDomain *a = started_idle(f, UUID_A, "a");
+    guint before = f->specs->len, done = count_events(f, "job-done", NULL);
+
+    ns_manager_rebalance(f->manager, a, "request");
+    wait_for(f, jobs_started, GUINT_TO_POINTER(before + 1), 10, "A's request job");
+    ns_manager_domain_leaving(f->manager, UUID_A, "migration pass 1");
+    ns_manager_domain_leaving(f->manager, UUID_A, "migration pass 2"); /* renews, says nothing */
+    g_assert_cmpuint(count_events(f, "migrating", NULL), ==, 1);
+    ns_manager_rebalance(f->manager, a, "request");
+    open_gate(f);
+    wait_for(f, job_done_count, GUINT_TO_POINTER(done + 1), 10, "A's first job to end");
+    run_for(100);
+    g_assert_cmpuint(f->specs->len, ==, before + 1); /* the second waits: A is leaving */
+    ns_manager_domain_resumed(f->manager, UUID_A, "a", "resumed");
+    wait_for(f, jobs_started, GUINT_TO_POINTER(before + 2), 10, "A's waiting job once A stays");
+    wait_for(f, job_done_count, GUINT_TO_POINTER(done + 2), 10, "A's second job to end");
+
+    ns_manager_domain_arriving(f->manager, UUID_B, "b");
+    ns_manager_domain_started(f->manager, UUID_B, "b", "hook");
+    run_for(300); /* start-delay-ms is 10 in this fixture */
+    g_assert_cmpuint(f->specs->len, ==, before + 2);
+    ns_manager_domain_resumed(f->manager, UUID_B, "b", "migration done");
+    wait_for(f, jobs_started, GUINT_TO_POINTER(before + 3), 10, "B's look once it runs here");
+    g_assert_nonnull(strstr(f->specs->pdata[before + 2], " start " UUID_B));
+    g_assert_cmpuint(count_events(f, "arriving", NULL), ==, 1);
+}
+
 /* The held job fails while preparing: the debounce starts another, not held. */
 static void
 test_pinning_held_failed(Fixture *f, gconstpointer data)
@@ -740,7 +798,7 @@ test_describe_and_mode(Fixture *f, gconstpointer data)
     g_assert_cmpstr(json_object_get_string_member(o, "mode"), ==, "follow");
     g_assert_false(json_object_has_member(o, "placement")); /* a worker's: status */
     g_assert_null(ns_manager_ref_live_map(a));              /* no scan yet */
-    g_autoptr(JsonNode) nowhere = ns_manager_placement_json(NULL);
+    g_autoptr(JsonNode) nowhere = ns_manager_placement_json(NULL, NULL);
 
     g_assert_true(JSON_NODE_HOLDS_NULL(nowhere));
     g_assert_nonnull(ns_manager_get_job(a));
@@ -881,7 +939,7 @@ test_placement_json(void)
         g_assert_cmpint(ns_radix_insert(ns_live_map_get_tree(live), gfn,
                                         ns_radix_mk_present(gfn < 8 ? 0 : 1, 0)), ==, 0);
     ns_live_map_set_scanned(live, map);
-    g_autoptr(JsonNode) node = ns_manager_placement_json(live);
+    g_autoptr(JsonNode) node = ns_manager_placement_json(live, NULL);
     JsonObject *o = json_node_get_object(node);
     JsonObject *guest = json_object_get_object_member(o, "guest");
 
@@ -889,6 +947,17 @@ test_placement_json(void)
     g_assert_cmpint(json_object_get_int_member(o, "scanned_ms_ago"), >=, 0);
     g_assert_cmpint(json_object_get_int_member(guest, "present_pages"), ==, 12);
     g_assert_cmpint(json_object_get_int_member(guest, "total_pages"), ==, 12);
+    /* No decisions yet: no local share, said as null. */
+    g_assert_true(JSON_NODE_HOLDS_NULL(json_object_get_member(o, "local_ratio")));
+
+    /* The vCPUs' home is node 0: 8 of the 12 pages are local. */
+    g_autoptr(JsonNode) decisions = json_from_string("[{\"cell\": -1, \"home\": 0}]", NULL);
+    g_autoptr(JsonNode) with_home =
+        ns_manager_placement_json(live, json_node_get_array(decisions));
+
+    g_assert_cmpfloat_with_epsilon(
+        json_object_get_double_member(json_node_get_object(with_home), "local_ratio"), 8.0 / 12.0,
+        1e-9);
     ns_live_map_unref(live);
 }
 
@@ -903,6 +972,8 @@ main(int argc, char **argv)
     MANAGER_TEST("/manager/pinning-round-priority", test_pinning_round_priority);
     g_test_add_func("/manager/placement-json", test_placement_json);
     MANAGER_TEST("/manager/pinning-debounced", test_pinning_debounced);
+    MANAGER_TEST("/manager/metadata-changed", test_metadata_changed);
+    MANAGER_TEST("/manager/live-migration", test_live_migration);
     MANAGER_TEST("/manager/pinning-held-failed", test_pinning_held_failed);
     MANAGER_TEST("/manager/pinning-stopped-while-settling", test_pinning_stopped_while_settling);
     MANAGER_TEST("/manager/pinning-behind-running-job", test_pinning_behind_running_job);

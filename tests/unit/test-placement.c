@@ -538,6 +538,14 @@ test_summarize_synthetic(void)
     assert_count(c1->huge, 512);
     assert_count(ns_placement_stats_node(c1, 1), 513);
     assert_count(ns_placement_stats_node(c1, 0), 0);
+    /* The helpers the policy and the metrics share. */
+    g_assert_true(ns_placement_summary_cell(sum, 0) == c0);
+    g_assert_true(ns_placement_summary_cell(sum, 1) == c1);
+    g_assert_true(ns_placement_summary_cell(sum, -1) == &sum->all);
+    g_assert_null(ns_placement_summary_cell(sum, 7));
+    g_assert_cmpuint(ns_placement_stats_placed_bytes(c0), ==, 8 * 4096);
+    g_assert_cmpuint(ns_placement_stats_placed_bytes(c1), ==, 513 * 4096);
+    g_assert_cmpuint(ns_placement_stats_placed_bytes(NULL), ==, 0);
 
     ns_placement_summary_free(NULL);
     ns_radix_destroy(tree);
