@@ -111,6 +111,13 @@
 #                      fourth's decision says it stays for node 1's reserve,
 #                      node 1's free memory (sampled) never falls under the
 #                      reserve; with max-jobs=1, then 2 (issue #14)
+#   daemon-migration   (issue #16) a live migration between two libvirtds
+#                      in one test host (B in mount and UTS namespaces of
+#                      its own), each with its numashiftd: A's running
+#                      migrate job is cancelled as the migration begins
+#                      (exit 7, "migrating away") and A drops the domain;
+#                      B tracks it while its memory arrives and looks at
+#                      it only once it runs there; the guest stays clean
 #   systemd            (issue #15) the test host boots Debian's systemd as
 #                      PID 1 (numa-host --systemd); numashift installed by
 #                      meson install runs as the hardened numashiftd.service
@@ -151,7 +158,7 @@ if [[ ${NUMA_HOST:-0} != 1 ]]; then
 	# numashift-shared ends with real VFIO: edu behind an emulated IOMMU.
 	numashift-shared) args=(--iommu --nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
 	libvirt-vcpupin | numashift-migrate | numashift-faults | numashift-hot-first) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
-	daemon-cells | daemon-memnode | daemon-hugetlb | daemon-faults | daemon-drift | daemon-enomem | daemon-live-map) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
+	daemon-cells | daemon-memnode | daemon-hugetlb | daemon-faults | daemon-drift | daemon-enomem | daemon-live-map | daemon-migration) args=(--nodes 2 --mem-per-node 768 --timeout 300 --quiet) ;;
 	daemon-planner) args=(--nodes 2 --mem-per-node 1024 --timeout 600 --quiet) ;;
 	systemd) args=(--systemd --nodes 2 --mem-per-node 768 --timeout 400 --quiet) ;;
 	# Two pinning moves the pacer may slow to about 100 s each (the case).
@@ -1855,6 +1862,96 @@ numashift-4node)
 	((($(ns_status_percent nsguest 3 0)) >= 95)) || fail "numashift status does not keep cell 0 on node 3"
 	lv_guest_wait nsguest "^NSGUEST pass=$(($(grep -c '^NSGUEST pass=' "$LV_GUEST_LOG") + 2)) " 240
 	ns_guest_stop_clean nsguest 90
+	;;
+daemon-migration)
+	# Live migration (issue #16) between two libvirtds in this one test
+	# host.  B runs in mount and UTS namespaces of its own: its own
+	# /run/libvirt, /var/lib/libvirt, /var/cache/libvirt, /var/log/libvirt
+	# and /etc/libvirt (host_uuid set), and its own hostname, so libvirt's
+	# same-host check lets the migration through; without cgroups for its
+	# domains (the two would name the same machine scope).  numashiftd A
+	# watches libvirtd A, numashiftd B libvirtd B.
+	lv_start
+	b=/run/libvirt-b
+	mkdir -p "$b/run" "$b/lib/qemu" "$b/cache/qemu" "$b/log/qemu" "$b/etc"
+	cp -a /etc/libvirt/. "$b/etc/"
+	cp -a /var/cache/libvirt/qemu/. "$b/cache/qemu/" 2>/dev/null || true
+	printf 'host_uuid = "%s"\n' "$(</proc/sys/kernel/random/uuid)" >>"$b/etc/libvirtd.conf"
+	printf 'cgroup_controllers = [ ]\n' >>"$b/etc/qemu.conf"
+	unshare --mount --uts --propagation private sh -c "hostname numa-host-b &&
+		mount --bind $b/run /run/libvirt && mount --bind $b/lib /var/lib/libvirt &&
+		mount --bind $b/cache /var/cache/libvirt && mount --bind $b/log /var/log/libvirt &&
+		mount --bind $b/etc /etc/libvirt && exec libvirtd --pid-file $b/libvirtd.pid" >"$GUEST_DIR/libvirtd-b.log" 2>&1 &
+	libvirtd_b=$!
+	on_exit "stop_pid 30 $libvirtd_b libvirtd-b"
+	uri_b="qemu+unix:///system?socket=$b/run/libvirt-sock"
+	b_answers() {
+		kill -0 "$libvirtd_b" 2>/dev/null || { cat "$GUEST_DIR/libvirtd-b.log" >&2; fail "libvirtd B exited"; }
+		timeout -k 5 20 virsh -c "$uri_b" -q version >/dev/null 2>&1
+	}
+	wait_until 90 "libvirtd B to answer" b_answers
+	on_exit "virsh -c '$uri_b' -q destroy nsguest >/dev/null 2>&1 || true"
+
+	start_daemon "$QUICK_DAEMON_CONF"
+	printf '%s\n' "$QUICK_DAEMON_CONF" >"$GUEST_DIR/numashiftd-b.conf"
+	"$NS_BUILD_ROOT/hv/daemon/numashiftd" --config "$GUEST_DIR/numashiftd-b.conf" \
+		--socket /run/numashift-b/control.sock --connect "$uri_b" >"$GUEST_DIR/daemon-b.log" 2>&1 &
+	daemon_b=$!
+	on_exit "stop_pid 10 $daemon_b numashiftd-b; sed 's/^/numashiftd B: /' '$GUEST_DIR/daemon-b.log' >&2"
+	wait_until 10 "numashiftd B to listen" test -S /run/numashift-b/control.sock
+	b_log_has() { grep -qE -- "$1" "$GUEST_DIR/daemon-b.log"; }
+	wait_until 30 "numashiftd B to reach libvirtd B" b_log_has "connected to libvirt"
+
+	lv_guest_define nsguest 64 0 1
+	virsh -q start nsguest >/dev/null || fail "virsh start failed"
+	lv_guest_wait nsguest '^NSGUEST pass=1 ' 240
+	wait_until 30 "numashiftd A to track nsguest" tracked nsguest
+
+	# A slow operator's migrate runs on A when the migration begins: the
+	# migration's events cancel it ("migrating away", busy: exit 7).
+	"$NUMASHIFT" migrate nsguest --to 1 --rate 1 >"$GUEST_DIR/migrate.out" 2>&1 &
+	mover=$!
+	wait_until 60 "A's migrate job to be moving" job_is nsguest migrate moving
+	say "live-migrating nsguest from libvirtd A to libvirtd B"
+	passes_at_migration=$(grep -c '' "$LV_GUEST_LOG")
+	bounded 240 "virsh migrate --live" virsh -q migrate --live --unsafe nsguest "$uri_b" \
+		--migrateuri tcp://127.0.0.1:49311 >"$GUEST_DIR/virsh-migrate.out" 2>&1 ||
+		fail "virsh migrate failed: $(tail -n 3 "$GUEST_DIR/virsh-migrate.out")"
+	wait_pid 60 "numashift migrate (A) to end" "$mover"
+	say "numashift migrate on A exited $WAIT_STATUS: $(tail -n 1 "$GUEST_DIR/migrate.out")"
+	((WAIT_STATUS == 7)) || fail "numashift migrate exited $WAIT_STATUS, not 7 (busy: migrating away)"
+	daemon_log_has 'domain nsguest: migrating away \(migration pass' ||
+		fail "numashiftd A did not see the migration begin"
+	daemon_log_has 'migrate job [0-9]+ \(trigger request[^)]*\) ended: failed: domain nsguest is migrating away' ||
+		fail "numashiftd A's job did not end 'migrating away'"
+	wait_until 30 "numashiftd A to drop nsguest" eval '! tracked nsguest'
+
+	# B: tracked while its memory arrives, looked at once it runs there.
+	b_log_has 'domain nsguest: arriving by live migration' || fail "numashiftd B did not see nsguest arrive"
+	wait_until 60 "numashiftd B's look at the arrived nsguest" \
+		b_log_has 'domain nsguest: rebalance job [0-9]+ \(trigger start\) ended'
+	grep -n 'nsguest' "$GUEST_DIR/daemon-b.log" | head -n 8 >&2
+	arrive=$(grep -n 'arriving by live migration' "$GUEST_DIR/daemon-b.log" | head -n 1 | cut -d: -f1)
+	runs=$(grep -n 'runs here after its migration' "$GUEST_DIR/daemon-b.log" | head -n 1 | cut -d: -f1)
+	started=$(grep -nE 'rebalance job [0-9]+ \(trigger start\) started' "$GUEST_DIR/daemon-b.log" | head -n 1 | cut -d: -f1)
+	[[ -n $arrive && -n $runs && -n $started ]] && ((arrive < runs && runs < started)) ||
+		fail "numashiftd B looked at nsguest before it ran there (lines: arriving $arrive, runs $runs, job $started)"
+	NUMASHIFT_CONTROL_SOCKET=/run/numashift-b/control.sock numashift -c "$uri_b" status nsguest >&2 || {
+		virsh -c "$uri_b" list --all >&2 || true
+		tail -n 15 "$b/log/qemu/nsguest.log" >&2 || true
+		fail "numashift status through numashiftd B failed"
+	}
+	# The guest runs on B.  Its verdict is read up to the migration only:
+	# both QEMUs hold the same serial FIFOs in this one test host, and
+	# after the switchover the log was not the guest's alone (old lines
+	# replayed, or nothing more), so it proves nothing about the guest.
+	[[ $(virsh -c "$uri_b" -q domstate nsguest) == running ]] ||
+		fail "nsguest is $(virsh -c "$uri_b" -q domstate nsguest) on B, not running"
+	[[ $(virsh -q domstate nsguest 2>/dev/null || echo gone) != running ]] ||
+		fail "nsguest still runs on A after its migration"
+	head -n "$passes_at_migration" "$LV_GUEST_LOG" >"$GUEST_DIR/before-migration.log"
+	guest_clean_so_far "$GUEST_DIR/before-migration.log" "before its migration"
+	say "nsguest runs on B; clean in its $(grep -c '^NSGUEST pass=' "$GUEST_DIR/before-migration.log") passes on A"
 	;;
 systemd)
 	[[ $(</proc/1/comm) == systemd ]] || fail "PID 1 is $(</proc/1/comm), not systemd (numa-host --systemd)"
