@@ -35,6 +35,36 @@ ns_json_holds(JsonNode *node, GType type)
     return node != NULL && JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == type;
 }
 
+static JsonNode *
+member(JsonObject *object, const char *name)
+{
+    return object != NULL ? json_object_get_member(object, name) : NULL;
+}
+
+gint64
+ns_json_member_int(JsonObject *object, const char *name, gint64 fallback)
+{
+    JsonNode *n = member(object, name);
+
+    return ns_json_holds(n, G_TYPE_INT64) ? json_node_get_int(n) : fallback;
+}
+
+const char *
+ns_json_member_string(JsonObject *object, const char *name, const char *fallback)
+{
+    JsonNode *n = member(object, name);
+
+    return ns_json_holds(n, G_TYPE_STRING) ? json_node_get_string(n) : fallback;
+}
+
+JsonObject *
+ns_json_member_object(JsonObject *object, const char *name)
+{
+    JsonNode *n = member(object, name);
+
+    return n != NULL && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+}
+
 /* ------------------------------------------------------------------------
  * RFC 8259 grammar, bounded nesting, member count
  */

@@ -17,6 +17,7 @@
 #include "numashift/domain.h"
 #include "numashift/control.h"
 #include "numashift/error.h"
+#include "numashift/json-check.h"
 #include "numashift/mainloop.h"
 #include "numashift/policy.h"
 
@@ -120,32 +121,14 @@ ns_cli_daemon_call(NsDaemonLink *link, const NsControlRequest *req, GError **err
     }
 }
 
-static const char *
-member_string(JsonObject *o, const char *name)
-{
-    JsonNode *n = o != NULL ? json_object_get_member(o, name) : NULL;
-
-    return n != NULL && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING
-               ? json_node_get_string(n)
-               : "-";
-}
-
-static gint64
-member_int(JsonObject *o, const char *name)
-{
-    JsonNode *n = o != NULL ? json_object_get_member(o, name) : NULL;
-
-    return n != NULL && JSON_NODE_HOLDS_VALUE(n) ? json_node_get_int(n) : 0;
-}
-
 static void
 print_job_line(JsonObject *job)
 {
-    gint64 total = member_int(job, "total_pages");
+    gint64 total = ns_json_member_int(job, "total_pages", 0);
 
     printf("job:%-5" G_GINT64_FORMAT "  %-20s  %-36s  %-9s  %-14s  %-13s  %5.1f%%  %8.1f MiB/s\n",
-           member_int(job, "serial"), member_string(job, "domain"), member_string(job, "uuid"), member_string(job, "kind"), member_string(job, "trigger"), member_string(job, "state"),
-           total > 0 ? 100.0 * (double)member_int(job, "done_pages") / (double)total : 0.0,
+           ns_json_member_int(job, "serial", 0), ns_json_member_string(job, "domain", "-"), ns_json_member_string(job, "uuid", "-"), ns_json_member_string(job, "kind", "-"), ns_json_member_string(job, "trigger", "-"), ns_json_member_string(job, "state", "-"),
+           total > 0 ? 100.0 * (double)ns_json_member_int(job, "done_pages", 0) / (double)total : 0.0,
            json_object_has_member(job, "mib_per_s") ? json_object_get_double_member(job, "mib_per_s")
                                                     : 0.0);
 }
@@ -171,17 +154,17 @@ ns_cli_print_daemon_status(JsonNode *status)
     JsonNode *jn = o != NULL ? json_object_get_member(o, "job") : NULL;
     JsonObject *job = jn != NULL && JSON_NODE_HOLDS_OBJECT(jn) ? json_node_get_object(jn) : NULL;
 
-    printf("numashiftd: policy %s (%s)", member_string(o, "mode"), member_string(o, "mode_source"));
+    printf("numashiftd: policy %s (%s)", ns_json_member_string(o, "mode", "-"), ns_json_member_string(o, "mode_source", "-"));
     if (job == NULL) {
         printf(", no job yet\n");
         return;
     }
-    gint64 total = member_int(job, "total_pages");
+    gint64 total = ns_json_member_int(job, "total_pages", 0);
 
-    printf(", %s job (trigger %s) %s", member_string(job, "kind"), member_string(job, "trigger"),
-           member_string(job, "state"));
+    printf(", %s job (trigger %s) %s", ns_json_member_string(job, "kind", "-"), ns_json_member_string(job, "trigger", "-"),
+           ns_json_member_string(job, "state", "-"));
     if (total > 0)
-        printf(" %.1f%% of %.1f MiB", 100.0 * (double)member_int(job, "done_pages") / (double)total,
+        printf(" %.1f%% of %.1f MiB", 100.0 * (double)ns_json_member_int(job, "done_pages", 0) / (double)total,
                (double)total * 4096.0 / 1048576.0);
     printf("\n");
     /* Why each cell moves or stays (a strict memnode bind, a full node, a
@@ -195,8 +178,8 @@ ns_cli_print_daemon_status(JsonNode *status)
         JsonObject *dobj = JSON_NODE_HOLDS_OBJECT(d) ? json_node_get_object(d) : NULL;
 
         if (dobj != NULL)
-            printf("  cell %" G_GINT64_FORMAT ": %s: %s\n", member_int(dobj, "cell"),
-                   member_string(dobj, "reason"), member_string(dobj, "message"));
+            printf("  cell %" G_GINT64_FORMAT ": %s: %s\n", ns_json_member_int(dobj, "cell", 0),
+                   ns_json_member_string(dobj, "reason", "-"), ns_json_member_string(dobj, "message", "-"));
     }
 }
 
@@ -302,20 +285,20 @@ job_done_summary(const char *what, JsonObject *job)
     g_autofree char *kvm_text =
         kvm != NULL ? g_strdup_printf("; KVM: %" G_GINT64_FORMAT " remote TLB flushes, %" G_GINT64_FORMAT
                                       " shadow pages zapped",
-                                      member_int(kvm, "remote_tlb_flush"),
-                                      member_int(kvm, "mmu_shadow_zapped"))
+                                      ns_json_member_int(kvm, "remote_tlb_flush", 0),
+                                      ns_json_member_int(kvm, "mmu_shadow_zapped", 0))
                     : g_strdup("");
 
     return g_strdup_printf(": moved %.1f MiB in %.1f s%s",
-                           (double)member_int(report, "moved_bytes") / 1048576.0,
-                           (double)member_int(report, "elapsed_us") / 1e6, kvm_text);
+                           (double)ns_json_member_int(report, "moved_bytes", 0) / 1048576.0,
+                           (double)ns_json_member_int(report, "elapsed_us", 0) / 1e6, kvm_text);
 }
 
 static void
 print_event(const Follow *f, const NsControlMessage *m)
 {
     JsonObject *o = JSON_NODE_HOLDS_OBJECT(m->body) ? json_node_get_object(m->body) : NULL;
-    const char *what = member_string(o, "event");
+    const char *what = ns_json_member_string(o, "event", "-");
 
     if (f->cli->json) {
         g_autoptr(JsonGenerator) gen = json_generator_new();
@@ -325,11 +308,11 @@ print_event(const Follow *f, const NsControlMessage *m)
         text = json_generator_to_data(gen, NULL);
         printf("{\"kind\": \"%s\", \"body\": %s}\n", ns_control_event_to_string(m->event), text);
     } else if (strcmp(what, "progress") == 0) {
-        gint64 total = member_int(o, "total_pages");
+        gint64 total = ns_json_member_int(o, "total_pages", 0);
 
-        printf("%s progress %5.1f%% moved %.1f MiB at %.1f MiB/s%s\n", member_string(o, "domain"),
-               total > 0 ? 100.0 * (double)member_int(o, "done_pages") / (double)total : 0.0,
-               (double)member_int(o, "moved_bytes") / 1048576.0,
+        printf("%s progress %5.1f%% moved %.1f MiB at %.1f MiB/s%s\n", ns_json_member_string(o, "domain", "-"),
+               total > 0 ? 100.0 * (double)ns_json_member_int(o, "done_pages", 0) / (double)total : 0.0,
+               (double)ns_json_member_int(o, "moved_bytes", 0) / 1048576.0,
                json_object_get_double_member_with_default(o, "mib_per_s", 0),
                json_object_get_boolean_member_with_default(o, "paused", FALSE) ? " (paused)" : "");
     } else if (strcmp(what, "decision") == 0) {
@@ -338,20 +321,20 @@ print_event(const Follow *f, const NsControlMessage *m)
         for (guint i = 0; ds != NULL && i < json_array_get_length(ds); i++) {
             JsonObject *d = json_array_get_object_element(ds, i);
 
-            printf("%s decision (%s) cell %" G_GINT64_FORMAT ": %s: %s\n", member_string(o, "domain"),
-                   member_string(o, "trigger"), member_int(d, "cell"), member_string(d, "reason"),
-                   member_string(d, "message"));
+            printf("%s decision (%s) cell %" G_GINT64_FORMAT ": %s: %s\n", ns_json_member_string(o, "domain", "-"),
+                   ns_json_member_string(o, "trigger", "-"), ns_json_member_int(d, "cell", 0), ns_json_member_string(d, "reason", "-"),
+                   ns_json_member_string(d, "message", "-"));
         }
     } else if (g_str_has_prefix(what, "job-")) {
         JsonObject *job = json_object_get_object_member(o, "job");
         g_autofree char *outcome = job_done_summary(what, job);
 
-        printf("%s %s: %s %s (trigger %s)%s%s%s\n", member_string(o, "domain"), what,
-               member_string(job, "kind"), member_string(job, "state"), member_string(job, "trigger"),
+        printf("%s %s: %s %s (trigger %s)%s%s%s\n", ns_json_member_string(o, "domain", "-"), what,
+               ns_json_member_string(job, "kind", "-"), ns_json_member_string(job, "state", "-"), ns_json_member_string(job, "trigger", "-"),
                json_object_has_member(job, "error") ? ": " : "",
-               json_object_has_member(job, "error") ? member_string(job, "error") : "", outcome);
+               json_object_has_member(job, "error") ? ns_json_member_string(job, "error", "-") : "", outcome);
     } else {
-        printf("%s %s\n", member_string(o, "domain"), what);
+        printf("%s %s\n", ns_json_member_string(o, "domain", "-"), what);
     }
     fflush(stdout);
 }
@@ -379,20 +362,20 @@ on_line(GObject *source, GAsyncResult *res, gpointer data)
     if (m->is_event) {
         JsonObject *o = JSON_NODE_HOLDS_OBJECT(m->body) ? json_node_get_object(m->body) : NULL;
 
-        if (f->uuid == NULL || g_strcmp0(member_string(o, "uuid"), f->uuid) == 0) {
+        if (f->uuid == NULL || g_strcmp0(ns_json_member_string(o, "uuid", "-"), f->uuid) == 0) {
             print_event(f, m);
             JsonNode *jn = o != NULL ? json_object_get_member(o, "job") : NULL;
             JsonObject *job = jn != NULL && JSON_NODE_HOLDS_OBJECT(jn) ? json_node_get_object(jn) : NULL;
 
-            if (strcmp(member_string(o, "event"), "job-started") == 0 &&
-                member_int(job, "serial") == f->serial) {
+            if (strcmp(ns_json_member_string(o, "event", "-"), "job-started") == 0 &&
+                ns_json_member_int(job, "serial", 0) == f->serial) {
                 f->started = TRUE;
                 /* Still queued when Ctrl-C came: cancelled as it starts. */
                 if (f->cancel_wanted)
                     send_cancel(f);
             }
-            if (f->until_done && strcmp(member_string(o, "event"), "job-done") == 0 &&
-                member_int(job, "serial") == f->serial) {
+            if (f->until_done && strcmp(ns_json_member_string(o, "event", "-"), "job-done") == 0 &&
+                ns_json_member_int(job, "serial", 0) == f->serial) {
                 f->done = json_node_ref(m->body);
                 g_main_loop_quit(f->loop);
                 return;
@@ -479,26 +462,26 @@ static int
 job_exit_code(NsCli *cli, JsonNode *done)
 {
     JsonObject *job = json_object_get_object_member(json_node_get_object(done), "job");
-    const char *state = member_string(job, "state");
+    const char *state = ns_json_member_string(job, "state", "-");
 
     if (strcmp(state, "done") == 0 || strcmp(state, "nothing-to-do") == 0)
         return NS_EXIT_OK;
     if (strcmp(state, "superseded") == 0) {
         fprintf(stderr, "%s: error: the request was superseded by job %" G_GINT64_FORMAT
                         " (an operator's move) before it ran\n",
-                cli->prog, member_int(job, "superseded_by"));
+                cli->prog, ns_json_member_int(job, "superseded_by", 0));
         return NS_EXIT_INCOMPLETE;
     }
     /* A job that stopped with pages left behind (a full target node) is
      * an incomplete move, whatever its error's words. */
     if (strcmp(state, "out of memory") == 0 && json_object_has_member(job, "error")) {
-        fprintf(stderr, "%s: error: %s\n", cli->prog, member_string(job, "error"));
+        fprintf(stderr, "%s: error: %s\n", cli->prog, ns_json_member_string(job, "error", "-"));
         return NS_EXIT_INCOMPLETE;
     }
     if (json_object_has_member(job, "error")) {
-        const char *code = member_string(job, "error_code");
+        const char *code = ns_json_member_string(job, "error_code", "-");
 
-        fprintf(stderr, "%s: error: %s\n", cli->prog, member_string(job, "error"));
+        fprintf(stderr, "%s: error: %s\n", cli->prog, ns_json_member_string(job, "error", "-"));
         return strcmp(code, NS_CONTROL_ERR_NOT_RUNNING) == 0         ? NS_EXIT_NOT_RUNNING
                : strcmp(code, NS_CONTROL_ERR_NOT_FOUND) == 0         ? NS_EXIT_NOT_FOUND
                : strcmp(code, NS_CONTROL_ERR_PERMISSION_DENIED) == 0 ? NS_EXIT_PERMISSION
@@ -508,9 +491,9 @@ job_exit_code(NsCli *cli, JsonNode *done)
     if (json_object_has_member(job, "report") &&
         JSON_NODE_HOLDS_OBJECT(json_object_get_member(job, "report"))) {
         JsonObject *r = json_object_get_object_member(job, "report");
-        g_autofree char *moved = ns_cli_format_mib((guint64)MAX(member_int(r, "moved_bytes"), 0));
+        g_autofree char *moved = ns_cli_format_mib((guint64)MAX(ns_json_member_int(r, "moved_bytes", 0), 0));
         g_autofree char *stayed = ns_cli_format_mib(
-            (guint64)MAX(member_int(r, "remaining_pages") + member_int(r, "failed_pages"), 0) *
+            (guint64)MAX(ns_json_member_int(r, "remaining_pages", 0) + ns_json_member_int(r, "failed_pages", 0), 0) *
             NS_GUEST_PAGE_SIZE);
 
         fprintf(stderr, "%s: error: the job ended %s after moving %s; %s stayed where it was\n",
@@ -540,18 +523,18 @@ ns_cli_daemon_submit(NsCli *cli, NsDaemonLink *link, NsControlRequest *req, gboo
             ns_cli_print_json_node(result);
         else
             printf("queued: %s %s for domain %s\n", ns_control_op_to_string(req->op),
-                   member_string(o, "pending"), member_string(o, "domain"));
+                   ns_json_member_string(o, "pending", "-"), ns_json_member_string(o, "domain", "-"));
         return NS_EXIT_OK;
     }
-    g_autofree char *uuid = g_strdup(member_string(o, "uuid"));
+    g_autofree char *uuid = g_strdup(ns_json_member_string(o, "uuid", "-"));
 
     setvbuf(stdout, NULL, _IOLBF, 0);
     /* The reply describes the domain: its "job" is ours when it started at
      * once (its job-started event came before the reply and was passed over). */
-    gint64 serial = member_int(o, "serial");
+    gint64 serial = ns_json_member_int(o, "serial", 0);
     JsonNode *jn = o != NULL ? json_object_get_member(o, "job") : NULL;
     gboolean started = jn != NULL && JSON_NODE_HOLDS_OBJECT(jn) &&
-                       member_int(json_node_get_object(jn), "serial") == serial;
+                       ns_json_member_int(json_node_get_object(jn), "serial", 0) == serial;
     g_autoptr(JsonNode) done = follow(cli, link, uuid, serial, TRUE, started, &error);
 
     if (done == NULL)
@@ -691,8 +674,8 @@ ns_cmd_policy(NsCli *cli, int argc, char **argv)
     } else {
         JsonObject *o = json_node_get_object(result);
 
-        printf("%s: %s (%s)\n", member_string(o, "domain"), member_string(o, "mode"),
-               member_string(o, "mode_source"));
+        printf("%s: %s (%s)\n", ns_json_member_string(o, "domain", "-"), ns_json_member_string(o, "mode", "-"),
+               ns_json_member_string(o, "mode_source", "-"));
     }
     return NS_EXIT_OK;
 }
@@ -710,9 +693,9 @@ running_job_domain(NsDaemonLink *link, gint64 serial, GError **error)
         return NULL;
     for (guint i = 0; jobs != NULL && i < json_array_get_length(jobs); i++) {
         JsonObject *job = json_array_get_object_element(jobs, i);
-        const char *state = member_string(job, "state");
+        const char *state = ns_json_member_string(job, "state", "-");
 
-        if (member_int(job, "serial") != serial)
+        if (ns_json_member_int(job, "serial", 0) != serial)
             continue;
         if (strcmp(state, "moving") != 0 && strcmp(state, "paused") != 0 &&
             strcmp(state, "preparing") != 0 && strcmp(state, "settling") != 0) {
@@ -720,7 +703,7 @@ running_job_domain(NsDaemonLink *link, gint64 serial, GError **error)
                         serial, state);
             return NULL;
         }
-        return g_strdup(member_string(job, "uuid"));
+        return g_strdup(ns_json_member_string(job, "uuid", "-"));
     }
     g_set_error(error, NS_ERROR, NS_ERROR_NOT_FOUND,
                 "numashiftd has no job %" G_GINT64_FORMAT " (numashift jobs)", serial);

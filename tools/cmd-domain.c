@@ -17,6 +17,7 @@
 #include "numashift/engine.h"
 #include "numashift/engine-report.h"
 #include "numashift/error.h"
+#include "numashift/json-check.h"
 #include "numashift/mainloop.h"
 #include "numashift/livemap.h"
 #include "numashift/move.h"
@@ -132,27 +133,11 @@ ns_cmd_memmap(NsCli *cli, int argc, char **argv)
 
 /* --------------------------------------------------------------- status */
 
-static gint64
-int_member(JsonObject *o, const char *name)
-{
-    JsonNode *n = o != NULL ? json_object_get_member(o, name) : NULL;
-
-    return n != NULL && JSON_NODE_HOLDS_VALUE(n) ? json_node_get_int(n) : 0;
-}
-
-static JsonObject *
-object_member(JsonObject *o, const char *name)
-{
-    JsonNode *n = o != NULL ? json_object_get_member(o, name) : NULL;
-
-    return n != NULL && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
-}
-
 /* Nodes in a stats object's "nodes" ({"0": ..., "1": ...}): the highest key + 1. */
 static guint
 stats_node_count(JsonObject *stats)
 {
-    JsonObject *nodes = object_member(stats, "nodes");
+    JsonObject *nodes = ns_json_member_object(stats, "nodes");
     g_autoptr(GList) keys = nodes != NULL ? json_object_get_members(nodes) : NULL;
     guint count = 0;
 
@@ -170,18 +155,18 @@ mib(gint64 bytes)
 static void
 print_stats_row(const char *label, JsonObject *st, guint nodes)
 {
-    JsonObject *by_node = object_member(st, "nodes");
+    JsonObject *by_node = ns_json_member_object(st, "nodes");
 
     printf("%-12s", label);
     for (guint n = 0; n < nodes; n++) {
         g_autofree char *key = g_strdup_printf("%u", n);
 
-        printf(" %12.1f", mib(int_member(object_member(by_node, key), "bytes")));
+        printf(" %12.1f", mib(ns_json_member_int(ns_json_member_object(by_node, key), "bytes", 0)));
     }
     printf(" %12.1f %10" G_GINT64_FORMAT " %9" G_GINT64_FORMAT " %8" G_GINT64_FORMAT "\n",
-           mib(int_member(st, "present_pages") * (gint64)NS_GUEST_PAGE_SIZE),
-           int_member(st, "absent_pages"), int_member(st, "migrating_pages"),
-           int_member(st, "failed_pages"));
+           mib(ns_json_member_int(st, "present_pages", 0) * (gint64)NS_GUEST_PAGE_SIZE),
+           ns_json_member_int(st, "absent_pages", 0), ns_json_member_int(st, "migrating_pages", 0),
+           ns_json_member_int(st, "failed_pages", 0));
 }
 
 /*
@@ -193,7 +178,7 @@ print_stats_row(const char *label, JsonObject *st, guint nodes)
 static void
 print_placement(JsonObject *placement)
 {
-    JsonObject *guest = object_member(placement, "guest");
+    JsonObject *guest = ns_json_member_object(placement, "guest");
     JsonNode *cells_node = json_object_get_member(placement, "cells");
     JsonArray *cells = cells_node != NULL && JSON_NODE_HOLDS_ARRAY(cells_node)
                            ? json_node_get_array(cells_node)
@@ -210,7 +195,7 @@ print_placement(JsonObject *placement)
     print_stats_row("guest", guest, nodes);
     for (guint i = 0; cells != NULL && i < json_array_get_length(cells); i++) {
         JsonObject *st = json_array_get_object_element(cells, i);
-        g_autofree char *label = g_strdup_printf("  cell %" G_GINT64_FORMAT, int_member(st, "cell"));
+        g_autofree char *label = g_strdup_printf("  cell %" G_GINT64_FORMAT, ns_json_member_int(st, "cell", 0));
 
         print_stats_row(label, st, nodes);
     }
@@ -220,7 +205,7 @@ print_placement(JsonObject *placement)
     for (guint i = 0; causes != NULL && i < json_array_get_length(causes); i++) {
         JsonObject *c = json_array_get_object_element(causes, i);
 
-        printf("unmovable: %.1f MiB, %s\n", mib(int_member(c, "bytes")),
+        printf("unmovable: %.1f MiB, %s\n", mib(ns_json_member_int(c, "bytes", 0)),
                json_object_get_string_member_with_default(c, "cause", "?"));
     }
 }
@@ -248,11 +233,11 @@ load_placement(NsDomain *dom, JsonNode *daemon, char **ret_source, guint *ret_ra
 {
     JsonObject *d = daemon != NULL && JSON_NODE_HOLDS_OBJECT(daemon) ? json_node_get_object(daemon)
                                                                      : NULL;
-    JsonObject *placement = object_member(d, "placement");
+    JsonObject *placement = ns_json_member_object(d, "placement");
 
-    if (placement != NULL && int_member(placement, "pid") == ns_domain_get_pid(dom)) {
+    if (placement != NULL && ns_json_member_int(placement, "pid", 0) == ns_domain_get_pid(dom)) {
         *ret_source = g_strdup_printf("numashiftd's live map, scanned %.1f s ago",
-                                      (double)int_member(placement, "scanned_ms_ago") / 1000.0);
+                                      (double)ns_json_member_int(placement, "scanned_ms_ago", 0) / 1000.0);
         *ret_ranges = 0;
         return json_node_copy(json_object_get_member(d, "placement"));
     }
@@ -387,13 +372,13 @@ row_local_ratio(const StatusRow *r)
 static gint64
 row_unmovable_bytes(const StatusRow *r)
 {
-    JsonObject *guest = object_member(json_node_get_object(r->placement), "guest");
+    JsonObject *guest = ns_json_member_object(json_node_get_object(r->placement), "guest");
     JsonNode *un = guest != NULL ? json_object_get_member(guest, "unmovable") : NULL;
     JsonArray *causes = un != NULL && JSON_NODE_HOLDS_ARRAY(un) ? json_node_get_array(un) : NULL;
     gint64 sum = 0;
 
     for (guint i = 0; causes != NULL && i < json_array_get_length(causes); i++)
-        sum += int_member(json_array_get_object_element(causes, i), "bytes");
+        sum += ns_json_member_int(json_array_get_object_element(causes, i), "bytes", 0);
     return sum;
 }
 
@@ -404,15 +389,15 @@ row_job(const StatusRow *r)
     JsonObject *d = r->daemon != NULL && JSON_NODE_HOLDS_OBJECT(r->daemon)
                         ? json_node_get_object(r->daemon)
                         : NULL;
-    JsonObject *job = object_member(d, "job");
-    gint64 total = int_member(job, "total_pages");
+    JsonObject *job = ns_json_member_object(d, "job");
+    gint64 total = ns_json_member_int(job, "total_pages", 0);
 
     if (job == NULL)
         return g_strdup("-");
     g_autofree char *pct = total > 0 && g_strcmp0(json_object_get_string_member_with_default(
                                                       job, "state", ""),
                                                   "moving") == 0
-                               ? g_strdup_printf(" %.0f%%", 100.0 * (double)int_member(job, "done_pages") /
+                               ? g_strdup_printf(" %.0f%%", 100.0 * (double)ns_json_member_int(job, "done_pages", 0) /
                                                                 (double)total)
                                : g_strdup("");
 
@@ -456,7 +441,7 @@ print_status_rows(GPtrArray *rows)
     for (guint i = 0; i < rows->len; i++) {
         const StatusRow *r = rows->pdata[i];
 
-        nodes = MAX(nodes, stats_node_count(object_member(json_node_get_object(r->placement), "guest")));
+        nodes = MAX(nodes, stats_node_count(ns_json_member_object(json_node_get_object(r->placement), "guest")));
     }
     printf("%-20s %8s %6s", "DOMAIN", "PID", "LOCAL");
     for (guint n = 0; n < nodes; n++) {
@@ -467,8 +452,8 @@ print_status_rows(GPtrArray *rows)
     printf(" %10s  %s\n", "UNMOVABLE", "JOB");
     for (guint i = 0; i < rows->len; i++) {
         const StatusRow *r = rows->pdata[i];
-        JsonObject *guest = object_member(json_node_get_object(r->placement), "guest");
-        JsonObject *by_node = object_member(guest, "nodes");
+        JsonObject *guest = ns_json_member_object(json_node_get_object(r->placement), "guest");
+        JsonObject *by_node = ns_json_member_object(guest, "nodes");
         double local = row_local_ratio(r);
         g_autofree char *local_text = local >= 0 ? g_strdup_printf("%.1f%%", 100.0 * local) : g_strdup("-");
         g_autofree char *job = row_job(r);
@@ -477,7 +462,7 @@ print_status_rows(GPtrArray *rows)
         for (guint n = 0; n < nodes; n++) {
             g_autofree char *key = g_strdup_printf("%u", n);
 
-            printf(" %12.1f", mib(int_member(object_member(by_node, key), "bytes")));
+            printf(" %12.1f", mib(ns_json_member_int(ns_json_member_object(by_node, key), "bytes", 0)));
         }
         printf(" %10.1f  %s\n", mib(row_unmovable_bytes(r)), job);
     }
@@ -532,30 +517,18 @@ status_all(NsCli *cli)
     if (!ns_cli_require_root(cli, "status"))
         return NS_EXIT_PERMISSION;
     virConnectPtr conn = ns_cli_connect(cli, &error);
-    virDomainPtr *doms = NULL;
-    int n = conn != NULL ? virConnectListAllDomains(conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE) : -1;
 
     if (conn == NULL)
         return ns_cli_fail(cli, error);
-    if (n < 0) {
-        g_set_error(&error, NS_ERROR, NS_ERROR_IO, "cannot list the running domains: %s",
-                    virGetLastErrorMessage());
+    g_autoptr(GPtrArray) running = ns_domain_list_running(conn, &error);
+
+    if (running == NULL)
         return ns_cli_fail(cli, error);
-    }
-    g_autoptr(GPtrArray) uuids = g_ptr_array_new_with_free_func(g_free);
-
-    for (int i = 0; i < n; i++) {
-        char uuid[VIR_UUID_STRING_BUFLEN];
-
-        if (virDomainGetUUIDString(doms[i], uuid) == 0)
-            g_ptr_array_add(uuids, g_strdup(uuid));
-        virDomainFree(doms[i]);
-    }
-    free(doms);
     g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func(status_row_free);
 
-    for (guint i = 0; i < uuids->len; i++) {
-        StatusRow *r = look_at(cli, conn, uuids->pdata[i], &code);
+    for (guint i = 0; i < running->len; i++) {
+        const NsDomainListing *l = g_ptr_array_index(running, i);
+        StatusRow *r = look_at(cli, conn, l->uuid, &code);
 
         if (r != NULL)
             g_ptr_array_add(rows, r);

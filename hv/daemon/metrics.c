@@ -15,6 +15,7 @@
 #include <glib/gstdio.h>
 
 #include "numashift/error.h"
+#include "numashift/json-check.h"
 
 /* Job durations: a quiet drift check takes milliseconds, a move of a large
  * guest minutes. */
@@ -86,40 +87,12 @@ trigger_class(const char *trigger)
     return "other";
 }
 
-static gint64
-int_member(JsonObject *o, const char *name)
-{
-    JsonNode *n = o != NULL ? json_object_get_member(o, name) : NULL;
-
-    return n != NULL && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_INT64
-               ? json_node_get_int(n)
-               : -1;
-}
-
-static JsonObject *
-object_member(JsonObject *o, const char *name)
-{
-    JsonNode *n = o != NULL ? json_object_get_member(o, name) : NULL;
-
-    return n != NULL && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
-}
-
-static const char *
-string_member(JsonObject *o, const char *name)
-{
-    JsonNode *n = o != NULL ? json_object_get_member(o, name) : NULL;
-
-    return n != NULL && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING
-               ? json_node_get_string(n)
-               : NULL;
-}
-
 void
 ns_metrics_count_job(NsMetrics *m, JsonObject *job)
 {
-    const char *state = string_member(job, "state");
-    const char *uuid = string_member(job, "uuid");
-    g_autofree char *key = g_strdup_printf("%s\n%s", trigger_class(string_member(job, "trigger")),
+    const char *state = ns_json_member_string(job, "state", NULL);
+    const char *uuid = ns_json_member_string(job, "uuid", NULL);
+    g_autofree char *key = g_strdup_printf("%s\n%s", trigger_class(ns_json_member_string(job, "trigger", NULL)),
                                            state != NULL ? state : "unknown");
     guint64 *count = g_hash_table_lookup(m->jobs, key);
 
@@ -129,7 +102,7 @@ ns_metrics_count_job(NsMetrics *m, JsonObject *job)
     }
     (*count)++;
 
-    gint64 elapsed_us = int_member(job, "elapsed_us");
+    gint64 elapsed_us = ns_json_member_int(job, "elapsed_us", -1);
 
     if (elapsed_us >= 0) {
         double s = (double)elapsed_us / G_USEC_PER_SEC;
@@ -140,9 +113,9 @@ ns_metrics_count_job(NsMetrics *m, JsonObject *job)
         m->duration_sum += s;
     }
 
-    JsonObject *report = object_member(job, "report");
-    gint64 moved = int_member(report, "moved_bytes");
-    gint64 flushes = int_member(object_member(report, "kvm"), "remote_tlb_flush");
+    JsonObject *report = ns_json_member_object(job, "report");
+    gint64 moved = ns_json_member_int(report, "moved_bytes", -1);
+    gint64 flushes = ns_json_member_int(ns_json_member_object(report, "kvm"), "remote_tlb_flush", -1);
 
     if (moved > 0)
         m->moved_bytes += (guint64)moved;
@@ -154,9 +127,9 @@ ns_metrics_count_job(NsMetrics *m, JsonObject *job)
         c = g_new0(DomainCounters, 1);
         g_hash_table_insert(m->domains, g_strdup(uuid), c);
     }
-    if (string_member(job, "domain") != NULL) {
+    if (ns_json_member_string(job, "domain", NULL) != NULL) {
         g_free(c->name);
-        c->name = g_strdup(string_member(job, "domain"));
+        c->name = g_strdup(ns_json_member_string(job, "domain", NULL));
     }
     if (moved > 0)
         c->moved_bytes += (guint64)moved;
@@ -320,7 +293,7 @@ ns_metrics_local_share(const NsPlacementSummary *placement, JsonArray *decisions
     for (guint i = 0; i < json_array_get_length(decisions); i++) {
         JsonNode *e = json_array_get_element(decisions, i);
         JsonObject *d = JSON_NODE_HOLDS_OBJECT(e) ? json_node_get_object(e) : NULL;
-        gint64 home = int_member(d, "home");
+        gint64 home = ns_json_member_int(d, "home", -1);
         JsonNode *cell = d != NULL ? json_object_get_member(d, "cell") : NULL;
         const NsPlacementStats *stats =
             cell != NULL && JSON_NODE_HOLDS_VALUE(cell) ? ns_placement_summary_cell(placement, (gint)json_node_get_int(cell))

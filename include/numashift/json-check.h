@@ -36,4 +36,21 @@ const char *ns_json_type_name(JsonNode *node);
 /* Whether @node is a value of @type (G_TYPE_INT64, G_TYPE_STRING...).  Context: any; pure. */
 gboolean ns_json_holds(JsonNode *node, GType type);
 
+/*
+ * Members of JSON that numashift itself wrote (numashiftd's answers and
+ * events, a job's report), read where a missing or odd member is no error
+ * but a blank in a display: @object may be NULL, and a member that is
+ * absent or of another type gives the fallback.  Input from outside is
+ * checked instead (the control protocol, QMP).
+ */
+
+/* @object's integer member @name, else @fallback.  Context: any; pure. */
+gint64 ns_json_member_int(JsonObject *object, const char *name, gint64 fallback);
+
+/* @object's string member @name (borrowed), else @fallback.  Context: any; pure. */
+const char *ns_json_member_string(JsonObject *object, const char *name, const char *fallback);
+
+/* @object's object member @name (borrowed), else NULL.  Context: any; pure. */
+JsonObject *ns_json_member_object(JsonObject *object, const char *name);
+
 G_END_DECLS
