@@ -11,6 +11,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "conn.h"
+#include "numashift/domain.h"
 #include "manager.h"
 #include "metrics.h"
 #include "requests.h"
@@ -24,6 +25,7 @@ struct _NsDaemon {
     NsRequestContext requests;
     guint drift_source;
     GCancellable *listing; /* the domain listing after a (re)connect, in a thread */
+    GCancellable *asking;  /* the manager's questions about migrations, in threads */
     char *notified_status; /* the STATUS= systemd has */
     NsMetrics *metrics;    /* counted always, written where [daemon] metrics-dir says */
     NsTopology *topology;  /* the nodes, for the metrics' free memory; NULL: unread */
@@ -46,6 +48,69 @@ static gboolean
 watches_layout(gpointer data)
 {
     return ns_conn_watches_layout(((NsDaemon *)data)->conn);
+}
+
+/* A question about a domain's migration, asked in a thread: libvirtd may
+ * hold the domain's lock while it runs our hook. */
+typedef struct {
+    virConnectPtr vc; /* a reference; NULL: no connection, the answer is "unknown" */
+    char *uuid;
+} MigrationQuestion;
+
+static void
+migration_question_free(gpointer p)
+{
+    MigrationQuestion *q = p;
+
+    if (q->vc != NULL)
+        virConnectClose(q->vc);
+    g_free(q->uuid);
+    g_free(q);
+}
+
+static void
+ask_in_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+    MigrationQuestion *q = data;
+    virDomainPtr dom = q->vc != NULL ? virDomainLookupByUUIDString(q->vc, q->uuid) : NULL;
+    NsMigration m = dom != NULL ? ns_domain_get_migration(dom) : NS_MIGRATION_UNKNOWN;
+
+    (void)source;
+    (void)cancellable;
+    if (dom != NULL)
+        virDomainFree(dom);
+    g_task_return_int(task, m);
+}
+
+static void
+answered(GObject *source, GAsyncResult *res, gpointer data)
+{
+    NsDaemon *d = data;
+    g_autoptr(GError) error = NULL;
+    gssize m = g_task_propagate_int(G_TASK(res), &error);
+
+    (void)source;
+    if (m < 0)
+        return; /* cancelled: the daemon is going away */
+    ns_manager_migration_answer(d->manager, ((MigrationQuestion *)g_task_get_task_data(G_TASK(res)))->uuid,
+                                (NsMigration)m);
+}
+
+static void
+ask_migration(gpointer data, const char *uuid)
+{
+    NsDaemon *d = data;
+    MigrationQuestion *q = g_new0(MigrationQuestion, 1);
+    virConnectPtr vc = ns_conn_get(d->conn);
+
+    if (vc != NULL && virConnectRef(vc) == 0)
+        q->vc = vc;
+    q->uuid = g_strdup(uuid);
+    g_autoptr(GTask) task = g_task_new(NULL, d->asking, answered, d);
+
+    g_task_set_task_data(task, q, migration_question_free);
+    g_task_set_return_on_cancel(task, FALSE);
+    g_task_run_in_thread(task, ask_in_thread);
 }
 
 /* The control socket's limits from the configuration (at start and on reload). */
@@ -190,7 +255,8 @@ on_lifecycle(const char *uuid, const char *name, int event, int detail, gpointer
         ns_manager_domain_resumed(d->manager, uuid, name,
                                   detail == VIR_DOMAIN_EVENT_RESUMED_MIGRATED   ? "migration done"
                                   : detail == VIR_DOMAIN_EVENT_RESUMED_POSTCOPY ? "post-copy migration"
-                                                                                : "resumed");
+                                                                                : "resumed",
+                                  detail == VIR_DOMAIN_EVENT_RESUMED_POSTCOPY);
         break;
     case VIR_DOMAIN_EVENT_STOPPED:
         ns_manager_domain_stopped(d->manager, uuid,
@@ -230,47 +296,20 @@ on_pinning(const char *uuid, const char *name, const char *const *keys, gpointer
     ns_manager_pinning_changed(((NsDaemon *)data)->manager, uuid, name, keys);
 }
 
-typedef struct {
-    char *uuid;
-    char *name;
-} Listed;
-
-static void
-listed_free(gpointer p)
-{
-    Listed *l = p;
-
-    g_free(l->uuid);
-    g_free(l->name);
-    g_free(l);
-}
-
 /* The running domains, listed in a thread: libvirtd may hold a domain's lock
  * while it runs our hook, and the main thread must stay free to read it. */
 static void
 list_in_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
 {
-    virConnectPtr vc = data;
-    virDomainPtr *doms = NULL;
-    int n = virConnectListAllDomains(vc, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
-    GPtrArray *out = g_ptr_array_new_with_free_func(listed_free);
+    GError *error = NULL;
+    GPtrArray *out = ns_domain_list_running(data, &error);
 
     (void)source;
     (void)cancellable;
-    for (int i = 0; i < n; i++) {
-        char uuid[VIR_UUID_STRING_BUFLEN];
-
-        if (virDomainGetUUIDString(doms[i], uuid) == 0) {
-            Listed *l = g_new0(Listed, 1);
-
-            l->uuid = g_strdup(uuid);
-            l->name = g_strdup(virDomainGetName(doms[i]));
-            g_ptr_array_add(out, l);
-        }
-        virDomainFree(doms[i]);
-    }
-    free(doms);
-    g_task_return_pointer(task, out, (GDestroyNotify)g_ptr_array_unref);
+    if (out == NULL)
+        g_task_return_error(task, error);
+    else
+        g_task_return_pointer(task, out, (GDestroyNotify)g_ptr_array_unref);
 }
 
 static void
@@ -281,13 +320,18 @@ listed(GObject *source, GAsyncResult *res, gpointer data)
     g_autoptr(GPtrArray) doms = g_task_propagate_pointer(G_TASK(res), &error);
 
     (void)source;
-    if (doms == NULL)
-        return; /* cancelled: the daemon is going away */
+    if (doms == NULL) {
+        if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+            return; /* the daemon is going away, or a new connection lists again */
+        g_warning("%s: running domains are looked at as their events come", error->message);
+        g_clear_object(&d->listing);
+        return;
+    }
     g_clear_object(&d->listing);
     /* Running domains: ours to watch, and a fresh look at each (a restart of
      * either daemon may have missed events). */
     for (guint i = 0; i < doms->len; i++) {
-        const Listed *l = g_ptr_array_index(doms, i);
+        const NsDomainListing *l = g_ptr_array_index(doms, i);
 
         ns_manager_domain_started(d->manager, l->uuid, l->name, "running at connect");
     }
@@ -361,12 +405,13 @@ ns_daemon_new(NsDaemonConfig *config, GError **error)
     const NsConnCallbacks cb = { on_up,     on_down,     on_lifecycle, on_pinning,
                                  on_layout, on_metadata, on_migration, NULL };
     NsConnCallbacks with_data = cb;
-    const NsManagerHost host = { start_job, watches_layout, broadcast, NULL };
+    const NsManagerHost host = { start_job, watches_layout, broadcast, NULL, ask_migration };
     NsManagerHost with_daemon = host;
 
     const NsServerLimits limits = server_limits(config);
 
     d->config = config;
+    d->asking = g_cancellable_new();
     d->metrics = ns_metrics_new();
     with_daemon.data = d;
     d->manager = ns_manager_new(config, &with_daemon);
@@ -449,6 +494,8 @@ ns_daemon_free(NsDaemon *daemon)
     if (daemon->listing != NULL)
         g_cancellable_cancel(daemon->listing);
     g_clear_object(&daemon->listing);
+    g_cancellable_cancel(daemon->asking);
+    g_clear_object(&daemon->asking);
     /* Jobs first (the manager cancels and joins them), then the rest. */
     ns_manager_free(daemon->manager);
     ns_conn_free(daemon->conn);

@@ -45,6 +45,9 @@ struct _NsManagedDomain {
     gint64 leaving_until_us; /* monotonic: migrating away (no job starts) until then,
                                 renewed by each of the migration's events; 0: not */
     guint leaving_source;    /* ends the leaving window if no event renews it */
+    guint migration_poll;    /* asks libvirt about its migration while leaving or arriving */
+    gboolean migration_asked; /* an answer is due */
+    gint64 unanswered_since_us; /* arriving in post-copy: libvirt could not tell since; 0: it can */
 };
 
 typedef NsManagedDomain Tracked;
@@ -85,6 +88,7 @@ tracked_free(gpointer p)
         g_source_remove(t->look_source);
     if (t->leaving_source != 0)
         g_source_remove(t->leaving_source);
+    g_clear_handle_id(&t->migration_poll, g_source_remove);
     g_queue_remove(&t->manager->queue, t);
     ns_job_spec_free(t->pending);
     if (t->job != NULL) {
@@ -748,8 +752,39 @@ ns_manager_domain_started(NsManager *d, const char *uuid, const char *name, cons
 /* Live migration (issue #16). */
 
 /* An outgoing migration says nothing when it fails before its switchover:
- * without an event for this long the domain counts as staying. */
+ * without an event, or an answer from libvirt that it still runs, for this
+ * long the domain counts as staying. */
 #define LEAVING_WINDOW_S 30
+/* How often libvirt is asked while a domain leaves or arrives in post-copy:
+ * the wait a cancelled migration adds before the domain's jobs run again. */
+#define MIGRATION_POLL_MS 2000
+
+static void
+stop_migration_poll(Tracked *t)
+{
+    g_clear_handle_id(&t->migration_poll, g_source_remove);
+    t->migration_asked = FALSE;
+    t->unanswered_since_us = 0;
+}
+
+static gboolean
+migration_poll_due(gpointer data)
+{
+    Tracked *t = data;
+
+    if (!t->migration_asked) {
+        t->migration_asked = TRUE;
+        t->manager->host.ask_migration(t->manager->host.data, t->uuid);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static void
+start_migration_poll(Tracked *t)
+{
+    if (t->migration_poll == 0 && t->manager->host.ask_migration != NULL)
+        t->migration_poll = g_timeout_add(MIGRATION_POLL_MS, migration_poll_due, t);
+}
 
 static gboolean
 leaving_window_ended(gpointer data)
@@ -758,11 +793,21 @@ leaving_window_ended(gpointer data)
 
     t->leaving_source = 0;
     t->leaving_until_us = 0;
+    stop_migration_poll(t);
     ns_log_domain(G_LOG_LEVEL_MESSAGE, NULL, t->name, t->uuid, 0,
                   "domain %s: no migration event for %d s: it stays here, its jobs may run",
                   t->name, LEAVING_WINDOW_S);
     start_queued(t->manager);
     return G_SOURCE_REMOVE;
+}
+
+static void
+renew_leaving(Tracked *t)
+{
+    t->leaving_until_us = g_get_monotonic_time() + (gint64)LEAVING_WINDOW_S * G_USEC_PER_SEC;
+    if (t->leaving_source != 0)
+        g_source_remove(t->leaving_source);
+    t->leaving_source = g_timeout_add_seconds(LEAVING_WINDOW_S, leaving_window_ended, t);
 }
 
 void
@@ -774,10 +819,8 @@ ns_manager_domain_leaving(NsManager *d, const char *uuid, const char *what)
         return;
     gboolean news = t->leaving_until_us == 0;
 
-    t->leaving_until_us = g_get_monotonic_time() + (gint64)LEAVING_WINDOW_S * G_USEC_PER_SEC;
-    if (t->leaving_source != 0)
-        g_source_remove(t->leaving_source);
-    t->leaving_source = g_timeout_add_seconds(LEAVING_WINDOW_S, leaving_window_ended, t);
+    renew_leaving(t);
+    start_migration_poll(t);
     if (!news)
         return;
     ns_log_domain(G_LOG_LEVEL_MESSAGE, NULL, t->name, t->uuid, 0,
@@ -808,24 +851,86 @@ ns_manager_domain_arriving(NsManager *d, const char *uuid, const char *name)
     emit(t, NS_CONTROL_EVENT_DOMAIN, "arriving", NULL, NULL);
 }
 
+/* @t's incoming migration is over: it runs here with all its memory. */
+static void
+arrived(NsManager *d, Tracked *t, const char *what)
+{
+    t->arriving = FALSE;
+    stop_migration_poll(t);
+    ns_log_domain(G_LOG_LEVEL_MESSAGE, NULL, t->name, t->uuid, 0,
+                  "domain %s: runs here after its migration (%s)", t->name, what);
+    schedule_look(d, t, "start");
+}
+
+/* @t's outgoing migration ended without it leaving. */
+static void
+stays(Tracked *t, const char *what)
+{
+    t->leaving_until_us = 0;
+    g_clear_handle_id(&t->leaving_source, g_source_remove);
+    stop_migration_poll(t);
+    ns_log_domain(G_LOG_LEVEL_MESSAGE, NULL, t->name, t->uuid, 0,
+                  "domain %s: still here (%s): its jobs may run", t->name, what);
+}
+
 void
-ns_manager_domain_resumed(NsManager *d, const char *uuid, const char *name, const char *what)
+ns_manager_domain_resumed(NsManager *d, const char *uuid, const char *name, const char *what,
+                          gboolean postcopy)
 {
     Tracked *t = g_hash_table_lookup(d->domains, uuid);
 
     if (t == NULL)
         return;
-    if (t->arriving) {
-        t->arriving = FALSE;
+    if (t->arriving && postcopy) {
+        /* It runs here, but pages still come from the source on demand. */
         ns_log_domain(G_LOG_LEVEL_MESSAGE, NULL, t->name, t->uuid, 0,
-                      "domain %s: runs here after its migration (%s)", t->name, what);
-        schedule_look(d, t, "start");
+                      "domain %s: runs here in post-copy (%s): looked at once its memory has arrived",
+                      t->name, what);
+        start_migration_poll(t);
+        if (t->migration_poll == 0)
+            arrived(d, t, "no way to ask libvirt when post-copy ends");
+    } else if (t->arriving) {
+        arrived(d, t, what);
     } else if (t->leaving_until_us != 0) {
-        /* Resumed on this host: the outgoing migration failed or was cancelled. */
-        t->leaving_until_us = 0;
-        g_clear_handle_id(&t->leaving_source, g_source_remove);
-        ns_log_domain(G_LOG_LEVEL_MESSAGE, NULL, t->name, t->uuid, 0,
-                      "domain %s: still here (%s): its jobs may run", t->name, what);
+        stays(t, what); /* resumed on this host: the outgoing migration failed or was cancelled */
+    }
+    start_queued(d);
+}
+
+/* Arriving in post-copy, libvirt may go unanswering (a reconnect): after
+ * this long the domain counts as arrived; the move's own check still
+ * refuses while a migration runs. */
+#define UNANSWERED_ARRIVAL_S 30
+
+void
+ns_manager_migration_answer(NsManager *d, const char *uuid, NsMigration migration)
+{
+    Tracked *t = g_hash_table_lookup(d->domains, uuid);
+
+    if (t == NULL || !t->migration_asked)
+        return;
+    t->migration_asked = FALSE;
+    if (t->leaving_until_us != 0) {
+        if (migration == NS_MIGRATION_OUT || migration == NS_MIGRATION_IN)
+            renew_leaving(t); /* a long pass sends no event for a while */
+        else if (migration == NS_MIGRATION_NONE)
+            stays(t, "libvirt runs no migration of it any more");
+        /* unknown: the window decides */
+    } else if (t->arriving) {
+        gint64 now = g_get_monotonic_time();
+
+        if (migration == NS_MIGRATION_NONE) {
+            arrived(d, t, "post-copy done");
+        } else if (migration == NS_MIGRATION_UNKNOWN) {
+            if (t->unanswered_since_us == 0)
+                t->unanswered_since_us = now;
+            else if (now - t->unanswered_since_us >= (gint64)UNANSWERED_ARRIVAL_S * G_USEC_PER_SEC)
+                arrived(d, t, "libvirt cannot tell whether post-copy ended");
+        } else {
+            t->unanswered_since_us = 0;
+        }
+    } else {
+        stop_migration_poll(t);
     }
     start_queued(d);
 }
@@ -862,6 +967,7 @@ ns_manager_domain_stopped(NsManager *d, const char *uuid, const char *how)
             g_source_remove(t->look_source);
         t->debounce_source = t->look_source = 0;
         g_clear_handle_id(&t->leaving_source, g_source_remove);
+        stop_migration_poll(t);
         return;
     }
     g_hash_table_remove(d->domains, uuid);

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "job.h"
 #include "numashift/control.h"
+#include "numashift/domain.h"
 #include "numashift/livemap.h"
 
 G_BEGIN_DECLS
@@ -40,6 +41,11 @@ typedef struct {
     /* An event for the control socket's subscribers (@body borrowed). */
     void (*broadcast)(gpointer data, NsControlEvent event, JsonNode *body);
     gpointer data;
+    /* Ask libvirt, off the main thread, what a live migration does to the
+     * domain @uuid now; the answer comes back (on the main thread) through
+     * ns_manager_migration_answer().  NULL: no way to ask, the 30 s window
+     * and the lifecycle events alone decide. */
+    void (*ask_migration)(gpointer data, const char *uuid);
 } NsManagerHost;
 
 /*
@@ -97,9 +103,12 @@ void ns_manager_layout_changed(NsManager *manager, const char *uuid, const char 
  * Live migration.  The domain is migrating away (@what: a migration
  * iteration, its switchover): no job of it starts, a running one is
  * cancelled (pages in flight finish) and ends failed with "migrating away"
- * (busy); pending jobs wait.  Each call renews a 30 s window; a migration
- * that fails before its switchover says nothing, so after 30 s without a
- * call the domain counts as staying.  Context: main thread.
+ * (busy); pending jobs wait.  A migration that fails or is cancelled before
+ * its switchover sends no event, so while the domain is leaving the manager
+ * asks libvirt every 2 s (NsManagerHost.ask_migration): once no migration
+ * runs, the domain stays and its jobs may start.  Each call and each answer
+ * that the migration still runs also renews a 30 s window, which decides
+ * alone when libvirt cannot be asked.  Context: main thread.
  */
 void ns_manager_domain_leaving(NsManager *manager, const char *uuid, const char *what);
 
@@ -108,11 +117,21 @@ void ns_manager_domain_leaving(NsManager *manager, const char *uuid, const char 
  * ns_manager_domain_resumed()).  Context: main thread. */
 void ns_manager_domain_arriving(NsManager *manager, const char *uuid, const char *name);
 
-/* It resumed (@what: after a migration, say): an arrived domain is looked
+/*
+ * It resumed (@what: after a migration, say): an arrived domain is looked
  * at (start-delay-ms later, trigger "start"); one that was leaving stays
- * (its migration failed) and its waiting jobs start.  Context: main thread. */
+ * (its migration failed) and its waiting jobs start.  With @postcopy (it
+ * runs here in a post-copy migration's last phase, its memory still
+ * arriving from the source), an arriving domain is looked at only once
+ * libvirt says its migration is over (asked every 2 s).
+ * Context: main thread.
+ */
 void ns_manager_domain_resumed(NsManager *manager, const char *uuid, const char *name,
-                               const char *what);
+                               const char *what, gboolean postcopy);
+
+/* libvirt's answer to NsManagerHost.ask_migration for @uuid (a domain no
+ * longer tracked is ignored).  Context: main thread. */
+void ns_manager_migration_answer(NsManager *manager, const char *uuid, NsMigration migration);
 
 /* numashift's element of its libvirt metadata changed (a client set its
  * policy mode or priority, numashift policy --mode/--priority): a

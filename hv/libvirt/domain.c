@@ -205,33 +205,113 @@ open_qemu_process(NsDomain *d, virConnectPtr conn, GError **error)
     return TRUE;
 }
 
+NsMigration
+ns_migration_classify(int state, int reason, int job_error, int job_type, int operation)
+{
+    if (job_error == VIR_ERR_OPERATION_UNSUPPORTED)
+        return NS_MIGRATION_IN; /* the qemu driver's answer on a migration's target */
+    if (job_error == 0 && job_type != VIR_DOMAIN_JOB_NONE) {
+        if (operation == VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT)
+            return NS_MIGRATION_OUT;
+        if (operation == VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN)
+            return NS_MIGRATION_IN;
+    }
+    if (state == VIR_DOMAIN_PAUSED &&
+        (reason == VIR_DOMAIN_PAUSED_MIGRATION || reason == VIR_DOMAIN_PAUSED_POSTCOPY ||
+         reason == VIR_DOMAIN_PAUSED_POSTCOPY_FAILED))
+        return NS_MIGRATION_OUT;
+    if (state == VIR_DOMAIN_RUNNING &&
+        (reason == VIR_DOMAIN_RUNNING_POSTCOPY || reason == VIR_DOMAIN_RUNNING_POSTCOPY_FAILED))
+        return NS_MIGRATION_IN;
+    return job_error == 0 && state != VIR_DOMAIN_NOSTATE ? NS_MIGRATION_NONE : NS_MIGRATION_UNKNOWN;
+}
+
+NsMigration
+ns_domain_get_migration(virDomainPtr dom)
+{
+    int state = VIR_DOMAIN_NOSTATE, reason = 0, type = VIR_DOMAIN_JOB_NONE, nparams = 0, operation = -1;
+    int job_error = 0;
+    virTypedParameterPtr params = NULL;
+
+    if (virDomainGetState(dom, &state, &reason, 0) < 0)
+        state = VIR_DOMAIN_NOSTATE;
+    if (virDomainGetJobStats(dom, &type, &params, &nparams, 0) < 0) {
+        virErrorPtr err = virGetLastError();
+
+        job_error = err != NULL && err->code != VIR_ERR_OK ? err->code : VIR_ERR_INTERNAL_ERROR;
+    } else if (virTypedParamsGetInt(params, nparams, VIR_DOMAIN_JOB_OPERATION, &operation) != 1) {
+        operation = -1;
+    }
+    virTypedParamsFree(params, nparams);
+    return ns_migration_classify(state, reason, job_error, type, operation);
+}
+
+const char *
+ns_migration_name(NsMigration m)
+{
+    switch (m) {
+    case NS_MIGRATION_NONE:
+        return "none";
+    case NS_MIGRATION_OUT:
+        return "away";
+    case NS_MIGRATION_IN:
+        return "here";
+    case NS_MIGRATION_UNKNOWN:
+    default:
+        return "unknown";
+    }
+}
+
 gboolean
 ns_domain_check_not_migrating(NsDomain *d, GError **error)
 {
-    int state = 0, reason = 0, type = 0, nparams = 0, operation = 0;
-    virTypedParameterPtr params = NULL;
     const char *name = d->config != NULL ? d->config->name : virDomainGetName(d->dom);
+    NsMigration m = ns_domain_get_migration(d->dom);
 
-    if (virDomainGetState(d->dom, &state, &reason, 0) == 0 && state == VIR_DOMAIN_PAUSED &&
-        (reason == VIR_DOMAIN_PAUSED_MIGRATION || reason == VIR_DOMAIN_PAUSED_POSTCOPY)) {
-        g_set_error(error, NS_ERROR, NS_ERROR_BUSY,
-                    "domain %s is paused for a live migration: its memory is not moved now", name);
-        return FALSE;
+    if (m != NS_MIGRATION_OUT && m != NS_MIGRATION_IN)
+        return TRUE; /* unknown: the move's own errors will tell */
+    g_set_error(error, NS_ERROR, NS_ERROR_BUSY, "domain %s is migrating %s: its memory is not moved now",
+                name, ns_migration_name(m));
+    return FALSE;
+}
+
+void
+ns_domain_listing_free(NsDomainListing *l)
+{
+    if (l == NULL)
+        return;
+    g_free(l->uuid);
+    g_free(l->name);
+    g_free(l);
+}
+
+GPtrArray *
+ns_domain_list_running(virConnectPtr conn, GError **error)
+{
+    virDomainPtr *doms = NULL;
+    int n = virConnectListAllDomains(conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+
+    if (n < 0) {
+        set_virt_error(error, NS_ERROR_IO, "cannot list the running domains");
+        return NULL;
     }
-    if (virDomainGetJobStats(d->dom, &type, &params, &nparams, 0) < 0)
-        return TRUE; /* no answer: the move's own errors will tell */
-    gboolean migrating =
-        type != VIR_DOMAIN_JOB_NONE &&
-        virTypedParamsGetInt(params, nparams, VIR_DOMAIN_JOB_OPERATION, &operation) == 1 &&
-        (operation == VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT ||
-         operation == VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN);
+    GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)ns_domain_listing_free);
 
-    virTypedParamsFree(params, nparams);
-    if (migrating)
-        g_set_error(error, NS_ERROR, NS_ERROR_BUSY,
-                    "domain %s is migrating %s: its memory is not moved now", name,
-                    operation == VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT ? "away" : "here");
-    return !migrating;
+    for (int i = 0; i < n; i++) {
+        char uuid[VIR_UUID_STRING_BUFLEN];
+        const char *name = virDomainGetName(doms[i]);
+
+        if (virDomainGetUUIDString(doms[i], uuid) == 0 && name != NULL) {
+            NsDomainListing *l = g_new0(NsDomainListing, 1);
+
+            l->uuid = g_ascii_strdown(uuid, -1);
+            l->name = g_strdup(name);
+            g_ptr_array_add(out, l);
+        }
+        virDomainFree(doms[i]);
+    }
+    free(doms);
+    return out;
 }
 
 /* The domain's definition as parsed: the live one while it runs. */

@@ -80,12 +80,38 @@ NsMemMap *ns_domain_load_memmap(NsDomain *domain, GError **error);
  */
 GPtrArray *ns_domain_get_vcpu_pinning(NsDomain *domain, GError **error);
 
+/* What a live migration is doing to a domain's memory on this host. */
+typedef enum {
+    NS_MIGRATION_NONE,    /* nothing: its memory stays here */
+    NS_MIGRATION_OUT,     /* copied away to another host (or paused for that) */
+    NS_MIGRATION_IN,      /* still arriving from another host (pre-copy, or running in post-copy) */
+    NS_MIGRATION_UNKNOWN, /* libvirt could not tell */
+} NsMigration;
+
+/*
+ * Classify libvirt's answers about one domain: its state and reason
+ * (virDomainGetState()), and its job: @job_error 0 when virDomainGetJobStats()
+ * answered @job_type and @operation (-1: none given), else libvirt's error
+ * code.  A migration's target answers no job statistics
+ * (VIR_ERR_OPERATION_UNSUPPORTED, "available only on the source host"):
+ * that, or running in post-copy, is IN; an outgoing migration job, or a
+ * pause for a migration or its post-copy phase, is OUT.
+ * Context: any; pure.
+ */
+NsMigration ns_migration_classify(int state, int reason, int job_error, int job_type, int operation);
+
+/* ns_migration_classify() of libvirt's answers for @dom now.
+ * Context: any thread; blocks on libvirt. */
+NsMigration ns_domain_get_migration(virDomainPtr dom);
+
+/* "none", "away", "here", "unknown".  Context: any; pure. */
+const char *ns_migration_name(NsMigration migration);
+
 /*
  * Whether a live migration copies @domain's memory now, in or out
- * (libvirt's job on it is an incoming or outgoing migration, or it is
- * paused for one): NS_ERROR_BUSY naming which, since moving pages that
- * QEMU is sending or receiving fights the migration.  TRUE otherwise, and
- * when libvirt cannot tell.
+ * (ns_domain_get_migration()): NS_ERROR_BUSY naming which, since moving
+ * pages that QEMU is sending or receiving fights the migration.  TRUE
+ * otherwise, and when libvirt cannot tell.
  * Context: any thread; blocks on libvirt.
  */
 gboolean ns_domain_check_not_migrating(NsDomain *domain, GError **error);
@@ -108,6 +134,24 @@ gboolean ns_domain_check_not_migrating(NsDomain *domain, GError **error);
 gboolean ns_domain_set_policy_metadata(virConnectPtr conn, const char *name, const char *mode,
                                        gboolean set_priority, gint priority,
                                        NsDomainConfig **ret_config, GError **error);
+
+/* A running domain as libvirt listed it. */
+typedef struct {
+    char *uuid; /* lower-case, with dashes */
+    char *name;
+} NsDomainListing;
+
+/* Free @listing; NULL is accepted.  Context: any thread. */
+void ns_domain_listing_free(NsDomainListing *listing);
+
+/*
+ * The domains running on @conn (virConnectListAllDomains, active only): a
+ * new array of NsDomainListing, in libvirt's order; a domain that goes away
+ * while it is listed is left out.  NS_ERROR_IO when libvirt cannot list.
+ * Context: any thread; blocks on libvirt (numashiftd calls it off its main
+ * thread: libvirtd may hold a domain's lock while it runs our hook).
+ */
+GPtrArray *ns_domain_list_running(virConnectPtr conn, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(NsDomain, ns_domain_free)
 

@@ -116,9 +116,14 @@
 #                      its own), each with its numashiftd: A's running
 #                      migrate job is cancelled as the migration begins
 #                      (exit 7, "migrating away") and A drops the domain;
-#                      B tracks it while its memory arrives and starts no
-#                      job before it runs there; the guest is clean up to
-#                      the migration (after it: QEMU's migration here)
+#                      B tracks it while its memory arrives (post-copy
+#                      after the first pass: it runs on B before all of
+#                      it came) and starts no job before the migration
+#                      ends there; the guest is clean up to
+#                      the migration (after it: QEMU's migration here);
+#                      first, a migration cancelled in pre-copy (no event
+#                      says so): A frees the domain within seconds, asking
+#                      libvirt, not after its 30 s fallback window
 #   systemd            (issue #15) the test host boots Debian's systemd as
 #                      PID 1 (numa-host --systemd); numashift installed by
 #                      meson install runs as the hardened numashiftd.service
@@ -1918,15 +1923,36 @@ print(re.sub(r"<serial type=.pipe.>.*?</serial>", "<serial type=\"file\"><source
 	lv_guest_wait nsguest '^NSGUEST pass=1 ' 240
 	wait_until 30 "numashiftd A to track nsguest" tracked nsguest
 
+	# A migration cancelled before its switchover sends no lifecycle event:
+	# numashiftd A asks libvirt while the domain leaves, and frees it within
+	# a few seconds of the cancel, not after its 30 s fallback window.
+	# Throttled to 1 MiB/s so that it is still copying when cancelled.
+	bounded 240 "virsh migrate --live (to be cancelled)" virsh -q migrate --live --unsafe nsguest "$uri_b" \
+		--migrateuri tcp://127.0.0.1:49312 --bandwidth 1 >"$GUEST_DIR/virsh-migrate-cancelled.out" 2>&1 &
+	cancelled=$!
+	wait_until 60 "numashiftd A to see the first migration begin" daemon_log_has 'domain nsguest: migrating away \(migration pass'
+	bounded 30 "virsh domjobabort" virsh -q domjobabort nsguest >/dev/null || fail "virsh domjobabort failed"
+	t_abort=$EPOCHREALTIME
+	wait_pid 60 "the cancelled virsh migrate to end" "$cancelled"
+	((WAIT_STATUS != 0)) || fail "the migration meant to be cancelled completed"
+	wait_until 20 "numashiftd A to see nsguest stay" daemon_log_has 'domain nsguest: still here \(libvirt runs no migration of it any more\)'
+	freed_after=$(awk -v a="$t_abort" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+	! daemon_log_has 'no migration event for [0-9]+ s' || fail "numashiftd A waited out its fallback window"
+	[[ $(virsh -q domstate nsguest) == running ]] || fail "nsguest is not running on A after the cancel"
+	say "a migration cancelled in pre-copy: numashiftd A let nsguest's jobs run again ${freed_after} s after the abort"
+
 	# A slow operator's migrate runs on A when the migration begins: the
-	# migration's events cancel it ("migrating away", busy: exit 7).
+	# migration's events cancel it ("migrating away", busy: exit 7).  The
+	# migration switches to post-copy after its first pass, so B sees the
+	# domain run before its memory has all arrived; 16 MiB/s, so that the
+	# pages the guest writes meanwhile keep pre-copy from converging first.
 	"$NUMASHIFT" migrate nsguest --to 1 --rate 1 >"$GUEST_DIR/migrate.out" 2>&1 &
 	mover=$!
 	wait_until 60 "A's migrate job to be moving" job_is nsguest migrate moving
 	say "live-migrating nsguest from libvirtd A to libvirtd B"
 	log_at_migration=$(stat -c %s "$LV_GUEST_LOG")
-	bounded 240 "virsh migrate --live" virsh -q migrate --live --unsafe nsguest "$uri_b" \
-		--migrateuri tcp://127.0.0.1:49311 >"$GUEST_DIR/virsh-migrate.out" 2>&1 ||
+	bounded 240 "virsh migrate --live --postcopy" virsh -q migrate --live --unsafe --postcopy --postcopy-after-precopy nsguest "$uri_b" \
+		--migrateuri tcp://127.0.0.1:49311 --bandwidth 16 >"$GUEST_DIR/virsh-migrate.out" 2>&1 ||
 		fail "virsh migrate failed: $(tail -n 3 "$GUEST_DIR/virsh-migrate.out")"
 	wait_pid 60 "numashift migrate (A) to end" "$mover"
 	say "numashift migrate on A exited $WAIT_STATUS: $(tail -n 1 "$GUEST_DIR/migrate.out")"
@@ -1947,7 +1973,12 @@ print(re.sub(r"<serial type=.pipe.>.*?</serial>", "<serial type=\"file\"><source
 	[[ -n $arrive && -n $runs ]] && ((arrive < runs)) ||
 		fail "numashiftd B did not see nsguest arrive, then run (lines: arriving $arrive, runs $runs)"
 	[[ -z $first_job ]] || ((first_job > runs)) ||
-		fail "numashiftd B started a job on nsguest (line $first_job) before it ran there (line $runs)"
+		fail "numashiftd B started a job on nsguest (line $first_job) before its memory had arrived (line $runs)"
+	# Post-copy: the domain runs on B before its memory has all come; B
+	# waits for the migration's end, not for the domain to run.
+	postcopy=$(grep -n 'runs here in post-copy' "$GUEST_DIR/daemon-b.log" | head -n 1 | cut -d: -f1)
+	[[ -n $postcopy ]] && ((arrive < postcopy && postcopy < runs)) ||
+		fail "numashiftd B did not see nsguest arrive, run in post-copy, then have its memory (lines: $arrive, ${postcopy:-none}, $runs)"
 	# The guest's verdict is read up to the migration only.  In this nested
 	# TCG test host the migration itself corrupts the guest's memory: with
 	# no numashift move at all, the guest on B found 1024 wrong words

@@ -4,6 +4,7 @@
  * and the policy metadata writer on libvirt's test driver.  ns_domain_open()
  * and the calls that need a running QEMU are tested in the libvirt suite.
  */
+#include <libvirt/virterror.h>
 #include <string.h>
 
 #include <glib.h>
@@ -337,6 +338,109 @@ test_set_policy_metadata(void)
     virConnectClose(conn);
 }
 
+/*
+ * The running domains, as numashiftd lists them at connect and numashift
+ * status lists them without a domain: libvirt's test driver runs one,
+ * "test"; one it then destroys is no longer listed.
+ */
+static void
+test_list_running(void)
+{
+    virConnectPtr conn = virConnectOpen("test:///default");
+    g_autoptr(GError) error = NULL;
+
+    if (!ns_test_require_installed(conn != NULL, "libvirt's test driver (test:///default, libvirt0)"))
+        return;
+    g_autoptr(GPtrArray) running = ns_domain_list_running(conn, &error);
+
+    g_assert_no_error(error);
+    g_assert_cmpuint(running->len, ==, 1);
+    const NsDomainListing *l = g_ptr_array_index(running, 0);
+
+    g_assert_cmpstr(l->name, ==, "test");
+    g_assert_cmpuint(strlen(l->uuid), ==, 36);
+    g_assert_cmpstr(l->uuid, ==, "6695eb01-f6a4-8304-79aa-97f2502e193f");
+
+    virDomainPtr dom = virDomainLookupByName(conn, "test");
+
+    g_assert_cmpint(virDomainDestroy(dom), ==, 0);
+    virDomainFree(dom);
+    g_autoptr(GPtrArray) after = ns_domain_list_running(conn, &error);
+
+    g_assert_no_error(error);
+    g_assert_cmpuint(after->len, ==, 0);
+    virConnectClose(conn);
+}
+
+/*
+ * What libvirt's answers say about a live migration (issue #16): the qemu
+ * driver answers no job statistics on a migration's target ("available
+ * only on the source host"), which the first backstop took for "cannot
+ * tell" and so moved the pages of a guest still arriving.
+ */
+static void
+test_migration_classify(void)
+{
+    const int none = VIR_DOMAIN_JOB_NONE, unbounded = VIR_DOMAIN_JOB_UNBOUNDED;
+
+    g_assert_cmpint(ns_migration_classify(VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_BOOTED, 0, none, -1), ==,
+                    NS_MIGRATION_NONE);
+    g_assert_cmpint(ns_migration_classify(VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_MIGRATED, 0, unbounded,
+                                          VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT), ==, NS_MIGRATION_OUT);
+    g_assert_cmpint(ns_migration_classify(VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_BOOTED, 0, unbounded,
+                                          VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN), ==, NS_MIGRATION_IN);
+    /* Another job (a dump, say) is no migration. */
+    g_assert_cmpint(ns_migration_classify(VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_BOOTED, 0, unbounded,
+                                          VIR_DOMAIN_JOB_OPERATION_DUMP), ==, NS_MIGRATION_NONE);
+    /* The target: no statistics there. */
+    g_assert_cmpint(ns_migration_classify(VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_MIGRATION,
+                                          VIR_ERR_OPERATION_UNSUPPORTED, none, -1), ==, NS_MIGRATION_IN);
+    g_assert_cmpint(ns_migration_classify(VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_POSTCOPY,
+                                          VIR_ERR_OPERATION_UNSUPPORTED, none, -1), ==, NS_MIGRATION_IN);
+    g_assert_cmpint(ns_migration_classify(VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_POSTCOPY_FAILED, 0, none, -1),
+                    ==, NS_MIGRATION_IN);
+    /* The source, paused at the switchover or for post-copy, whatever the job says. */
+    g_assert_cmpint(ns_migration_classify(VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_MIGRATION, 0, none, -1), ==,
+                    NS_MIGRATION_OUT);
+    g_assert_cmpint(ns_migration_classify(VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_POSTCOPY,
+                                          VIR_ERR_INTERNAL_ERROR, none, -1), ==, NS_MIGRATION_OUT);
+    g_assert_cmpint(ns_migration_classify(VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_USER, 0, none, -1), ==,
+                    NS_MIGRATION_NONE);
+    /* libvirt could not tell. */
+    g_assert_cmpint(ns_migration_classify(VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_BOOTED,
+                                          VIR_ERR_NO_DOMAIN, none, -1), ==, NS_MIGRATION_UNKNOWN);
+    g_assert_cmpint(ns_migration_classify(VIR_DOMAIN_NOSTATE, 0, 0, none, -1), ==, NS_MIGRATION_UNKNOWN);
+
+    g_assert_cmpstr(ns_migration_name(NS_MIGRATION_NONE), ==, "none");
+    g_assert_cmpstr(ns_migration_name(NS_MIGRATION_OUT), ==, "away");
+    g_assert_cmpstr(ns_migration_name(NS_MIGRATION_IN), ==, "here");
+    g_assert_cmpstr(ns_migration_name(NS_MIGRATION_UNKNOWN), ==, "unknown");
+}
+
+/*
+ * libvirt's test driver runs its "test" domain but answers no job
+ * statistics at all (VIR_ERR_NO_SUPPORT): that is "cannot tell", not the
+ * qemu driver's "only on the source host" (a migration's target), so
+ * neither the backstop nor the manager takes it for an arrival.
+ */
+static void
+test_get_migration(void)
+{
+    virConnectPtr conn = virConnectOpen("test:///default");
+
+    if (!ns_test_require_installed(conn != NULL, "libvirt's test driver (test:///default, libvirt0)"))
+        return;
+    virDomainPtr dom = virDomainLookupByName(conn, "test");
+
+    g_assert_nonnull(dom);
+    g_assert_cmpint(ns_domain_get_migration(dom), ==, NS_MIGRATION_UNKNOWN);
+    g_assert_cmpint(virDomainGetJobStats(dom, &(int){ 0 }, &(virTypedParameterPtr){ NULL },
+                                         &(int){ 0 }, 0), <, 0);
+    g_assert_cmpint(virGetLastErrorCode(), ==, VIR_ERR_NO_SUPPORT);
+    virDomainFree(dom);
+    virConnectClose(conn);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -350,6 +454,9 @@ main(int argc, char **argv)
     g_test_add_func("/domain/config-memnode", test_config_memnode);
     g_test_add_func("/domain/config-metadata-priority", test_config_metadata_priority);
     g_test_add_func("/domain/set-policy-metadata", test_set_policy_metadata);
+    g_test_add_func("/domain/list-running", test_list_running);
+    g_test_add_func("/domain/migration-classify", test_migration_classify);
+    g_test_add_func("/domain/get-migration", test_get_migration);
     g_test_add_func("/domain/config-memory-devices", test_config_memory_devices);
     return g_test_run();
 }

@@ -44,6 +44,7 @@ typedef struct {
     gboolean connected;
     GPtrArray *specs;  /* of char *: "kind serial trigger uuid" per job started */
     GPtrArray *events; /* of JsonNode *: every event body, in order */
+    GPtrArray *questions; /* of char *: the UUID of each ask_migration, in order */
 } Fixture;
 
 static gboolean
@@ -115,9 +116,17 @@ fake_broadcast(gpointer data, NsControlEvent event, JsonNode *body)
 }
 
 static void
+fake_ask_migration(gpointer data, const char *uuid)
+{
+    Fixture *f = data;
+
+    g_ptr_array_add(f->questions, g_strdup(uuid));
+}
+
+static void
 fixture_setup(Fixture *f, gconstpointer data)
 {
-    const NsManagerHost host = { fake_start, fake_watches_layout, fake_broadcast, f };
+    const NsManagerHost host = { fake_start, fake_watches_layout, fake_broadcast, f, fake_ask_migration };
 
     g_mutex_init(&f->gate.lock);
     g_cond_init(&f->gate.cond);
@@ -128,6 +137,7 @@ fixture_setup(Fixture *f, gconstpointer data)
     f->connected = TRUE;
     f->specs = g_ptr_array_new_with_free_func(g_free);
     f->events = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
+    f->questions = g_ptr_array_new_with_free_func(g_free);
     f->manager = ns_manager_new(f->config, &host);
 }
 
@@ -147,6 +157,7 @@ fixture_teardown(Fixture *f, gconstpointer data)
     ns_manager_free(f->manager);
     g_ptr_array_unref(f->specs);
     g_ptr_array_unref(f->events);
+    g_ptr_array_unref(f->questions);
     ns_daemon_config_free(f->config);
     g_cond_clear(&f->gate.cond);
     g_mutex_clear(&f->gate.lock);
@@ -362,7 +373,7 @@ test_live_migration(Fixture *f, gconstpointer data)
     wait_for(f, job_done_count, GUINT_TO_POINTER(done + 1), 10, "A's first job to end");
     run_for(100);
     g_assert_cmpuint(f->specs->len, ==, before + 1); /* the second waits: A is leaving */
-    ns_manager_domain_resumed(f->manager, UUID_A, "a", "resumed");
+    ns_manager_domain_resumed(f->manager, UUID_A, "a", "resumed", FALSE);
     wait_for(f, jobs_started, GUINT_TO_POINTER(before + 2), 10, "A's waiting job once A stays");
     wait_for(f, job_done_count, GUINT_TO_POINTER(done + 2), 10, "A's second job to end");
 
@@ -370,10 +381,73 @@ test_live_migration(Fixture *f, gconstpointer data)
     ns_manager_domain_started(f->manager, UUID_B, "b", "hook");
     run_for(300); /* start-delay-ms is 10 in this fixture */
     g_assert_cmpuint(f->specs->len, ==, before + 2);
-    ns_manager_domain_resumed(f->manager, UUID_B, "b", "migration done");
+    ns_manager_domain_resumed(f->manager, UUID_B, "b", "migration done", FALSE);
     wait_for(f, jobs_started, GUINT_TO_POINTER(before + 3), 10, "B's look once it runs here");
     g_assert_nonnull(strstr(f->specs->pdata[before + 2], " start " UUID_B));
     g_assert_cmpuint(count_events(f, "arriving", NULL), ==, 1);
+}
+
+static gboolean
+questions_asked(Fixture *f, gconstpointer n)
+{
+    return f->questions->len >= GPOINTER_TO_UINT(n);
+}
+
+/*
+ * Issue #16, the migrations that send no event.  A migration cancelled (or
+ * failed) before its switchover says nothing: the domain used to wait out
+ * a 30 s window before its jobs ran again.  Now the manager asks libvirt
+ * while A leaves, once a question is answered: "still migrating away"
+ * keeps its request waiting, "no migration" lets it run.  B arrives and
+ * resumes in post-copy (running here, memory still coming): no look until
+ * libvirt says the migration is over.  An answer for a domain no longer
+ * tracked, or one nobody asked for, changes nothing.
+ */
+static void
+test_migration_answers(Fixture *f, gconstpointer data)
+{
+    NsManagedDomain *a = started_idle(f, UUID_A, "a");
+    guint before = f->specs->len;
+
+    ns_manager_domain_leaving(f->manager, UUID_A, "migration pass 1");
+    ns_manager_rebalance(f->manager, a, "request");
+    ns_manager_migration_answer(f->manager, UUID_A, NS_MIGRATION_NONE); /* not asked: ignored */
+    run_for(100);
+    g_assert_cmpuint(f->specs->len, ==, before);
+    wait_for(f, questions_asked, GUINT_TO_POINTER(1), 10, "the manager's first question about A");
+    g_assert_cmpstr(f->questions->pdata[0], ==, UUID_A);
+    ns_manager_migration_answer(f->manager, UUID_A, NS_MIGRATION_OUT);
+    run_for(100);
+    g_assert_cmpuint(f->specs->len, ==, before); /* still leaving */
+    wait_for(f, questions_asked, GUINT_TO_POINTER(2), 10, "the manager's second question about A");
+    ns_manager_migration_answer(f->manager, UUID_A, NS_MIGRATION_UNKNOWN);
+    run_for(100);
+    g_assert_cmpuint(f->specs->len, ==, before); /* unknown: the window decides */
+    wait_for(f, questions_asked, GUINT_TO_POINTER(3), 10, "the manager's third question about A");
+    ns_manager_migration_answer(f->manager, UUID_A, NS_MIGRATION_NONE); /* cancelled */
+    wait_for(f, jobs_started, GUINT_TO_POINTER(before + 1), 10, "A's request once its migration ended");
+    g_assert_nonnull(strstr(f->specs->pdata[before], " request " UUID_A));
+    open_gate(f);
+    guint asked = f->questions->len;
+
+    run_for(2500);
+    g_assert_cmpuint(f->questions->len, ==, asked); /* A stays: no more questions */
+
+    ns_manager_domain_arriving(f->manager, UUID_B, "b");
+    ns_manager_domain_resumed(f->manager, UUID_B, "b", "post-copy migration", TRUE);
+    run_for(300); /* start-delay-ms is 10 in this fixture */
+    g_assert_cmpuint(f->specs->len, ==, before + 1);
+    wait_for(f, questions_asked, GUINT_TO_POINTER(asked + 1), 10, "the manager's question about B");
+    g_assert_cmpstr(f->questions->pdata[asked], ==, UUID_B);
+    ns_manager_migration_answer(f->manager, UUID_B, NS_MIGRATION_IN);
+    run_for(300);
+    g_assert_cmpuint(f->specs->len, ==, before + 1); /* pages still arriving */
+    wait_for(f, questions_asked, GUINT_TO_POINTER(asked + 2), 10, "the manager's next question about B");
+    ns_manager_migration_answer(f->manager, UUID_B, NS_MIGRATION_NONE);
+    wait_for(f, jobs_started, GUINT_TO_POINTER(before + 2), 10, "B's look once post-copy ended");
+    g_assert_nonnull(strstr(f->specs->pdata[before + 1], " start " UUID_B));
+
+    ns_manager_migration_answer(f->manager, "cccccccc-0000-4000-8000-000000000003", NS_MIGRATION_NONE);
 }
 
 /* The held job fails while preparing: the debounce starts another, not held. */
@@ -974,6 +1048,7 @@ main(int argc, char **argv)
     MANAGER_TEST("/manager/pinning-debounced", test_pinning_debounced);
     MANAGER_TEST("/manager/metadata-changed", test_metadata_changed);
     MANAGER_TEST("/manager/live-migration", test_live_migration);
+    MANAGER_TEST("/manager/migration-answers", test_migration_answers);
     MANAGER_TEST("/manager/pinning-held-failed", test_pinning_held_failed);
     MANAGER_TEST("/manager/pinning-stopped-while-settling", test_pinning_stopped_while_settling);
     MANAGER_TEST("/manager/pinning-behind-running-job", test_pinning_behind_running_job);
