@@ -51,6 +51,7 @@ ns_move_new(const NsMoveSpec *spec)
 
     move->spec = *spec;
     move->spec.mode_override = g_strdup(spec->mode_override);
+    move->spec.mode_override_source = g_strdup(spec->mode_override_source);
     move->spec.sysfs_root = g_strdup(spec->sysfs_root);
     move->spec.holder = g_strdup(spec->holder);
     move->spec.worker_cpus = g_strdup(spec->worker_cpus);
@@ -75,6 +76,7 @@ ns_move_free(NsMove *move)
     if (move == NULL)
         return;
     g_free((char *)move->spec.mode_override);
+    g_free((char *)move->spec.mode_override_source);
     g_free((char *)move->spec.sysfs_root);
     g_free((char *)move->spec.holder);
     g_free((char *)move->spec.worker_cpus);
@@ -487,6 +489,7 @@ decide(NsMove *move, const Facts *facts, HostFacts *host, const NsPlacementSumma
         .cpuset_mems = host->cpuset_mems,
         .map = map,
         .mode_override = move->spec.mode_override,
+        .mode_override_source = move->spec.mode_override_source,
         .options = &move->policy,
         .ledger = ledger,
         .ledger_owner = move->spec.ledger_owner,

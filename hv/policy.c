@@ -415,7 +415,9 @@ ctx_init(Ctx *ctx, const NsPolicyInput *in, GError **error)
     ctx->mode = NS_POLICY_MODE_FOLLOW;
     ctx->mode_source = NULL;
     if (mode_text != NULL) {
-        ctx->mode_source = in->mode_override != NULL ? "configuration" : "metadata";
+        ctx->mode_source = in->mode_override == NULL           ? "metadata"
+                           : in->mode_override_source != NULL ? in->mode_override_source
+                                                              : "configuration";
         if (!ns_policy_mode_from_string(mode_text, &ctx->mode, &local)) {
             g_set_error(error, NS_ERROR, NS_ERROR_INVALID_INPUT, "domain %s, %s: %s",
                         cfg->name != NULL ? cfg->name : "(unnamed)", ctx->mode_source,

@@ -98,6 +98,7 @@ job_unref(gpointer p)
     g_free(job->spec.name);
     g_free(job->spec.trigger);
     g_free(job->spec.mode_override);
+    g_free(job->spec.mode_override_source);
     g_free(job->spec.worker_cpus);
     if (job->spec.reserved_cpus != NULL)
         g_array_unref((GArray *)job->spec.reserved_cpus);
@@ -406,6 +407,7 @@ job_start(virConnectPtr conn, NsJobRunFunc run_func, gpointer run_data, const Ns
     job->spec.name = g_strdup(spec->name);
     job->spec.trigger = g_strdup(spec->trigger != NULL ? spec->trigger : "request");
     job->spec.mode_override = g_strdup(spec->mode_override);
+    job->spec.mode_override_source = g_strdup(spec->mode_override_source);
     job->spec.worker_cpus = g_strdup(spec->worker_cpus);
     job->spec.reserved_cpus =
         spec->reserved_cpus != NULL ? g_array_copy((GArray *)spec->reserved_cpus) : NULL;
@@ -433,6 +435,7 @@ job_start(virConnectPtr conn, NsJobRunFunc run_func, gpointer run_data, const Ns
         .cell = spec->cell,
         .policy = &spec->policy,
         .mode_override = spec->mode_override,
+        .mode_override_source = spec->mode_override_source,
         .sysfs_root = spec->sysfs_root,
         .sample_stride = spec->sample_stride,
         .fresh_us = spec->live_fresh_us,

@@ -43,6 +43,7 @@ typedef struct {
                                 job copies it); NULL: none */
     NsPolicyOptions policy;  /* rebalance */
     char *mode_override;     /* rebalance: the daemon's per-domain mode; NULL: none */
+    char *mode_override_source; /* who set it: NULL (configuration) or an operator at run time */
     const char *sysfs_root;  /* NULL: "/sys" (tests use captured trees) */
     guint sample_stride;     /* rebalance: decide on every Nth page first and stop
                                 there when nothing would move (0: full scan) */

@@ -73,6 +73,7 @@ ns_job_spec_free(NsJobSpec *spec)
     g_free(spec->name);
     g_free(spec->trigger);
     g_free(spec->mode_override);
+    g_free(spec->mode_override_source);
     g_free(spec->worker_cpus);
     g_free(spec);
 }
@@ -222,6 +223,9 @@ emit(Tracked *t, NsControlEvent event, const char *what, const char *key, JsonNo
     json_builder_end_object(b);
     broadcast(t->manager, event, b);
 }
+
+/* Who set a runtime mode, in the decisions' words ("opted out by ..."). */
+#define RUNTIME_MODE_SOURCE "numashift policy at run time"
 
 /* The mode the policy must use for @t, or NULL to let the domain's metadata decide. */
 static const char *
@@ -634,6 +638,8 @@ enqueue_rebalance(NsManager *d, Tracked *t, const char *trigger, gboolean held)
     spec->hot_sample_ms = d->config->hot_sample_ms;
     spec->policy = d->config->policy;
     spec->mode_override = g_strdup(mode_override(d, t));
+    if (t->runtime_mode != NULL)
+        spec->mode_override_source = g_strdup(RUNTIME_MODE_SOURCE);
     if (strcmp(trigger, "drift") == 0) {
         /* A sample first; when it moves nothing, one bounded step of the
          * background rescan keeps the live map current (a 1 TiB guest is

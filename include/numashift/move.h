@@ -70,6 +70,7 @@ typedef struct {
     gint cell;                     /* TO_NODE: one vNUMA cell, -1: all */
     const NsPolicyOptions *policy; /* REBALANCE: NULL for the defaults */
     const char *mode_override;     /* REBALANCE: numashiftd's per-domain mode; NULL: none */
+    const char *mode_override_source; /* REBALANCE: who set it (NsPolicyInput's words) */
     const char *sysfs_root;        /* NULL: "/sys" (tests use captured trees) */
     guint sample_stride;           /* REBALANCE: decide on every Nth page first; 0: no sample */
     gint64 fresh_us;               /* REBALANCE: when the live map's last full scan is

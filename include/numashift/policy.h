@@ -77,6 +77,9 @@ typedef struct {
     const NsMemMap *map;                  /* the guest's memory map: which backends hold
                                              each cell and QEMU's policy on them; NULL
                                              when unknown (the XML's <memnode>s only) */
+    const char *mode_override_source;     /* who set mode_override, for the decisions'
+                                             words ("opted out by ..."); NULL:
+                                             "configuration" */
     const char *mode_override;            /* numashiftd's per-domain config; beats the
                                              metadata; NULL: none */
     const NsPolicyOptions *options;       /* NULL: the defaults */

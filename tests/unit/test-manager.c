@@ -91,13 +91,15 @@ fake_start(gpointer data, const NsJobSpec *spec, const NsJobCallbacks *callbacks
     g_autofree char *reserved =
         spec->reserved_cpus != NULL ? ns_topology_format_list(spec->reserved_cpus) : NULL;
 
-    g_ptr_array_add(f->specs, g_strdup_printf("%s %" G_GUINT64_FORMAT " %s %s%s%s%s",
+    g_ptr_array_add(f->specs, g_strdup_printf("%s %" G_GUINT64_FORMAT " %s %s%s%s%s%s%s",
                                               spec->kind == NS_JOB_MIGRATE ? "migrate"
                                                                            : "rebalance",
                                               spec->serial, spec->trigger, spec->uuid,
                                               reserved != NULL ? " reserved=" : "",
                                               reserved != NULL ? reserved : "",
-                                              spec->move_shared ? " move-shared" : ""));
+                                              spec->move_shared ? " move-shared" : "",
+                                              spec->mode_override_source != NULL ? " mode-source=" : "",
+                                              spec->mode_override_source != NULL ? spec->mode_override_source : ""));
     return ns_job_start_run(gated_run, &f->gate, spec, callbacks);
 }
 
@@ -898,6 +900,9 @@ test_describe_and_mode(Fixture *f, gconstpointer data)
 
     ns_manager_set_mode(f->manager, a, "follow"); /* rebalance at once */
     wait_for(f, jobs_started, GUINT_TO_POINTER(n + 1), 10, "the policy job");
+    /* The policy is told who set the mode, for its words ("opted out by
+     * numashift policy at run time", not "by configuration"). */
+    g_assert_nonnull(strstr(f->specs->pdata[n], " mode-source=numashift policy at run time"));
     open_gate(f);
     wait_for(f, job_done_count, GUINT_TO_POINTER(2), 10, "the policy job's job-done");
     g_free(off->mode);

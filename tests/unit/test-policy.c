@@ -1415,14 +1415,18 @@ test_opt_out(void)
         const char *override;
         NsPolicyReason reason;
         const char *says;
+        const char *override_source;
     } cases[] = {
-        {META_POLICY("off"), NULL, NS_POLICY_REASON_OPTED_OUT, "opted out by metadata"},
-        {META_POLICY("follow"), NULL, NS_POLICY_REASON_MOVE, "run on node 1"},
-        {NULL, "off", NS_POLICY_REASON_OPTED_OUT, "opted out by configuration"},
-        {META_POLICY("follow"), "off", NS_POLICY_REASON_OPTED_OUT, "opted out by configuration"},
-        {META_POLICY("off"), "follow", NS_POLICY_REASON_MOVE, "run on node 1"},
+        {META_POLICY("off"), NULL, NS_POLICY_REASON_OPTED_OUT, "opted out by metadata", NULL},
+        {META_POLICY("follow"), NULL, NS_POLICY_REASON_MOVE, "run on node 1", NULL},
+        {NULL, "off", NS_POLICY_REASON_OPTED_OUT, "opted out by configuration", NULL},
+        {META_POLICY("follow"), "off", NS_POLICY_REASON_OPTED_OUT, "opted out by configuration", NULL},
+        {META_POLICY("off"), "follow", NS_POLICY_REASON_MOVE, "run on node 1", NULL},
         /* the override wins, so a bad metadata mode is not even read */
-        {META_POLICY("sideways"), "off", NS_POLICY_REASON_OPTED_OUT, "by configuration"},
+        {META_POLICY("sideways"), "off", NS_POLICY_REASON_OPTED_OUT, "by configuration", NULL},
+        /* set over numashiftd's control socket: said so, not "configuration" */
+        {META_POLICY("follow"), "off", NS_POLICY_REASON_OPTED_OUT,
+         "opted out by numashift policy at run time", "numashift policy at run time"},
     };
 
     for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -1434,6 +1438,7 @@ test_opt_out(void)
         place(c.placement, 0, 0, 256);
         place(c.placement, 1, 0, 256);
         c.in.mode_override = cases[i].override;
+        c.in.mode_override_source = cases[i].override_source;
         out = decide_ok(&c);
         g_assert_cmpuint(out->len, ==, 2);
         for (guint k = 0; k < 2; k++) {
@@ -1492,7 +1497,10 @@ test_errors(void)
 
     c.in.mode_override = "OFF";
     decide_fails(&c, "domain g, configuration: unknown numashift policy mode 'OFF'");
+    c.in.mode_override_source = "numashift policy at run time";
+    decide_fails(&c, "domain g, numashift policy at run time: unknown numashift policy mode 'OFF'");
     c.in.mode_override = NULL;
+    c.in.mode_override_source = NULL;
 
     ns_domain_config_free(c.config);
     c.config = domain(2, "<numatune><memory mode='strict' nodeset='0-x'/></numatune>");
