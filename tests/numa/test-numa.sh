@@ -123,7 +123,9 @@
 #                      the migration (after it: QEMU's migration here);
 #                      first, a migration cancelled in pre-copy (no event
 #                      says so): A frees the domain within seconds, asking
-#                      libvirt, not after its 30 s fallback window
+#                      libvirt, not after its 30 s fallback window; the
+#                      policy set in the domain's metadata on A (mode off)
+#                      is what B's decision reads
 #   systemd            (issue #15) the test host boots Debian's systemd as
 #                      PID 1 (numa-host --systemd); numashift installed by
 #                      meson install runs as the hardened numashiftd.service
@@ -1941,6 +1943,10 @@ print(re.sub(r"<serial type=.pipe.>.*?</serial>", "<serial type=\"file\"><source
 	[[ $(virsh -q domstate nsguest) == running ]] || fail "nsguest is not running on A after the cancel"
 	say "a migration cancelled in pre-copy: numashiftd A let nsguest's jobs run again ${freed_after} s after the abort"
 
+	# The policy in the domain's libvirt metadata travels with it: B's
+	# decisions must read it there.
+	numashift policy nsguest --mode off >/dev/null || fail "numashift policy nsguest --mode off failed"
+
 	# A slow operator's migrate runs on A when the migration begins: the
 	# migration's events cancel it ("migrating away", busy: exit 7).  The
 	# migration switches to post-copy after its first pass, so B sees the
@@ -1979,6 +1985,9 @@ print(re.sub(r"<serial type=.pipe.>.*?</serial>", "<serial type=\"file\"><source
 	postcopy=$(grep -n 'runs here in post-copy' "$GUEST_DIR/daemon-b.log" | head -n 1 | cut -d: -f1)
 	[[ -n $postcopy ]] && ((arrive < postcopy && postcopy < runs)) ||
 		fail "numashiftd B did not see nsguest arrive, run in post-copy, then have its memory (lines: $arrive, ${postcopy:-none}, $runs)"
+	wait_until 30 "numashiftd B's first decision on nsguest" b_log_has 'domain nsguest cell [-0-9]+: .*trigger start\)'
+	b_log_has 'domain nsguest cell [-0-9]+: opted out by metadata' ||
+		fail "numashiftd B did not read the policy nsguest's metadata carried: $(grep 'nsguest cell' "$GUEST_DIR/daemon-b.log" | head -n 2)"
 	# The guest's verdict is read up to the migration only.  In this nested
 	# TCG test host the migration itself corrupts the guest's memory: with
 	# no numashift move at all, the guest on B found 1024 wrong words
@@ -1986,7 +1995,7 @@ print(re.sub(r"<serial type=.pipe.>.*?</serial>", "<serial type=\"file\"><source
 	# says after the switchover is QEMU's migration here, not numashift.
 	head -c "$log_at_migration" "$LV_GUEST_LOG" >"$GUEST_DIR/before-migration.log"
 	guest_clean_so_far "$GUEST_DIR/before-migration.log" "before its migration"
-	say "A cancelled its job and dropped nsguest; B waited for it to run; clean in $(grep -c '^NSGUEST pass=' "$GUEST_DIR/before-migration.log") passes on A"
+	say "A cancelled its job and dropped nsguest; B waited for the post-copy to end and read the policy the metadata carried; clean in $(grep -c '^NSGUEST pass=' "$GUEST_DIR/before-migration.log") passes on A"
 	;;
 systemd)
 	[[ $(</proc/1/comm) == systemd ]] || fail "PID 1 is $(</proc/1/comm), not systemd (numa-host --systemd)"
