@@ -1468,7 +1468,13 @@ time.sleep(3600)' "$memfd" >"$GUEST_DIR/sharer.out" &
 	wait_until 30 "the process sharing 16 MiB of cell 0 (pid $sharer) to map it" grep -q mapped "$GUEST_DIR/sharer.out"
 	virsh -q vcpupin nsguest 0 "$node1_cpus" >/dev/null || fail "vcpupin 0 failed"
 	cell0_moved() { more_on "$pid" "$hva0" 1 $((16384 - 4096 - 64)); }
+	# If this times out, say where the job stood (a clang ASan run on a
+	# slow machine, 2026-12-02, timed out here with the drift job's move
+	# started and no end logged, even for the cancel at exit; the next
+	# occurrence shows the job's state and its pages).
+	wait_diag='"$NUMASHIFT" jobs >&2 || true; grep "^$hva0" "/proc/$pid/numa_maps" >&2 || true'
 	wait_until 60 "cell 0 but its shared 16 MiB to move to node 1" cell0_moved
+	wait_diag=
 	# Five drift checks and more after the move of cell 0 (each comes 0.75
 	# to 1.25 intervals after the last ended: spread, not on a fixed beat).
 	drift_checks_after_move() {
