@@ -223,7 +223,13 @@ ns_migration_classify(int state, int reason, int job_error, int job_type, int op
     if (state == VIR_DOMAIN_RUNNING &&
         (reason == VIR_DOMAIN_RUNNING_POSTCOPY || reason == VIR_DOMAIN_RUNNING_POSTCOPY_FAILED))
         return NS_MIGRATION_IN;
-    return job_error == 0 && state != VIR_DOMAIN_NOSTATE ? NS_MIGRATION_NONE : NS_MIGRATION_UNKNOWN;
+    /* A domain that is not running here (shut off after it migrated away,
+     * say) has no memory to keep still or to move: the lifecycle events
+     * decide about it, not this answer. */
+    gboolean here = state == VIR_DOMAIN_RUNNING || state == VIR_DOMAIN_PAUSED ||
+                    state == VIR_DOMAIN_BLOCKED || state == VIR_DOMAIN_PMSUSPENDED;
+
+    return job_error == 0 && here ? NS_MIGRATION_NONE : NS_MIGRATION_UNKNOWN;
 }
 
 NsMigration

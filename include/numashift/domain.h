@@ -95,7 +95,9 @@ typedef enum {
  * code.  A migration's target answers no job statistics
  * (VIR_ERR_OPERATION_UNSUPPORTED, "available only on the source host"):
  * that, or running in post-copy, is IN; an outgoing migration job, or a
- * pause for a migration or its post-copy phase, is OUT.
+ * pause for a migration or its post-copy phase, is OUT; NONE only for a
+ * domain that runs (or is paused, blocked, suspended) here, so a source
+ * already shut off after its migration is UNKNOWN, not "it stays".
  * Context: any; pure.
  */
 NsMigration ns_migration_classify(int state, int reason, int job_error, int job_type, int operation);

@@ -410,6 +410,11 @@ test_migration_classify(void)
     g_assert_cmpint(ns_migration_classify(VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_BOOTED,
                                           VIR_ERR_NO_DOMAIN, none, -1), ==, NS_MIGRATION_UNKNOWN);
     g_assert_cmpint(ns_migration_classify(VIR_DOMAIN_NOSTATE, 0, 0, none, -1), ==, NS_MIGRATION_UNKNOWN);
+    /* A source shut off once its memory went: not "no migration, it stays"
+     * (a pending job would start on a domain that is gone). */
+    g_assert_cmpint(ns_migration_classify(VIR_DOMAIN_SHUTOFF, VIR_DOMAIN_SHUTOFF_MIGRATED, 0, none, -1), ==,
+                    NS_MIGRATION_UNKNOWN);
+    g_assert_cmpint(ns_migration_classify(VIR_DOMAIN_PMSUSPENDED, 0, 0, none, -1), ==, NS_MIGRATION_NONE);
 
     g_assert_cmpstr(ns_migration_name(NS_MIGRATION_NONE), ==, "none");
     g_assert_cmpstr(ns_migration_name(NS_MIGRATION_OUT), ==, "away");
