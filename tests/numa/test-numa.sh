@@ -1471,8 +1471,8 @@ time.sleep(3600)' "$memfd" >"$GUEST_DIR/sharer.out" &
 	virsh -q vcpupin nsguest 0 "$node1_cpus" >/dev/null || fail "vcpupin 0 failed"
 	cell0_moved() { more_on "$pid" "$hva0" 1 $((16384 - 4096 - 64)); }
 	# 150 s, not 60: with both vCPUs now pinned to node 1's one CPU they
-	# wait for each other, and the pacer (issue #11) reads that as the
-	# guest starving and slows the move to its floor.  A fresh root's
+	# wait for each other, which the pacer (issue #11) likely reads as the
+	# guest starving, slowing the move to its floor.  A fresh root's
 	# clang ASan run, 2026-12-02, timed out at 60 s with 12288 of the
 	# 12224 pages needed already on node 1: the drift job that moved them
 	# ended "done" after 60.5 s for 48 MiB (two of four runs here took
